@@ -1,0 +1,1 @@
+"""sigprop.kernels: compiled Monte-Carlo of finite-width random networks (CPU and CUDA)."""

@@ -1,0 +1,1 @@
+"""sigprop.validation: theory-versus-simulation experiments, statistics and reports."""

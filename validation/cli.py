@@ -1,0 +1,59 @@
+"""The ``sigprop`` command: a thin dispatcher over subcommands, each defined in its own module.
+
+A subcommand module exposes ``add_arguments(parser)`` and ``run(args) -> int``; it is imported only when
+its subcommand runs, so ``sigprop theory`` does not pay for the Monte-Carlo kernels' import.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("sigprop.validation.validate_cli", "run the theory-versus-simulation suite and write a report"),
+    "theory": ("sigprop.theory.cli", "kernel map, Hermite coefficients and convergence case of an activation"),
+    "simulate": ("sigprop.kernels.cli", "simulate random finite-width networks and write an .npz of statistics"),
+    "correlators": ("sigprop.theory.correlators.cli", "finite-width correlators: Wick factors, exact and 1/n recursions"),
+    "equilibrium": ("sigprop.theory.equilibrium_cli", "equilibrium layer l*(L) and its fitted exponent"),
+    "bench": ("sigprop.validation.bench", "benchmarks of the theory and Monte-Carlo engines"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sigprop", description="sigprop: numerical theory engine for signal propagation in deep networks.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_) in SUBCOMMANDS.items():
+        sub.add_parser(name, help=help_, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0
+    if argv[0] == "--version":
+        from importlib.metadata import version
+
+        print(version("sigprop"))
+        return 0
+    name = argv[0]
+    if name not in SUBCOMMANDS:
+        parser.error(f"unknown command {name!r}; choose from {', '.join(SUBCOMMANDS)}")
+    module_name, help_ = SUBCOMMANDS[name]
+    module = importlib.import_module(module_name)
+    sub_parser = argparse.ArgumentParser(prog=f"sigprop {name}", description=help_)
+    module.add_arguments(sub_parser)
+    args = sub_parser.parse_args(argv[1:])
+    try:
+        return int(module.run(args) or 0)
+    except (ValueError, TypeError) as exc:  # bad input: one clear line, exit code 2
+        print(f"sigprop {name}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

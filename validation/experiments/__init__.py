@@ -1,0 +1,1 @@
+"""Experiments of the validation suite: one module per experiment."""
