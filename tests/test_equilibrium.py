@@ -1,0 +1,131 @@
+"""The equilibrium layer l*(L): gap-parametrised correlation map, definition, asymptotics, fits, bad input."""
+import math
+
+import mpmath as mp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from sigprop.theory.activations import activation
+from sigprop.theory.equilibrium import (
+    asymptotic_equilibrium_layer,
+    correlation_gaps,
+    equilibrium_imbalance,
+    equilibrium_layer,
+    equilibrium_layers,
+    equilibrium_position,
+    fit_power_law,
+    homogeneous_lambda,
+    relu_gap_map,
+    theory_exponent,
+)
+
+
+def _gap_map_mp(e, a_plus=1.0, a_minus=0.0):
+    """1 - kappa(1 - e) from THEORY.md's closed form for a min(x,0) + b max(x,0), normalised, at 50 digits."""
+    with mp.workdps(50):
+        c = 1 - mp.mpf(e)
+        a, b = mp.mpf(a_minus), mp.mpf(a_plus)
+        k = (a - b) ** 2 / (2 * mp.pi) * mp.sqrt(1 - c * c) + ((a * a + b * b) / 2 - (a - b) ** 2 / (2 * mp.pi) * mp.acos(c)) * c
+        k /= (a * a + b * b) / 2
+        return 1 - k
+
+
+@pytest.mark.parametrize("e", [1e-14, 1e-9, 1e-5, 4e-3, 5e-3, 5.1e-3, 0.1, 0.7, 1.0, 1.5, 2.0])
+@pytest.mark.parametrize("slopes", [(1.0, 0.0), (1.0, 0.2), (1.0, -1.0)])
+def test_gap_map_matches_closed_form_to_relative_precision(e, slopes):
+    lam = (slopes[0] - slopes[1]) ** 2 / (slopes[0] ** 2 + slopes[1] ** 2)
+    exact = _gap_map_mp(e, *slopes)
+    got = relu_gap_map(e, lam)
+    assert abs(got - float(exact)) <= 1e-14 * float(abs(exact)) + 1e-15 * (e == 2.0)  # abs maps c = -1 to 1
+
+
+def test_gap_decay_matches_asymptote():
+    gaps, log_slopes = correlation_gaps(10 ** 5)
+    l = np.array([10 ** 3, 10 ** 4, 10 ** 5])
+    ratio = gaps[l] * l ** 2 / (9 * math.pi ** 2 / 2)
+    assert np.all(np.abs(ratio - 1) < 6 * np.log(l) / l)  # corrections are O(log l / l)
+    # kappa'(c_l) = 1 - theta/pi ~ 1 - 3/l
+    assert np.allclose(-np.expm1(log_slopes[l]) * l, 3.0, rtol=40 / l.min())
+
+
+def test_definition_small_depth_by_hand():
+    """L = 10 from a plain float recursion in c (accurate away from c = 1) against the gap code."""
+    L = 10
+    c = [0.0]
+    for _ in range(L):
+        x = c[-1]
+        c.append((math.sqrt(1 - x * x) + (math.pi - math.acos(x)) * x) / math.pi)
+    slopes = [1 - math.acos(x) / math.pi for x in c]
+    expected = next(l for l in range(L + 1) if 1 - c[l] <= math.prod(slopes[l:L]))
+    assert equilibrium_layer(L) == expected
+    # the crossing is unique: the imbalance is non-increasing
+    gaps, ls = correlation_gaps(L)
+    d = equilibrium_imbalance(gaps, ls, L)
+    assert np.all(np.diff(d) <= 1e-12)
+
+
+def test_exponent_tends_to_three_fifths():
+    late = theory_exponent(10 ** 5, 10 ** 6)
+    assert abs(late.exponent - 0.6) < 0.01
+    early = theory_exponent(10, 100)
+    assert early.exponent > late.exponent + 0.05  # slow approach from above, a finite-L effect
+    ratio = equilibrium_position(10 ** 6) / asymptotic_equilibrium_layer(10 ** 6)
+    assert abs(ratio - 1) < 0.01
+
+
+def test_large_depth_runs_and_is_consistent():
+    l6 = equilibrium_layer(10 ** 6)
+    assert abs(l6 - asymptotic_equilibrium_layer(10 ** 6)) / l6 < 0.01
+    ls = equilibrium_layers([20, 50, 100, 200])
+    assert list(ls) == [equilibrium_layer(L) for L in (20, 50, 100, 200)]
+    assert np.all(np.diff(ls) > 0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(L=st.integers(2, 3000), rho0=st.floats(-1.0, 0.999))
+def test_equilibrium_layer_in_range_and_matches_position(L, rho0):
+    l = equilibrium_layer(L, "relu", rho0)
+    assert 0 <= l <= L
+    pos = equilibrium_position(L, "relu", rho0)
+    assert l - 1 <= pos <= l + 1e-12
+
+
+def test_other_homogeneous_activations():
+    assert homogeneous_lambda("relu") == 1.0
+    assert homogeneous_lambda(activation("abs")) == 2.0
+    l_relu = equilibrium_layer(1000, "relu")
+    l_leaky = equilibrium_layer(1000, activation("leaky_relu", slope=0.2))
+    assert l_leaky > l_relu  # weaker nonlinearity, slower forward decay, later equilibrium
+
+
+def test_power_law_fit_recovers_exponent_and_ci():
+    rng = np.random.default_rng(0)
+    x = np.arange(10, 110, 10, dtype=float)
+    hits = 0
+    for _ in range(200):
+        y = 2.0 * x ** 0.6 * np.exp(0.05 * rng.standard_normal(x.size))
+        fit = fit_power_law(x, y)
+        hits += fit.contains(0.6)
+    assert 180 <= hits <= 199  # 95% CI covers ~190 of 200
+    exact = fit_power_law(x, 3 * x ** 0.75)
+    assert exact.exponent == pytest.approx(0.75, abs=1e-12) and exact.prefactor == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("bad, exc", [(1, ValueError), (0, ValueError), (-5, ValueError), (2.5, TypeError), (True, TypeError)])
+def test_bad_depth(bad, exc):
+    with pytest.raises(exc, match="depth"):
+        equilibrium_layer(bad)
+
+
+def test_bad_activation_and_rho0():
+    with pytest.raises(ValueError, match="no critical point"):
+        equilibrium_layer(10, "tanh")
+    with pytest.raises(ValueError, match="linear"):
+        equilibrium_layer(10, "identity")
+    with pytest.raises(ValueError, match="rho0"):
+        equilibrium_layer(10, "relu", 1.0)
+    with pytest.raises(ValueError, match="rho0"):
+        equilibrium_layer(10, "relu", float("nan"))
+    with pytest.raises(ValueError, match="layer index 0"):
+        fit_power_law([1, 2, 3], [0, 1, 2])

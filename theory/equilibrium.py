@@ -1,0 +1,304 @@
+"""The equilibrium layer l*(L) between forward and backward information, and its scaling exponent.
+
+Setting: a critical, normalised network with a positively homogeneous activation
+``phi(x) = a+ max(x, 0) + a- min(x, 0)`` (ReLU, leaky ReLU, abs), C_b = 0, C_W = 1 / E[phi(X)^2].
+With ``lam = (a+ - a-)^2 / (a+^2 + a-^2)`` (ReLU: lam = 1) and ``theta = arccos(c)`` the correlation map
+and its slope are
+
+    c_{l+1} = kappa(c_l) = (lam/pi) sqrt(1 - c^2) + (1 - lam theta/pi) c,     kappa'(c) = 1 - lam theta/pi.
+
+Everything is computed in the gap ``e = 1 - c`` (float64 ``1 - c*c`` loses all accuracy near c = 1):
+``theta = 2 asin(sqrt(e/2))``, ``sqrt(1 - c^2) = sqrt(e (2 - e))``, and
+``e_{l+1} = e_l + (lam/pi) g(s)``, ``s = sqrt(e_l/2)``, ``g(s) = 2 asin(s)(1 - 2 s^2) - 2 s sqrt(1 - s^2)``
+(a series in s below s = 0.05, where the closed form cancels).
+
+The equilibrium definition (THEORY.md sec. 5, our reconstruction of Lou, Mingard & Hayou, arXiv 2110.11749)
+lives in ONE function, :func:`equilibrium_imbalance`: the forward information lost by layer l is the gap
+``1 - c_l``; the backward signal reaching layer l keeps ``prod_{k=l}^{L-1} kappa'(c_k)`` of its correlation
+structure; l*(L) is the smallest l in 0..L with ``1 - c_l <= prod_{k=l}^{L-1} kappa'(c_k)`` (c_0 = rho0).
+Asymptotically ``1 - c_l ~ 9 pi^2 / (2 lam^2 l^2)`` and ``prod ~ (l/L)^3`` give
+``l* ~ (9 pi^2 / (2 lam^2))^(1/5) L^(3/5)``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numba
+import numpy as np
+from scipy import stats
+
+from .activations import Activation, activation as _activation
+
+__all__ = [
+    "PowerLawFit",
+    "asymptotic_equilibrium_layer",
+    "correlation_gaps",
+    "equilibrium_imbalance",
+    "equilibrium_layer",
+    "equilibrium_layers",
+    "equilibrium_position",
+    "fit_power_law",
+    "homogeneous_lambda",
+    "relu_gap_map",
+    "run_benchmarks",
+    "theory_exponent",
+]
+
+_SERIES_S = 0.05  # below this s = sqrt(e/2) the series for g(s) is used (truncation ~ s^12 relative)
+
+
+# --------------------------------------------------------------------------------------------
+# The correlation map in the gap e = 1 - c
+# --------------------------------------------------------------------------------------------
+@numba.njit(cache=True)
+def _g_of_s(s: float) -> float:
+    """g(s) = theta (1 - e) - sqrt(e (2 - e)) with e = 2 s^2, theta = 2 asin(s); g < 0 for s > 0."""
+    if s < _SERIES_S:
+        s2 = s * s
+        # -8/3 s^3 - 4/15 s^5 - 3/35 s^7 - 5/126 s^9 - 35/1584 s^11 - 63/4576 s^13
+        p = -63.0 / 4576.0
+        p = p * s2 - 35.0 / 1584.0
+        p = p * s2 - 5.0 / 126.0
+        p = p * s2 - 3.0 / 35.0
+        p = p * s2 - 4.0 / 15.0
+        p = p * s2 - 8.0 / 3.0
+        return p * s2 * s
+    return 2.0 * math.asin(s) * (1.0 - 2.0 * s * s) - 2.0 * s * math.sqrt(1.0 - s * s)
+
+
+@numba.njit(cache=True)
+def _gap_step(e: float, lam: float) -> float:
+    s = math.sqrt(0.5 * e)
+    if s > 1.0:
+        s = 1.0  # e = 2 exactly up to rounding of 1 - rho0 (rho0 = -1)
+    return e + (lam / math.pi) * _g_of_s(s)
+
+
+@numba.njit(cache=True)
+def _gap_sequence(depth: int, e0: float, lam: float):
+    gaps = np.empty(depth + 1)
+    log_slopes = np.empty(depth + 1)
+    e = e0
+    for l in range(depth + 1):
+        gaps[l] = e
+        s = math.sqrt(0.5 * e)
+        if s > 1.0:
+            s = 1.0
+        theta = 2.0 * math.asin(s)
+        log_slopes[l] = math.log1p(-lam * theta / math.pi)
+        e = _gap_step(e, lam)
+    return gaps, log_slopes
+
+
+def relu_gap_map(e: float | np.ndarray, lam: float = 1.0) -> np.ndarray:
+    """One step of the normalised homogeneous correlation map written for the gap: e -> 1 - kappa(1 - e)."""
+    e = np.asarray(e, dtype=float)
+    if np.any(~np.isfinite(e)) or np.any(e < 0) or np.any(e > 2):
+        raise ValueError("relu_gap_map: e = 1 - c must lie in [0, 2]")
+    out = np.vectorize(lambda x: _gap_step(float(x), float(lam)), otypes=[float])(e)
+    return out if out.ndim else float(out)
+
+
+def homogeneous_lambda(act: str | Activation) -> float:
+    """lam = (a+ - a-)^2 / (a+^2 + a-^2) for a nonlinear positively homogeneous activation, else ValueError."""
+    a = _activation(act) if isinstance(act, str) else act
+    if not isinstance(a, Activation):
+        raise TypeError(f"activation must be a name or an Activation, got {type(act).__name__}")
+    if a.slopes is None:
+        raise ValueError(
+            f"activation {a.label!r} has no critical point for the equilibrium definition: it needs a positively "
+            "homogeneous activation (relu, leaky_relu, abs), whose critical point C_b = 0, C_W = 1/E[phi^2] keeps "
+            "the correlation map kappa'(1) = 1 at every depth")
+    ap, am = (float(x) for x in a.slopes)
+    lam = (ap - am) ** 2 / (ap * ap + am * am)
+    if lam == 0.0:
+        raise ValueError(f"activation {a.label!r} is linear: the correlation map is the identity, no equilibrium exists")
+    return lam
+
+
+def _check_depth(depth, name: str = "depth") -> int:
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer >= 2, got {depth!r}")
+    if depth < 2:
+        raise ValueError(f"{name} must be an integer >= 2, got {depth}")
+    return int(depth)
+
+
+def _check_rho0(rho0) -> float:
+    rho0 = float(rho0)
+    if not (math.isfinite(rho0) and -1.0 <= rho0 < 1.0):
+        raise ValueError(f"rho0 must be a correlation in [-1, 1) (rho0 = 1 gives identical inputs), got {rho0!r}")
+    return rho0
+
+
+def correlation_gaps(depth: int, activation: str | Activation = "relu", rho0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(gaps, log_slopes), each of length depth + 1: gaps[l] = 1 - c_l, log_slopes[l] = log kappa'(c_l).
+
+    Sequential O(depth) recursion compiled with numba; c_0 = rho0.
+    """
+    depth = _check_depth(depth)
+    lam = homogeneous_lambda(activation)
+    rho0 = _check_rho0(rho0)
+    return _gap_sequence(depth, 1.0 - rho0, lam)
+
+
+# --------------------------------------------------------------------------------------------
+# The definition (the one place to swap it)
+# --------------------------------------------------------------------------------------------
+def equilibrium_imbalance(gaps: np.ndarray, log_slopes: np.ndarray, depth: int) -> np.ndarray:
+    """D_l = log(1 - c_l) - sum_{k=l}^{L-1} log kappa'(c_k) for l = 0..L.  l* = first l with D_l <= 0.
+
+    THE equilibrium definition (THEORY.md sec. 5 reconstruction): forward information lost (the gap
+    1 - c_l) balanced against backward information kept (the product of slopes from l to the output).
+    D is non-increasing in l, so the first crossing is unique.  Replace this function to change the definition.
+    """
+    g = gaps[: depth + 1]
+    ls = log_slopes[:depth]
+    suffix = np.zeros(depth + 1)
+    suffix[:depth] = np.cumsum(ls[::-1])[::-1]  # suffix[l] = sum_{k=l}^{L-1} log kappa'(c_k); suffix[L] = 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.log(g) - suffix
+    # log(0) = -inf (c_l = 1 exactly) counts as balanced; a -inf suffix (a zero slope) as unbalanced
+    return np.where(np.isnan(d), np.inf, d)
+
+
+def _first_balanced(imbalance: np.ndarray) -> int:
+    ok = imbalance <= 0.0
+    return int(np.argmax(ok)) if ok.any() else len(imbalance) - 1
+
+
+def equilibrium_layer(depth: int, activation: str | Activation = "relu", rho0: float = 0.0) -> int:
+    """l*(L): 0-based index in the kernel sequence c_0 = rho0, ..., c_L of the layer in equilibrium.
+
+    Default definition at the critical point of a homogeneous activation: the smallest l in 0..L with
+    ``1 - c_l <= prod_{k=l}^{L-1} kappa'(c_k)`` (see :func:`equilibrium_imbalance`).  O(L); L = 10^6 in well under a second.
+    """
+    depth = _check_depth(depth)
+    gaps, log_slopes = correlation_gaps(depth, activation, rho0)
+    return _first_balanced(equilibrium_imbalance(gaps, log_slopes, depth))
+
+
+def _position_from(gaps, log_slopes, depth: int) -> float:
+    d = equilibrium_imbalance(gaps, log_slopes, depth)
+    l = _first_balanced(d)
+    if l == 0 or not (math.isfinite(d[l - 1]) and math.isfinite(d[l])):
+        return float(l)
+    return float(l - 1) + d[l - 1] / (d[l - 1] - d[l])
+
+
+def equilibrium_position(depth: int, activation: str | Activation = "relu", rho0: float = 0.0) -> float:
+    """Real-valued l*(L): the crossing D_l = 0 located by linear interpolation between the integers around it."""
+    depth = _check_depth(depth)
+    gaps, log_slopes = correlation_gaps(depth, activation, rho0)
+    return _position_from(gaps, log_slopes, depth)
+
+
+def equilibrium_layers(depths: Sequence[int], activation: str | Activation = "relu", rho0: float = 0.0,
+                       continuous: bool = False) -> np.ndarray:
+    """l*(L) for several depths, from one forward sequence (c_l does not depend on L)."""
+    depths = [_check_depth(int(d) if isinstance(d, (np.integer,)) else d, "depths[i]") for d in depths]
+    if not depths:
+        raise ValueError("depths must be a non-empty sequence of integers >= 2")
+    gaps, log_slopes = correlation_gaps(max(depths), activation, rho0)
+    if continuous:
+        return np.array([_position_from(gaps, log_slopes, L) for L in depths])
+    return np.array([_first_balanced(equilibrium_imbalance(gaps, log_slopes, L)) for L in depths], dtype=np.int64)
+
+
+def asymptotic_equilibrium_layer(depth: float, activation: str | Activation = "relu") -> float:
+    """The large-L asymptote (9 pi^2 / (2 lam^2))^(1/5) L^(3/5) of the balance 1 - c_l = (l/L)^3."""
+    lam = homogeneous_lambda(activation)
+    return (9.0 * math.pi ** 2 / (2.0 * lam * lam)) ** 0.2 * float(depth) ** 0.6
+
+
+# --------------------------------------------------------------------------------------------
+# Power-law fits
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PowerLawFit:
+    """log y = log prefactor + exponent * log x by least squares; CI from Student t with n - 2 dof."""
+
+    exponent: float
+    stderr: float
+    ci_low: float
+    ci_high: float
+    prefactor: float
+    n: int
+    confidence: float
+
+    def contains(self, value: float) -> bool:
+        return self.ci_low <= value <= self.ci_high
+
+
+def fit_power_law(x: Sequence[float], y: Sequence[float], confidence: float = 0.95,
+                  sigma: Sequence[float] | None = None) -> PowerLawFit:
+    """Log-log least-squares fit y = A x^b with a ``confidence`` interval on b.
+
+    ``sigma`` (optional) are standard errors of log y per point (weighted fit; the residual scatter is then
+    still used for the CI when it exceeds them, i.e. the CI is never narrower than the data scatter implies).
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"fit_power_law: x and y must be 1-D of the same length, got {x.shape} and {y.shape}")
+    if x.size < 3:
+        raise ValueError(f"fit_power_law: need at least 3 points for a confidence interval, got {x.size}")
+    if np.any(~np.isfinite(x)) or np.any(~np.isfinite(y)) or np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError("fit_power_law: x and y must be finite and > 0 (a layer index 0 has no logarithm)")
+    if not (0.0 < confidence < 1.0):
+        raise ValueError(f"fit_power_law: confidence must be in (0, 1), got {confidence}")
+    lx, ly = np.log(x), np.log(y)
+    if np.ptp(lx) == 0:
+        raise ValueError("fit_power_law: x must take at least two distinct values")
+    w = np.ones_like(lx) if sigma is None else 1.0 / np.asarray(sigma, dtype=float) ** 2
+    if w.shape != lx.shape or np.any(~np.isfinite(w)) or np.any(w <= 0):
+        raise ValueError("fit_power_law: sigma must be positive and finite, one per point")
+    W = w.sum()
+    mx, my = (w * lx).sum() / W, (w * ly).sum() / W
+    sxx = (w * (lx - mx) ** 2).sum()
+    b = (w * (lx - mx) * (ly - my)).sum() / sxx
+    a = my - b * mx
+    resid = ly - a - b * lx
+    dof = lx.size - 2
+    chi2_red = (w * resid ** 2).sum() / dof
+    scale = chi2_red if sigma is None else max(chi2_red, 1.0)
+    se = math.sqrt(scale / sxx)
+    t = stats.t.ppf(0.5 + confidence / 2.0, dof)
+    return PowerLawFit(float(b), se, float(b - t * se), float(b + t * se), float(math.exp(a)), int(lx.size), confidence)
+
+
+def theory_exponent(depth_min: int, depth_max: int, activation: str | Activation = "relu", rho0: float = 0.0,
+                    depths: Sequence[int] | None = None, continuous: bool = True) -> PowerLawFit:
+    """The exponent the definition itself predicts over a window of depths (finite-L, not the 3/5 asymptote).
+
+    Fits l*(L) (real-valued crossing by default, so the integer rounding of small L does not enter) on
+    ``depths`` if given, else on 40 log-spaced integers in [depth_min, depth_max].
+    """
+    depth_min, depth_max = _check_depth(depth_min, "depth_min"), _check_depth(depth_max, "depth_max")
+    if depth_max <= depth_min:
+        raise ValueError(f"theory_exponent: need depth_max > depth_min, got {depth_min}..{depth_max}")
+    if depths is None:
+        depths = np.unique(np.round(np.geomspace(depth_min, depth_max, 40)).astype(int))
+    ls = equilibrium_layers(list(depths), activation, rho0, continuous=continuous)
+    keep = ls > 0
+    return fit_power_law(np.asarray(depths)[keep], ls[keep])
+
+
+# --------------------------------------------------------------------------------------------
+# Benchmarks
+# --------------------------------------------------------------------------------------------
+def run_benchmarks(profile: str = "quick") -> list[dict]:
+    """Time equilibrium_layer at L = 10^6 (and 10^5); rows per conventions.md."""
+    import time
+
+    equilibrium_layer(10)  # compile
+    rows = []
+    for L in ((10 ** 5, 10 ** 6) if profile == "quick" else (10 ** 5, 10 ** 6, 10 ** 7)):
+        t0 = time.perf_counter()
+        l = equilibrium_layer(L)
+        dt = time.perf_counter() - t0
+        rows.append({"benchmark": f"equilibrium_layer(L={L})", "metric": "wall time", "value": dt, "unit": "s",
+                     "note": f"l* = {l}; target < 10 s at L = 10^6"})
+    return rows
