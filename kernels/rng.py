@@ -1,0 +1,233 @@
+"""Counter-based random numbers: Philox-4x32-10, as scalar code shared by CPU (njit) and CUDA kernels.
+
+Every random number of a simulation is a pure function of its coordinates, so a kernel can regenerate
+any weight instead of storing it, and results do not depend on threads, batching or backend:
+
+    key     = (k0, k1)          = (seed mod 2^32, seed >> 32)          (0 <= seed < 2^64)
+    counter = (c0, c1, c2, c3)  = (network, layer | stream << 24, row, col_pair)
+
+with ``0 <= network, row, col_pair < 2^32``, ``0 <= layer < 2^24`` and ``0 <= stream < 256``.  Streams:
+``STREAM_WEIGHTS = 0``, ``STREAM_BIAS = 1``, ``STREAM_SKIP = 2``, ``STREAM_READOUT = 3``, ``STREAM_GRAM = 4``.
+One Philox block (four 32-bit words) yields two values, for the columns ``2*col_pair`` and ``2*col_pair + 1``.
+
+Uniforms: two words ``(a, b)`` give the 52-bit integer ``m = a << 20 | b >> 12`` and ``u = (2m + 1) / 2^53``,
+an odd multiple of ``2^-53`` in the open interval (0, 1) (never 0 or 1; the set is symmetric under u -> 1-u).
+Normals: Box-Muller on the two uniforms ``(u1, u2)`` of a block,
+``(sqrt(-2 log u1) cos(2 pi u2), sqrt(-2 log u1) sin(2 pi u2))`` for the columns ``(2j, 2j+1)``.
+
+Public scalar API (``@numba.njit(inline='always')``, only scalars, callable from njit and cuda.jit code):
+    philox4x32(c0, c1, c2, c3, k0, k1) -> 4 words (uint64 values < 2^32)
+    normal_pair(seed, stream, network, layer, row, col_pair) -> (float64, float64)
+    normal_at(seed, stream, network, layer, row, col) -> float64
+    uniform_pair / uniform_at:      unit variance, uniform on [-sqrt 3, sqrt 3]
+    rademacher_pair / rademacher_at: +-1 with probability 1/2 each (bit 0 of words 0 and 1)
+    draw_pair(kind, ...) / draw_at(kind, ...): kind ``KIND_GAUSSIAN = 0``, ``KIND_UNIFORM = 1``, ``KIND_RADEMACHER = 2``
+Array helpers (NumPy in, NumPy out): ``normals(seed, stream, network, layer, rows, cols)`` -> (rows, cols) array
+with entry [i, j] = ``normal_at(seed, stream, network, layer, i, j)`` computed by the same compiled scalar code
+(hence bit-identical to the CPU kernels), ``draws(kind, ...)`` likewise, and ``philox4x32_array``, an
+independent vectorised NumPy implementation of the block function (for cross-checks).
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+__all__ = [
+    "STREAM_WEIGHTS", "STREAM_BIAS", "STREAM_SKIP", "STREAM_READOUT", "STREAM_GRAM",
+    "KIND_GAUSSIAN", "KIND_UNIFORM", "KIND_RADEMACHER", "WEIGHT_KINDS",
+    "philox4x32", "philox4x32_array", "uniform01_from_words",
+    "normal_pair", "normal_at", "uniform_pair", "uniform_at", "rademacher_pair", "rademacher_at",
+    "draw_pair", "draw_at", "normals", "draws",
+]
+
+STREAM_WEIGHTS = 0
+STREAM_BIAS = 1
+STREAM_SKIP = 2
+STREAM_READOUT = 3
+STREAM_GRAM = 4
+
+KIND_GAUSSIAN = 0
+KIND_UNIFORM = 1
+KIND_RADEMACHER = 2
+WEIGHT_KINDS: dict[str, int] = {"gaussian": KIND_GAUSSIAN, "uniform": KIND_UNIFORM, "rademacher": KIND_RADEMACHER}
+
+# All arithmetic is done on uint64 values holding 32-bit words (products of two words fit exactly).
+_MASK32 = np.uint64(0xFFFFFFFF)
+_SH32 = np.uint64(32)
+_SH24 = np.uint64(24)
+_SH20 = np.uint64(20)
+_SH12 = np.uint64(12)
+_ONE = np.uint64(1)
+_PHILOX_M0 = np.uint64(0xD2511F53)
+_PHILOX_M1 = np.uint64(0xCD9E8D57)
+_PHILOX_W0 = np.uint64(0x9E3779B9)
+_PHILOX_W1 = np.uint64(0xBB67AE85)
+_TWO_POW_M53 = 2.0 ** -53
+_TWO_PI = 2.0 * math.pi
+_SQRT3 = math.sqrt(3.0)
+
+
+@numba.njit(inline="always")
+def _philox_round(c0, c1, c2, c3, k0, k1):
+    p0 = _PHILOX_M0 * c0
+    p1 = _PHILOX_M1 * c2
+    return ((p1 >> _SH32) ^ c1 ^ k0, p1 & _MASK32, (p0 >> _SH32) ^ c3 ^ k1, p0 & _MASK32)
+
+
+@numba.njit(inline="always")
+def philox4x32(c0, c1, c2, c3, k0, k1):
+    """Philox-4x32-10 block function (Salmon et al. 2011): counter (c0..c3), key (k0, k1) -> 4 words.
+
+    Arguments and results are uint64 values below 2^32 (inputs are reduced mod 2^32).
+    """
+    c0 = np.uint64(c0) & _MASK32
+    c1 = np.uint64(c1) & _MASK32
+    c2 = np.uint64(c2) & _MASK32
+    c3 = np.uint64(c3) & _MASK32
+    k0 = np.uint64(k0) & _MASK32
+    k1 = np.uint64(k1) & _MASK32
+    for _ in range(9):
+        c0, c1, c2, c3 = _philox_round(c0, c1, c2, c3, k0, k1)
+        k0 = (k0 + _PHILOX_W0) & _MASK32
+        k1 = (k1 + _PHILOX_W1) & _MASK32
+    return _philox_round(c0, c1, c2, c3, k0, k1)
+
+
+@numba.njit(inline="always")
+def uniform01_from_words(a, b):
+    """u = (2m + 1) / 2^53 with m = a << 20 | b >> 12 (52 bits): a float64 in the open interval (0, 1)."""
+    m = (np.uint64(a) << _SH20) | (np.uint64(b) >> _SH12)
+    return (np.float64(m) * 2.0 + 1.0) * _TWO_POW_M53
+
+
+@numba.njit(inline="always")
+def _block(seed, stream, network, layer, row, col_pair):
+    s = np.uint64(seed)
+    c1 = (np.uint64(layer) & np.uint64(0xFFFFFF)) | (np.uint64(stream) << _SH24)
+    return philox4x32(network, c1, row, col_pair, s & _MASK32, s >> _SH32)
+
+
+@numba.njit(inline="always")
+def normal_pair(seed, stream, network, layer, row, col_pair):
+    """Two independent N(0, 1) numbers for the columns (2 col_pair, 2 col_pair + 1) (Box-Muller)."""
+    w0, w1, w2, w3 = _block(seed, stream, network, layer, row, col_pair)
+    u1 = uniform01_from_words(w0, w1)
+    u2 = uniform01_from_words(w2, w3)
+    r = math.sqrt(-2.0 * math.log(u1))
+    t = _TWO_PI * u2
+    return r * math.cos(t), r * math.sin(t)
+
+
+@numba.njit(inline="always")
+def uniform_pair(seed, stream, network, layer, row, col_pair):
+    """Two independent uniforms on [-sqrt 3, sqrt 3] (mean 0, variance 1) for columns (2j, 2j+1)."""
+    w0, w1, w2, w3 = _block(seed, stream, network, layer, row, col_pair)
+    u1 = uniform01_from_words(w0, w1)
+    u2 = uniform01_from_words(w2, w3)
+    return _SQRT3 * (2.0 * u1 - 1.0), _SQRT3 * (2.0 * u2 - 1.0)
+
+
+@numba.njit(inline="always")
+def rademacher_pair(seed, stream, network, layer, row, col_pair):
+    """Two independent +-1 signs for columns (2j, 2j+1): +1 where bit 0 of word 0 (resp. word 1) is set."""
+    w0, w1, w2, w3 = _block(seed, stream, network, layer, row, col_pair)
+    a = 1.0 if (w0 & _ONE) != np.uint64(0) else -1.0
+    b = 1.0 if (w1 & _ONE) != np.uint64(0) else -1.0
+    return a, b
+
+
+@numba.njit(inline="always")
+def draw_pair(kind, seed, stream, network, layer, row, col_pair):
+    """Two unit-variance draws of distribution ``kind`` (0 Gaussian, 1 uniform, 2 Rademacher)."""
+    if kind == 1:
+        return uniform_pair(seed, stream, network, layer, row, col_pair)
+    elif kind == 2:
+        return rademacher_pair(seed, stream, network, layer, row, col_pair)
+    return normal_pair(seed, stream, network, layer, row, col_pair)
+
+
+@numba.njit(inline="always")
+def normal_at(seed, stream, network, layer, row, col):
+    """The N(0, 1) number at (row, col): element ``col % 2`` of ``normal_pair(..., col // 2)``."""
+    a, b = normal_pair(seed, stream, network, layer, row, col >> 1)
+    return a if (col & 1) == 0 else b
+
+
+@numba.njit(inline="always")
+def uniform_at(seed, stream, network, layer, row, col):
+    """The uniform [-sqrt 3, sqrt 3] number at (row, col)."""
+    a, b = uniform_pair(seed, stream, network, layer, row, col >> 1)
+    return a if (col & 1) == 0 else b
+
+
+@numba.njit(inline="always")
+def rademacher_at(seed, stream, network, layer, row, col):
+    """The +-1 sign at (row, col)."""
+    a, b = rademacher_pair(seed, stream, network, layer, row, col >> 1)
+    return a if (col & 1) == 0 else b
+
+
+@numba.njit(inline="always")
+def draw_at(kind, seed, stream, network, layer, row, col):
+    """The unit-variance draw of distribution ``kind`` at (row, col)."""
+    a, b = draw_pair(kind, seed, stream, network, layer, row, col >> 1)
+    return a if (col & 1) == 0 else b
+
+
+@numba.njit(cache=True)
+def _fill_draws(kind, seed, stream, network, layer, out):
+    rows, cols = out.shape
+    for i in range(rows):
+        for jp in range((cols + 1) // 2):
+            a, b = draw_pair(kind, seed, stream, network, layer, i, jp)
+            out[i, 2 * jp] = a
+            if 2 * jp + 1 < cols:
+                out[i, 2 * jp + 1] = b
+
+
+def _check_coords(seed: int, stream: int, network: int, layer: int, rows: int, cols: int) -> None:
+    for name, v, hi in (("seed", seed, 2**64), ("stream", stream, 256), ("network", network, 2**32),
+                        ("layer", layer, 2**24), ("rows", rows, 2**32 + 1), ("cols", cols, 2**33 + 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
+        if not 0 <= int(v) < hi:
+            raise ValueError(f"{name} must be in [0, {hi}), got {v}")
+
+
+def draws(kind: int | str, seed: int, stream: int, network: int, layer: int, rows: int, cols: int) -> np.ndarray:
+    """(rows, cols) float64 array of unit-variance draws, entry [i, j] = ``draw_at(kind, seed, stream, network, layer, i, j)``."""
+    if isinstance(kind, str):
+        if kind not in WEIGHT_KINDS:
+            raise ValueError(f"kind must be one of {sorted(WEIGHT_KINDS)}, got {kind!r}")
+        kind = WEIGHT_KINDS[kind]
+    if kind not in (0, 1, 2):
+        raise ValueError(f"kind must be 0 (gaussian), 1 (uniform) or 2 (rademacher), got {kind!r}")
+    _check_coords(seed, stream, network, layer, rows, cols)
+    out = np.empty((int(rows), int(cols)), dtype=np.float64)
+    _fill_draws(int(kind), np.uint64(seed), int(stream), int(network), int(layer), out)
+    return out
+
+
+def normals(seed: int, stream: int, network: int, layer: int, rows: int, cols: int) -> np.ndarray:
+    """(rows, cols) float64 array of N(0, 1) numbers, entry [i, j] = ``normal_at(seed, stream, network, layer, i, j)``."""
+    return draws(KIND_GAUSSIAN, seed, stream, network, layer, rows, cols)
+
+
+def philox4x32_array(counter: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Vectorised NumPy Philox-4x32-10: counter (..., 4), key (..., 2) integer arrays -> (..., 4) uint64 words.
+
+    An independent implementation of :func:`philox4x32` (used to cross-check it)."""
+    c = np.asarray(counter, dtype=np.uint64) & _MASK32
+    k = np.asarray(key, dtype=np.uint64) & _MASK32
+    c0, c1, c2, c3 = (c[..., i].copy() for i in range(4))
+    k0, k1 = k[..., 0].copy(), k[..., 1].copy()
+    for r in range(10):
+        p0 = _PHILOX_M0 * c0
+        p1 = _PHILOX_M1 * c2
+        c0, c1, c2, c3 = (p1 >> _SH32) ^ c1 ^ k0, p1 & _MASK32, (p0 >> _SH32) ^ c3 ^ k1, p0 & _MASK32
+        if r < 9:
+            k0 = (k0 + _PHILOX_W0) & _MASK32
+            k1 = (k1 + _PHILOX_W1) & _MASK32
+    return np.stack([c0, c1, c2, c3], axis=-1)
