@@ -1,0 +1,131 @@
+"""Result cache of the validation suite: finished experiments survive an interrupted run.
+
+One JSON file per finished experiment under ``<out>/.cache/``, named by the experiment and a key: the
+SHA-256 of the canonical JSON of (experiment name, its full settings, seed, backend, sigprop version).
+A run restarted with the same ``--out`` and the same key reuses the stored :class:`ExperimentResult`
+(checks, figure paths, tables, notes, elapsed time) as long as its figures still exist.  Files are
+written atomically (temporary file + rename), so an interrupt never leaves a half-written entry.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .experiment import Check, ExperimentResult
+
+__all__ = ["cache_key", "result_to_dict", "result_from_dict", "ResultCache", "jsonable", "sigprop_version"]
+
+CACHE_FORMAT = 1
+
+
+def sigprop_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("sigprop")
+    except Exception:  # not installed (running from a source tree)
+        return "unknown"
+
+
+def jsonable(obj: Any, *, finite: bool = False) -> Any:
+    """Plain JSON types from numpy scalars/arrays, tuples, Paths; with ``finite``, nan/inf become None."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v, finite=finite) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v, finite=finite) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist(), finite=finite)
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return None if (finite and not math.isfinite(v)) else v
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, str):
+        return obj
+    return str(obj)
+
+
+def cache_key(experiment: str, settings: dict[str, Any], seed: int, backend: str, version: str | None = None) -> str:
+    """SHA-256 (hex) of the canonical JSON of everything an experiment's result depends on."""
+    payload = {"experiment": experiment, "settings": jsonable(settings), "seed": int(seed), "backend": backend,
+               "sigprop": sigprop_version() if version is None else version, "format": CACHE_FORMAT}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def result_to_dict(result: ExperimentResult, out_dir: Path | None = None) -> dict[str, Any]:
+    """JSON form of an :class:`ExperimentResult`; figure paths inside ``out_dir`` are stored relative to it."""
+    figures = []
+    for caption, path in result.figures:
+        p = Path(path)
+        if out_dir is not None and p.is_absolute():
+            try:
+                p = p.relative_to(Path(out_dir).resolve())
+            except ValueError:
+                pass
+        elif out_dir is not None:
+            try:
+                p = p.relative_to(Path(out_dir))
+            except ValueError:
+                pass
+        figures.append([caption, str(p)])
+    return {"checks": [jsonable(asdict(c)) for c in result.checks], "figures": figures,
+            "tables": list(result.tables), "notes": result.notes}
+
+
+def result_from_dict(d: dict[str, Any]) -> ExperimentResult:
+    checks = [Check(**{**c, "details": c.get("details") or {}}) for c in d["checks"]]
+    return ExperimentResult(checks=checks, figures=[(c, p) for c, p in d.get("figures", [])],
+                            tables=list(d.get("tables", [])), notes=d.get("notes", ""))
+
+
+class ResultCache:
+    """Finished experiments of one report folder, stored in ``<out>/.cache``."""
+
+    def __init__(self, out_dir: Path | str):
+        self.out_dir = Path(out_dir)
+        self.root = self.out_dir / ".cache"
+
+    def path(self, experiment: str, key: str) -> Path:
+        return self.root / f"{experiment}-{key[:20]}.json"
+
+    def load(self, experiment: str, key: str) -> tuple[ExperimentResult, float] | None:
+        """(result, elapsed seconds) if stored under this exact key and all its figures exist, else None."""
+        path = self.path(experiment, key)
+        try:
+            entry = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if entry.get("key") != key or entry.get("format") != CACHE_FORMAT:
+            return None
+        try:
+            result = result_from_dict(entry["result"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        for _, fig in result.figures:
+            p = Path(fig)
+            if not (p if p.is_absolute() else self.out_dir / p).exists():
+                return None
+        return result, float(entry.get("elapsed", 0.0))
+
+    def store(self, experiment: str, key: str, result: ExperimentResult, elapsed: float,
+              settings: dict[str, Any] | None = None) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.path(experiment, key)
+        entry = {"format": CACHE_FORMAT, "key": key, "experiment": experiment, "elapsed": float(elapsed),
+                 "settings": jsonable(settings or {}), "result": result_to_dict(result, self.out_dir)}
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(entry, indent=1))
+        os.replace(tmp, path)
+        return path

@@ -1,0 +1,197 @@
+"""Writes a run of the validation suite: ``report.md``, ``results.json`` and a compact terminal table.
+
+``results.json`` has a top-level ``checks`` list (every check with experiment, name, theory, estimate,
+stderr, rule, kind, tol, z, passed, details), plus ``settings``, ``versions``, ``seed``, ``timings``,
+``zmax``, ``n_judged``, ``family_level``, ``passed`` and per-experiment metadata (``experiments``).
+Non-finite numbers are written as ``null`` so that the file is strict JSON.
+"""
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .cache import jsonable, result_to_dict
+from .experiment import Check
+from .runner import SuiteResult
+
+__all__ = ["results_dict", "write_results_json", "report_markdown", "write_report", "terminal_table", "fmt"]
+
+SCHEMA_VERSION = 1
+
+
+def fmt(x: float | None, digits: int = 6) -> str:
+    """Compact number: ``digits`` significant figures, '-' for None, 'nan'/'inf' spelled out."""
+    if x is None:
+        return "-"
+    if not math.isfinite(x):
+        return str(x)
+    if x == 0:
+        return "0"
+    if 1e-4 <= abs(x) < 1e6:
+        return f"{x:.{digits}g}"
+    return f"{x:.{max(digits - 3, 2)}e}"
+
+
+def _status(passed: bool | None) -> str:
+    return {True: "pass", False: "FAIL", None: "info"}[passed]
+
+
+def results_dict(suite: SuiteResult) -> dict[str, Any]:
+    checks = []
+    for run, c in suite.checks():
+        d = c.to_dict(suite.zmax)
+        d["experiment"] = run.name
+        checks.append(d)
+    experiments = []
+    for run in suite.runs:
+        r = result_to_dict(run.result, Path(suite.settings["out"]))
+        experiments.append({"name": run.name, "title": run.title, "description": run.description,
+                            "settings": run.settings, "elapsed_s": run.elapsed, "cached": run.cached,
+                            "error": run.error, "figures": r["figures"], "notes": run.result.notes,
+                            "n_checks": len(run.result.checks),
+                            "n_failed": sum(1 for c in run.result.checks if c.passed(suite.zmax) is False)})
+    return jsonable({
+        "schema": SCHEMA_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "passed": suite.passed,
+        "n_checks": len(checks),
+        "n_judged": suite.n_judged,
+        "n_failed": suite.n_failed,
+        "family_level": suite.family_level,
+        "zmax": suite.zmax,
+        "seed": suite.seed,
+        "settings": suite.settings,
+        "versions": suite.versions,
+        "timings": suite.timings,
+        "experiments": experiments,
+        "checks": checks,
+    }, finite=True)
+
+
+def write_results_json(suite: SuiteResult, path: Path | str) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(results_dict(suite), indent=1, allow_nan=False))
+    return path
+
+
+def _z_text(c: Check, zmax: float) -> str:
+    if c.kind == "z":
+        return f"{c.z:+.2f}"
+    if c.kind == "exact":
+        diff = abs(c.estimate - c.theory) if math.isfinite(c.estimate) and math.isfinite(c.theory) else math.nan
+        return f"|d|={fmt(diff, 2)}"
+    return ""
+
+
+def _bound_text(c: Check, zmax: float) -> str:
+    if c.kind == "z":
+        return f"{zmax:.2f}"
+    if c.kind == "exact":
+        return f"tol {fmt(c.tol, 2)}"
+    return ""
+
+
+def _md_escape(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def report_markdown(suite: SuiteResult) -> str:
+    out = Path(suite.settings["out"])
+    n_info = sum(1 for _, c in suite.checks() if c.kind == "info")
+    lines = ["# sigprop validation report", ""]
+    verdict = "**PASSED**" if suite.passed else f"**FAILED** ({suite.n_failed} of {suite.n_judged} judged checks)"
+    lines += [
+        f"Result: {verdict}.", "",
+        f"- {suite.n_judged} judged checks (+{n_info} informational). One two-sided z bound for the whole run, "
+        f"chosen by Sidak so that a correct theory passes every check with probability >= {suite.family_level:g}: "
+        f"**|z| <= {suite.zmax:.3f}** (per-check level {1 - suite.family_level ** (1 / max(suite.n_judged, 1)):.2e}).",
+        f"- Profile `{suite.settings['profile']}`, backend `{suite.settings['backend']}`, seed {suite.seed}, "
+        f"jobs {suite.settings['jobs']}; total time {suite.total_time:.1f} s.",
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in suite.versions.items() if k != "platform") + ".",
+        "",
+        "| experiment | checks | failed | time (s) | cached |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for run in suite.runs:
+        judged = sum(1 for c in run.result.checks if c.kind != "info")
+        failed = sum(1 for c in run.result.checks if c.passed(suite.zmax) is False)
+        lines.append(f"| [{run.name}](#{run.name.replace('_', '-')}) | {judged} | {failed} | {run.elapsed:.1f} | "
+                     f"{'yes' if run.cached else 'no'} |")
+    lines.append("")
+    for run in suite.runs:
+        lines += [f"## {run.name}", "", f"**{run.title}.** {run.description}", ""]
+        lines += ["<details><summary>settings</summary>", "", "```json",
+                  json.dumps(jsonable(run.settings), indent=1), "```", "</details>", ""]
+        if run.error:
+            lines += [f"**The experiment raised an error** after {run.elapsed:.1f} s:", "", "```", run.error, "```", ""]
+        lines += ["| check | theory | estimate | stderr | z | bound | rule | result |",
+                  "|---|---:|---:|---:|---:|---:|---|---|"]
+        for c in run.result.checks:
+            p = c.passed(suite.zmax)
+            status = _status(p)
+            lines.append(f"| {_md_escape(c.name)} | {fmt(c.theory)} | {fmt(c.estimate)} | "
+                         f"{fmt(c.stderr, 2) if c.kind == 'z' else '-'} | {_z_text(c, suite.zmax)} | "
+                         f"{_bound_text(c, suite.zmax)} | {_md_escape(c.rule)} | {'**FAIL**' if p is False else status} |")
+        lines.append("")
+        for table in run.result.tables:
+            lines += [table, ""]
+        for caption, path in run.result.figures:
+            p = Path(path)
+            if p.is_absolute():
+                try:
+                    p = p.relative_to(out.resolve())
+                except ValueError:
+                    pass
+            else:
+                try:
+                    p = p.relative_to(out)
+                except ValueError:
+                    pass
+            lines += [f"![{_md_escape(caption)}]({p.as_posix()})", "", f"*{caption}*", ""]
+        if run.result.notes:
+            lines += [run.result.notes, ""]
+    return "\n".join(lines)
+
+
+def write_report(suite: SuiteResult, out_dir: Path | str | None = None) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``results.json`` into the run's folder; returns their paths."""
+    out = Path(out_dir or suite.settings["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    md = out / "report.md"
+    md.write_text(report_markdown(suite))
+    js = write_results_json(suite, out / "results.json")
+    return md, js
+
+
+def terminal_table(suite: SuiteResult, max_rows_per_experiment: int = 12) -> str:
+    """Compact plain-text summary: per experiment the worst checks (largest |z|), failures always shown."""
+    rows = [("experiment", "check", "theory", "estimate", "stderr", "z", "result")]
+    for run in suite.runs:
+        checks = list(run.result.checks)
+
+        def badness(c: Check) -> float:
+            p = c.passed(suite.zmax)
+            if p is False:
+                return math.inf
+            return abs(c.z) if c.kind == "z" and c.z is not None else -1.0
+
+        shown = sorted(checks, key=badness, reverse=True)
+        failed = [c for c in shown if c.passed(suite.zmax) is False]
+        shown = failed + [c for c in shown if c not in failed][: max(0, max_rows_per_experiment - len(failed))]
+        for c in shown:
+            rows.append((run.name, c.name[:48], fmt(c.theory), fmt(c.estimate),
+                         fmt(c.stderr, 2) if c.kind == "z" else "-", _z_text(c, suite.zmax),
+                         _status(c.passed(suite.zmax))))
+        if len(checks) > len(shown):
+            rows.append((run.name, f"... {len(checks) - len(shown)} more (all pass or info)", "", "", "", "", ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    text = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    verdict = "PASSED" if suite.passed else f"FAILED ({suite.n_failed} of {suite.n_judged} judged checks)"
+    text.append("")
+    text.append(f"{verdict}: {suite.n_judged} judged checks, |z| <= {suite.zmax:.3f} (Sidak, family level "
+                f"{suite.family_level:g}); {suite.total_time:.1f} s")
+    return "\n".join(text)
