@@ -216,3 +216,25 @@ def test_cli_exit_codes(tmp_path, fake_registry, monkeypatch, capsys):
     assert cli.main(["validate", "--jobs", "0", "--out", str(out)]) == 2
     assert cli.main(["validate", "--list"]) == 0
     assert "good" in capsys.readouterr().out
+
+
+# --- sigprop bench (collects run_benchmarks rows; this module doubles as a fake benchmark module) ------
+
+
+def run_benchmarks(profile: str = "quick") -> list[dict]:
+    return [{"benchmark": "fake", "metric": "throughput", "value": 12.5, "unit": "1/s", "note": profile}]
+
+
+def test_bench_collects_and_skips_missing(tmp_path, monkeypatch, capsys):
+    from sigprop.validation import bench
+
+    monkeypatch.setattr(bench, "BENCH_MODULES", {"fake": "test_runner", "missing": "sigprop.no_such_module"})
+    out = tmp_path / "bench.json"
+    assert cli.main(["bench", "--profile", "full", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "skipping missing" in captured.err and "throughput" in captured.out
+    data = json.loads(out.read_text())
+    assert data["rows"] == [{"module": "fake", "benchmark": "fake", "metric": "throughput", "value": 12.5,
+                             "unit": "1/s", "note": "full"}]
+    assert "numpy" in data["versions"]
+    assert cli.main(["bench", "--only", "nope"]) == 2
