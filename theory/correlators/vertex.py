@@ -1,0 +1,194 @@
+"""Leading order in 1/n, single input: the kernel ``K^{(l)}`` and the four-point cumulant ``kappa_4^{(l)}``.
+
+Definitions (exact, any width).  Given layer l, the neurons of layer l+1 are i.i.d. ``N(0, Sigma^{(l+1)})`` with
+``Sigma^{(l+1)} = C_b + (C_W/n_l) sum_j phi(z_j^{(l)})^2``.  Hence for distinct neurons i != j
+
+    kappa_4^{(l)} := E[z_i^2 z_j^2] - E[z^2]^2 = (E[z^4] - 3 E[z^2]^2) / 3 = Var(Sigma^{(l)}),
+
+with ``E[z^2]`` the *finite-width* second moment.  The recursion (leading order, ``kappa_4^{(1)} = 0``)
+
+    kappa_4^{(l+1)} = (C_W^2 / n_l) Var_{K^{(l)}}[phi^2] + chi_par(K^{(l)})^2 kappa_4^{(l)} + O(1/n^2),
+    chi_par(K) = C_W d<phi^2>_K/dK,
+
+follows from ``Var(mean_j f_j) = Var(f)/n + (1 - 1/n) Cov(f_i, f_j)`` and ``Cov(f_i, f_j) = Var(<f>_Sigma)``.
+What it predicts: ``E[z^4] / (3 E[z^2]^2) - 1 = kappa_4 / E[z^2]^2 = kappa_4 / K^2 + O(1/n^2)`` -- the O(1/n)
+shift of ``E[z^2]`` away from ``K`` enters only at O(1/n^2) in this ratio, so no correction to K is needed for
+the ratio.  It *is* needed if ``kappa_4`` is estimated as ``E[z^4]/3 - K^2`` with the infinite-width K; the
+first-order shift ``dK`` (``E[z^2] = K + dK + O(1/n^2)``) is returned too:
+
+    dK^{(l+1)} = chi_par dK^{(l)} + (C_W/2) (d^2<phi^2>_K/dK^2) kappa_4^{(l)},   dK^{(1)} = 0.
+
+K-derivatives use ``d^k/dK^k <f>_K = (2K)^{-k} E[f(sqrt(K) x) He_{2k}(x)]`` (no derivative of phi needed, so
+kinks are harmless).  ``V^{(l)} = n_{l-1} kappa_4^{(l)}`` is the vertex.
+
+Scale-invariant phi (slopes a+, a-; ``A_p = (a+^p + a-^p)/2``) at criticality (``C_W = 1/A_2``, ``C_b = 0``):
+``<phi^2>_K = A_2 K``, ``<phi^4>_K = 3 A_4 K^2``, ``chi_par = 1``, so ``V^{(l)} = (l-1)(3A_4/A_2^2 - 1) K^2``
+(:func:`derive_scale_invariant_vertex` solves the recursion with SymPy).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import sympy as sp
+
+from ..activations import Activation, activation as _activation
+from ..gaussian import expect
+from .deep_linear import _check_positive, validate_widths
+
+__all__ = [
+    "VertexResult",
+    "vertex_recursion",
+    "gaussian_moments",
+    "derive_scale_invariant_vertex",
+    "scale_invariant_vertex",
+    "resolve_activation",
+]
+
+
+def resolve_activation(act) -> Activation:
+    """An :class:`Activation` from a name or an Activation (TypeError otherwise)."""
+    if isinstance(act, Activation):
+        return act
+    if isinstance(act, str):
+        return _activation(act)
+    raise TypeError(f"activation must be a name or an Activation, got {type(act).__name__}")
+
+
+def _check_nonneg(x, name: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {x!r}")
+    x = float(x)
+    if not (math.isfinite(x) and x >= 0):
+        raise ValueError(f"{name} must be finite and >= 0, got {x!r}")
+    return x
+
+
+@dataclass(frozen=True)
+class GaussianMoments:
+    """At one K: ``m2 = <phi^2>_K``, ``m4 = <phi^4>_K``, ``d1 = d<phi^2>/dK``, ``d2 = d^2<phi^2>/dK^2``."""
+
+    K: float
+    m2: float
+    m4: float
+    d1: float
+    d2: float
+
+
+def gaussian_moments(act, K: float) -> GaussianMoments:
+    """Gaussian expectations of ``phi^2`` and ``phi^4`` and the first two K-derivatives of ``<phi^2>_K``."""
+    phi = resolve_activation(act)
+    K = _check_positive(K, "K")
+    s = math.sqrt(K)
+    kinks = [k / s for k in phi.kinks]
+
+    def e(f, scale):
+        # absolute tolerance relative to the size of the integrand (Hermite weights cancel to roundoff)
+        return expect(f, 1.0, kinks, epsabs=1e-13 * scale, epsrel=1e-12)
+
+    def p2(x):
+        return float(phi.fn(np.float64(s * x))) ** 2
+
+    m2 = e(p2, 1e-3)
+    m4 = e(lambda x: p2(x) ** 2, max(m2 * m2, 1e-300))
+    d1 = e(lambda x: p2(x) * (x * x - 1.0), max(m2, 1e-300)) / (2.0 * K)
+    d2 = e(lambda x: p2(x) * (x**4 - 6.0 * x * x + 3.0), 10.0 * max(m2, 1e-300)) / (4.0 * K * K)
+    return GaussianMoments(K=K, m2=m2, m4=m4, d1=d1, d2=d2)
+
+
+@dataclass(frozen=True)
+class VertexResult:
+    """Per-layer arrays (index 0 = hidden layer 1, where ``kappa4 = 0``).
+
+    ``K``: infinite-width kernel; ``kappa4``: leading-order ``Var(Sigma) = (E z^4 - 3 (E z^2)^2)/3`` (O(1/n));
+    ``V = n_{l-1} kappa4`` (``V[0] = 0``); ``chi_par``: ``C_W d<phi^2>/dK`` at ``K^{(l)}``;
+    ``var_phi2``: ``Var_{K^{(l)}}[phi^2]``; ``dK``: first-order shift of ``E[z^2]`` from ``K``;
+    ``ratio``: predicted ``E[z^4]/(3 E[z^2]^2) - 1 = kappa4 / K^2`` at O(1/n).
+    """
+
+    activation: str
+    widths: np.ndarray
+    C_W: float
+    C_b: float
+    K: np.ndarray
+    kappa4: np.ndarray
+    V: np.ndarray
+    chi_par: np.ndarray
+    var_phi2: np.ndarray
+    dK: np.ndarray
+
+    @property
+    def ratio(self) -> np.ndarray:
+        return self.kappa4 / self.K**2
+
+
+def vertex_recursion(activation, widths: Sequence[int], C_W: float, C_b: float = 0.0, K0: float = 1.0) -> VertexResult:
+    """Leading-order 1/n recursion for ``K^{(l)}`` and ``kappa_4^{(l)}`` over layers ``1..len(widths)``.
+
+    ``widths[i]`` = width of hidden layer ``i+1``; ``K0 = G0 = |x|^2/n_0`` (so ``K^{(1)} = C_b + C_W K0``);
+    ``activation``: a name or an :class:`Activation`.  Gaussian expectations by :func:`sigprop.theory.gaussian.expect`
+    (split at kinks, ~1e-12 relative).
+    """
+    phi = resolve_activation(activation)
+    w = validate_widths(widths)
+    C_W = _check_positive(C_W, "C_W")
+    C_b = _check_nonneg(C_b, "C_b")
+    K0 = _check_positive(K0, "K0")
+    if phi.jumps:
+        raise ValueError(f"vertex_recursion: activation {phi.label} is discontinuous; its chi_par is not defined here")
+    L = w.size
+    K = np.empty(L)
+    kap = np.zeros(L)
+    dK = np.zeros(L)
+    chi = np.empty(L)
+    var = np.empty(L)
+    K[0] = C_b + C_W * K0
+    for l in range(L):
+        g = gaussian_moments(phi, K[l])
+        chi[l] = C_W * g.d1
+        var[l] = g.m4 - g.m2**2
+        if l + 1 < L:
+            K[l + 1] = C_b + C_W * g.m2
+            kap[l + 1] = C_W**2 * var[l] / w[l] + chi[l] ** 2 * kap[l]
+            dK[l + 1] = chi[l] * dK[l] + 0.5 * C_W * g.d2 * kap[l]
+    V = np.concatenate([[0.0], w[:-1] * kap[1:]])
+    return VertexResult(activation=phi.label, widths=w, C_W=C_W, C_b=C_b, K=K, kappa4=kap, V=V,
+                        chi_par=chi, var_phi2=var, dK=dK)
+
+
+def derive_scale_invariant_vertex() -> sp.Expr:
+    """Solve the kappa_4 recursion symbolically for scale-invariant phi at criticality.
+
+    Inputs: ``<phi^2>_K = A_2 K``, ``<phi^4>_K = 3 A_4 K^2``, ``C_W = 1/A_2``, ``C_b = 0`` (so ``K`` is constant and
+    ``chi_par = C_W A_2 = 1``), equal widths ``n``.  Returns ``V^{(l)} = n kappa_4^{(l)}`` in the symbols
+    ``l, A_2, A_4, K``: ``(l - 1)(3 A_4/A_2^2 - 1) K^2``.
+    """
+    A2, A4, K, nn = sp.symbols("A_2 A_4 K n", positive=True)
+    l = sp.Symbol("l", integer=True, positive=True)
+    C_W = 1 / A2
+    Kvar = sp.Symbol("Kvar", positive=True)
+    m2 = A2 * Kvar
+    chi = sp.simplify(C_W * sp.diff(m2, Kvar))
+    var_phi2 = (3 * A4 * Kvar**2 - m2**2).subs(Kvar, K)
+    kappa = sp.Function("kappa")
+    rec = kappa(l + 1) - (C_W**2 * var_phi2 / nn + chi**2 * kappa(l))
+    sol = sp.rsolve(rec, kappa(l), {kappa(1): 0})
+    return sp.factor(sp.simplify(nn * sol))
+
+
+def scale_invariant_vertex(activation, depth: int, K: float = 1.0) -> np.ndarray:
+    """``V^{(l)} = (l-1)(3 A_4/A_2^2 - 1) K^2`` for ``l = 1..depth`` (ReLU: ``5(l-1)K^2``; linear ``2(l-1)K^2``).
+
+    Valid at criticality ``C_W = 1/A_2``, ``C_b = 0``, equal widths; ``activation`` must have ``slopes``.
+    """
+    phi = resolve_activation(activation)
+    if phi.slopes is None:
+        raise ValueError(f"scale_invariant_vertex: {phi.label} is not scale-invariant (no slopes)")
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
+        raise ValueError(f"scale_invariant_vertex: depth must be an integer >= 1, got {depth!r}")
+    K = _check_positive(K, "K")
+    ap, am = phi.slopes
+    A2, A4 = (ap**2 + am**2) / 2, (ap**4 + am**4) / 2
+    return np.arange(depth) * (3 * A4 / A2**2 - 1) * K**2
