@@ -1,0 +1,266 @@
+"""Explicit-weight Monte-Carlo of finite-width networks on the CPU (numba, parallel over rows).
+
+Weights are regenerated from the counter-based RNG (:mod:`sigprop.kernels.rng`) wherever they are used,
+never stored: memory is O(S n P) for the forward statistics (O(L S n P) with ``backward=True``, which keeps
+phi'(z^(l)) of every layer), independent of the number of weights.  Each weight W_ij is drawn once per layer
+and applied to all P inputs.  Every sum is accumulated by one thread in a fixed order (the row and column
+operations of :mod:`sigprop.kernels.layer_ops`), so results do not depend on the number of threads, and agree
+with the CUDA kernels (:mod:`sigprop.kernels.explicit_cuda`) to rounding.  The model and the statistics
+returned are defined in :mod:`sigprop.kernels.reference`.
+
+Entry point: :func:`run_explicit` (``backend='cpu'`` here, ``'cuda'`` forwarded to explicit_cuda).
+"""
+from __future__ import annotations
+
+import math
+import threading
+
+import numba
+import numpy as np
+from numba import prange
+
+from . import rng
+from .layer_ops import (NORM_CODES, add_bias_row, column_dot, column_moments, matvec_row, matvec_t_colpair,
+                        normalize_column)
+from .reference import check_explicit_args, tangent_from_backward
+
+__all__ = ["run_explicit"]
+
+_BACKENDS = ("cpu", "cuda")
+
+
+# --------------------------------------------------------------------------------------------
+# Layer kernels (parallel; each output element is owned by one iteration)
+# --------------------------------------------------------------------------------------------
+@numba.njit(parallel=True, cache=True)
+def _k_linear(kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, skip_scale):
+    """Z[s, i] = w_scale * W_i . H[s] + b_scale * b_i;  R[s, i] = skip_scale * S_i . H[s] if skip_scale != 0."""
+    S = Z.shape[0]
+    for k in prange(S * n):
+        s = k // n
+        i = k - s * n
+        net = net0 + s
+        matvec_row(kind, seed, rng.STREAM_WEIGHTS, net, layer, H, s, n_in, i, Z, w_scale)
+        if b_scale != 0.0:
+            add_bias_row(seed, rng.STREAM_BIAS, net, layer, i, Z, s, b_scale)
+        if skip_scale != 0.0:
+            matvec_row(0, seed, rng.STREAM_SKIP, net, layer, H, s, n_in, i, R, skip_scale)
+
+
+@numba.njit(parallel=True, cache=True)
+def _k_pre(Z, n, l, where, centre, U, pre_gram, m2, m4):
+    """Pre-activation statistics of layer index l, and U = PRE(Z) (RMS/LayerNorm per column) if where == 1."""
+    S, _, P = Z.shape
+    for s in prange(S):
+        for a in range(P):
+            mm2, mm4 = column_moments(Z, s, n, a)
+            m2[s, l, a] = mm2
+            m4[s, l, a] = mm4
+            for b in range(a, P):
+                g = column_dot(Z, s, n, a, b) / n
+                pre_gram[s, l, a, b] = g
+                pre_gram[s, l, b, a] = g
+            if where == 1:
+                normalize_column(Z, s, n, a, centre, U)
+
+
+@numba.njit(parallel=True, cache=True)
+def _k_post(A, n, l, where, centre, main_scale, R, use_skip, Hout, post_gram):
+    """Hout = main_scale * POST(A) (+ R if use_skip), and its Gram statistics at layer index l."""
+    S, _, P = A.shape
+    for s in prange(S):
+        for a in range(P):
+            if where == 2:
+                normalize_column(A, s, n, a, centre, Hout)
+                for i in range(n):
+                    Hout[s, i, a] *= main_scale
+            else:
+                for i in range(n):
+                    Hout[s, i, a] = main_scale * A[s, i, a]
+            if use_skip:
+                for i in range(n):
+                    Hout[s, i, a] += R[s, i, a]
+        for a in range(P):
+            for b in range(a, P):
+                g = column_dot(Hout, s, n, a, b) / n
+                post_gram[s, l, a, b] = g
+                post_gram[s, l, b, a] = g
+
+
+@numba.njit(parallel=True, cache=True)
+def _k_readout(seed, net0, layer, n, DP, D, scale):
+    """delta^(L)[s, i] = scale * v_i * phi'(z^(L))[s, i] with v_i the readout normal at (row 0, column i)."""
+    S, _, P = D.shape
+    for k in prange(S * n):
+        s = k // n
+        i = k - s * n
+        v0, v1 = rng.normal_pair(seed, rng.STREAM_READOUT, net0 + s, layer, 0, i >> 1)
+        v = v0 if (i & 1) == 0 else v1
+        for a in range(P):
+            D[s, i, a] = scale * v * DP[s, i, a]
+
+
+@numba.njit(parallel=True, cache=True)
+def _k_backprop(kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale):
+    """OUT[s, j] = phi'(z)[s, j] * w_scale * sum_i W^(layer)_ij D[s, i]  (W regenerated, columns in pairs)."""
+    S, _, P = D.shape
+    npairs = (n_in + 1) // 2
+    for k in prange(S * npairs):
+        s = k // npairs
+        jp = k - s * npairs
+        matvec_t_colpair(kind, seed, rng.STREAM_WEIGHTS, net0 + s, layer, D, s, n_out, jp, n_in, OUT, w_scale)
+        for j in range(2 * jp, min(2 * jp + 2, n_in)):
+            for a in range(P):
+                OUT[s, j, a] *= DP[s, j, a]
+
+
+@numba.njit(parallel=True, cache=True)
+def _k_gram(D, n, l, out):
+    """out[s, l] = D[s, :n]^T D[s, :n] (unnormalised)."""
+    S, _, P = D.shape
+    for s in prange(S):
+        for a in range(P):
+            for b in range(a, P):
+                g = column_dot(D, s, n, a, b)
+                out[s, l, a, b] = g
+                out[s, l, b, a] = g
+
+
+# --------------------------------------------------------------------------------------------
+# Activation kernels: one compiled switch for the built-ins, a closure per custom activation
+# --------------------------------------------------------------------------------------------
+@numba.njit(parallel=True, cache=True)
+def _k_act_builtin(code, p0, p1, deriv, x, out):
+    for k in prange(x.size):
+        if deriv:
+            out[k] = _device_derivative(code, x[k], p0, p1)
+        else:
+            out[k] = _device_activation(code, x[k], p0, p1)
+
+
+from sigprop.theory.activations import device_activation as _device_activation  # noqa: E402
+from sigprop.theory.activations import device_derivative as _device_derivative  # noqa: E402
+
+_CUSTOM_CACHE: dict[int, tuple[object, object]] = {}
+_CUSTOM_LOCK = threading.Lock()
+_FD_STEP = 1e-6
+
+
+def custom_scalar_derivative(act):
+    """act.scalar_deriv, or the central difference (phi(x+h) - phi(x-h)) / 2h, h = 1e-6, of act.scalar."""
+    if act.scalar_deriv is not None:
+        return act.scalar_deriv
+    phi = act.scalar
+
+    @numba.njit(inline="always")
+    def dphi(x):
+        return (phi(x + _FD_STEP) - phi(x - _FD_STEP)) / (2.0 * _FD_STEP)
+
+    return dphi
+
+
+def _custom_act_kernel(act):
+    """Compiled elementwise kernel applying the custom activation (or its derivative); cached per activation."""
+    key = id(act.scalar)
+    with _CUSTOM_LOCK:
+        hit = _CUSTOM_CACHE.get(key)
+        if hit is not None and hit[0] is act.scalar:
+            return hit[1]
+        phi = act.scalar
+        dphi = custom_scalar_derivative(act)
+
+        @numba.njit(parallel=True)
+        def kernel(deriv, x, out):
+            for k in prange(x.size):
+                if deriv:
+                    out[k] = dphi(x[k])
+                else:
+                    out[k] = phi(x[k])
+
+        _CUSTOM_CACHE[key] = (act.scalar, kernel)
+        return kernel
+
+
+def _apply_activation(act, deriv: bool, x: np.ndarray, out: np.ndarray) -> None:
+    xf, of = x.reshape(-1), out.reshape(-1)
+    if act.code >= 0:
+        p0, p1 = act.device_params
+        _k_act_builtin(int(act.code), float(p0), float(p1), deriv, xf, of)
+    else:
+        if act.scalar is None:
+            raise ValueError(f"activation {act.label!r} has no numba scalar version (act.scalar)")
+        _custom_act_kernel(act)(deriv, xf, of)
+
+
+# --------------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------------
+def run_explicit(X, widths, act, C_W, C_b, n_networks, seed, weights="gaussian", residual=0.0, norm=None,
+                 backward=False, backend="cpu", first_network=0) -> dict[str, np.ndarray]:
+    """Statistics of ``n_networks`` random networks (ids first_network, ...) on the inputs X (P, n_0).
+
+    Returns float64 arrays preact_gram, postact_gram (S, L, P, P), preact_m2, preact_m4 (S, L, P) and, with
+    ``backward=True`` (needs residual=0, norm=None), backward_gram and tangent_gram (S, L, P, P); definitions
+    in :mod:`sigprop.kernels.reference`.  ``backend``: 'cpu' (numba parallel) or 'cuda'.
+    """
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend must be 'cpu' or 'cuda', got {backend!r}")
+    X, widths = check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual, norm, backward,
+                                    first_network)
+    if backend == "cuda":
+        from .explicit_cuda import run_explicit_cuda
+
+        return run_explicit_cuda(X, widths, act, C_W, C_b, n_networks, seed, weights=weights, residual=residual,
+                                 norm=norm, backward=backward, first_network=first_network)
+    return _run_cpu(X, widths, act, float(C_W), float(C_b), int(n_networks), int(seed), rng.WEIGHT_KINDS[weights],
+                    float(residual), norm, bool(backward), int(first_network))
+
+
+def _run_cpu(X, widths, act, C_W, C_b, S, seed, kind, r, norm, backward, net0):
+    P, n0 = X.shape
+    L = len(widths)
+    nmax = max((n0,) + widths)
+    where, centre = NORM_CODES[norm]
+    seed_u = np.uint64(seed)
+    pre_gram = np.zeros((S, L, P, P))
+    post_gram = np.zeros((S, L, P, P))
+    m2 = np.zeros((S, L, P))
+    m4 = np.zeros((S, L, P))
+    H = np.zeros((S, nmax, P))
+    H[:, :n0, :] = X.T
+    Hn = np.zeros((S, nmax, P))
+    Z = np.zeros((S, nmax, P))
+    U = np.zeros((S, nmax, P)) if where == 1 else Z
+    A = np.zeros((S, nmax, P))
+    R = np.zeros((S, nmax, P)) if r != 0.0 else Z
+    DP = np.zeros((L, S, nmax, P)) if backward else None
+    main_scale = math.sqrt(1.0 - r * r)
+    b_scale = math.sqrt(C_b)
+    n_in = n0
+    for l in range(1, L + 1):
+        n = widths[l - 1]
+        skip_scale = r / math.sqrt(n_in) if r != 0.0 else 0.0
+        _k_linear(kind, seed_u, net0, l, H, n_in, n, Z, math.sqrt(C_W / n_in), b_scale, R, skip_scale)
+        _k_pre(Z, n, l - 1, where, centre, U, pre_gram, m2, m4)
+        _apply_activation(act, False, U, A)
+        if backward:
+            _apply_activation(act, True, Z, DP[l - 1])
+        _k_post(A, n, l - 1, where, centre, main_scale, R, r != 0.0, Hn, post_gram)
+        H, Hn = Hn, H
+        n_in = n
+    out = {"preact_gram": pre_gram, "postact_gram": post_gram, "preact_m2": m2, "preact_m4": m4}
+    if backward:
+        bgram = np.zeros((S, L, P, P))
+        D = np.zeros((S, nmax, P))
+        Dn = np.zeros((S, nmax, P))
+        nL = widths[-1]
+        _k_readout(seed_u, net0, L + 1, nL, DP[L - 1], D, 1.0 / math.sqrt(nL))
+        _k_gram(D, nL, L - 1, bgram)
+        for l in range(L - 1, 0, -1):  # delta^(l) = phi'(z^(l)) * W^(l+1)^T delta^(l+1)
+            n_l, n_next = widths[l - 1], widths[l]
+            _k_backprop(kind, seed_u, net0, l + 1, D, n_next, n_l, DP[l - 1], Dn, math.sqrt(C_W / n_l))
+            _k_gram(Dn, n_l, l - 1, bgram)
+            D, Dn = Dn, D
+        out["backward_gram"] = bgram
+        out["tangent_gram"] = tangent_from_backward(bgram, post_gram, X, C_W, C_b)
+    return out
