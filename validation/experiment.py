@@ -85,6 +85,17 @@ class Context:
     def track(self, iterable, desc: str = "", total: int | None = None):
         return iterable if self.progress is None else self.progress(iterable, desc=desc, total=total)
 
+    def sub_seed(self, *keys: Any) -> int:
+        """A seed in [0, 2^63) derived from the run's seed and ``keys`` (stable across runs and platforms).
+
+        Use one per independent simulation (e.g. per activation and width), so that estimates that a
+        fit treats as independent do not share random numbers.
+        """
+        import hashlib
+
+        text = repr((int(self.seed),) + tuple(str(k) for k in keys))
+        return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
+
 
 @dataclass
 class ExperimentResult:
