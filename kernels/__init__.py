@@ -1,1 +1,8 @@
-"""sigprop.kernels: compiled Monte-Carlo of finite-width random networks (CPU and CUDA)."""
+"""sigprop.kernels: compiled Monte-Carlo of finite-width random networks (CPU and CUDA).
+
+Public API: :func:`simulate` (returns a frozen :class:`SimulationResult`); see docs/simulation.md.
+"""
+from .result import SimulationResult, load_npz
+from .simulate import simulate
+
+__all__ = ["simulate", "SimulationResult", "load_npz"]

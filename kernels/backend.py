@@ -1,0 +1,50 @@
+"""Where a simulation can run: CUDA availability (real GPU or numba's simulator) and free memory."""
+from __future__ import annotations
+
+import os
+
+__all__ = ["cuda_simulator_enabled", "cuda_available", "host_memory_available", "gpu_memory_available"]
+
+
+def cuda_simulator_enabled() -> bool:
+    """True when numba's CUDA simulator is switched on (``NUMBA_ENABLE_CUDASIM=1`` before numba.cuda import)."""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+def cuda_available() -> bool:
+    """True when CUDA kernels can run: a usable GPU (``numba.cuda.is_available()``) or the simulator."""
+    if cuda_simulator_enabled():
+        return True
+    try:
+        from numba import cuda
+    except ImportError:  # numba-cuda missing
+        return False
+    try:
+        return bool(cuda.is_available())
+    except Exception:  # driver problems: treat as unavailable
+        return False
+
+
+def host_memory_available() -> int:
+    """Bytes of host memory available now: MemAvailable from /proc/meminfo, else free pages (os.sysconf)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: do not refuse work
+
+
+def gpu_memory_available() -> int:
+    """Bytes of free memory on the current GPU (the simulator reports the host's)."""
+    if cuda_simulator_enabled():
+        return host_memory_available()
+    from numba import cuda
+
+    free, _total = cuda.current_context().get_memory_info()
+    return int(free)

@@ -1,0 +1,179 @@
+"""The ``gram`` method on the CPU: exact Markov chain on P x P Gram matrices (THEORY.md sec. 4).
+
+Given ``h^(l-1)`` (Gram ``H = h^T h / n_{l-1}``), the rows ``(z_i, s_i)`` of layer ``l`` are i.i.d. with
+``z_i ~ N(0, C_b + C_W H)`` (pre-activations) and, independently, ``s_i ~ N(0, H)`` (the random-projection
+skip ``S h^(l-1) / sqrt(n_{l-1})``).  So each layer draws an ``n x P`` (and, with a residual, another
+``n x P``) standard normal matrix from Philox stream 4, multiplies by exact factors of the two covariances
+(:func:`gram_device.factor_psd`), applies PRE/phi/POST and the residual mix, and reduces to the new Gram:
+``O(n P^2)`` per layer, exact in distribution for Gaussian weights.
+
+RNG keying: ``normal_pair(seed, 4, network, layer, row=i, col_pair)`` with ``layer = 1..L`` the hidden
+layer (as for the explicit engines' streams), column pairs ``0 .. ceil(rank/2)-1`` for ``z`` and ``ceil(P/2) + k`` for the skip.
+"""
+from __future__ import annotations
+
+import math
+import types
+import warnings
+
+import numba
+import numpy as np
+
+from ..theory.activations import Activation, device_activation
+from .gram_device import (
+    NORM_CODES, PSD_RTOL, STATUS_NONFINITE, STATUS_NOT_PSD, STATUS_OK, covariance_into, dot_mean, factor_psd,
+    fourth_mean, norm_coefficients, sample_row,
+)
+
+__all__ = ["run_gram_cpu", "activation_device_fn", "gram_outputs_from_status"]
+
+
+_phi = device_activation  # the activation switch; rebound for custom activations (see _cpu_kernel)
+
+
+def _gram_kernel_py(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, first, tol, pre, post, m4, status):
+    S = pre.shape[0]
+    L = widths.shape[0]
+    P = G0.shape[0]
+    nmax = 1
+    for l in range(L):
+        if widths[l] > nmax:
+            nmax = widths[l]
+    q = (P + 1) // 2
+    cz = math.sqrt(1.0 - resid * resid)
+    with_skip = resid > 0.0
+    for s in numba.prange(S):
+        net = first + s
+        Z = np.empty((P, nmax))
+        Sk = np.empty((P, nmax if with_skip else 1))
+        H = np.empty((P, P))
+        K = np.empty((P, P))
+        A = np.empty((P, P))
+        B = np.empty((P, P))
+        Wk = np.empty((P, P))
+        perm = np.empty(P, dtype=np.int64)
+        for a in range(P):
+            for b in range(P):
+                H[a, b] = G0[a, b]
+        status[s] = STATUS_OK
+        for l in range(L):
+            n = widths[l]
+            covariance_into(K, H, P, c_w, c_b)
+            rz = factor_psd(K, A, Wk, perm, P, tol)
+            rs = 0
+            if with_skip and rz >= 0:
+                rs = factor_psd(H, B, Wk, perm, P, tol)
+            if rz < 0 or rs < 0:
+                status[s] = STATUS_NONFINITE if (rz == -2 or rs == -2) else STATUS_NOT_PSD
+                for l2 in range(l, L):
+                    for a in range(P):
+                        m4[s, l2, a] = np.nan
+                        for b in range(P):
+                            pre[s, l2, a, b] = np.nan
+                            post[s, l2, a, b] = np.nan
+                break
+            for i in range(n):
+                sample_row(seed, net, l + 1, i, A, rz, P, 0, Z, i)
+                if with_skip:
+                    sample_row(seed, net, l + 1, i, B, rs, P, q, Sk, i)
+            for a in range(P):
+                for b in range(a, P):
+                    v = dot_mean(Z, a, Z, b, n)
+                    pre[s, l, a, b] = v
+                    pre[s, l, b, a] = v
+                m4[s, l, a] = fourth_mean(Z, a, n)
+            for a in range(P):
+                shift = 0.0
+                scale = 1.0
+                if norm == 1 or norm == 2:
+                    shift, scale = norm_coefficients(Z, a, n, norm == 2)
+                for i in range(n):
+                    Z[a, i] = _phi(code, (Z[a, i] - shift) * scale, p0, p1)
+                if norm == 3 or norm == 4:
+                    shift, scale = norm_coefficients(Z, a, n, norm == 4)
+                    for i in range(n):
+                        Z[a, i] = (Z[a, i] - shift) * scale
+                if with_skip:
+                    for i in range(n):
+                        Z[a, i] = cz * Z[a, i] + resid * Sk[a, i]
+            for a in range(P):
+                for b in range(a, P):
+                    v = dot_mean(Z, a, Z, b, n)
+                    post[s, l, a, b] = v
+                    post[s, l, b, a] = v
+                    H[a, b] = v
+                    H[b, a] = v
+
+
+_gram_kernel_builtin = numba.njit(parallel=True, cache=True, error_model="numpy")(_gram_kernel_py)
+
+
+def activation_device_fn(act: Activation):
+    """``phi(code, x, p0, p1)`` for the kernels: the shared device switch, or the custom scalar wrapped."""
+    if act.is_builtin:
+        return device_activation
+    scalar = act.scalar
+    if scalar is None:
+        raise TypeError(f"activation {act.label}: a custom activation needs a numba scalar (act.scalar)")
+
+    @numba.njit(inline="always")
+    def phi(code, x, p0, p1):
+        return scalar(x)
+
+    return phi
+
+
+_KERNELS: dict = {}
+
+
+def _cpu_kernel(act: Activation):
+    """The compiled kernel for ``act``: one cached kernel for all built-ins, one per custom scalar."""
+    if act.is_builtin:
+        return _gram_kernel_builtin
+    key = id(act.scalar)
+    if key not in _KERNELS:
+        glb = dict(_gram_kernel_py.__globals__)
+        glb["_phi"] = activation_device_fn(act)
+        py = types.FunctionType(_gram_kernel_py.__code__, glb, "_gram_kernel_custom")
+        _KERNELS[key] = (numba.njit(parallel=True, error_model="numpy")(py), act.scalar)  # keep the scalar alive with its kernel
+    return _KERNELS[key][0]
+
+
+def gram_outputs_from_status(status: np.ndarray, first_network: int) -> None:
+    """Raise on a non-PSD covariance; warn (outputs NaN from that layer on) on overflow to inf/NaN."""
+    bad = np.flatnonzero(status == STATUS_NOT_PSD)
+    if bad.size:
+        raise FloatingPointError(
+            f"gram method: the layer covariance of network(s) {(bad[:5] + first_network).tolist()} is not "
+            f"positive semi-definite beyond the relative tolerance {PSD_RTOL:g} (a numerical breakdown)")
+    over = np.flatnonzero(status == STATUS_NONFINITE)
+    if over.size:
+        warnings.warn(f"gram method: {over.size} network(s) overflowed (non-finite Gram matrix); their statistics "
+                      f"are NaN from the layer where it happened on", RuntimeWarning, stacklevel=3)
+
+
+def run_gram_cpu(X: np.ndarray, widths, act: Activation, C_W: float, C_b: float, n_networks: int, seed: int,
+                 residual: float = 0.0, norm: str | None = None, first_network: int = 0) -> dict[str, np.ndarray]:
+    """Gram-method statistics of ``n_networks`` networks (ids ``first_network + s``) on the inputs X (P, n_0).
+
+    Returns ``preact_gram``, ``postact_gram`` (S, L, P, P), ``preact_m2``, ``preact_m4`` (S, L, P).
+    Inputs are assumed validated (see :func:`sigprop.kernels.simulate`).
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    P, n0 = X.shape
+    G0 = X @ X.T / n0
+    G0 = 0.5 * (G0 + G0.T)
+    w = np.ascontiguousarray(widths, dtype=np.int64)
+    L = w.shape[0]
+    S = int(n_networks)
+    pre = np.empty((S, L, P, P))
+    post = np.empty((S, L, P, P))
+    m4 = np.empty((S, L, P))
+    status = np.empty(S, dtype=np.int64)
+    p0, p1 = act.device_params
+    _cpu_kernel(act)(G0, w, np.int64(act.code), float(p0), float(p1), float(C_W), float(C_b), float(residual),
+                     np.int64(NORM_CODES[norm]), np.uint64(seed), np.int64(first_network), PSD_RTOL,
+                     pre, post, m4, status)
+    gram_outputs_from_status(status, first_network)
+    m2 = np.ascontiguousarray(np.diagonal(pre, axis1=2, axis2=3))
+    return {"preact_gram": pre, "postact_gram": post, "preact_m2": m2, "preact_m4": m4}

@@ -1,0 +1,247 @@
+"""Public entry point of the Monte-Carlo engine: :func:`simulate`.
+
+It validates every argument before any work starts, estimates the memory the run needs (outputs plus
+working buffers) against what the machine has, processes the networks in batches (network ids are offset
+per batch, so batching never changes a number), and dispatches to one of three methods:
+
+- ``'gram'``: exact Markov chain on P x P Gram matrices, O(n P^2) per layer (Gaussian weights, forward only;
+  THEORY.md sec. 4; :mod:`sigprop.kernels.gram_cpu`, :mod:`sigprop.kernels.gram_cuda`);
+- ``'explicit'``: explicit weights regenerated from the counter-based RNG, O(n^2 P) per layer, any weight
+  distribution, backward pass (:mod:`sigprop.kernels.explicit_cpu`, :mod:`sigprop.kernels.explicit_cuda`);
+- ``'numpy'``: the dense NumPy reference of ``'explicit'`` (same numbers up to rounding; slow; CPU only).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Sequence
+
+import numpy as np
+
+from ..theory.activations import Activation, activation as make_activation
+from .result import SimulationResult
+from .rng import WEIGHT_KINDS
+
+__all__ = ["simulate", "estimate_memory", "METHODS", "BACKENDS", "NORMS"]
+
+METHODS = ("gram", "explicit", "numpy")
+BACKENDS = ("cpu", "cuda")
+NORMS = (None, "rms_pre", "ln_pre", "rms_post", "ln_post")
+WEIGHTS = tuple(WEIGHT_KINDS)  # gaussian, uniform, rademacher
+_F8 = 8
+# A batch's working buffers use at most this many bytes (more networks per batch gains nothing).
+_BATCH_WORK_CAP = 1 << 30
+# Fraction of the available memory a run may plan to use.
+_MEMORY_FRACTION = 0.8
+
+
+def _positive_int(name: str, v, hi: int | None = None) -> int:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be a positive int, got {type(v).__name__} {v!r}")
+    if v < 1 or (hi is not None and v > hi):
+        rng_txt = f"[1, {hi}]" if hi is not None else ">= 1"
+        raise ValueError(f"{name} must be an int in {rng_txt}, got {v!r}")
+    return int(v)
+
+
+def _real(name: str, v) -> float:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(v).__name__} {v!r}")
+    v = float(v)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v!r}")
+    return v
+
+
+def _check_X(X) -> np.ndarray:
+    try:
+        arr = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"X must be a real (P, n_0) array, got {type(X).__name__}") from None
+    if arr.ndim != 2:
+        raise ValueError(f"X must be 2-D with shape (P, n_0) (one input per row), got shape {arr.shape}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"X must have P >= 1 inputs of dimension n_0 >= 1, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("X must be finite (it contains NaN or inf)")
+    return np.array(arr, dtype=np.float64, order="C")
+
+
+def _check_widths(width, depth: int) -> tuple[int, ...]:
+    if isinstance(width, numbers.Integral) and not isinstance(width, bool):
+        return (_positive_int("width", width),) * depth
+    if isinstance(width, (str, bytes)) or not isinstance(width, (Sequence, np.ndarray)):
+        raise TypeError(f"width must be a positive int or a sequence of depth={depth} positive ints, got {width!r}")
+    ws = list(width)
+    if len(ws) != depth:
+        raise ValueError(f"width must have depth={depth} entries (one per hidden layer), got {len(ws)}")
+    return tuple(_positive_int(f"width[{i}]", w) for i, w in enumerate(ws))
+
+
+def estimate_memory(P: int, n0: int, widths: Sequence[int], S: int, method: str, backward: bool = False,
+                    batch: int | None = None) -> dict[str, int]:
+    """Bytes a run needs: ``outputs`` (all S networks), ``work_per_network`` and ``work_fixed`` (buffers).
+
+    Working buffers: gram O(threads * n P) (fixed), explicit O(S_batch * max(n) * P) (6 buffers of
+    S_batch x n x P, plus L of them with backward), numpy O(max n_l n_{l-1}) per network in turn.
+    """
+    L = len(widths)
+    nmax = max(max(widths), n0)
+    per_net_out = L * (2 * P * P + 2 * P) * _F8 + (2 * L * P * P * _F8 if backward else 0)
+    if method == "gram":
+        per_net_work = 0
+        fixed = 64 * (2 * P * nmax + 6 * P * P) * _F8
+    elif method == "explicit":
+        per_net_work = (6 + (L if backward else 0)) * nmax * P * _F8
+        fixed = 0
+    else:
+        dims = [n0] + list(widths)
+        per_net_work = 0
+        fixed = (3 * max(dims[i] * dims[i + 1] for i in range(L)) + (L + 4) * nmax * P) * _F8
+    return {"outputs": S * per_net_out, "work_per_network": per_net_work, "work_fixed": fixed,
+            "total": S * per_net_out + (batch or S) * per_net_work + fixed}
+
+
+def _gib(b: float) -> str:
+    return f"{b / 2**30:.3g} GiB"
+
+
+def _plan_batches(P, n0, widths, S, method, backward, backend) -> int:
+    """Networks per batch; raise MemoryError when the run cannot fit in memory."""
+    from . import backend as be
+
+    est = estimate_memory(P, n0, widths, S, method, backward)
+    host = be.host_memory_available()
+    budget = _MEMORY_FRACTION * host
+    per = est["work_per_network"]
+    if backend == "cuda":
+        gpu_budget = _MEMORY_FRACTION * be.gpu_memory_available()
+        # on the GPU: a batch's outputs and its buffers (gram: 2 n x P scratch per network)
+        L = len(widths)
+        nmax = max(max(widths), n0)
+        per_dev = (L * (2 * P * P + 2 * P) + (2 * L * P * P if backward else 0)) * _F8
+        per_dev += (2 * nmax * P + 8 * P * P) * _F8 if method == "gram" else (6 + (L if backward else 0)) * nmax * P * _F8
+        if per_dev > gpu_budget:
+            raise MemoryError(f"simulate: one network needs about {_gib(per_dev)} of GPU memory, but only "
+                              f"{_gib(gpu_budget / _MEMORY_FRACTION)} is free")
+        batch_dev = int(min(gpu_budget, _BATCH_WORK_CAP * 4) // per_dev)
+    else:
+        batch_dev = S
+    need_min = est["outputs"] + est["work_fixed"] + per
+    if need_min > budget:
+        raise MemoryError(f"simulate: the run needs about {_gib(need_min)} (outputs {_gib(est['outputs'])} for "
+                          f"{S} networks + working buffers), more than {int(_MEMORY_FRACTION * 100)}% of the "
+                          f"{_gib(host)} of memory available; use fewer networks, layers or inputs")
+    if per > 0:
+        batch_host = int(min(budget - est["outputs"] - est["work_fixed"], _BATCH_WORK_CAP) // per)
+    else:
+        batch_host = S
+    return max(1, min(S, batch_host, batch_dev))
+
+
+def simulate(X, *, depth: int, width, activation, C_W: float, C_b: float = 0.0, n_networks: int,
+             method: str = "gram", backend: str = "cpu", seed: int = 0, weights: str = "gaussian",
+             residual: float = 0.0, norm: str | None = None, backward: bool = False) -> SimulationResult:
+    """Simulate ``n_networks`` random finite-width networks on the inputs ``X`` (P, n_0); see conventions.md.
+
+    Network: ``z^(l) = W^(l) h^(l-1) + b^(l)``, ``W_ij ~ N(0, C_W / n_{l-1})`` (or uniform/Rademacher of that
+    variance), ``b_i ~ N(0, C_b)``, ``h^(l) = sqrt(1-r^2) POST(phi(PRE(z^(l)))) + r S^(l) h^(l-1)/sqrt(n_{l-1})``,
+    ``h^(0) = x``.  Returns per network and layer ``preact_gram = z^T z / n``, ``postact_gram = h^T h / n``,
+    ``preact_m2``/``preact_m4`` (mean_i z_ia^2 / z_ia^4) and, with ``backward=True`` (explicit/numpy only),
+    ``backward_gram``/``tangent_gram``.  ``width``: an int or one int per hidden layer.  ``method``:
+    'gram' (exact for Gaussian weights, forward only, fastest), 'explicit', 'numpy'.  ``backend``: 'cpu'/'cuda'.
+    The same seed gives the same numbers for any batching or thread count, on either backend (to rounding).
+    """
+    # ---- validation, before any work ------------------------------------------------------
+    X = _check_X(X)
+    P, n0 = X.shape
+    depth = _positive_int("depth", depth, 2**24 - 2)
+    widths = _check_widths(width, depth)
+    if isinstance(activation, str):
+        act = make_activation(activation)
+    elif isinstance(activation, Activation):
+        act = activation
+    else:
+        raise TypeError(f"activation must be a name (str) or an Activation object, got {type(activation).__name__}")
+    C_W = _real("C_W", C_W)
+    if C_W <= 0.0:
+        raise ValueError(f"C_W must be > 0 (the weight variance times fan-in), got {C_W!r}")
+    C_b = _real("C_b", C_b)
+    if C_b < 0.0:
+        raise ValueError(f"C_b must be >= 0 (the bias variance), got {C_b!r}")
+    n_networks = _positive_int("n_networks", n_networks, 2**32)
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an int in [0, 2^64), got {type(seed).__name__} {seed!r}")
+    if not 0 <= int(seed) < 2**64:
+        raise ValueError(f"seed must be an int in [0, 2^64), got {seed!r}")
+    seed = int(seed)
+    if not isinstance(weights, str) or weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
+    residual = _real("residual", residual)
+    if not 0.0 <= residual < 1.0:
+        raise ValueError(f"residual must be in [0, 1) (the skip weight r; 1 would remove the layer), got {residual!r}")
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    if not isinstance(backward, (bool, np.bool_)):
+        raise TypeError(f"backward must be a bool, got {type(backward).__name__} {backward!r}")
+    backward = bool(backward)
+    if method == "gram" and weights != "gaussian":
+        raise ValueError(f"method='gram' is exact only for Gaussian weights (it samples each layer from its "
+                         f"conditional Gaussian law); for weights={weights!r} use method='explicit'")
+    if method == "gram" and backward:
+        raise ValueError("method='gram' cannot compute the backward pass (it reuses the same weights twice, "
+                         "which the Gram chain does not represent); use method='explicit' with backward=True")
+    if backward and (residual != 0.0 or norm is not None):
+        raise ValueError(f"backward=True needs residual=0 and norm=None, got residual={residual!r}, norm={norm!r}")
+    if method == "numpy" and backend != "cpu":
+        raise ValueError("method='numpy' runs on the CPU only; use backend='cpu'")
+    if backend == "cuda":
+        from .backend import cuda_available
+
+        if not cuda_available():
+            raise ValueError("backend='cuda' needs a CUDA GPU (numba.cuda.is_available() is False here) or "
+                             "numba's simulator (NUMBA_ENABLE_CUDASIM=1); use backend='cpu'")
+    if not act.is_builtin and act.scalar is None:
+        raise TypeError(f"activation {act.label}: a custom activation needs a numba scalar (act.scalar)")
+    batch = _plan_batches(P, n0, widths, n_networks, method, backward, backend)
+
+    # ---- work ---------------------------------------------------------------------------------
+    parts = []
+    for first in range(0, n_networks, batch):
+        S_b = min(batch, n_networks - first)
+        parts.append(_run_batch(X, widths, act, C_W, C_b, S_b, seed, weights, residual, norm, backward, method,
+                                backend, first))
+    keys = ["preact_gram", "postact_gram", "preact_m2", "preact_m4"] + (["backward_gram", "tangent_gram"]
+                                                                        if backward else [])
+    out = {k: parts[0][k] if len(parts) == 1 else np.concatenate([p[k] for p in parts]) for k in keys}
+    return SimulationResult(
+        preact_gram=out["preact_gram"], postact_gram=out["postact_gram"], preact_m2=out["preact_m2"],
+        preact_m4=out["preact_m4"], backward_gram=out.get("backward_gram"), tangent_gram=out.get("tangent_gram"),
+        X=X, depth=depth, widths=widths, activation=act.label, C_W=C_W, C_b=C_b, n_networks=n_networks,
+        method=method, backend=backend, seed=seed, weights=weights, residual=residual, norm=norm,
+        backward=backward)
+
+
+def _run_batch(X, widths, act, C_W, C_b, S, seed, weights, residual, norm, backward, method, backend, first):
+    if method == "gram":
+        if backend == "cuda":
+            from .gram_cuda import run_gram_cuda
+
+            return run_gram_cuda(X, widths, act, C_W, C_b, S, seed, residual=residual, norm=norm,
+                                 first_network=first)
+        from .gram_cpu import run_gram_cpu
+
+        return run_gram_cpu(X, widths, act, C_W, C_b, S, seed, residual=residual, norm=norm, first_network=first)
+    if method == "explicit":
+        from .explicit_cpu import run_explicit
+
+        return run_explicit(X, widths, act, C_W, C_b, S, seed, weights=weights, residual=residual, norm=norm,
+                            backward=backward, backend=backend, first_network=first)
+    from .reference import run_reference
+
+    return run_reference(X, widths, act, C_W, C_b, S, seed, weights=weights, residual=residual, norm=norm,
+                         backward=backward, first_network=first)
