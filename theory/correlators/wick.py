@@ -238,8 +238,8 @@ def inverse_width_series(m: int, order: int = 2, depth=None) -> sp.Expr:
     eps = sp.Symbol("epsilon", positive=True)
     L = _L if depth is None else sp.Integer(depth)
     expr = (c.subs(n, 1 / eps)) ** (L - 1)
-    ser = sp.series(expr, eps, 0, order).removeO()
-    return sp.expand(sp.simplify(ser.subs(eps, 1 / n)))
+    ser = sp.expand(sp.series(expr, eps, 0, order).removeO())
+    return sp.Add(*[sp.factor(ser.coeff(eps, k)) / n**k for k in range(order)])
 
 
 def depth_to_width_limit(m: int) -> sp.Expr:

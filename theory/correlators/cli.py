@@ -1,0 +1,137 @@
+"""``sigprop correlators``: Wick factors, exact deep-linear and ReLU moments, the 1/n vertex recursion.
+
+    sigprop correlators wick --m 3 [--show-contractions]
+    sigprop correlators deep-linear --m 2 --widths 8,8,8,8 [--C_W 1] [--G0 1]
+    sigprop correlators relu --m 2 --widths 8,8,8,8 [--C_W 2] [--G0 1]
+    sigprop correlators vertex --activation tanh --widths 64x10 --C_W 1 [--C_b 0] [--K0 1]
+    sigprop correlators multi --activation relu --widths 32x5 --C_W 2 --G0 1,0.3,0.8
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+__all__ = ["add_arguments", "run", "parse_widths"]
+
+
+def parse_widths(text: str) -> list[int]:
+    """``'8,8,16'`` or ``'32x5'`` (five layers of width 32) or a mix ``'8x2,16'``."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "x" in part:
+                w, k = part.split("x")
+                out += [int(w)] * int(k)
+            elif part:
+                out.append(int(part))
+    except ValueError:
+        raise ValueError(f"--widths: expected e.g. '8,8,16' or '32x5', got {text!r}") from None
+    if not out:
+        raise ValueError(f"--widths: no widths in {text!r}")
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="what", metavar="WHAT", required=True)
+    p = sub.add_parser("wick", help="derive c_2m(n) by Wick contraction; closed form and expansions")
+    p.add_argument("--m", type=int, default=2, help="half the order: 2 -> four-point (default 2)")
+    p.add_argument("--show-contractions", action="store_true", help="list every contraction (small m)")
+    for name, help_, cw in (("deep-linear", "exact G_2m per layer of a deep linear network", 1.0),
+                            ("relu", "exact G_2m = E z^2m/(2m-1)!! per layer of a ReLU network", 2.0)):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--m", type=int, default=2)
+        p.add_argument("--widths", required=True, help="hidden widths, e.g. 8,8,8 or 8x3")
+        p.add_argument("--C_W", type=float, default=cw)
+        p.add_argument("--G0", type=float, default=1.0, help="|x|^2/n_0")
+    p = sub.add_parser("vertex", help="leading-order K and kappa_4 = V/n recursion, one input")
+    p.add_argument("--activation", required=True)
+    p.add_argument("--widths", required=True)
+    p.add_argument("--C_W", type=float, required=True)
+    p.add_argument("--C_b", type=float, default=0.0)
+    p.add_argument("--K0", type=float, default=1.0, help="G0 = |x|^2/n_0 (K^(1) = C_b + C_W K0)")
+    p = sub.add_parser("multi", help="leading-order V_(ab)(cd) for two inputs")
+    p.add_argument("--activation", required=True)
+    p.add_argument("--widths", required=True)
+    p.add_argument("--C_W", type=float, required=True)
+    p.add_argument("--C_b", type=float, default=0.0)
+    p.add_argument("--G0", default="1,0.5,1", help="G0_11,G0_12,G0_22 (default 1,0.5,1)")
+
+
+def _wick(args) -> None:
+    import sympy as sp
+
+    from . import wick
+
+    if args.m < 1:
+        raise ValueError(f"--m must be >= 1, got {args.m}")
+    m = args.m
+    rec = wick.derive_layer_recursion(m)
+    print(f"E[W_i1j1 ... W_i{2*m}j{2*m}] = (C_W/n)^{m} x sum over {rec.n_pairings} Wick pairings of delta_i delta_j")
+    print(f"layer-l ansatz: E[z_j1 ... z_j{2*m}] = (sum over {wick.double_factorial_count(m)} pairings of delta_j) G_{2*m}")
+    if args.show_contractions:
+        i = [sp.Symbol(f"i{k + 1}") for k in range(2 * m)]
+        j = [sp.Symbol(f"j{k + 1}") for k in range(2 * m)]
+        ref = next(wick.pairings(range(2 * m)))
+        w_deltas = tuple(d for a, b in ref for d in ((i[a], i[b]), (j[a], j[b])))
+        print(f"coefficient of delta_i structure {' '.join(f'd(i{a+1},i{b+1})' for a, b in ref)}:")
+        for lower in wick.pairings(range(2 * m)):
+            dl = tuple((j[a], j[b]) for a, b in lower)
+            factor, _ = wick.contract(w_deltas + dl, j)
+            print(f"  x {' '.join(f'd(j{a+1},j{b+1})' for a, b in lower)}  --sum_j-->  {factor}")
+    print(f"c_{2*m}(n) = n^-{m} x (sum) = {rec.factor} = {sp.factor(rec.factor)}")
+    print(f"G_{2*m}^(l+1) = C_W^{m} c_{2*m}(n_l) G_{2*m}^(l)")
+    print(f"closed form (equal widths): G_{2*m}^(L) = {wick.closed_form(m)}   [G2 = G_2^(L)]")
+    print(f"1/n expansion: G_{2*m}/G_2^{m} = {wick.inverse_width_series(m, order=3)} + O(1/n^3)")
+    print(f"L, n -> inf at t = L/n: G_{2*m}/G_2^{m} -> {wick.depth_to_width_limit(m)}")
+
+
+def _table(header: list[str], rows: list[list]) -> None:
+    print("  ".join(f"{h:>14}" for h in header))
+    for r in rows:
+        print("  ".join(f"{v:>14.8g}" if isinstance(v, float) else f"{v:>14}" for v in r))
+
+
+def run(args) -> int:
+    np.set_printoptions(precision=10)
+    if args.what == "wick":
+        _wick(args)
+        return 0
+    widths = parse_widths(args.widths)
+    if args.what in ("deep-linear", "relu"):
+        from .deep_linear import deep_linear_moments
+        from .relu_exact import relu_moments
+
+        fn = deep_linear_moments if args.what == "deep-linear" else relu_moments
+        g2 = fn(1, widths, args.C_W, args.G0)
+        g = fn(args.m, widths, args.C_W, args.G0)
+        print(f"{args.what}: C_W={args.C_W:g}, G0={args.G0:g}, widths={widths}; G_2m = E[z^2m]/(2m-1)!!")
+        _table(["layer", "width", "G_2", f"G_{2*args.m}", f"G_{2*args.m}/G_2^{args.m}"],
+               [[l + 1, widths[l], float(g2[l]), float(g[l]), float(g[l] / g2[l] ** args.m)] for l in range(len(widths))])
+        return 0
+    if args.what == "vertex":
+        from .vertex import vertex_recursion
+
+        r = vertex_recursion(args.activation, widths, args.C_W, args.C_b, args.K0)
+        print(f"vertex recursion: {r.activation}, C_W={args.C_W:g}, C_b={args.C_b:g}, K0={args.K0:g}; "
+              "kappa4 = (E z^4 - 3 (E z^2)^2)/3 at O(1/n), V = n_(l-1) kappa4")
+        _table(["layer", "K", "chi_par", "kappa4", "V", "V/K^2", "dK"],
+               [[l + 1, float(r.K[l]), float(r.chi_par[l]), float(r.kappa4[l]), float(r.V[l]),
+                 float(r.V[l] / r.K[l] ** 2), float(r.dK[l])] for l in range(len(widths))])
+        return 0
+    if args.what == "multi":
+        from .multi_input import multi_input_vertex_recursion
+
+        try:
+            g11, g12, g22 = (float(v) for v in args.G0.split(","))
+        except ValueError:
+            raise ValueError(f"--G0: expected three numbers G0_11,G0_12,G0_22, got {args.G0!r}") from None
+        r = multi_input_vertex_recursion(args.activation, widths, args.C_W, args.C_b, np.array([[g11, g12], [g12, g22]]))
+        names = [f"({a+1}{b+1})" for a, b in r.pairs]
+        for l in range(len(widths)):
+            print(f"layer {l + 1}: K = {r.K[l].tolist()}")
+            for p, name in enumerate(names):
+                print(f"   V_{name}(..) = " + "  ".join(f"{names[q]}:{r.V[l, p, q]:.8g}" for q in range(len(names))))
+        return 0
+    raise ValueError(f"unknown correlators subcommand {args.what!r}")
