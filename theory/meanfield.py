@@ -1,0 +1,371 @@
+"""Mean-field (infinite-width) recursions with weight and bias variances C_W, C_b on the UNNORMALISED phi.
+
+Network convention (docs/conventions): K^(1) = C_b + C_W G0 and K^(l+1) = C_b + C_W <phi(u_a) phi(u_b)>_{K^(l)},
+where <f>_K is the expectation over u ~ N(0, K).  Single-input quantities at a variance K:
+``variance_map = C_b + C_W <phi^2>_K``, ``chi_parallel = C_W d<phi^2>_K/dK``, ``chi_perp = C_W <phi'^2>_K``.
+Criticality (edge of chaos): chi_perp(K*) = 1 at the variance fixed point K*.
+
+Gaussian pair expectations: closed forms for identity/relu/leaky_relu/abs (arc-cosine kernel), step, erf, exp,
+sin, cos; every other activation by the polar Gauss-Legendre rule of :func:`sigprop.theory.gaussian.pair_expect`
+(split at kinks; accurate to ~1e-11 absolute for variances up to ~10 and unit-scale activations, tested against
+closed forms and adaptive quadrature).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy import optimize
+
+from .activations import Activation, activation
+from .closed_forms import pair_deriv_form, pair_form, piecewise_linear_slopes
+from .gaussian import expect_fast, pair_expect
+from .hermite import hermite_table
+
+__all__ = [
+    "gaussian_pair_expectation",
+    "gaussian_pair_expectation_deriv",
+    "gaussian_expectation",
+    "kernel_recursion",
+    "variance_map",
+    "chi_parallel",
+    "chi_perp",
+    "fixed_point_variance",
+    "correlation_map",
+    "CriticalPoint",
+    "critical_point",
+    "critical_line",
+]
+
+
+def _act(act: str | Activation) -> Activation:
+    return activation(act) if not isinstance(act, Activation) else act
+
+
+def _check_K(Kaa, Kab, Kbb, who: str):
+    Kaa, Kab, Kbb = np.broadcast_arrays(np.asarray(Kaa, dtype=float), np.asarray(Kab, dtype=float),
+                                        np.asarray(Kbb, dtype=float))
+    if not (np.all(np.isfinite(Kaa)) and np.all(np.isfinite(Kab)) and np.all(np.isfinite(Kbb))):
+        raise ValueError(f"{who}: Kaa, Kab, Kbb must be finite")
+    if np.any(Kaa < 0) or np.any(Kbb < 0):
+        raise ValueError(f"{who}: variances Kaa, Kbb must be >= 0")
+    if np.any(Kab * Kab > Kaa * Kbb * (1.0 + 1e-10) + 1e-300):
+        raise ValueError(f"{who}: K must be positive semi-definite (Kab^2 <= Kaa Kbb)")
+    return Kaa, Kab, Kbb
+
+
+def _numeric_pair(act: Activation, f: Callable, kinks, parity_sym: bool, Kaa, Kab, Kbb) -> np.ndarray:
+    sa, sb = np.sqrt(Kaa), np.sqrt(Kbb)
+    if not kinks:
+        return _series_or_polar(act, f, Kaa, Kab, Kbb)
+    prod = sa * sb
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = np.where(prod > 0, Kab / np.where(prod > 0, prod, 1.0), 0.0)
+    rho = np.clip(rho, -1.0, 1.0)
+    return pair_expect(f, f, sa, sb, rho, kinks, kinks, symmetric=parity_sym)
+
+
+_SERIES_KMAX = 200
+_SERIES_TOL = 1e-13
+
+
+def _series_or_polar(act: Activation, f: Callable, Kaa, Kab, Kbb) -> np.ndarray:
+    """Smooth f: <f(u_a) f(u_b)> = sum_k t_k(Kaa) t_k(Kbb) rho^k with t_k(K) = E[f(sqrt(K) X) he_k(X)]
+    (Mehler), k <= 200.  The truncation error is at most sqrt(tail_a tail_b), tail(K) = <f^2>_K - sum_k t_k(K)^2
+    (Cauchy-Schwarz); pairs whose bound exceeds 1e-13 (relative) go to the polar rule instead."""
+    shape = Kaa.shape
+    a, b, c = Kaa.ravel(), Kbb.ravel(), Kab.ravel()
+    v, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
+    ia, ib = inv[: a.size], inv[a.size:]
+    T = hermite_table(f, np.sqrt(v), _SERIES_KMAX)
+    m2 = expect_fast(lambda u: f(u) ** 2, v)
+    tail = np.maximum(m2 - np.sum(T * T, axis=1), 0.0)
+    prod = np.sqrt(a * b)
+    rho = np.clip(np.where(prod > 0, c / np.where(prod > 0, prod, 1.0), 0.0), -1.0, 1.0)
+    Ta, Tb = T[ia], T[ib]
+    acc = np.zeros_like(rho)
+    for k in range(_SERIES_KMAX, -1, -1):  # Horner in rho
+        acc = acc * rho + Ta[:, k] * Tb[:, k]
+    bound = np.sqrt(tail[ia] * tail[ib])
+    bad = bound > _SERIES_TOL * np.maximum(1.0, np.sqrt(m2[ia] * m2[ib]))
+    if np.any(bad):
+        acc[bad] = pair_expect(f, f, np.sqrt(a[bad]), np.sqrt(b[bad]), rho[bad], symmetric=_symmetric(act))
+    return acc.reshape(shape)
+
+
+def _symmetric(act: Activation) -> bool:
+    return act.parity in ("odd", "even") and all(k == 0.0 for k in act.kinks)
+
+
+def gaussian_pair_expectation(act: str | Activation, Kaa, Kab, Kbb) -> np.ndarray:
+    """<phi(u_a) phi(u_b)> for (u_a, u_b) ~ N(0, [[Kaa, Kab], [Kab, Kbb]]), vectorised (arrays broadcast)."""
+    act = _act(act)
+    Kaa, Kab, Kbb = _check_K(Kaa, Kab, Kbb, "gaussian_pair_expectation")
+    form = pair_form(act)
+    if form is not None:
+        return np.asarray(form(Kaa, Kab, Kbb), dtype=float)
+    return _numeric_pair(act, act.fn, act.kinks, _symmetric(act), Kaa, Kab, Kbb)
+
+
+def gaussian_pair_expectation_deriv(act: str | Activation, Kaa, Kab, Kbb) -> np.ndarray:
+    """<phi'(u_a) phi'(u_b)> for (u_a, u_b) ~ N(0, K), vectorised.  Undefined (ValueError) when phi jumps."""
+    act = _act(act)
+    Kaa, Kab, Kbb = _check_K(Kaa, Kab, Kbb, "gaussian_pair_expectation_deriv")
+    if act.jumps:
+        raise ValueError(f"gaussian_pair_expectation_deriv: {act.label} jumps at {act.jumps}, so phi' has a delta "
+                         "mass and <phi' phi'> is not a function of K")
+    form = pair_deriv_form(act)
+    if form is not None:
+        return np.asarray(form(Kaa, Kab, Kbb), dtype=float)
+    return _numeric_pair(act, act.deriv, act.kinks, _symmetric(act), Kaa, Kab, Kbb)
+
+
+def gaussian_expectation(f: Callable[[np.ndarray], np.ndarray], K, kinks=()) -> np.ndarray:
+    """<f(u)>_K for u ~ N(0, K), vectorised over K (composite Gauss-Legendre split at kinks)."""
+    K = np.asarray(K, dtype=float)
+    if not np.all(np.isfinite(K)) or np.any(K < 0):
+        raise ValueError("gaussian_expectation: K must be finite and >= 0")
+    return expect_fast(f, K, kinks)
+
+
+def _check_cw_cb(C_W, C_b, who):
+    if not (isinstance(C_W, (int, float, np.floating, np.integer)) and math.isfinite(C_W) and C_W > 0):
+        raise ValueError(f"{who}: C_W must be a finite number > 0, got {C_W!r}")
+    if not (isinstance(C_b, (int, float, np.floating, np.integer)) and math.isfinite(C_b) and C_b >= 0):
+        raise ValueError(f"{who}: C_b must be a finite number >= 0, got {C_b!r}")
+
+
+def kernel_recursion(act: str | Activation, G0, depth: int, C_W: float, C_b: float = 0.0) -> np.ndarray:
+    """Mean-field kernels K^(1..depth) of P inputs: array (depth, P, P), index 0 = K^(1) = C_b + C_W G0,
+    K^(l+1) = C_b + C_W <phi(u_a) phi(u_b)>_{K^(l)}."""
+    act = _act(act)
+    G0 = np.asarray(G0, dtype=float)
+    if G0.ndim != 2 or G0.shape[0] != G0.shape[1] or G0.shape[0] < 1:
+        raise ValueError(f"kernel_recursion: G0 must be a square (P, P) matrix, got shape {G0.shape}")
+    if not np.all(np.isfinite(G0)) or not np.allclose(G0, G0.T, rtol=1e-12, atol=1e-14):
+        raise ValueError("kernel_recursion: G0 must be finite and symmetric")
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
+        raise ValueError(f"kernel_recursion: depth must be an integer >= 1, got {depth!r}")
+    _check_cw_cb(C_W, C_b, "kernel_recursion")
+    if np.min(np.linalg.eigvalsh(0.5 * (G0 + G0.T))) < -1e-10 * max(1.0, float(np.max(np.abs(G0)))):
+        raise ValueError("kernel_recursion: G0 must be positive semi-definite")
+    P = G0.shape[0]
+    iu, ju = np.triu_indices(P)
+    out = np.empty((depth, P, P))
+    K = C_b + C_W * 0.5 * (G0 + G0.T)
+    out[0] = K
+    for layer in range(1, depth):
+        d = np.diag(K)
+        kab = K[iu, ju]
+        kaa, kbb = d[iu], d[ju]
+        # guard tiny PSD violations from rounding before the check in the pair expectation
+        lim = np.sqrt(kaa * kbb)
+        kab = np.clip(kab, -lim, lim)
+        vals = C_b + C_W * gaussian_pair_expectation(act, kaa, kab, kbb)
+        K = np.empty((P, P))
+        K[iu, ju] = vals
+        K[ju, iu] = vals
+        if not np.all(np.isfinite(K)):
+            raise ValueError(f"kernel_recursion: the kernel overflowed at layer {layer + 1} (C_W={C_W}, C_b={C_b})")
+        out[layer] = K
+    return out
+
+
+def _second_moment(act: Activation, K) -> np.ndarray:
+    K = np.asarray(K, dtype=float)
+    form = pair_form(act)
+    if form is not None:
+        return np.asarray(form(K, K, K), dtype=float)
+    return expect_fast(lambda u: act.fn(u) ** 2, K, act.kinks)
+
+
+def variance_map(act: str | Activation, K, C_W: float, C_b: float = 0.0) -> np.ndarray:
+    """Single-input variance map K -> C_b + C_W <phi(u)^2>_K (vectorised in K >= 0)."""
+    act = _act(act)
+    _check_cw_cb(C_W, C_b, "variance_map")
+    K = np.asarray(K, dtype=float)
+    if not np.all(np.isfinite(K)) or np.any(K < 0):
+        raise ValueError("variance_map: K must be finite and >= 0")
+    return C_b + C_W * _second_moment(act, K)
+
+
+def chi_perp(act: str | Activation, K, C_W: float) -> np.ndarray:
+    """chi_perp = C_W <phi'(u)^2>_K (vectorised in K >= 0); at K = 0 it is C_W phi'(0)^2."""
+    act = _act(act)
+    _check_cw_cb(C_W, 0.0, "chi_perp")
+    K = np.asarray(K, dtype=float)
+    if not np.all(np.isfinite(K)) or np.any(K < 0):
+        raise ValueError("chi_perp: K must be finite and >= 0")
+    if act.jumps:
+        raise ValueError(f"chi_perp: {act.label} jumps, so <phi'^2> is infinite")
+    form = pair_deriv_form(act)
+    if form is not None:
+        return C_W * np.asarray(form(K, K, K), dtype=float)
+    return C_W * expect_fast(lambda u: act.deriv(u) ** 2, K, act.kinks)
+
+
+def chi_parallel(act: str | Activation, K, C_W: float) -> np.ndarray:
+    """chi_par = C_W d<phi^2>_K/dK = C_W <u phi(u) phi'(u)>_K / K (Gaussian integration by parts), K > 0;
+    at K = 0 the limit C_W (phi'(0)^2 + phi(0) phi''(0)) (phi'' by a central difference of phi'; needs phi smooth at 0)."""
+    act = _act(act)
+    _check_cw_cb(C_W, 0.0, "chi_parallel")
+    K = np.asarray(K, dtype=float)
+    if not np.all(np.isfinite(K)) or np.any(K < 0):
+        raise ValueError("chi_parallel: K must be finite and >= 0")
+    if act.jumps:
+        raise ValueError(f"chi_parallel: {act.label} jumps; d<phi^2>/dK involves a delta term not supported")
+    Kpos = np.where(K > 0, K, 1.0)
+    val = expect_fast(lambda u: u * act.fn(u) * act.deriv(u), Kpos, act.kinks) / Kpos
+    if np.any(K == 0):
+        if 0.0 in act.kinks:
+            raise ValueError(f"chi_parallel: {act.label} has a kink at 0, so chi_parallel at K = 0 is undefined")
+        h = 1e-5
+        p0 = float(act.fn(np.array(0.0)))
+        d0 = float(act.deriv(np.array(0.0)))
+        d2 = float((act.deriv(np.array(h)) - act.deriv(np.array(-h))) / (2 * h))
+        val = np.where(K > 0, val, d0 * d0 + p0 * d2)
+    return C_W * val
+
+
+def fixed_point_variance(act: str | Activation, C_W: float, C_b: float = 0.0, *, K0: float = 1.0,
+                         K_max: float = 1e6, tol: float = 1e-13) -> float:
+    """The variance fixed point K* = C_b + C_W <phi^2>_{K*} reached by iterating the variance map from K0.
+
+    The map is increasing in K, so the iteration moves monotonically to the nearest root of
+    F(K) = C_b + C_W <phi^2>_K - K in the direction of F(K0); that root is bracketed on a geometric grid and
+    solved by Brent's method (never read off an iterate).  If F(K0) = 0 (e.g. relu at C_W = 2, C_b = 0, where
+    every K is a fixed point) K0 is returned; K* = 0 when C_b = 0, phi(0) = 0 and F < 0 down to K -> 0.
+    ValueError if the variance diverges (no root below K_max).
+    """
+    act = _act(act)
+    _check_cw_cb(C_W, C_b, "fixed_point_variance")
+    if not (math.isfinite(K0) and K0 > 0):
+        raise ValueError(f"fixed_point_variance: K0 must be finite and > 0, got {K0!r}")
+
+    def F(K: float) -> float:
+        return float(C_b + C_W * _second_moment(act, np.array(K)) - K)
+
+    f0 = F(K0)
+    if abs(f0) <= tol * max(1.0, K0):
+        return float(K0)
+    if f0 > 0:
+        lo, flo = K0, f0
+        while True:
+            hi = lo * 2.0
+            if hi > K_max:
+                raise ValueError(f"fixed_point_variance: no fixed point below K_max={K_max:g}; the variance diverges "
+                                 f"for {act.label} with C_W={C_W}, C_b={C_b}")
+            fhi = F(hi)
+            if not math.isfinite(fhi):
+                raise ValueError(f"fixed_point_variance: <phi^2>_K overflowed for {act.label} (variance diverges)")
+            if fhi <= 0:
+                break
+            lo, flo = hi, fhi
+        if fhi == 0:
+            return hi
+        return float(optimize.brentq(F, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200))
+    hi, fhi = K0, f0
+    while True:
+        lo = hi / 8.0
+        if lo < 1e-300:
+            return 0.0
+        flo = F(lo)
+        if flo >= 0:
+            break
+        hi = lo
+    if flo == 0:
+        return lo
+    return float(optimize.brentq(F, lo, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500))
+
+
+def correlation_map(act: str | Activation, rho, C_W: float, C_b: float = 0.0, K_star: float | None = None) -> np.ndarray:
+    """Correlation map at the variance fixed point: c -> (C_b + C_W <phi(u_a) phi(u_b)>_{K*[[1,c],[c,1]]}) / K*.
+
+    Its slope at c = 1 is chi_perp(K*).  K* defaults to :func:`fixed_point_variance`; K* = 0 is a ValueError
+    (the correlation is then undefined)."""
+    act = _act(act)
+    _check_cw_cb(C_W, C_b, "correlation_map")
+    rho = np.asarray(rho, dtype=float)
+    if np.any(~np.isfinite(rho)) or np.any(np.abs(rho) > 1):
+        raise ValueError("correlation_map: rho must be in [-1, 1] (no NaN)")
+    Ks = fixed_point_variance(act, C_W, C_b) if K_star is None else float(K_star)
+    if not Ks > 0:
+        raise ValueError("correlation_map: the fixed-point variance is 0, so correlations are undefined")
+    return (C_b + C_W * gaussian_pair_expectation(act, Ks, rho * Ks, Ks)) / Ks
+
+
+@dataclass(frozen=True)
+class CriticalPoint:
+    """A point (C_b, C_W) on the critical line: chi_perp(K*) = 1 at the variance fixed point K*."""
+
+    C_b: float
+    C_W: float
+    K_star: float
+    chi_perp: float
+    chi_parallel: float
+
+
+def _chi_perp_at_fixed_point(act: Activation, C_W: float, C_b: float) -> tuple[float, float]:
+    Ks = fixed_point_variance(act, C_W, C_b)
+    return float(chi_perp(act, Ks, C_W)), Ks
+
+
+def critical_point(act: str | Activation, C_b: float = 0.0, *, C_W_bracket: tuple[float, float] = (1e-3, 1e3)) -> CriticalPoint:
+    """The C_W on the critical line for the given C_b: chi_perp(K*(C_W, C_b)) = 1, solved by Brent's method on
+    C_W (K* from :func:`fixed_point_variance`).  Special cases solved exactly: positively homogeneous phi
+    (relu, leaky_relu, abs, identity) have C_W = 2/(a^2+b^2) at C_b = 0 (relu: 2; every K is then a fixed
+    point and K* = 1 is reported); smooth phi with phi(0) = 0 at C_b = 0 (tanh, erf, sin) have the
+    K* = 0 limit C_W = 1/phi'(0)^2 (tanh: 1), used when K* = 0 is attracting there."""
+    act = _act(act)
+    _check_cw_cb(1.0, C_b, "critical_point")
+    if act.jumps:
+        raise ValueError(f"critical_point: {act.label} jumps, chi_perp is infinite")
+
+    def g(cw: float) -> float:
+        try:
+            return _chi_perp_at_fixed_point(act, cw, C_b)[0] - 1.0
+        except ValueError:  # variance diverges: deep in the chaotic/explosive side
+            return math.inf
+
+    pl = piecewise_linear_slopes(act)
+    if pl is not None:  # positively homogeneous: <phi^2>_K = S K, <phi'^2>_K = S for every K > 0
+        S = 0.5 * (pl[0] ** 2 + pl[1] ** 2)
+        if C_b != 0.0:
+            raise ValueError(f"critical_point: {act.label} is positively homogeneous; with C_b > 0 the variance "
+                             "vanishes or diverges at chi_perp = 1, so only C_b = 0 is critical")
+        # every K is a fixed point at C_W = 1/S (marginal); K* = 1 is reported by convention
+        return CriticalPoint(C_b=0.0, C_W=1.0 / S, K_star=1.0, chi_perp=1.0, chi_parallel=1.0)
+    phi0 = float(act.fn(np.array(0.0)))
+    if C_b == 0.0 and phi0 == 0.0 and 0.0 not in act.kinks:
+        d0 = float(act.deriv(np.array(0.0)))
+        if d0 != 0.0:
+            cw0 = 1.0 / (d0 * d0)
+            # K* = 0 up to rounding: F(K) ~ -c K^2 near 0 is lost below K ~ 1e-8 in float64
+            if fixed_point_variance(act, cw0, 0.0) < 1e-6:
+                # K* = 0 is the attracting fixed point there; chi_perp(0) = chi_par(0) = C_W phi'(0)^2 = 1
+                return CriticalPoint(C_b=0.0, C_W=cw0, K_star=0.0, chi_perp=1.0, chi_parallel=1.0)
+    lo, hi = C_W_bracket
+    glo, ghi = g(lo), g(hi)
+    if not (glo < 0 < ghi):
+        # shrink hi towards lo until the sign changes (an infinite g means "too large")
+        grid = np.geomspace(lo, hi, 61)
+        vals = [g(float(c)) for c in grid]
+        idx = next((i for i in range(len(grid) - 1) if vals[i] < 0 <= vals[i + 1]), None)
+        if idx is None:
+            raise ValueError(f"critical_point: no C_W in [{lo:g}, {hi:g}] with chi_perp(K*) = 1 for {act.label}, C_b={C_b}")
+        lo, hi = float(grid[idx]), float(grid[idx + 1])
+        if not math.isfinite(vals[idx + 1]):
+            raise ValueError(f"critical_point: chi_perp jumps past 1 where the variance diverges for {act.label}")
+    cw = float(optimize.brentq(g, lo, hi, xtol=1e-14, rtol=1e-14, maxiter=200))
+    cp, Ks = _chi_perp_at_fixed_point(act, cw, C_b)
+    cpar = float(chi_parallel(act, Ks, cw)) if (Ks > 0 or 0.0 not in act.kinks) else float("nan")
+    return CriticalPoint(C_b=float(C_b), C_W=cw, K_star=Ks, chi_perp=cp, chi_parallel=cpar)
+
+
+def critical_line(act: str | Activation, C_b_values) -> np.ndarray:
+    """C_W on the critical line for each C_b in ``C_b_values`` (array of the same shape)."""
+    act = _act(act)
+    cbs = np.asarray(C_b_values, dtype=float)
+    return np.array([critical_point(act, float(cb)).C_W for cb in cbs.ravel()]).reshape(cbs.shape)
