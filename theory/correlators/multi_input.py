@@ -98,7 +98,7 @@ def _layer_terms(phi, K: np.ndarray, C_W: float):
     def e2(g):
         if P == 1:
             return expect(lambda x: g(x, x), K[0, 0], kinks, epsabs=1e-13, epsrel=1e-11)
-        return expect2(g, K, kinks, epsabs=1e-12, epsrel=1e-10)
+        return expect2(g, K, kinks, epsabs=1e-11, epsrel=1e-9)
 
     # moments <prod phi_{a}> for multisets of inputs
     @lru_cache(maxsize=None)

@@ -45,6 +45,7 @@ __all__ = [
     "derive_scale_invariant_vertex",
     "scale_invariant_vertex",
     "resolve_activation",
+    "double_critical_point",
 ]
 
 
@@ -192,3 +193,38 @@ def scale_invariant_vertex(activation, depth: int, K: float = 1.0) -> np.ndarray
     ap, am = phi.slopes
     A2, A4 = (ap**2 + am**2) / 2, (ap**4 + am**4) / 2
     return np.arange(depth) * (3 * A4 / A2**2 - 1) * K**2
+
+
+def double_critical_point(activation, K_range: tuple[float, float] = (1e-2, 1e2)) -> tuple[float, float, float]:
+    """``(C_W, C_b, K*)`` with ``chi_par = chi_perp = 1`` at the fixed point ``K*`` (e.g. GELU: 1.983, 0.173, 3.5616).
+
+    Solves ``d<phi^2>_K/dK = <phi'^2>_K`` for K by Brent's method on the first sign change over a geometric grid
+    of ``K_range``, then ``C_W = 1/<phi'^2>_{K*}``, ``C_b = K* - C_W <phi^2>_{K*}`` (ValueError if there is no
+    root or ``C_b < 0``).  Not for activations whose only solution is K* = 0 (tanh: C_W = 1, C_b = 0).
+    """
+    from scipy.optimize import brentq
+
+    phi = resolve_activation(activation)
+    lo, hi = (_check_positive(k, "K_range") for k in K_range)
+    if not lo < hi:
+        raise ValueError(f"double_critical_point: K_range must be increasing, got {K_range!r}")
+
+    def dphi2(K):
+        s = math.sqrt(K)
+        return expect(lambda x: float(phi.deriv(np.float64(s * x))) ** 2, 1.0, [k / s for k in phi.kinks],
+                      epsabs=1e-14, epsrel=1e-12)
+
+    def gap(K):
+        return gaussian_moments(phi, K).d1 - dphi2(K)
+
+    grid = np.geomspace(lo, hi, 41)
+    vals = [gap(float(k)) for k in grid]
+    idx = next((i for i in range(len(grid) - 1) if vals[i] == 0 or vals[i] * vals[i + 1] < 0), None)
+    if idx is None:
+        raise ValueError(f"double_critical_point: no K in [{lo:g}, {hi:g}] with chi_par = chi_perp for {phi.label}")
+    K = float(brentq(gap, grid[idx], grid[idx + 1], xtol=1e-14, rtol=1e-14))
+    C_W = 1.0 / dphi2(K)
+    C_b = K - C_W * gaussian_moments(phi, K).m2
+    if C_b < -1e-12:
+        raise ValueError(f"double_critical_point: {phi.label} needs a negative bias variance ({C_b:g})")
+    return C_W, max(C_b, 0.0), K
