@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import Activation, activation as _activation
-from .gaussian import expect2
 
 __all__ = [
     "TangentKernels",
@@ -132,7 +131,7 @@ def pair_expectations(act: Activation, K: np.ndarray) -> tuple[np.ndarray, np.nd
     Closed forms for phi = a+ max(x,0) + a- min(x,0), theta_ab = arccos(K_ab / sqrt(K_aa K_bb)):
       <phi phi> = sqrt(K_aa K_bb) [ (a+ - a-)^2/(2 pi) sin(theta) + ((a+^2 + a-^2)/2 - (a+ - a-)^2 theta/(2 pi)) cos(theta) ],
       <phi' phi'> = (a+^2 + a-^2)/2 - (a+ - a-)^2 theta / (2 pi).
-    Other activations: 2-D Gaussian quadrature per pair (sigprop.theory.gaussian.expect2).
+    Other activations: sigprop.theory.meanfield.gaussian_pair_expectation(_deriv), vectorised over pairs.
     """
     K = np.asarray(K, dtype=float)
     d = np.sqrt(np.diag(K))
@@ -151,14 +150,19 @@ def pair_expectations(act: Activation, K: np.ndarray) -> tuple[np.ndarray, np.nd
         phiphi = np.outer(d, d) * (q * np.sin(theta) + (m2 - q * theta) * rho)
         dd = m2 - q * theta
         return phiphi, dd
+    from .meanfield import gaussian_pair_expectation, gaussian_pair_expectation_deriv
+
     P = K.shape[0]
+    iu, ju = np.triu_indices(P)
+    kaa, kbb = K[iu, iu], K[ju, ju]
+    lim = np.sqrt(kaa * kbb)
+    if np.any(np.abs(K[iu, ju]) > lim * (1 + 1e-9) + 1e-300):
+        raise ValueError("kernel is not positive semi-definite (|correlation| > 1)")
+    kab = np.clip(K[iu, ju], -lim, lim)  # rounding excursions only (checked above)
     phiphi = np.empty((P, P))
     dd = np.empty((P, P))
-    for a in range(P):
-        for b in range(a, P):
-            K2 = np.array([[K[a, a], K[a, b]], [K[a, b], K[b, b]]])
-            phiphi[a, b] = phiphi[b, a] = expect2(lambda x, y: act.fn(x) * act.fn(y), K2, act.kinks)
-            dd[a, b] = dd[b, a] = expect2(lambda x, y: act.deriv(x) * act.deriv(y), K2, act.kinks)
+    phiphi[iu, ju] = phiphi[ju, iu] = gaussian_pair_expectation(act, kaa, kab, kbb)
+    dd[iu, ju] = dd[ju, iu] = gaussian_pair_expectation_deriv(act, kaa, kab, kbb)
     return phiphi, dd
 
 
