@@ -1,4 +1,34 @@
-"""sigprop.theory: exact and symbolic results for wide random networks, with no sampling."""
-from .activations import ACTIVATION_NAMES, Activation, activation, custom_activation
+"""sigprop.theory: exact and symbolic results for wide random networks, with no sampling.
 
-__all__ = ["ACTIVATION_NAMES", "Activation", "activation", "custom_activation"]
+Activations, Hermite coefficients, normalised kernel maps and their convergence cases, residual and
+normalisation variants, and the mean-field recursions with C_W, C_b (``sigprop.theory.meanfield``).
+"""
+from .activations import ACTIVATION_NAMES, Activation, activation, custom_activation
+from .convergence import Convergence
+from .hermite import hermite_coefficients
+from .kernel_map import KernelMap, KernelMapBase
+from .meanfield import (
+    CriticalPoint,
+    chi_parallel,
+    chi_perp,
+    correlation_map,
+    critical_line,
+    critical_point,
+    fixed_point_variance,
+    gaussian_expectation,
+    gaussian_pair_expectation,
+    gaussian_pair_expectation_deriv,
+    kernel_recursion,
+    variance_map,
+)
+from .symbolic_activations import polynomial_activation, sympy_activation
+from .variants import LayerNormPostKernelMap, ResidualKernelMap, kernel_map
+
+__all__ = [
+    "ACTIVATION_NAMES", "Activation", "activation", "custom_activation", "polynomial_activation", "sympy_activation",
+    "hermite_coefficients", "KernelMap", "KernelMapBase", "Convergence", "kernel_map", "ResidualKernelMap",
+    "LayerNormPostKernelMap",
+    "gaussian_pair_expectation", "gaussian_pair_expectation_deriv", "gaussian_expectation", "kernel_recursion",
+    "variance_map", "chi_parallel", "chi_perp", "fixed_point_variance", "correlation_map", "CriticalPoint",
+    "critical_point", "critical_line",
+]
