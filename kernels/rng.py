@@ -13,7 +13,9 @@ One Philox block (four 32-bit words) yields two values, for the columns ``2*col_
 Uniforms: two words ``(a, b)`` give the 52-bit integer ``m = a << 20 | b >> 12`` and ``u = (2m + 1) / 2^53``,
 an odd multiple of ``2^-53`` in the open interval (0, 1) (never 0 or 1; the set is symmetric under u -> 1-u).
 Normals: Box-Muller on the two uniforms ``(u1, u2)`` of a block,
-``(sqrt(-2 log u1) cos(2 pi u2), sqrt(-2 log u1) sin(2 pi u2))`` for the columns ``(2j, 2j+1)``.
+``(sqrt(-2 log u1) cos(2 pi u2), sqrt(-2 log u1) sin(2 pi u2))`` for the columns ``(2j, 2j+1)``; the cosine and
+sine of the angle ``2 pi u2`` come from :func:`sincos_turn` (exact quadrant reduction of the dyadic ``u2`` and
+Taylor polynomials on [-pi/4, pi/4], error ~1e-16), cheaper than libm and the same code on CPU and GPU.
 
 Public scalar API (``@numba.njit(inline='always')``, only scalars, callable from njit and cuda.jit code):
     philox4x32(c0, c1, c2, c3, k0, k1) -> 4 words (uint64 values < 2^32)
@@ -37,7 +39,7 @@ import numpy as np
 __all__ = [
     "STREAM_WEIGHTS", "STREAM_BIAS", "STREAM_SKIP", "STREAM_READOUT", "STREAM_GRAM",
     "KIND_GAUSSIAN", "KIND_UNIFORM", "KIND_RADEMACHER", "WEIGHT_KINDS",
-    "philox4x32", "philox4x32_array", "uniform01_from_words",
+    "philox4x32", "philox4x32_array", "uniform01_from_words", "sincos_turn",
     "normal_pair", "normal_at", "uniform_pair", "uniform_at", "rademacher_pair", "rademacher_at",
     "draw_pair", "draw_at", "normals", "draws",
 ]
@@ -65,7 +67,7 @@ _PHILOX_M1 = np.uint64(0xCD9E8D57)
 _PHILOX_W0 = np.uint64(0x9E3779B9)
 _PHILOX_W1 = np.uint64(0xBB67AE85)
 _TWO_POW_M53 = 2.0 ** -53
-_TWO_PI = 2.0 * math.pi
+_HALF_PI = 0.5 * math.pi
 _SQRT3 = math.sqrt(3.0)
 
 
@@ -99,7 +101,29 @@ def philox4x32(c0, c1, c2, c3, k0, k1):
 def uniform01_from_words(a, b):
     """u = (2m + 1) / 2^53 with m = a << 20 | b >> 12 (52 bits): a float64 in the open interval (0, 1)."""
     m = (np.uint64(a) << _SH20) | (np.uint64(b) >> _SH12)
-    return (np.float64(m) * 2.0 + 1.0) * _TWO_POW_M53
+    return (np.float64(np.int64(m)) * 2.0 + 1.0) * _TWO_POW_M53  # m < 2^52: signed conversion is exact
+
+
+@numba.njit(inline="always")
+def sincos_turn(u):
+    """(cos(2 pi u), sin(2 pi u)) for a float u: t = 4u = k + f exactly (k = round(t), |f| <= 1/2), x = f pi/2,
+    Taylor polynomials of cos/sin on |x| <= pi/4 (truncation < 3e-17), then the quadrant k mod 4."""
+    t = 4.0 * u
+    k = math.floor(t + 0.5)
+    x = (t - k) * _HALF_PI
+    x2 = x * x
+    s = x * (1.0 + x2 * (-1.0 / 6.0 + x2 * (1.0 / 120.0 + x2 * (-1.0 / 5040.0 + x2 * (
+        1.0 / 362880.0 + x2 * (-1.0 / 39916800.0 + x2 * (1.0 / 6227020800.0 + x2 * (-1.0 / 1307674368000.0))))))))
+    c = 1.0 + x2 * (-0.5 + x2 * (1.0 / 24.0 + x2 * (-1.0 / 720.0 + x2 * (1.0 / 40320.0 + x2 * (
+        -1.0 / 3628800.0 + x2 * (1.0 / 479001600.0 + x2 * (-1.0 / 87178291200.0 + x2 * (1.0 / 20922789888000.0))))))))
+    q = int(k) & 3
+    if q == 0:
+        return c, s
+    elif q == 1:
+        return -s, c
+    elif q == 2:
+        return -c, -s
+    return s, -c
 
 
 @numba.njit(inline="always")
@@ -116,8 +140,8 @@ def normal_pair(seed, stream, network, layer, row, col_pair):
     u1 = uniform01_from_words(w0, w1)
     u2 = uniform01_from_words(w2, w3)
     r = math.sqrt(-2.0 * math.log(u1))
-    t = _TWO_PI * u2
-    return r * math.cos(t), r * math.sin(t)
+    c, s = sincos_turn(u2)
+    return r * c, r * s
 
 
 @numba.njit(inline="always")

@@ -53,7 +53,19 @@ def test_normals_follow_documented_layout():
             pair = (r * np.cos(2 * np.pi * u[1]), r * np.sin(2 * np.pi * u[1]))
             for c in range(2):
                 if 2 * j + c < 5:
-                    assert z[i, 2 * j + c] == pytest.approx(pair[c], rel=1e-13, abs=1e-15)
+                    assert z[i, 2 * j + c] == pytest.approx(pair[c], rel=1e-13, abs=1e-14)
+
+
+def test_sincos_turn_is_accurate():
+    import mpmath
+
+    f = numba.njit(lambda u: rng.sincos_turn(u))
+    us = np.concatenate([np.random.default_rng(4).random(3000), [2.0**-53, 0.125, 0.25, 0.5, 0.75, 1 - 2.0**-53]])
+    with mpmath.workdps(30):
+        for u in us:
+            c, s = f(u)
+            ang = 2 * mpmath.pi * mpmath.mpf(float(u))
+            assert abs(c - float(mpmath.cos(ang))) < 3e-16 and abs(s - float(mpmath.sin(ang))) < 3e-16, u
 
 
 def test_uniform01_is_open_and_symmetric():
