@@ -31,8 +31,8 @@ __all__ = ["run_gram_cpu", "activation_device_fn", "gram_outputs_from_status"]
 _phi = device_activation  # the activation switch; rebound for custom activations (see _cpu_kernel)
 
 
-def _gram_kernel_py(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, first, tol, pre, post, m4, status):
-    S = pre.shape[0]
+def _gram_network_py(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, net, tol, pre, post, m4):
+    """One network (id ``net``): fills pre/post (L, P, P) and m4 (L, P); returns its status code."""
     L = widths.shape[0]
     P = G0.shape[0]
     nmax = 1
@@ -42,70 +42,77 @@ def _gram_kernel_py(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, first
     q = (P + 1) // 2
     cz = math.sqrt(1.0 - resid * resid)
     with_skip = resid > 0.0
-    for s in numba.prange(S):
-        net = first + s
-        Z = np.empty((P, nmax))
-        Sk = np.empty((P, nmax if with_skip else 1))
-        H = np.empty((P, P))
-        K = np.empty((P, P))
-        A = np.empty((P, P))
-        B = np.empty((P, P))
-        Wk = np.empty((P, P))
-        perm = np.empty(P, dtype=np.int64)
+    Z = np.empty((P, nmax))
+    Sk = np.empty((P, nmax if with_skip else 1))
+    H = np.empty((P, P))
+    K = np.empty((P, P))
+    A = np.empty((P, P))
+    B = np.empty((P, P))
+    Wk = np.empty((P, P))
+    perm = np.empty(P, dtype=np.int64)
+    for a in range(P):
+        for b in range(P):
+            H[a, b] = G0[a, b]
+    for l in range(L):
+        n = widths[l]
+        covariance_into(K, H, P, c_w, c_b)
+        rz = factor_psd(K, A, Wk, perm, P, tol)
+        rs = 0
+        if with_skip and rz >= 0:
+            rs = factor_psd(H, B, Wk, perm, P, tol)
+        if rz < 0 or rs < 0:
+            for l2 in range(l, L):
+                for a in range(P):
+                    m4[l2, a] = np.nan
+                    for b in range(P):
+                        pre[l2, a, b] = np.nan
+                        post[l2, a, b] = np.nan
+            return STATUS_NONFINITE if (rz == -2 or rs == -2) else STATUS_NOT_PSD
+        for i in range(n):
+            sample_row(seed, net, l + 1, i, A, rz, P, 0, Z, i)
+            if with_skip:
+                sample_row(seed, net, l + 1, i, B, rs, P, q, Sk, i)
         for a in range(P):
-            for b in range(P):
-                H[a, b] = G0[a, b]
-        status[s] = STATUS_OK
-        for l in range(L):
-            n = widths[l]
-            covariance_into(K, H, P, c_w, c_b)
-            rz = factor_psd(K, A, Wk, perm, P, tol)
-            rs = 0
-            if with_skip and rz >= 0:
-                rs = factor_psd(H, B, Wk, perm, P, tol)
-            if rz < 0 or rs < 0:
-                status[s] = STATUS_NONFINITE if (rz == -2 or rs == -2) else STATUS_NOT_PSD
-                for l2 in range(l, L):
-                    for a in range(P):
-                        m4[s, l2, a] = np.nan
-                        for b in range(P):
-                            pre[s, l2, a, b] = np.nan
-                            post[s, l2, a, b] = np.nan
-                break
+            for b in range(a, P):
+                v = dot_mean(Z, a, Z, b, n)
+                pre[l, a, b] = v
+                pre[l, b, a] = v
+            m4[l, a] = fourth_mean(Z, a, n)
+        for a in range(P):
+            shift = 0.0
+            scale = 1.0
+            if norm == 1 or norm == 2:
+                shift, scale = norm_coefficients(Z, a, n, norm == 2)
             for i in range(n):
-                sample_row(seed, net, l + 1, i, A, rz, P, 0, Z, i)
-                if with_skip:
-                    sample_row(seed, net, l + 1, i, B, rs, P, q, Sk, i)
-            for a in range(P):
-                for b in range(a, P):
-                    v = dot_mean(Z, a, Z, b, n)
-                    pre[s, l, a, b] = v
-                    pre[s, l, b, a] = v
-                m4[s, l, a] = fourth_mean(Z, a, n)
-            for a in range(P):
-                shift = 0.0
-                scale = 1.0
-                if norm == 1 or norm == 2:
-                    shift, scale = norm_coefficients(Z, a, n, norm == 2)
+                Z[a, i] = _phi(code, (Z[a, i] - shift) * scale, p0, p1)
+            if norm == 3 or norm == 4:
+                shift, scale = norm_coefficients(Z, a, n, norm == 4)
                 for i in range(n):
-                    Z[a, i] = _phi(code, (Z[a, i] - shift) * scale, p0, p1)
-                if norm == 3 or norm == 4:
-                    shift, scale = norm_coefficients(Z, a, n, norm == 4)
-                    for i in range(n):
-                        Z[a, i] = (Z[a, i] - shift) * scale
-                if with_skip:
-                    for i in range(n):
-                        Z[a, i] = cz * Z[a, i] + resid * Sk[a, i]
-            for a in range(P):
-                for b in range(a, P):
-                    v = dot_mean(Z, a, Z, b, n)
-                    post[s, l, a, b] = v
-                    post[s, l, b, a] = v
-                    H[a, b] = v
-                    H[b, a] = v
+                    Z[a, i] = (Z[a, i] - shift) * scale
+            if with_skip:
+                for i in range(n):
+                    Z[a, i] = cz * Z[a, i] + resid * Sk[a, i]
+        for a in range(P):
+            for b in range(a, P):
+                v = dot_mean(Z, a, Z, b, n)
+                post[l, a, b] = v
+                post[l, b, a] = v
+                H[a, b] = v
+                H[b, a] = v
+    return STATUS_OK
 
 
-_gram_kernel_builtin = numba.njit(parallel=True, cache=True, error_model="numpy")(_gram_kernel_py)
+_gram_network = numba.njit(cache=True, error_model="numpy")(_gram_network_py)
+
+
+def _gram_kernel_py(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, first, tol, pre, post, m4, status):
+    """All networks, in parallel over networks (each network's numbers depend only on its id)."""
+    for s in numba.prange(pre.shape[0]):
+        status[s] = _gram_network(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, first + s, tol,
+                                  pre[s], post[s], m4[s])
+
+
+_gram_kernel_builtin = numba.njit(parallel=True, cache=True)(_gram_kernel_py)
 
 
 def activation_device_fn(act: Activation):
@@ -132,10 +139,13 @@ def _cpu_kernel(act: Activation):
         return _gram_kernel_builtin
     key = id(act.scalar)
     if key not in _KERNELS:
-        glb = dict(_gram_kernel_py.__globals__)
+        glb = dict(_gram_network_py.__globals__)
         glb["_phi"] = activation_device_fn(act)
-        py = types.FunctionType(_gram_kernel_py.__code__, glb, "_gram_kernel_custom")
-        _KERNELS[key] = (numba.njit(parallel=True, error_model="numpy")(py), act.scalar)  # keep the scalar alive with its kernel
+        net_py = types.FunctionType(_gram_network_py.__code__, glb, "_gram_network_custom")
+        glb = dict(glb)
+        glb["_gram_network"] = numba.njit(error_model="numpy")(net_py)
+        ker_py = types.FunctionType(_gram_kernel_py.__code__, glb, "_gram_kernel_custom")
+        _KERNELS[key] = (numba.njit(parallel=True)(ker_py), act.scalar)  # keep the scalar alive with its kernel
     return _KERNELS[key][0]
 
 

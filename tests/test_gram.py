@@ -15,6 +15,7 @@ from sigprop.kernels import simulate
 from sigprop.kernels.gram_cpu import run_gram_cpu
 from sigprop.kernels.gram_device import PSD_RTOL, factor_psd
 from sigprop.theory.activations import activation
+from sigprop.theory.meanfield import kernel_recursion
 from sigprop.validation.stats import mean_se, ratio_se, var_se, z_bound
 
 
@@ -153,31 +154,10 @@ def test_deep_linear_fourth_moment_is_exact_wick_product(n, S):
 # ------------------------------------------------------------------------------------------
 # Mean-field limit: E[preact_gram] -> K^(l) with a 1/n bias
 # ------------------------------------------------------------------------------------------
-def _meanfield(act, G0, depth, C_W, C_b):
-    try:
-        from sigprop.theory.meanfield import kernel_recursion
-    except ImportError:  # the theory module is written concurrently; same recursion inline
-        kernel_recursion = None
-    if kernel_recursion is not None:
-        return np.asarray(kernel_recursion(act, G0, depth, C_W, C_b))
-    from sigprop.theory.gaussian import expect2
-
-    K = C_b + C_W * G0
-    out = [K]
-    for _ in range(depth - 1):
-        E = np.empty_like(K)
-        for a in range(K.shape[0]):
-            for b in range(K.shape[0]):
-                E[a, b] = expect2(lambda u, v: act.fn(u) * act.fn(v), K[np.ix_([a, b], [a, b])], act.kinks)
-        K = C_b + C_W * E
-        out.append(K)
-    return np.array(out)
-
-
 def test_mean_gram_approaches_meanfield_with_1_over_n_bias():
     X = np.array([[1.0, 0.0], [0.3, math.sqrt(1 - 0.09)]]) * math.sqrt(2)
     act = activation("tanh")
-    theory = _meanfield(act, X @ X.T / 2, 6, 1.0, 0.0)
+    theory = kernel_recursion(act, X @ X.T / 2, 6, 1.0, 0.0)
     rel = {}
     for n in (8, 64, 512):
         r = simulate(X, depth=6, width=n, activation=act, C_W=1.0, n_networks=4000, seed=5)
