@@ -410,7 +410,11 @@ def custom_activation(
         def derivative(x, _f=fn):
             return (np.asarray(_f(x + h)) - np.asarray(_f(x - h))) / (2 * h)
     if scalar is None:
-        scalar = numba.njit(fn)
+        if hasattr(fn, "py_func") or not isinstance(fn, type(lambda: 0)):
+            _fn = fn  # a NumPy ufunc or other callable: numba.njit needs a Python function around it
+            scalar = numba.njit(lambda x: _fn(x))
+        else:
+            scalar = numba.njit(fn)
     elif not hasattr(scalar, "py_func"):
         scalar = numba.njit(scalar)
     if scalar_derivative is not None and not hasattr(scalar_derivative, "py_func"):

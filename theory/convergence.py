@@ -17,7 +17,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
+
+def _brentq(*args, **kwargs):
+    from scipy.optimize import brentq  # lazy: keeps `sigprop theory` start-up fast
+
+    return brentq(*args, **kwargs)
+
 
 __all__ = ["Convergence", "classify", "KAPPA0_TOL", "KAPPA_PRIME1_TOL", "LINEAR_TOL"]
 
@@ -80,7 +85,7 @@ class Convergence:
 
 def _bisect_root(kappa, lo: float, hi: float) -> float:
     """Root of kappa(rho) - rho in (lo, hi) with h(lo) > 0 > h(hi), by Brent's method to full precision."""
-    return float(optimize.brentq(lambda r: float(kappa(r)) - r, lo, hi, xtol=1e-16, rtol=4 * np.finfo(float).eps,
+    return float(_brentq(lambda r: float(kappa(r)) - r, lo, hi, xtol=1e-16, rtol=4 * np.finfo(float).eps,
                                  maxiter=500))
 
 

@@ -17,12 +17,17 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy import optimize
 
 from .activations import Activation, activation
 from .closed_forms import pair_deriv_form, pair_form, piecewise_linear_slopes
 from .gaussian import expect_fast, pair_expect
 from .hermite import hermite_table
+
+def _brentq(*args, **kwargs):
+    from scipy.optimize import brentq  # lazy: keeps `sigprop theory` start-up fast
+
+    return brentq(*args, **kwargs)
+
 
 __all__ = [
     "gaussian_pair_expectation",
@@ -265,7 +270,7 @@ def fixed_point_variance(act: str | Activation, C_W: float, C_b: float = 0.0, *,
             lo, flo = hi, fhi
         if fhi == 0:
             return hi
-        return float(optimize.brentq(F, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200))
+        return float(_brentq(F, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200))
     hi, fhi = K0, f0
     while True:
         lo = hi / 8.0
@@ -277,7 +282,7 @@ def fixed_point_variance(act: str | Activation, C_W: float, C_b: float = 0.0, *,
         hi = lo
     if flo == 0:
         return lo
-    return float(optimize.brentq(F, lo, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500))
+    return float(_brentq(F, lo, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500))
 
 
 def correlation_map(act: str | Activation, rho, C_W: float, C_b: float = 0.0, K_star: float | None = None) -> np.ndarray:
@@ -358,7 +363,7 @@ def critical_point(act: str | Activation, C_b: float = 0.0, *, C_W_bracket: tupl
         lo, hi = float(grid[idx]), float(grid[idx + 1])
         if not math.isfinite(vals[idx + 1]):
             raise ValueError(f"critical_point: chi_perp jumps past 1 where the variance diverges for {act.label}")
-    cw = float(optimize.brentq(g, lo, hi, xtol=1e-14, rtol=1e-14, maxiter=200))
+    cw = float(_brentq(g, lo, hi, xtol=1e-14, rtol=1e-14, maxiter=200))
     cp, Ks = _chi_perp_at_fixed_point(act, cw, C_b)
     cpar = float(chi_parallel(act, Ks, cw)) if (Ks > 0 or 0.0 not in act.kinks) else float("nan")
     return CriticalPoint(C_b=float(C_b), C_W=cw, K_star=Ks, chi_perp=cp, chi_parallel=cpar)
