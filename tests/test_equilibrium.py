@@ -129,3 +129,18 @@ def test_bad_activation_and_rho0():
         equilibrium_layer(10, "relu", float("nan"))
     with pytest.raises(ValueError, match="layer index 0"):
         fit_power_law([1, 2, 3], [0, 1, 2])
+
+
+def test_cli(capsys):
+    import json
+
+    from sigprop.validation.cli import main
+
+    assert main(["equilibrium", "--depth", "100", "--depths", "10:40:10", "--window", "50", "200", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["depth"]["l_star"] == equilibrium_layer(100)
+    assert [r["l_star"] for r in out["depths"]["rows"]] == list(equilibrium_layers([10, 20, 30, 40]))
+    assert out["window"]["exponent"] == pytest.approx(theory_exponent(50, 200).exponent)
+    assert main(["equilibrium", "--depth", "1"]) == 2
+    assert main(["equilibrium", "--depths", "10:x"]) == 2
+    assert "depth must be" in capsys.readouterr().err

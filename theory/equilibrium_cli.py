@@ -1,0 +1,91 @@
+"""``sigprop equilibrium``: the equilibrium layer l*(L) and its fitted exponent over a window of depths.
+
+Examples::
+
+    sigprop equilibrium --depth 1000000
+    sigprop equilibrium --depths 10:100:10 --rho0 0.2
+    sigprop equilibrium --window 50 1600 --activation leaky_relu --slope 0.1
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _parse_depths(text: str) -> list[int]:
+    """'10:100:10' (start:stop:step, stop inclusive) or '10,20,50'."""
+    try:
+        if ":" in text:
+            parts = [int(p) for p in text.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            start, stop = parts[0], parts[1]
+            step = parts[2] if len(parts) == 3 else 1
+            if step < 1:
+                raise ValueError
+            return list(range(start, stop + 1, step))
+        return [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise ValueError(f"--depths must look like 10:100:10 or 10,20,50 (integers), got {text!r}") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--depth", type=int, help="one depth L (>= 2): print l*(L)")
+    parser.add_argument("--depths", type=str, help="several depths, 10:100:10 or 10,20,50: table and log-log fit")
+    parser.add_argument("--window", type=int, nargs=2, metavar=("LMIN", "LMAX"),
+                        help="the finite-L exponent the definition predicts over [LMIN, LMAX] (40 log-spaced depths)")
+    parser.add_argument("--activation", default="relu", help="positively homogeneous activation (relu, leaky_relu, abs)")
+    parser.add_argument("--slope", type=float, default=None, help="negative-side slope of leaky_relu")
+    parser.add_argument("--rho0", type=float, default=0.0, help="input correlation c_0 in [-1, 1) (default 0)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .activations import activation
+    from .equilibrium import (asymptotic_equilibrium_layer, equilibrium_layer, equilibrium_layers,
+                              equilibrium_position, fit_power_law, theory_exponent)
+
+    act = activation(args.activation, **({"slope": args.slope} if args.slope is not None else {}))
+    if args.depth is None and args.depths is None and args.window is None:
+        raise ValueError("give --depth, --depths or --window")
+    out: dict = {"activation": act.label, "rho0": args.rho0,
+                 "definition": "smallest l in 0..L with 1 - c_l <= prod_{k=l}^{L-1} kappa'(c_k) (THEORY.md sec. 5)"}
+    if args.depth is not None:
+        out["depth"] = {"L": args.depth, "l_star": equilibrium_layer(args.depth, act, args.rho0),
+                        "l_star_continuous": equilibrium_position(args.depth, act, args.rho0),
+                        "asymptote": asymptotic_equilibrium_layer(args.depth, act)}
+    if args.depths is not None:
+        depths = _parse_depths(args.depths)
+        ls = equilibrium_layers(depths, act, args.rho0)
+        cont = equilibrium_layers(depths, act, args.rho0, continuous=True)
+        rows = [{"L": L, "l_star": int(l), "l_star_continuous": float(c)} for L, l, c in zip(depths, ls, cont)]
+        entry = {"rows": rows}
+        if len(depths) >= 3 and all(c > 0 for c in cont):
+            f = fit_power_law(depths, cont)
+            entry["fit"] = {"exponent": f.exponent, "ci95": [f.ci_low, f.ci_high], "prefactor": f.prefactor}
+        out["depths"] = entry
+    if args.window is not None:
+        f = theory_exponent(args.window[0], args.window[1], act, args.rho0)
+        out["window"] = {"L_min": args.window[0], "L_max": args.window[1], "exponent": f.exponent,
+                         "ci95": [f.ci_low, f.ci_high], "prefactor": f.prefactor}
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"activation {out['activation']}, rho0 = {args.rho0:g}; definition: {out['definition']}")
+    if "depth" in out:
+        d = out["depth"]
+        print(f"L = {d['L']}: l* = {d['l_star']} (crossing at {d['l_star_continuous']:.3f}; "
+              f"asymptote (9 pi^2/(2 lam^2))^(1/5) L^(3/5) = {d['asymptote']:.3f})")
+    if "depths" in out:
+        print(f"{'L':>8} {'l*':>8} {'crossing':>12}")
+        for r in out["depths"]["rows"]:
+            print(f"{r['L']:>8} {r['l_star']:>8} {r['l_star_continuous']:>12.3f}")
+        if "fit" in out["depths"]:
+            f = out["depths"]["fit"]
+            print(f"log-log fit of the crossing: exponent {f['exponent']:.4f}, 95% CI [{f['ci95'][0]:.4f}, "
+                  f"{f['ci95'][1]:.4f}], prefactor {f['prefactor']:.4g}")
+    if "window" in out:
+        w = out["window"]
+        print(f"exponent over L = {w['L_min']}..{w['L_max']}: {w['exponent']:.4f}, 95% CI [{w['ci95'][0]:.4f}, "
+              f"{w['ci95'][1]:.4f}] (asymptote 0.6)")
+    return 0
