@@ -116,7 +116,12 @@ class KernelMap(KernelMapBase):
         form = unit_form(act)
         fn, dfn = act.fn, act.deriv
 
-        m2 = float(form(np.array(1.0), 0)) if form is not None else expect(lambda x: float(fn(np.array(x))) ** 2, 1.0, act.kinks)
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                m2 = (float(form(np.array(1.0), 0)) if form is not None
+                      else expect(lambda x: float(fn(np.array(x))) ** 2, 1.0, act.kinks))
+        except OverflowError:
+            m2 = math.inf
         if not math.isfinite(m2):
             raise ValueError(f"KernelMap: E[phi(X)^2] is infinite or undefined for {act.label}")
         if m2 <= 0.0:
