@@ -32,7 +32,7 @@ _BACKENDS = ("cpu", "cuda")
 # --------------------------------------------------------------------------------------------
 # Layer kernels (parallel; each output element is owned by one iteration)
 # --------------------------------------------------------------------------------------------
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def _k_linear(kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, skip_scale):
     """Z[s, i] = w_scale * W_i . H[s] + b_scale * b_i;  R[s, i] = skip_scale * S_i . H[s] if skip_scale != 0."""
     S = Z.shape[0]
@@ -47,7 +47,7 @@ def _k_linear(kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, skip_
             matvec_row(0, seed, rng.STREAM_SKIP, net, layer, H, s, n_in, i, R, skip_scale)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def _k_pre(Z, n, l, where, centre, U, pre_gram, m2, m4):
     """Pre-activation statistics of layer index l, and U = PRE(Z) (RMS/LayerNorm per column) if where == 1."""
     S, _, P = Z.shape
@@ -64,7 +64,7 @@ def _k_pre(Z, n, l, where, centre, U, pre_gram, m2, m4):
                 normalize_column(Z, s, n, a, centre, U)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def _k_post(A, n, l, where, centre, main_scale, R, use_skip, Hout, post_gram):
     """Hout = main_scale * POST(A) (+ R if use_skip), and its Gram statistics at layer index l."""
     S, _, P = A.shape
@@ -87,7 +87,7 @@ def _k_post(A, n, l, where, centre, main_scale, R, use_skip, Hout, post_gram):
                 post_gram[s, l, b, a] = g
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def _k_readout(seed, net0, layer, n, DP, D, scale):
     """delta^(L)[s, i] = scale * v_i * phi'(z^(L))[s, i] with v_i the readout normal at (row 0, column i)."""
     S, _, P = D.shape
@@ -100,7 +100,7 @@ def _k_readout(seed, net0, layer, n, DP, D, scale):
             D[s, i, a] = scale * v * DP[s, i, a]
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def _k_backprop(kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale):
     """OUT[s, j] = phi'(z)[s, j] * w_scale * sum_i W^(layer)_ij D[s, i]  (W regenerated, columns in pairs)."""
     S, _, P = D.shape
@@ -114,7 +114,7 @@ def _k_backprop(kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale):
                 OUT[s, j, a] *= DP[s, j, a]
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def _k_gram(D, n, l, out):
     """out[s, l] = D[s, :n]^T D[s, :n] (unnormalised)."""
     S, _, P = D.shape
@@ -129,7 +129,7 @@ def _k_gram(D, n, l, out):
 # --------------------------------------------------------------------------------------------
 # Activation kernels: one compiled switch for the built-ins, a closure per custom activation
 # --------------------------------------------------------------------------------------------
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, error_model="numpy")
 def _k_act_builtin(code, p0, p1, deriv, x, out):
     for k in prange(x.size):
         if deriv:
@@ -169,7 +169,7 @@ def _custom_act_kernel(act):
         phi = act.scalar
         dphi = custom_scalar_derivative(act)
 
-        @numba.njit(parallel=True)
+        @numba.njit(parallel=True, error_model="numpy")
         def kernel(deriv, x, out):
             for k in prange(x.size):
                 if deriv:

@@ -65,6 +65,8 @@ def check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual
         raise ValueError(f"residual must be a number in [0, 1], got {residual!r}")
     if norm not in NORM_CODES:
         raise ValueError(f"norm must be one of None, 'rms_pre', 'ln_pre', 'rms_post', 'ln_post', got {norm!r}")
+    if norm in ("ln_pre", "ln_post") and min(widths) < 2:
+        raise ValueError(f"norm={norm!r} (LayerNorm) needs every width >= 2, got widths={widths!r}")
     if backward and (residual != 0.0 or norm is not None):
         raise ValueError(f"backward=True needs residual=0 and norm=None, got residual={residual!r}, norm={norm!r}")
     return X, widths

@@ -126,6 +126,19 @@ def test_bad_arguments_raise(kw, match):
         run_explicit(X3, (4,), activation("relu"), 2.0, 0.0, 1, 0, **kw)
 
 
+def test_layernorm_needs_two_neurons_and_degenerate_layers_give_nan():
+    with pytest.raises(ValueError, match="width"):
+        run_explicit(X3, (4, 1), activation("relu"), 2.0, 0.0, 1, 0, norm="ln_post")
+    # a dead ReLU layer under RMSNorm o phi is 0/0: NaN (as in the reference), not an exception or a clipped value
+    x = np.ones((1, 2))
+    got = run_explicit(x, (1, 1), activation("relu"), 2.0, 0.0, 16, 0, norm="rms_post")
+    with np.errstate(invalid="ignore"):
+        ref = run_reference(x, (1, 1), activation("relu"), 2.0, 0.0, 16, 0, norm="rms_post")
+    dead = np.isnan(ref["postact_gram"][:, 0, 0, 0])
+    assert dead.any() and not dead.all()
+    np.testing.assert_array_equal(np.isnan(got["postact_gram"][:, 0, 0, 0]), dead)
+
+
 def test_cuda_backend_without_gpu_raises_clearly():
     from numba import cuda
 
