@@ -168,7 +168,8 @@ def kernel_recursion(act: str | Activation, G0, depth: int, C_W: float, C_b: flo
         # guard tiny PSD violations from rounding before the check in the pair expectation
         lim = np.sqrt(kaa * kbb)
         kab = np.clip(kab, -lim, lim)
-        vals = C_b + C_W * gaussian_pair_expectation(act, kaa, kab, kbb)
+        with np.errstate(over="ignore", invalid="ignore"):
+            vals = C_b + C_W * gaussian_pair_expectation(act, kaa, kab, kbb)
         K = np.empty((P, P))
         K[iu, ju] = vals
         K[ju, iu] = vals
