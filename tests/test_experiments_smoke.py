@@ -78,3 +78,39 @@ def test_method_agreement_detects_a_different_distribution(tmp_path):
     assert d == 0.0
     d, where = ma.max_relative_difference(b, a, ma.KEYS)
     assert d > 1e-3 and where in ma.KEYS
+
+
+def test_kernel_sequences_wrong_kernel_map_fails(tmp_path):
+    """Normalised tanh networks judged against the ReLU kernel map (and against their own): only the wrong one fails."""
+    from sigprop.theory import KernelMap
+    from sigprop.theory.activations import activation
+    from sigprop.validation.experiments import kernel_sequences as ks
+
+    act = activation("tanh")
+    km_tanh, km_relu = KernelMap(act), KernelMap("relu")
+    C = km_tanh.C
+    ctx = Context(seed=7, out_dir=tmp_path)
+    sims = ks.simulate_correlations(act, C_W=1 / C**2, G0=C**2 * ks.correlation_matrix(ks.RHO0), widths=[32, 64, 128],
+                                    depth=4, budget=32 * 300, seed_of=lambda n: ctx.sub_seed("wrong", n))
+    right, _ = ks.extrapolation_checks("tanh", sims, [ks.theory_sequence(km_tanh, r, 4) for r in ks.RHO0], [1, 2, 4],
+                                       ks.RHO0)
+    wrong, _ = ks.extrapolation_checks("tanh vs relu map", sims,
+                                       [ks.theory_sequence(km_relu, r, 4) for r in ks.RHO0], [1, 2, 4], ks.RHO0)
+    zmax = stats.z_bound(len(right) + len(wrong))
+    assert all(c.passed(zmax) for c in right), [(c.name, c.z) for c in right]
+    assert sum(not c.passed(zmax) for c in wrong) >= len(wrong) - 1, [(c.name, c.z) for c in wrong]
+
+
+def test_kernel_sequences_setup_and_resolution_rule():
+    from sigprop.validation.experiments import kernel_sequences as ks
+
+    R = ks.correlation_matrix(ks.RHO0)
+    X = ks.inputs_with_gram(2.0 * R)
+    np.testing.assert_allclose(X @ X.T / X.shape[1], 2.0 * R, atol=1e-14)
+    with pytest.raises(ValueError, match="positive definite"):
+        ks.correlation_matrix((0.9, -0.9, 0.9))
+    assert ks.network_setup(2.0, None) == (0.25, 4.0) and ks.network_setup(2.0, "ln_post") == (1.0, 1.0)
+    sims = {n: {"mean": np.full((2, 3), 1 - 1e-12), "se": np.full((2, 3), 1e-16)} for n in (8, 16)}
+    th = [np.full(3, 1 - 1e-12)] * 3
+    checks, _ = ks.extrapolation_checks("x", sims, th, [1, 2], ks.RHO0)
+    assert all(c.kind == "info" for c in checks)  # below float64 resolution: reported, not judged
