@@ -1,0 +1,229 @@
+"""The ``gram`` method on a CUDA GPU: the same Gram chain as :mod:`sigprop.kernels.gram_cpu`.
+
+One thread block per network.  Per layer: thread 0 factors the covariances (``factor_psd``, P x P);
+the block's threads draw the rows ``i = t, t + T, ...`` (``sample_row``); then the threads share the
+reductions, one Gram entry / moment / column normalisation per thread, each a sequential sum over
+``i = 0..n-1`` in the same order as the CPU kernel.  All of it is the shared device code of
+:mod:`sigprop.kernels.gram_device` (njit, inline='always'), so the same seed gives the CPU numbers up to
+rounding (fused multiply-adds).  Working buffers live in global memory: O(S_batch n P).
+
+``PTX_TARGETS`` lists ``(name, python function, signature)`` for ``numba.cuda.compile_ptx``.
+Under the simulator (``NUMBA_ENABLE_CUDASIM=1``) the array helpers run as plain Python (``py_func``).
+"""
+from __future__ import annotations
+
+import math
+import threading
+import types as pytypes
+
+import numba
+import numpy as np
+from numba import cuda as _cuda
+from numba import types
+
+from ..theory.activations import Activation, device_activation
+from . import gram_device
+from .gram_cpu import activation_device_fn, gram_outputs_from_status
+from .gram_device import NORM_CODES, PSD_RTOL, STATUS_NONFINITE, STATUS_NOT_PSD, STATUS_OK
+
+__all__ = ["run_gram_cuda", "PTX_TARGETS"]
+
+_SIM = bool(numba.config.ENABLE_CUDASIM)
+
+
+def _dev(f):
+    """The njit helper on a GPU; its Python function under the simulator (which cannot pass arrays to njit)."""
+    return f.py_func if _SIM else f
+
+
+factor_psd = _dev(gram_device.factor_psd)
+sample_row = _dev(gram_device.sample_row)
+dot_mean = _dev(gram_device.dot_mean)
+fourth_mean = _dev(gram_device.fourth_mean)
+norm_coefficients = _dev(gram_device.norm_coefficients)
+covariance_into = _dev(gram_device.covariance_into)
+pair_of_task = gram_device.pair_of_task  # scalars only
+
+_phi = device_activation  # rebound for custom activations (see _kernel)
+
+
+def k_gram_network(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, first, tol, pre, post, m4, status,
+                   Zs, Sks, Hs, Ks, As, Bs, Wks, perms, coef, ranks):
+    """Block s simulates network ``first + s``; scratch arrays are indexed by s (see the module docstring)."""
+    s = _cuda.blockIdx.x
+    if s >= pre.shape[0]:
+        return
+    t = _cuda.threadIdx.x
+    T = _cuda.blockDim.x
+    L = widths.shape[0]
+    P = G0.shape[0]
+    net = first + s
+    q = (P + 1) // 2
+    cz = math.sqrt(1.0 - resid * resid)
+    with_skip = resid > 0.0
+    Z = Zs[s]
+    Sk = Sks[s]
+    H = Hs[s]
+    K = Ks[s]
+    A = As[s]
+    B = Bs[s]
+    Wk = Wks[s]
+    perm = perms[s]
+    cf = coef[s]
+    rk = ranks[s]
+    ntri = P * (P + 1) // 2
+    for e in range(t, P * P, T):
+        H[e // P, e % P] = G0[e // P, e % P]
+    if t == 0:
+        status[s] = STATUS_OK
+    _cuda.syncthreads()
+    for l in range(L):
+        n = widths[l]
+        if t == 0:
+            covariance_into(K, H, P, c_w, c_b)
+            rz = factor_psd(K, A, Wk, perm, P, tol)
+            rs = 0
+            if with_skip and rz >= 0:
+                rs = factor_psd(H, B, Wk, perm, P, tol)
+            rk[0] = rz
+            rk[1] = rs
+        _cuda.syncthreads()
+        rz = rk[0]
+        rs = rk[1]
+        if rz < 0 or rs < 0:  # the same decision in every thread of the block
+            if t == 0:
+                status[s] = STATUS_NONFINITE if (rz == -2 or rs == -2) else STATUS_NOT_PSD
+                for l2 in range(l, L):
+                    for a in range(P):
+                        m4[s, l2, a] = math.nan
+                        for b in range(P):
+                            pre[s, l2, a, b] = math.nan
+                            post[s, l2, a, b] = math.nan
+            return
+        for i in range(t, n, T):
+            sample_row(seed, net, l + 1, i, A, rz, P, 0, Z, i)
+            if with_skip:
+                sample_row(seed, net, l + 1, i, B, rs, P, q, Sk, i)
+        _cuda.syncthreads()
+        # pre-activation statistics and PRE normalisation coefficients (all read Z only)
+        for task in range(t, ntri + 2 * P, T):
+            if task < ntri:
+                a, b = pair_of_task(task, P)
+                v = dot_mean(Z, a, Z, b, n)
+                pre[s, l, a, b] = v
+                pre[s, l, b, a] = v
+            elif task < ntri + P:
+                a = task - ntri
+                m4[s, l, a] = fourth_mean(Z, a, n)
+            else:
+                a = task - ntri - P
+                shift = 0.0
+                scale = 1.0
+                if norm == 1 or norm == 2:
+                    shift, scale = norm_coefficients(Z, a, n, norm == 2)
+                cf[a, 0] = shift
+                cf[a, 1] = scale
+        _cuda.syncthreads()
+        for e in range(t, P * n, T):
+            a = e // n
+            i = e - a * n
+            Z[a, i] = _phi(code, (Z[a, i] - cf[a, 0]) * cf[a, 1], p0, p1)
+        _cuda.syncthreads()
+        if norm == 3 or norm == 4:
+            for a in range(t, P, T):
+                shift, scale = norm_coefficients(Z, a, n, norm == 4)
+                cf[a, 0] = shift
+                cf[a, 1] = scale
+            _cuda.syncthreads()
+            for e in range(t, P * n, T):
+                a = e // n
+                i = e - a * n
+                Z[a, i] = (Z[a, i] - cf[a, 0]) * cf[a, 1]
+            _cuda.syncthreads()
+        if with_skip:
+            for e in range(t, P * n, T):
+                a = e // n
+                i = e - a * n
+                Z[a, i] = cz * Z[a, i] + resid * Sk[a, i]
+            _cuda.syncthreads()
+        for task in range(t, ntri, T):
+            a, b = pair_of_task(task, P)
+            v = dot_mean(Z, a, Z, b, n)
+            post[s, l, a, b] = v
+            post[s, l, b, a] = v
+            H[a, b] = v
+            H[b, a] = v
+        _cuda.syncthreads()
+
+
+_i = types.int64
+_f = types.float64
+_u = types.uint64
+_I1 = types.Array(types.int64, 1, "C")
+_I2 = types.Array(types.int64, 2, "C")
+_A2 = types.Array(types.float64, 2, "C")
+_A3 = types.Array(types.float64, 3, "C")
+_A4 = types.Array(types.float64, 4, "C")
+_SIGNATURE = (_A2, _I1, _i, _f, _f, _f, _f, _f, _i, _u, _i, _f, _A4, _A4, _A3, _I1,
+              _A3, _A3, _A3, _A3, _A3, _A3, _A3, _I2, _A3, _I2)
+
+PTX_TARGETS: list[tuple[str, object, tuple]] = [("k_gram_network", k_gram_network, _SIGNATURE)]
+
+_JIT: dict = {}
+_JIT_LOCK = threading.Lock()
+
+
+def _kernel(act: Activation):
+    """cuda.jit kernel for ``act``: one for all built-ins, one per custom scalar (cached)."""
+    key = "builtin" if act.is_builtin else id(act.scalar)
+    with _JIT_LOCK:
+        hit = _JIT.get(key)
+        if hit is None:
+            fn = k_gram_network
+            if not act.is_builtin:
+                glb = dict(k_gram_network.__globals__)
+                glb["_phi"] = activation_device_fn(act) if not _SIM else (lambda code, x, p0, p1, f=act.scalar: f(x))
+                fn = pytypes.FunctionType(k_gram_network.__code__, glb, "k_gram_network_custom")
+            hit = (_cuda.jit(fn), act.scalar)
+            _JIT[key] = hit
+        return hit[0]
+
+
+def threads_per_block(nmax: int) -> int:
+    """Threads per network: 128 on a GPU (8 under the simulator, which runs each thread in Python)."""
+    return 8 if _SIM else 128
+
+
+def run_gram_cuda(X: np.ndarray, widths, act: Activation, C_W: float, C_b: float, n_networks: int, seed: int,
+                  residual: float = 0.0, norm: str | None = None, first_network: int = 0) -> dict[str, np.ndarray]:
+    """Same contract as :func:`sigprop.kernels.gram_cpu.run_gram_cpu`, computed on the GPU."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    P, n0 = X.shape
+    G0 = X @ X.T / n0
+    G0 = np.ascontiguousarray(0.5 * (G0 + G0.T))
+    w = np.ascontiguousarray(widths, dtype=np.int64)
+    L = w.shape[0]
+    S = int(n_networks)
+    nmax = int(w.max())
+    with_skip = residual > 0.0
+    d = _cuda.to_device
+    pre = _cuda.device_array((S, L, P, P))
+    post = _cuda.device_array((S, L, P, P))
+    m4 = _cuda.device_array((S, L, P))
+    status = _cuda.device_array(S, dtype=np.int64)
+    Zs = _cuda.device_array((S, P, nmax))
+    Sks = _cuda.device_array((S, P, nmax if with_skip else 1))
+    mats = [_cuda.device_array((S, P, P)) for _ in range(5)]
+    perms = _cuda.device_array((S, P), dtype=np.int64)
+    coef = _cuda.device_array((S, P, 2))
+    ranks = _cuda.device_array((S, 2), dtype=np.int64)
+    p0, p1 = act.device_params
+    T = threads_per_block(nmax)
+    _kernel(act)[S, T](d(G0), d(w), np.int64(act.code), float(p0), float(p1), float(C_W), float(C_b),
+                       float(residual), np.int64(NORM_CODES[norm]), np.uint64(seed), np.int64(first_network),
+                       float(PSD_RTOL), pre, post, m4, status, Zs, Sks, *mats, perms, coef, ranks)
+    st = status.copy_to_host()
+    gram_outputs_from_status(st, first_network)
+    pre_h = pre.copy_to_host()
+    m2 = np.ascontiguousarray(np.diagonal(pre_h, axis1=2, axis2=3))
+    return {"preact_gram": pre_h, "postact_gram": post.copy_to_host(), "preact_m2": m2, "preact_m4": m4.copy_to_host()}

@@ -1,0 +1,78 @@
+"""The CUDA gram kernel in numba's simulator (tiny sizes): same numbers as the CPU kernel, exact moments.
+
+NUMBA_ENABLE_CUDASIM=1 must be set before numba.cuda is imported, so the CUDA side runs in a subprocess
+that writes its results to an .npz; the CPU side runs here."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from sigprop.kernels.gram_cpu import run_gram_cpu
+from sigprop.theory.activations import activation
+
+pytestmark = pytest.mark.cudasim
+
+CASES = [
+    dict(X=np.random.default_rng(0).normal(size=(3, 4)).tolist(), widths=[5, 4, 6], act="tanh", C_W=1.2, C_b=0.1,
+         S=3, seed=7, residual=0.3, norm="ln_pre", first=0),
+    dict(X=np.random.default_rng(1).normal(size=(4, 3)).tolist(), widths=[3, 2], act="relu", C_W=2.0, C_b=0.0,
+         S=2, seed=8, residual=0.0, norm="rms_post", first=5),  # P > width: rank-deficient covariances
+    dict(X=[[1.0, 0.5]], widths=[4, 4, 4], act="identity", C_W=1.0, C_b=0.0, S=150, seed=9, residual=0.0,
+         norm=None, first=0),
+]
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from sigprop.kernels.gram_cuda import run_gram_cuda
+    from sigprop.theory.activations import activation
+    cases = json.loads(sys.argv[1])
+    out = {}
+    for k, c in enumerate(cases):
+        r = run_gram_cuda(np.array(c["X"]), c["widths"], activation(c["act"]), c["C_W"], c["C_b"], c["S"], c["seed"],
+                          residual=c["residual"], norm=c["norm"], first_network=c["first"])
+        for name, v in r.items():
+            out[f"{k}/{name}"] = v
+    np.savez(sys.argv[2], **out)
+""")
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cudasim") / "out.npz"
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(CASES), str(path)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+@pytest.mark.parametrize("k", range(len(CASES)))
+def test_cuda_gram_equals_cpu_gram(simulated, k):
+    c = CASES[k]
+    cpu = run_gram_cpu(np.array(c["X"]), c["widths"], activation(c["act"]), c["C_W"], c["C_b"], c["S"], c["seed"],
+                       residual=c["residual"], norm=c["norm"], first_network=c["first"])
+    for name, v in cpu.items():
+        np.testing.assert_allclose(simulated[f"{k}/{name}"], v, rtol=1e-12, atol=1e-14, err_msg=name)
+    assert np.all(np.isfinite(cpu["postact_gram"]))
+
+
+def test_cuda_gram_deep_linear_moments(simulated):
+    """E[z^2] = C_W^l |x|^2/n_0 and E[z^4] = 3 prod(1 + 2/n) E[z^2]^2 (n = 4), within 4 SE, from the GPU kernel."""
+    m2 = simulated["2/preact_m2"][:, :, 0]
+    m4 = simulated["2/preact_m4"][:, :, 0]
+    S = m2.shape[0]
+    G2 = 0.625
+    z2 = (m2.mean(0) - G2) / (m2.std(0, ddof=1) / math.sqrt(S))
+    assert np.all(np.abs(z2) < 4), z2
+    theory = np.array([3 * (1 + 2 / 4) ** l * G2**2 for l in range(3)])
+    z4 = (m4.mean(0) - theory) / (m4.std(0, ddof=1) / math.sqrt(S))
+    assert np.all(np.abs(z4) < 4), z4
