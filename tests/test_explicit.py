@@ -203,3 +203,40 @@ def test_relu_backward_gram_matches_infinite_width():
     assert np.all(np.abs(z) < 4), (B.mean(0), z)
     # the wrong recursion (no C_W, i.e. 2^-(L-l)) would be far off
     assert np.all(np.abs(B.mean(0)[:-1] - 0.5 * 0.5 ** np.arange(L - 1, 0, -1)) / (B.std(0)[:-1] / np.sqrt(S)) > 8)
+
+
+# --------------------------------------------------------------------------------------------
+# Property tests
+# --------------------------------------------------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(P=st.integers(1, 4), n0=st.integers(1, 6), widths=st.lists(st.integers(2, 7), min_size=1, max_size=3),
+       act=st.sampled_from(["relu", "tanh", "sin", "selu", "identity"]), C_W=st.floats(0.1, 3.0),
+       C_b=st.sampled_from([0.0, 0.3]), weights=st.sampled_from(["gaussian", "uniform", "rademacher"]),
+       norm=st.sampled_from([None, "rms_pre", "ln_pre", "rms_post", "ln_post"]),
+       residual=st.sampled_from([0.0, 0.5]), seed=st.integers(0, 2**64 - 1), first=st.integers(0, 2**31))
+def test_property_explicit_equals_reference(P, n0, widths, act, C_W, C_b, weights, norm, residual, seed, first):
+    X = np.random.default_rng(seed % 1000).standard_normal((P, n0))
+    backward = norm is None and residual == 0.0
+    kw = dict(weights=weights, residual=residual, norm=norm, backward=backward, first_network=first)
+    got = run_explicit(X, tuple(widths), activation(act), C_W, C_b, 2, seed, **kw)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ref = run_reference(X, tuple(widths), activation(act), C_W, C_b, 2, seed, **kw)
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-10, atol=1e-12 * max(1.0, np.nanmax(np.abs(ref[k]))),
+                                   err_msg=k)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32), k=st.integers(-3, 3), act=st.sampled_from(["relu", "leaky_relu", "abs"]))
+def test_property_positive_homogeneity(seed, k, act):
+    """phi positively homogeneous, C_b = 0, no norm: X -> 2^k X scales every preact/postact Gram by 4^k exactly."""
+    X = np.random.default_rng(seed).standard_normal((2, 5))
+    a = run_explicit(X, (6, 4), _act(act), 2.0, 0.0, 2, seed)
+    b = run_explicit(X * 2.0**k, (6, 4), _act(act), 2.0, 0.0, 2, seed)
+    for key in ("preact_gram", "postact_gram", "preact_m2"):
+        np.testing.assert_array_equal(b[key], a[key] * 4.0**k)
+    np.testing.assert_array_equal(b["preact_m4"], a["preact_m4"] * 16.0**k)
