@@ -40,6 +40,11 @@ SCRIPT = textwrap.dedent("""
                           residual=c["residual"], norm=c["norm"], first_network=c["first"])
         for name, v in r.items():
             out[f"{k}/{name}"] = v
+    from sigprop.kernels import simulate  # the public API on backend='cuda' (memory plan, dispatch)
+    c = cases[0]
+    r = simulate(np.array(c["X"]), depth=3, width=c["widths"], activation=c["act"], C_W=c["C_W"], C_b=c["C_b"],
+                 n_networks=c["S"], seed=c["seed"], residual=c["residual"], norm=c["norm"], backend="cuda")
+    out["api/postact_gram"] = r.postact_gram
     np.savez(sys.argv[2], **out)
 """)
 
@@ -63,6 +68,13 @@ def test_cuda_gram_equals_cpu_gram(simulated, k):
     for name, v in cpu.items():
         np.testing.assert_allclose(simulated[f"{k}/{name}"], v, rtol=1e-12, atol=1e-14, err_msg=name)
     assert np.all(np.isfinite(cpu["postact_gram"]))
+
+
+def test_simulate_api_on_cuda_backend(simulated):
+    c = CASES[0]
+    cpu = run_gram_cpu(np.array(c["X"]), c["widths"], activation(c["act"]), c["C_W"], c["C_b"], c["S"], c["seed"],
+                       residual=c["residual"], norm=c["norm"])
+    np.testing.assert_allclose(simulated["api/postact_gram"], cpu["postact_gram"], rtol=1e-12, atol=1e-14)
 
 
 def test_cuda_gram_deep_linear_moments(simulated):
