@@ -72,6 +72,41 @@ def test_monotone_on_unit_interval(name, a, b):
     assert km(lo) <= km(hi) + 1e-13
 
 
+@settings(max_examples=10, deadline=None)
+@given(st.sampled_from(["leaky_relu", "elu", "celu"]), st.floats(0.05, 3.0), st.floats(-1.0, 1.0))
+def test_parametric_families_kappa_one_and_parity(family, p, rho):
+    params = {"leaky_relu": {"slope": -p}, "elu": {"alpha": p}, "celu": {"alpha": p}}[family]
+    km = KernelMap(family, **params)
+    assert km(1.0) == pytest.approx(1.0, abs=1e-13)
+    assert abs(km(rho)) <= 1 + 1e-13
+    if family == "leaky_relu":  # phi(-x) = -slope phi(x) ... kappa(-rho) from the closed form's symmetry
+        b, a = 1.0, -p
+        A, S = (a - b) ** 2 / (2 * math.pi), (a * a + b * b) / 2
+        assert km(-rho) - km(rho) == pytest.approx(-2 * rho * (S - A * math.pi / 2) / km.C2, abs=1e-13)
+
+
+def test_parity_relations_for_custom_activations():
+    odd = KernelMap(custom_activation(lambda x: np.sin(2 * x) + x**3 / 5, parity="odd",
+                                      derivative=lambda x: 2 * np.cos(2 * x) + 3 * x**2 / 5))
+    even = KernelMap(custom_activation(lambda x: np.abs(x) ** 1.5, kinks=(0.0,), parity="even",
+                                       derivative=lambda x: 1.5 * np.sign(x) * np.abs(x) ** 0.5))
+    np.testing.assert_allclose(odd(-RHO), -odd(RHO), atol=1e-12)
+    np.testing.assert_allclose(even(-RHO), even(RHO), atol=1e-12)
+    assert even.kappa_prime0 == pytest.approx(0.0, abs=1e-15)
+
+
+def test_custom_kink_away_from_zero():
+    """relu(x - 0.5): kinks off 0 are split radially; kappa to ~1e-11 (documented), kappa' ~1e-9 near the ends."""
+    act = custom_activation(lambda x: np.maximum(x - 0.5, 0.0), kinks=(0.5,), derivative=lambda x: (x > 0.5) * 1.0)
+    km = KernelMap(act)
+    for r in (-0.5, 0.3):
+        ref = expect2(lambda a, b: max(a - 0.5, 0) * max(b - 0.5, 0), np.array([[1, r], [r, 1]]), (0.5,)) / km.C2
+        assert km(r) == pytest.approx(ref, abs=1e-11)
+    ends = np.array([-1.0, -0.9999999, 0.9999, 0.9999999, 1.0])
+    num = pair_expect(act.fn, act.fn, 1.0, 1.0, ends, (0.5,), (0.5,), fine=True) / km.C2
+    np.testing.assert_allclose(km(ends), num, atol=1e-11)
+
+
 @pytest.mark.parametrize("name", ["tanh", "sigmoid", "silu"])
 def test_series_path_agrees_with_polar_path(name):
     act = activation(name)
