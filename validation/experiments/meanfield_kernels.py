@@ -27,7 +27,7 @@ CONFIGS: list[dict[str, Any]] = [
     {"activation": "relu", "C_W": 1.5, "C_b": 0.2},
     {"activation": "tanh", "C_W": "critical", "C_b": 0.05},
     {"activation": "tanh", "C_W": 2.0, "C_b": 0.1},
-    {"activation": "gelu", "C_W": "critical", "C_b": 0.0},
+    {"activation": "gelu", "C_W": "critical", "C_b": 0.1},
     {"activation": "gelu", "C_W": 1.2, "C_b": 0.1},
     {"activation": "erf", "C_W": "critical", "C_b": 0.05},
     {"activation": "erf", "C_W": 0.7, "C_b": 0.0},
@@ -103,7 +103,13 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
     checks: list[Check] = []
     rows = []
     for cfg in ctx.track(s["configs"], desc=NAME):
-        C_W, C_b, label = resolve(cfg)
+        try:
+            C_W, C_b, label = resolve(cfg)
+        except ValueError as exc:  # the theory could not place the critical point: a failure, reported
+            checks.append(Check(NAME, f"{cfg['activation']} critical point (C_b={cfg['C_b']:g})", theory=0.0,
+                                estimate=float("nan"), stderr=0.0, kind="exact", tol=0.0,
+                                rule="critical_point must solve chi_perp(K*) = 1", details={"error": str(exc)}))
+            continue
         K = kernel_recursion(cfg["activation"], G, s["depth"], C_W, C_b)
         sims = simulate_grams(cfg["activation"], C_W, C_b, G, s["widths"], s["depth"], s["budget"],
                               lambda n: ctx.sub_seed(NAME, label, n), ctx.backend, ctx.track)
@@ -115,7 +121,7 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
             checks.append(Check(NAME, f"{label} non-finite networks dropped", 0.0, float(dropped), 0.0,
                                 "reported", kind="info"))
         rows.append({"cfg": cfg, "label": label, "K": K, "sims": sims, "fits": fits, "layers": layers, "checks": c})
-    fig = _figure(ctx, rows, s)
+    figures = [_figure(ctx, rows, s)] if rows else []
     table = ["| configuration | networks per width (n: S) |", "|---|---|"]
     for r in rows:
         table.append(f"| {r['label']} | " + ", ".join(f"{n}: {v['n_networks']}" for n, v in sorted(r["sims"].items()))
@@ -123,7 +129,7 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
     notes = ("G0 = X X^T / n_0 = " + np.array2string(G, precision=2).replace("\n", "") + ". The estimate of K^(l)_ab "
              "at width n is the mean over networks of z_a.z_b/n at layer l; its 1/n bias (zero at layer 1, and on the "
              "diagonal for ReLU at criticality) is removed by the WLS extrapolation.")
-    return ExperimentResult(checks=checks, figures=[fig], tables=["\n".join(table)], notes=notes)
+    return ExperimentResult(checks=checks, figures=figures, tables=["\n".join(table)], notes=notes)
 
 
 def _figure(ctx: Context, rows, s):
