@@ -124,7 +124,7 @@ def report_markdown(suite: SuiteResult) -> str:
     for run in suite.runs:
         lines += [f"## {run.name}", "", f"**{run.title}.** {run.description}", ""]
         lines += ["<details><summary>settings</summary>", "", "```json",
-                  json.dumps(jsonable(run.settings), indent=1), "```", "</details>", ""]
+                  json.dumps(jsonable(run.settings)), "```", "</details>", ""]
         if run.error:
             lines += [f"**The experiment raised an error** after {run.elapsed:.1f} s:", "", "```", run.error, "```", ""]
         lines += ["| check | theory | estimate | stderr | z | bound | rule | result |",

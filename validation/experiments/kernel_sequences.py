@@ -296,7 +296,7 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
         group = [rows[l] for l in labels if l in rows]
         if group:
             path = _figure(group, ctx.figure_path(NAME, key), captions[key])
-            figures.append((f"{captions[key]}: activation phi/C; kappa with cobweb from rho0={s['rho0'][0]}; "
+            figures.append((f"{captions[key]}: activation phi/C; kappa with the cobweb from the rho0 farthest from rho*; "
                             f"rho_l vs layer (lines theory, dots widest-width mean +- SE, squares 1/n-extrapolation, "
                             f"dotted theorem bound around rho*); distance to rho* on a log scale", path))
     other = [r for l, r in rows.items() if not any(l in g for g in FIGURE_GROUPS.values())]
