@@ -30,9 +30,10 @@ def test_closed_form_pair_expectations(name):
         np.testing.assert_allclose(got, _numeric(act.deriv, act.kinks), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["tanh", "gelu", "selu", "softplus"])
-def test_numeric_pair_expectations_against_doubled_rule(name):
-    act = activation(name)
+@pytest.mark.parametrize("name,params", [("tanh", {}), ("gelu", {}), ("selu", {}), ("softplus", {}),
+                                         ("elu", {"alpha": 2.5}), ("celu", {"alpha": 0.4})])
+def test_numeric_pair_expectations_against_doubled_rule(name, params):
+    act = activation(name, **params)
     np.testing.assert_allclose(mf.gaussian_pair_expectation(act, KAA, KAB, KBB), _numeric(act.fn, act.kinks), atol=1e-11)
     np.testing.assert_allclose(mf.gaussian_pair_expectation_deriv(act, KAA, KAB, KBB), _numeric(act.deriv, act.kinks),
                                atol=1e-11)

@@ -6,9 +6,10 @@ where <f>_K is the expectation over u ~ N(0, K).  Single-input quantities at a v
 Criticality (edge of chaos): chi_perp(K*) = 1 at the variance fixed point K*.
 
 Gaussian pair expectations: closed forms for identity/relu/leaky_relu/abs (arc-cosine kernel), step, erf, exp,
-sin, cos; every other activation by the polar Gauss-Legendre rule of :func:`sigprop.theory.gaussian.pair_expect`
-(split at kinks; accurate to ~1e-11 absolute for variances up to ~10 and unit-scale activations, tested against
-closed forms and adaptive quadrature).
+sin, cos; kink-free activations by the Mehler series with a verified tail (below); elu/celu/selu semi-analytically
+(:mod:`sigprop.theory.semi_analytic`); every other activation by the polar Gauss-Legendre rule of
+:func:`sigprop.theory.gaussian.pair_expect` (split at kinks).  Accurate to ~1e-11 absolute for variances up to
+~10 and unit-scale activations (tested against closed forms, a doubled rule and adaptive quadrature).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from .activations import Activation, activation
 from .closed_forms import pair_deriv_form, pair_form, piecewise_linear_slopes
 from .gaussian import expect_fast, pair_expect
 from .hermite import hermite_table
+from .semi_analytic import exp_linear_pieces, semi_analytic_pair
 
 def _brentq(*args, **kwargs):
     from scipy.optimize import brentq  # lazy: keeps `sigprop theory` start-up fast
@@ -69,6 +71,9 @@ def _numeric_pair(act: Activation, f: Callable, kinks, parity_sym: bool, Kaa, Ka
     with np.errstate(divide="ignore", invalid="ignore"):
         rho = np.where(prod > 0, Kab / np.where(prod > 0, prod, 1.0), 0.0)
     rho = np.clip(rho, -1.0, 1.0)
+    pieces = exp_linear_pieces(act, derivative=f is act.deriv)
+    if pieces is not None:  # elu/celu/selu: closed-form conditional expectation, 1-D outer integral
+        return semi_analytic_pair(f, f, pieces, sa, sb, rho)
     return pair_expect(f, f, sa, sb, rho, kinks, kinks, symmetric=parity_sym)
 
 
