@@ -37,6 +37,7 @@ __all__ = [
     "gram_moment",
     "pair_index",
     "gram_four_point",
+    "reliable_layers",
 ]
 
 
@@ -184,3 +185,21 @@ def gram_four_point(gram, width: int) -> tuple[Estimate, Estimate]:
     kappa = jackknife([X, gp], lambda x, y: x - y[..., :, None] * y[..., None, :])
     K = jackknife([g], lambda x: x)
     return kappa, K
+
+
+def reliable_layers(EY2, EY4, n_networks: int, factor: float = 16.0) -> np.ndarray:
+    """Mask of layers whose per-network summand ``Y`` is light-tailed enough for a trustworthy standard error.
+
+    Deep narrow networks have heavy-tailed moments (``m2`` is a product of one chi-square-like factor per layer),
+    and a sample mean of ``Y = m2^m`` over S networks is then dominated by rare networks: its jackknife SE is itself
+    wrong.  The relative error of an SE is about ``sqrt(kurtosis / S)``; with the non-central kurtosis proxy
+    ``rho = E[Y^4] / E[Y^2]^2`` (known exactly for deep-linear and ReLU networks: ``E[m2^k] = c_2k(n) G_2k``), a layer
+    is judged only where ``rho <= S / factor`` (factor 16: the SE is good to ~25%).  ``EY2``, ``EY4``: per-layer arrays.
+    """
+    e2 = np.asarray(EY2, dtype=float)
+    e4 = np.asarray(EY4, dtype=float)
+    if isinstance(n_networks, bool) or not isinstance(n_networks, (int, np.integer)) or n_networks < 2:
+        raise ValueError(f"reliable_layers: n_networks must be an integer >= 2, got {n_networks!r}")
+    if not factor > 0:
+        raise ValueError(f"reliable_layers: factor must be > 0, got {factor!r}")
+    return e4 / e2**2 <= n_networks / factor
