@@ -113,6 +113,14 @@ def test_correlation_map_slope_at_one_is_chi_perp(cw, cb):
     assert slope == pytest.approx(float(mf.chi_perp("tanh", Ks, cw)), rel=1e-4)
 
 
+def test_relu_critical_correlation_map_is_normalised_kappa():
+    c = np.linspace(-1, 1, 11)
+    np.testing.assert_allclose(mf.correlation_map("relu", c, 2.0, K_star=1.3), KernelMap("relu")(c), atol=1e-15)
+    h = 1e-7
+    slope = (mf.correlation_map("relu", c[1:-1] + h, 2.0, K_star=1.0) - mf.correlation_map("relu", c[1:-1] - h, 2.0, K_star=1.0)) / (2 * h)
+    np.testing.assert_allclose(slope, 1 - np.arccos(c[1:-1]) / math.pi, atol=1e-7)
+
+
 def test_critical_points():
     cp = mf.critical_point("relu")
     assert (cp.C_b, cp.C_W) == (0.0, 2.0)

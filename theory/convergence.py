@@ -13,7 +13,6 @@ kappa(rho) = rho) is not covered by the theorem: :func:`classify` raises ValueEr
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np

@@ -13,7 +13,6 @@ Methods (all exact; no numerical integration):
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
 from .activations import SELU_ALPHA, SELU_SCALE, Activation
 

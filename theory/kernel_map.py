@@ -25,7 +25,6 @@ order 0, 1, 2.  Inputs outside [-1, 1] or NaN raise ValueError (nothing is clipp
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import numpy as np
 
