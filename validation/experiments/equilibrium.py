@@ -8,7 +8,7 @@ Three measurements of the layer of maximal tangent-kernel/label alignment, on sk
       falls below each threshold; l* is read at the lowest threshold a network reached (else at the end).
 Layers are reported 1-based (hidden layer l+1 <-> tangent index l <-> theory kernel index l), and the log-log fits
 use these layer numbers for every curve alike.  Comparisons of exponents are scientific findings (kind 'info');
-kind 'z' is used only where theory must hold: explicit-weight simulated backward and tangent Grams extrapolated in
+kind 'z' is used only where theory must hold: explicit-weight simulated forward, backward and tangent Grams extrapolated in
 1/n against the infinite-width recursion.
 """
 from __future__ import annotations
@@ -26,13 +26,13 @@ NAME = "equilibrium"
 
 def settings(profile: str) -> dict[str, Any]:
     common = {"loss": "cross_entropy", "momentum": 0.9, "batch_size": 32, "thresholds": [1.0, 0.3, 0.1],
-              "lr_base": 0.02, "lr_ref_depth": 10, "sim_P": 4}
+              "lr_base": 0.004, "lr_ref_depth": 10, "sim_P": 4}
     if profile == "smoke":
         return {**common, "depths": [4, 8, 12], "seeds": 1, "width": 64, "n_train": 100, "epochs": 3,
                 "align_n": 12, "sim_depth": 3, "sim_widths": [32, 64], "sim_networks": 24}
     if profile == "quick":
-        return {**common, "depths": [10, 20, 30, 40], "seeds": 2, "width": 128, "n_train": 300, "epochs": 10,
-                "align_n": 30, "sim_depth": 6, "sim_widths": [64, 128, 256], "sim_networks": 48}
+        return {**common, "depths": [10, 20, 30, 40, 50, 60], "seeds": 2, "width": 128, "n_train": 300,
+                "epochs": 30, "align_n": 30, "sim_depth": 6, "sim_widths": [64, 128, 256], "sim_networks": 48}
     if profile == "full":
         return {**common, "depths": list(range(10, 101, 10)), "seeds": 3, "width": 256, "n_train": 1000,
                 "epochs": 40, "align_n": 100, "sim_depth": 12, "sim_widths": [64, 128, 256, 512],
@@ -41,7 +41,7 @@ def settings(profile: str) -> dict[str, Any]:
 
 
 def learning_rate(s: dict[str, Any], depth: int) -> float:
-    """lr = lr_base * lr_ref_depth / depth: deeper Kaiming nets need proportionally smaller steps to stay stable."""
+    """lr = lr_base * lr_ref_depth / depth: the standard-parametrisation NTK grows ~ L, so the stable step ~ 1/L."""
     return s["lr_base"] * s["lr_ref_depth"] / depth
 
 
@@ -60,11 +60,12 @@ def _simulation_checks(ctx: Context, s: dict[str, Any], X: np.ndarray) -> tuple[
         r = simulate(X, depth=depth, width=n, activation="relu", C_W=2.0, C_b=0.0, n_networks=s["sim_networks"],
                      method="explicit", backend=ctx.backend, seed=ctx.sub_seed(NAME, "simulate", n), backward=True)
         sims[n] = {k: (g.mean(axis=0), g.std(axis=0, ddof=1) / math.sqrt(g.shape[0]))
-                   for k, g in (("backward", r.backward_gram), ("tangent", r.tangent_gram))}
+                   for k, g in (("postact", r.postact_gram), ("backward", r.backward_gram),
+                                          ("tangent", r.tangent_gram))}
     layers = sorted({1, max(1, depth // 2), depth})
     checks = []
     widths = list(sims)
-    for kind in ("backward", "tangent"):
+    for kind in ("postact", "backward", "tangent"):
         theory = getattr(th, kind)
         for l in layers:
             for a, b in ((0, 0), (0, 1), (1, 2)):
@@ -72,7 +73,7 @@ def _simulation_checks(ctx: Context, s: dict[str, Any], X: np.ndarray) -> tuple[
                 se = [sims[n][kind][1][l - 1, a, b] for n in widths]
                 fit = stats.wls_extrapolate(widths, y, se, order=1)
                 checks.append(Check(
-                    NAME, f"simulated {kind} Gram, layer {l}, entry ({a},{b})", float(theory[l - 1, a, b]),
+                    NAME, f"simulated {'forward (postact)' if kind == 'postact' else kind} Gram, layer {l}, entry ({a},{b})", float(theory[l - 1, a, b]),
                     fit.intercept, fit.intercept_se, f"1/n WLS extrapolation over widths {widths}, |z| <= zmax",
                     details={"widths": widths, "means": [float(v) for v in y], "ses": [float(v) for v in se],
                              "fit": fit.to_dict()}))
@@ -96,16 +97,19 @@ def _infinite_width_alignment(Xa: np.ndarray, ya: np.ndarray, depth: int, o: int
 def _train_all(ctx: Context, s: dict[str, Any], X, y, Xa, ya) -> dict:
     from sigprop.kernels.training import init_mlp, train
 
+    from threadpoolctl import threadpool_limits
+
     runs = {}
     jobs = [(L, k) for L in s["depths"] for k in range(s["seeds"])]
     for L, k in ctx.track(jobs, desc=f"{NAME}: train"):
         mlp = init_mlp(X.shape[1], 10, depth=L, width=s["width"], seed=ctx.sub_seed(NAME, "init", L, k))
-        r = train(mlp, X, y, loss=s["loss"], lr=learning_rate(s, L), momentum=s["momentum"],
-                  batch_size=s["batch_size"], epochs=s["epochs"], thresholds=tuple(s["thresholds"]),
-                  align_X=Xa, align_labels=ya, seed=ctx.sub_seed(NAME, "sgd", L, k))
-        stage, al = r.last_alignment() if not r.diverged else ("diverged", None)
-        runs[(L, k)] = {"init": r.alignment_init, "trained": al, "stage": stage,
-                        "loss": r.loss_history, "acc": r.accuracy_history[-1], "seconds": r.seconds}
+        with threadpool_limits(1, user_api="blas"):  # batch-sized products: threads only add overhead
+            r = train(mlp, X, y, loss=s["loss"], lr=learning_rate(s, L), momentum=s["momentum"],
+                      batch_size=s["batch_size"], epochs=s["epochs"], thresholds=tuple(s["thresholds"]),
+                      align_X=Xa, align_labels=ya, seed=ctx.sub_seed(NAME, "sgd", L, k))
+        runs[(L, k)] = {"init": r.alignment_init, "at": dict(r.alignment_at), "epoch_at": dict(r.epoch_at),
+                        "final": r.alignment_final, "diverged": r.diverged, "loss": r.loss_history,
+                        "acc": r.accuracy_history[-1], "seconds": r.seconds}
     return runs
 
 
@@ -152,9 +156,22 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
     # ---- finite-width networks: init and trained ----
     runs = _train_all(ctx, s, X, y, Xa, ya)
     seeds = range(s["seeds"])
+    # the trained stage: the lowest loss threshold that every network reached (one common stage for all depths),
+    # else the end of training
+    common = [t for t in s["thresholds"] if all(t in r["at"] for r in runs.values())]
+    stage = f"loss<{min(common):g}" if common else "final"
+    for r in runs.values():
+        r["trained"] = r["at"][min(common)] if common else r["final"]
     l_init = np.array([[np.argmax(runs[(L, k)]["init"]) + 1 for k in seeds] for L in depths], dtype=float)
     l_trained = np.array([[np.argmax(runs[(L, k)]["trained"]) + 1 if runs[(L, k)]["trained"] is not None else np.nan
                            for k in seeds] for L in depths], dtype=float)
+    stage_fits = {}
+    for t in common:
+        m = np.array([[np.argmax(runs[(L, k)]["at"][t]) + 1 for k in seeds] for L in depths], dtype=float)
+        stage_fits[f"loss<{t:g}"] = m
+    if all(r["final"] is not None for r in runs.values()):
+        stage_fits["end of training"] = np.array([[np.argmax(runs[(L, k)]["final"]) + 1 for k in seeds]
+                                                  for L in depths], dtype=float)
 
     def fit_points(mat):
         dd = np.repeat(depths, mat.shape[1]).astype(float)
@@ -166,7 +183,7 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
     fit_trained = fit_points(l_trained)
     fit_inf = _fit(depths, l_inf, "")
     fits = {"theory l*(L) (equilibrium definition)": fit_theory, "infinite-width init argmax CKA": fit_inf,
-            "finite-width init argmax CKA": fit_init, "trained argmax CKA": fit_trained}
+            "finite-width init argmax CKA": fit_init, f"trained argmax CKA ({stage})": fit_trained}
 
     def exp_check(name, fit, ref, ref_label):
         if isinstance(fit, str):
@@ -192,27 +209,33 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
                             "info: mean over seeds of the 1-based argmax layer", kind="info",
                             details={"per_seed": l_trained[i].tolist(), "init_per_seed": l_init[i].tolist(),
                                      "infinite_width_init": int(l_inf[i]),
-                                     "stages": [runs[(L, k)]["stage"] for k in seeds]}))
+                                     "stage": stage}))
 
-    figures = [_heatmap(ctx, s, depths, runs, inf_al, l_theory), _loglog(ctx, depths, l_theory_cont, l_inf, l_init,
+    figures = [_heatmap(ctx, s, depths, runs, inf_al, l_theory, stage), _loglog(ctx, depths, l_theory_cont, l_inf, l_init,
                                                                         l_trained, fits)]
-    table = ["| L | theory l*(L) | inf.-width init argmax | init argmax (mean ± sd) | trained argmax (mean ± sd) "
-             "| stage used | final train acc |", "|---|---|---|---|---|---|---|"]
+    table = ["| L | theory l*(L)+1 | inf.-width init argmax | init argmax (mean ± sd) | trained argmax (mean ± sd) "
+             "| epochs to stage | final train loss | final train acc |", "|---|---|---|---|---|---|---|---|"]
     for i, L in enumerate(depths):
-        stages = ", ".join(sorted({runs[(L, k)]["stage"] for k in seeds}))
+        ep = [runs[(L, k)]["epoch_at"].get(min(common)) if common else s["epochs"] for k in seeds]
+        loss = np.mean([runs[(L, k)]["loss"][-1] for k in seeds])
         accs = np.mean([runs[(L, k)]["acc"] for k in seeds])
-        table.append(f"| {L} | {l_theory[i]} | {l_inf[i]} | {_ms(l_init[i])} | {_ms(l_trained[i])} | {stages} "
-                     f"| {accs:.2f} |")
+        table.append(f"| {L} | {l_theory[i]} | {l_inf[i]} | {_ms(l_init[i])} | {_ms(l_trained[i])} | "
+                     f"{', '.join(str(e) for e in ep)} | {loss:.3f} | {accs:.2f} |")
     ftab = ["| curve | exponent | 95% CI | prefactor | points |", "|---|---|---|---|---|"]
     for k, f in fits.items():
         ftab.append(f"| {k} | {f.exponent:.3f} | [{f.ci_low:.3f}, {f.ci_high:.3f}] | {f.prefactor:.3g} | {f.n} |"
                     if not isinstance(f, str) else f"| {k} | {f} | | | |")
+    for k, m in stage_fits.items():
+        f = fit_points(m)
+        ftab.append(f"| trained, at {k} | {f.exponent:.3f} | [{f.ci_low:.3f}, {f.ci_high:.3f}] | {f.prefactor:.3g} | "
+                    f"{f.n} |" if not isinstance(f, str) else f"| trained, at {k} | {f} | | | |")
     ftab.append(f"| asymptote (9 pi^2/2)^(1/5) L^(3/5) | 0.600 | | {asymptotic_equilibrium_layer(1.0):.3g} | |")
     notes = (f"Digits: {s['n_train']} training samples, alignment on {s['align_n']} (oN x oN tangent kernels, o = 10, "
              f"target vec(Y) vec(Y)^T). ReLU MLPs of width {s['width']}, bias-free, Kaiming-normal, SGD momentum "
              f"{s['momentum']}, batch {s['batch_size']}, lr = {s['lr_base']} x {s['lr_ref_depth']}/L, "
              f"{s['epochs']} epochs, {s['seeds']} seed(s) per depth, thresholds {s['thresholds']} on the training "
-             f"{s['loss']} loss. Layer numbers are 1-based. Exponent CIs are Student-t intervals of the log-log "
+             f"{s['loss']} loss; the trained hierarchy is read at stage '{stage}' (the lowest threshold every network "
+             f"reached, else the end of training). Layer numbers are 1-based. Exponent CIs are Student-t intervals of the log-log "
              "least-squares slope (for the theory curve they measure curvature, not noise). "
              f"Training took {sum(r['seconds'] for r in runs.values()):.0f} s in total.")
     return ExperimentResult(checks=checks, figures=figures, tables=["\n".join(table), "\n".join(ftab)], notes=notes)
@@ -234,7 +257,7 @@ def _normalised_map(depths, per_depth) -> np.ndarray:
     return img
 
 
-def _heatmap(ctx: Context, s, depths, runs, inf_al, l_theory):
+def _heatmap(ctx: Context, s, depths, runs, inf_al, l_theory, stage):
     from ..plotting import save, subplots
 
     seeds = range(s["seeds"])
@@ -246,7 +269,7 @@ def _heatmap(ctx: Context, s, depths, runs, inf_al, l_theory):
         al = [runs[(L, k)]["trained"] / np.max(runs[(L, k)]["trained"]) for k in seeds
               if runs[(L, k)]["trained"] is not None]
         trained[L] = np.mean(al, axis=0) if al else np.full(L, np.nan)
-    panels.append((f"width {s['width']}, trained (mean over seeds)", trained))
+    panels.append((f"width {s['width']}, trained, {stage}", trained))
     fig, axes = subplots(1, 3, panel=(3.6, 3.4))
     step = depths[1] - depths[0] if len(depths) > 1 else 1
     for ax, (title, per) in zip(axes[0], panels):
