@@ -144,3 +144,23 @@ def test_cli(capsys):
     assert main(["equilibrium", "--depth", "1"]) == 2
     assert main(["equilibrium", "--depths", "10:x"]) == 2
     assert "depth must be" in capsys.readouterr().err
+
+
+def test_experiment_smoke(tmp_path):
+    """The validation experiment runs end to end on its smoke profile and reports every comparison."""
+    from sigprop.validation.experiment import Context
+    from sigprop.validation.experiments.equilibrium import EXPERIMENT
+
+    assert EXPERIMENT.name == "equilibrium" and EXPERIMENT.order == 60
+    res = EXPERIMENT.run(Context(profile="smoke", out_dir=tmp_path), EXPERIMENT.settings("smoke"))
+    kinds = {c.kind for c in res.checks}
+    assert kinds == {"z", "exact", "info"}
+    assert all(c.passed(5.0) for c in res.checks if c.kind == "exact")
+    assert all(np.isfinite(c.z) for c in res.checks if c.kind == "z")
+    names = " ".join(c.name for c in res.checks)
+    for part in ("vs asymptotic 3/5", "theory's finite-L exponent", "finite-width init exponent"):
+        assert part in names
+    assert len(res.figures) == 2 and all((tmp_path / "figures").joinpath(p.split("/")[-1]).exists()
+                                         for _, p in res.figures)
+    with pytest.raises(ValueError, match="profile"):
+        EXPERIMENT.settings("huge")

@@ -275,11 +275,13 @@ def _heatmap(ctx: Context, s, depths, runs, inf_al, l_theory, stage):
     for ax, (title, per) in zip(axes[0], panels):
         img = _normalised_map(depths, {L: np.nan_to_num(per[L], nan=0.0) if np.any(np.isfinite(per[L])) else per[L]
                                        for L in depths})
-        ax.imshow(img, origin="lower", aspect="auto", cmap="magma", vmin=0.0, vmax=1.0,
-                  extent=(depths[0] - step / 2, depths[-1] + step / 2, 0.5, max(depths) + 0.5))
+        lo = float(np.nanmin(img)) if np.any(np.isfinite(img)) else 0.0
+        im = ax.imshow(img, origin="lower", aspect="auto", cmap="magma", vmin=min(lo, 0.99), vmax=1.0,
+                       extent=(depths[0] - step / 2, depths[-1] + step / 2, 0.5, max(depths) + 0.5))
+        fig.colorbar(im, ax=ax, shrink=0.8, label="alignment / max over layers")
         amax = [int(np.nanargmax(per[L])) + 1 if np.any(np.isfinite(per[L])) else np.nan for L in depths]
         ax.plot(depths, amax, "x", color="cyan", ms=7, mew=2, label="argmax")
-        ax.plot(depths, l_theory, "-", color="lime", lw=1.2, label="theory l*(L)")
+        ax.plot(depths, l_theory, "-", color="lime", lw=1.2, label="theory l*(L)+1")
         ax.set_xlabel("depth L")
         ax.set_ylabel("layer (1 = first hidden)")
         ax.set_title(title, fontsize=9)
@@ -289,6 +291,12 @@ def _heatmap(ctx: Context, s, depths, runs, inf_al, l_theory, stage):
     return ("Alignment hierarchy (brightness = alignment / its maximum over layers, per depth; x = layer of maximal "
             "alignment; green line = theory equilibrium layer l*(L)+1): infinite-width kernels, finite-width nets at "
             "initialisation, trained nets", path)
+
+
+def plt_null_formatter():
+    from matplotlib.ticker import NullFormatter
+
+    return NullFormatter()
 
 
 def _loglog(ctx: Context, depths, l_theory_cont, l_inf, l_init, l_trained, fits):
@@ -319,9 +327,15 @@ def _loglog(ctx: Context, depths, l_theory_cont, l_inf, l_init, l_trained, fits)
         ax.errorbar(d * off, mean, yerr=[mean - lo, hi - mean], fmt=mk, color=col, ms=5, capsize=2,
                     label=lab(key.replace(" argmax CKA", ""), fits[key]))
         line(fits[key], col)
-    ax.plot(grid, asymptotic_equilibrium_layer(1.0) * grid ** 0.6, "k--", lw=1, label="asymptote ∝ L^(3/5)")
+    ax.plot(grid, asymptotic_equilibrium_layer(1.0) * grid ** 0.6, "k--", lw=1, label="asymptote 2.14 L^(3/5) (0-based l*)")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib.ticker import ScalarFormatter
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(ScalarFormatter() if axis is ax.xaxis and d.max() / d.min() < 20 else
+                                 plt_null_formatter())
     ax.set_xlabel("depth L")
     ax.set_ylabel("layer of maximal alignment (1-based)")
     ax.set_title("Equilibrium layer vs depth (bars: min-max over seeds)", fontsize=9)
