@@ -21,8 +21,8 @@ import numpy as np
 
 from ..theory.activations import Activation, device_activation
 from .gram_device import (
-    NORM_CODES, PSD_RTOL, STATUS_NONFINITE, STATUS_NOT_PSD, STATUS_OK, covariance_into, dot_mean, factor_psd,
-    fourth_mean, norm_coefficients, sample_row,
+    NORM_CODES, PSD_RTOL, STATUS_NONFINITE, STATUS_NOT_PSD, STATUS_OK, accumulate_row, covariance_into, factor_psd,
+    norm_coefficients, sample_row,
 )
 
 __all__ = ["run_gram_cpu", "activation_device_fn", "gram_outputs_from_status"]
@@ -50,6 +50,8 @@ def _gram_network_py(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, net,
     B = np.empty((P, P))
     Wk = np.empty((P, P))
     perm = np.empty(P, dtype=np.int64)
+    G = np.empty((P, P))
+    M4 = np.empty(P)
     for a in range(P):
         for b in range(P):
             H[a, b] = G0[a, b]
@@ -72,12 +74,16 @@ def _gram_network_py(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, net,
             sample_row(seed, net, l + 1, i, A, rz, P, 0, Z, i)
             if with_skip:
                 sample_row(seed, net, l + 1, i, B, rs, P, q, Sk, i)
+        G[:, :] = 0.0
+        M4[:] = 0.0
+        for i in range(n):
+            accumulate_row(Z, i, P, G, M4, True)
         for a in range(P):
             for b in range(a, P):
-                v = dot_mean(Z, a, Z, b, n)
+                v = G[a, b] / n
                 pre[l, a, b] = v
                 pre[l, b, a] = v
-            m4[l, a] = fourth_mean(Z, a, n)
+            m4[l, a] = M4[a] / n
         for a in range(P):
             shift = 0.0
             scale = 1.0
@@ -92,9 +98,12 @@ def _gram_network_py(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, net,
             if with_skip:
                 for i in range(n):
                     Z[a, i] = cz * Z[a, i] + resid * Sk[a, i]
+        G[:, :] = 0.0
+        for i in range(n):
+            accumulate_row(Z, i, P, G, M4, False)
         for a in range(P):
             for b in range(a, P):
-                v = dot_mean(Z, a, Z, b, n)
+                v = G[a, b] / n
                 post[l, a, b] = v
                 post[l, b, a] = v
                 H[a, b] = v
