@@ -136,6 +136,19 @@ def test_critical_points():
     assert line.shape == (2,) and line[0] == 1.0 and line[1] == pytest.approx(cp.C_W)
     with pytest.raises(ValueError, match="homogeneous"):
         mf.critical_point("relu", C_b=0.1)
+    # elu/selu: kink at 0 with phi(0) = 0 -> the K* -> 0 limit, chi_perp(0+) = C_W (phi'(0+)^2 + phi'(0-)^2)/2
+    cp = mf.critical_point("elu")
+    assert cp.C_W == pytest.approx(1.0, rel=1e-9) and cp.K_star < 1e-10
+    cp = mf.critical_point("elu", C_b=0.1)
+    assert cp.chi_perp == pytest.approx(1.0, abs=1e-9) and cp.chi_parallel <= 1.0
+
+
+@pytest.mark.parametrize("name,cb", [("gelu", 0.1), ("silu", 0.05), ("softplus", 0.0), ("exp", 0.0)])
+def test_no_critical_point_where_the_attracting_fixed_point_is_lost(name, cb):
+    """GELU at C_b = 0.1: the attracting variance fixed point disappears in a saddle-node (chi_parallel = 1)
+    at C_W ~ 2.1 while chi_perp ~ 0.85 < 1, after which the variance diverges: no critical point."""
+    with pytest.raises(ValueError, match="attracting"):
+        mf.critical_point(name, C_b=cb)
 
 
 def test_bad_input():

@@ -203,7 +203,8 @@ def variance_map(act: str | Activation, K, C_W: float, C_b: float = 0.0) -> np.n
 
 
 def chi_perp(act: str | Activation, K, C_W: float) -> np.ndarray:
-    """chi_perp = C_W <phi'(u)^2>_K (vectorised in K >= 0); at K = 0 it is C_W phi'(0)^2."""
+    """chi_perp = C_W <phi'(u)^2>_K (vectorised in K >= 0); at K = 0 the limit K -> 0+: C_W phi'(0)^2, or
+    C_W (phi'(0+)^2 + phi'(0-)^2)/2 when phi has a kink at 0."""
     act = _act(act)
     _check_cw_cb(C_W, 0.0, "chi_perp")
     K = np.asarray(K, dtype=float)
@@ -213,13 +214,24 @@ def chi_perp(act: str | Activation, K, C_W: float) -> np.ndarray:
         raise ValueError(f"chi_perp: {act.label} jumps, so <phi'^2> is infinite")
     form = pair_deriv_form(act)
     if form is not None:
-        return C_W * np.asarray(form(K, K, K), dtype=float)
-    return C_W * expect_fast(lambda u: act.deriv(u) ** 2, K, act.kinks)
+        val = np.asarray(form(K, K, K), dtype=float)
+    else:
+        val = expect_fast(lambda u: act.deriv(u) ** 2, K, act.kinks)
+    if 0.0 in act.kinks and np.any(K == 0):
+        val = np.where(K == 0, _one_sided_sq_mean(act), val)
+    return C_W * val
+
+
+def _one_sided_sq_mean(act: Activation) -> float:
+    """lim_{K->0+} <phi'(u)^2>_K for a kink at 0: (phi'(0+)^2 + phi'(0-)^2) / 2."""
+    h = 1e-300
+    return 0.5 * (float(act.deriv(np.array(h))) ** 2 + float(act.deriv(np.array(-h))) ** 2)
 
 
 def chi_parallel(act: str | Activation, K, C_W: float) -> np.ndarray:
     """chi_par = C_W d<phi^2>_K/dK = C_W <u phi(u) phi'(u)>_K / K (Gaussian integration by parts), K > 0;
-    at K = 0 the limit C_W (phi'(0)^2 + phi(0) phi''(0)) (phi'' by a central difference of phi'; needs phi smooth at 0)."""
+    at K = 0 the limit C_W (phi'(0)^2 + phi(0) phi''(0)) (phi'' by a central difference of phi'), or for a kink at 0
+    with phi(0) = 0 the limit C_W (phi'(0+)^2 + phi'(0-)^2)/2."""
     act = _act(act)
     _check_cw_cb(C_W, 0.0, "chi_parallel")
     K = np.asarray(K, dtype=float)
@@ -231,7 +243,10 @@ def chi_parallel(act: str | Activation, K, C_W: float) -> np.ndarray:
     val = expect_fast(lambda u: u * act.fn(u) * act.deriv(u), Kpos, act.kinks) / Kpos
     if np.any(K == 0):
         if 0.0 in act.kinks:
-            raise ValueError(f"chi_parallel: {act.label} has a kink at 0, so chi_parallel at K = 0 is undefined")
+            if float(act.fn(np.array(0.0))) != 0.0:
+                raise ValueError(f"chi_parallel: {act.label} has a kink at 0 and phi(0) != 0; the K -> 0 limit is undefined")
+            # phi ~ piecewise linear near 0: <phi^2>_K ~ K (phi'(0+)^2 + phi'(0-)^2)/2
+            return C_W * np.where(K > 0, val, _one_sided_sq_mean(act))
         h = 1e-5
         p0 = float(act.fn(np.array(0.0)))
         d0 = float(act.deriv(np.array(0.0)))
@@ -256,7 +271,8 @@ def fixed_point_variance(act: str | Activation, C_W: float, C_b: float = 0.0, *,
         raise ValueError(f"fixed_point_variance: K0 must be finite and > 0, got {K0!r}")
 
     def F(K: float) -> float:
-        return float(C_b + C_W * _second_moment(act, np.array(K)) - K)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return float(C_b + C_W * _second_moment(act, np.array(K)) - K)
 
     f0 = F(K0)
     if abs(f0) <= tol * max(1.0, K0):
@@ -325,7 +341,10 @@ def _chi_perp_at_fixed_point(act: Activation, C_W: float, C_b: float) -> tuple[f
 
 def critical_point(act: str | Activation, C_b: float = 0.0, *, C_W_bracket: tuple[float, float] = (1e-3, 1e3)) -> CriticalPoint:
     """The C_W on the critical line for the given C_b: chi_perp(K*(C_W, C_b)) = 1, solved by Brent's method on
-    C_W (K* from :func:`fixed_point_variance`).  Special cases solved exactly: positively homogeneous phi
+    C_W (K* from :func:`fixed_point_variance`, required to be attracting: chi_parallel(K*) <= 1) after a scan of
+    81 log-spaced C_W values in ``C_W_bracket``; the root is verified (|chi_perp - 1| <= 1e-9).  ValueError when
+    there is none, e.g. GELU/SiLU at C_b = 0.1 where the attracting fixed point disappears in a saddle-node while
+    chi_perp < 1, or softplus/exp.  Special cases solved exactly: positively homogeneous phi
     (relu, leaky_relu, abs, identity) have C_W = 2/(a^2+b^2) at C_b = 0 (relu: 2; every K is then a fixed
     point and K* = 1 is reported); smooth phi with phi(0) = 0 at C_b = 0 (tanh, erf, sin) have the
     K* = 0 limit C_W = 1/phi'(0)^2 (tanh: 1), used when K* = 0 is attracting there."""
@@ -335,9 +354,13 @@ def critical_point(act: str | Activation, C_b: float = 0.0, *, C_W_bracket: tupl
         raise ValueError(f"critical_point: {act.label} jumps, chi_perp is infinite")
 
     def g(cw: float) -> float:
+        """chi_perp(K*) - 1 on the attracting fixed point; inf where there is none (diverges, or only unstable)."""
         try:
-            return _chi_perp_at_fixed_point(act, cw, C_b)[0] - 1.0
-        except ValueError:  # variance diverges: deep in the chaotic/explosive side
+            cp, Ks = _chi_perp_at_fixed_point(act, cw, C_b)
+            if float(chi_parallel(act, Ks, cw)) > 1.0 + 1e-9:
+                return math.inf
+            return cp - 1.0
+        except ValueError:
             return math.inf
 
     pl = piecewise_linear_slopes(act)
@@ -354,24 +377,31 @@ def critical_point(act: str | Activation, C_b: float = 0.0, *, C_W_bracket: tupl
         if d0 != 0.0:
             cw0 = 1.0 / (d0 * d0)
             # K* = 0 up to rounding: F(K) ~ -c K^2 near 0 is lost below K ~ 1e-8 in float64
-            if fixed_point_variance(act, cw0, 0.0) < 1e-6:
+            try:
+                k_at_cw0 = fixed_point_variance(act, cw0, 0.0)
+            except ValueError:  # K = 0 is not attracting from K0 there (e.g. gelu): use the general scan
+                k_at_cw0 = math.inf
+            if k_at_cw0 < 1e-6:
                 # K* = 0 is the attracting fixed point there; chi_perp(0) = chi_par(0) = C_W phi'(0)^2 = 1
                 return CriticalPoint(C_b=0.0, C_W=cw0, K_star=0.0, chi_perp=1.0, chi_parallel=1.0)
     lo, hi = C_W_bracket
-    glo, ghi = g(lo), g(hi)
-    if not (glo < 0 < ghi):
-        # shrink hi towards lo until the sign changes (an infinite g means "too large")
-        grid = np.geomspace(lo, hi, 61)
-        vals = [g(float(c)) for c in grid]
-        idx = next((i for i in range(len(grid) - 1) if vals[i] < 0 <= vals[i + 1]), None)
-        if idx is None:
-            raise ValueError(f"critical_point: no C_W in [{lo:g}, {hi:g}] with chi_perp(K*) = 1 for {act.label}, C_b={C_b}")
-        lo, hi = float(grid[idx]), float(grid[idx + 1])
-        if not math.isfinite(vals[idx + 1]):
-            raise ValueError(f"critical_point: chi_perp jumps past 1 where the variance diverges for {act.label}")
-    cw = float(_brentq(g, lo, hi, xtol=1e-14, rtol=1e-14, maxiter=200))
+    grid = np.geomspace(lo, hi, 81)
+    vals = [g(float(c)) for c in grid]
+    idx = next((i for i in range(len(grid) - 1)
+                if math.isfinite(vals[i]) and math.isfinite(vals[i + 1]) and vals[i] < 0 <= vals[i + 1]), None)
+    if idx is None:
+        lost = next((float(grid[i + 1]) for i in range(len(grid) - 1)
+                     if math.isfinite(vals[i]) and not math.isfinite(vals[i + 1])), None)
+        why = (f"; the attracting variance fixed point disappears (or diverges) near C_W ~ {lost:.4g} while "
+               f"chi_perp < 1" if lost is not None else "")
+        raise ValueError(f"critical_point: no C_W in [{lo:g}, {hi:g}] with chi_perp(K*) = 1 on an attracting "
+                         f"variance fixed point for {act.label}, C_b={C_b}{why}")
+    cw = float(_brentq(g, float(grid[idx]), float(grid[idx + 1]), xtol=1e-15, rtol=1e-14, maxiter=200))
     cp, Ks = _chi_perp_at_fixed_point(act, cw, C_b)
-    cpar = float(chi_parallel(act, Ks, cw)) if (Ks > 0 or 0.0 not in act.kinks) else float("nan")
+    if not abs(cp - 1.0) <= 1e-9:
+        raise ValueError(f"critical_point: chi_perp(K*) jumps across 1 near C_W = {cw:.6g} for {act.label}, "
+                         f"C_b={C_b} (K* = {Ks:.6g}, chi_perp = {cp:.6g}); no critical point there")
+    cpar = float(chi_parallel(act, Ks, cw))
     return CriticalPoint(C_b=float(C_b), C_W=cw, K_star=Ks, chi_perp=cp, chi_parallel=cpar)
 
 
