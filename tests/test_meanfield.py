@@ -181,3 +181,16 @@ def test_custom_activation_uses_numeric_path():
     act = custom_activation(lambda x: np.maximum(x - 0.5, 0.0), kinks=(0.5,), derivative=lambda x: (x > 0.5) * 1.0)
     ref = expect2(lambda a, b: max(a - 0.5, 0) * max(b - 0.5, 0), np.array([[1.2, 0.4], [0.4, 0.9]]), (0.5,))
     assert mf.gaussian_pair_expectation(act, 1.2, 0.4, 0.9) == pytest.approx(ref, abs=1e-11)
+
+
+def test_gelu_critical_line_starts_at_the_double_critical_point():
+    """Cross-check with sigprop.theory.correlators.double_critical_point (chi_par = chi_perp = 1): just above its
+    C_b the critical point exists, with chi_parallel -> 1 and (C_W, K*) -> the double critical point."""
+    from sigprop.theory.correlators import double_critical_point
+
+    cw, cb, K = double_critical_point("gelu")
+    cp = mf.critical_point("gelu", C_b=cb + 1e-4)
+    assert cp.C_W == pytest.approx(cw, abs=2e-4) and cp.K_star == pytest.approx(K, abs=0.02)
+    assert 0.9999 < cp.chi_parallel <= 1.0
+    with pytest.raises(ValueError):
+        mf.critical_point("gelu", C_b=cb - 0.02)
