@@ -24,7 +24,7 @@ CASES = [
          S=3, seed=7, residual=0.3, norm="ln_pre", first=0),
     dict(X=np.random.default_rng(1).normal(size=(4, 3)).tolist(), widths=[3, 2], act="relu", C_W=2.0, C_b=0.0,
          S=2, seed=8, residual=0.0, norm="rms_post", first=5),  # P > width: rank-deficient covariances
-    dict(X=[[1.0, 0.5]], widths=[4, 4, 4], act="identity", C_W=1.0, C_b=0.0, S=150, seed=9, residual=0.0,
+    dict(X=[[1.0, 0.5]], widths=[4, 4, 4], act="identity", C_W=1.0, C_b=0.0, S=100, seed=9, residual=0.0,
          norm=None, first=0),
 ]
 
