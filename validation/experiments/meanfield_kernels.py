@@ -21,13 +21,15 @@ G0 = np.array([[1.0, 0.6, -0.2],
                [0.6, 1.5, 0.3],
                [-0.2, 0.3, 0.7]])
 
-# C_W = "critical" means critical_point(activation, C_b).C_W
+# C_W = "critical" means critical_point(activation, C_b).C_W (chi_perp = 1 on an attracting variance fixed point);
+# "double_critical" means (C_W, C_b) of correlators.double_critical_point (chi_par = chi_perp = 1): GELU has no
+# critical point of the first kind (its attracting variance fixed point disappears before chi_perp reaches 1).
 CONFIGS: list[dict[str, Any]] = [
     {"activation": "relu", "C_W": "critical", "C_b": 0.0},
     {"activation": "relu", "C_W": 1.5, "C_b": 0.2},
     {"activation": "tanh", "C_W": "critical", "C_b": 0.05},
     {"activation": "tanh", "C_W": 2.0, "C_b": 0.1},
-    {"activation": "gelu", "C_W": "critical", "C_b": 0.1},
+    {"activation": "gelu", "C_W": "double_critical", "C_b": None},
     {"activation": "gelu", "C_W": 1.2, "C_b": 0.1},
     {"activation": "erf", "C_W": "critical", "C_b": 0.05},
     {"activation": "erf", "C_W": 0.7, "C_b": 0.0},
@@ -51,6 +53,11 @@ def resolve(cfg: dict[str, Any]) -> tuple[float, float, str]:
     """(C_W, C_b, label) of a configuration, solving for the critical C_W when asked."""
     from sigprop.theory.meanfield import critical_point
 
+    if cfg["C_W"] == "double_critical":
+        from sigprop.theory.correlators import double_critical_point
+
+        C_W, C_b, K_star = double_critical_point(cfg["activation"])
+        return float(C_W), float(C_b), f"{cfg['activation']} double-critical C_W={C_W:.4g} C_b={C_b:.3g}"
     C_b = float(cfg["C_b"])
     if cfg["C_W"] == "critical":
         cp = critical_point(cfg["activation"], C_b=C_b)
@@ -106,7 +113,7 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
         try:
             C_W, C_b, label = resolve(cfg)
         except ValueError as exc:  # the theory could not place the critical point: a failure, reported
-            checks.append(Check(NAME, f"{cfg['activation']} critical point (C_b={cfg['C_b']:g})", theory=0.0,
+            checks.append(Check(NAME, f"{cfg['activation']} critical point (C_b={cfg['C_b']})", theory=0.0,
                                 estimate=float("nan"), stderr=0.0, kind="exact", tol=0.0,
                                 rule="critical_point must solve chi_perp(K*) = 1", details={"error": str(exc)}))
             continue
