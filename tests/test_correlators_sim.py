@@ -75,23 +75,32 @@ def test_relu_exact_kurtosis_ratio(n, depth, S):
         _assert_z(e.G2.value, e.G2.se, 2.0, f"ReLU E z^2 ({form}), n={n}")
 
 
-def _extrapolate_ratio(act, C_W, C_b, G0, depth, widths, S, seed0):
-    ys, ses = [], []
+def _extrapolate_ratio(act, C_W, C_b, G0, depth, widths, S, seed0, K=None):
+    """WLS fits in 1/n of n (G4/G2^2 - 1) and, given the kernel K, of n (E z^2 - K) at the last layer."""
+    ys, ses, g2, g2se = [], [], [], []
     for n in widths:
         r = _run(act, n, depth, S, seed=seed0 + n, C_W=C_W, C_b=C_b, G0=G0)
         e = single_input_estimates(r.preact_m2[:, :, 0], r.preact_m4[:, :, 0], n, "cross")
         ys.append(n * e.ratio.value[-1])
         ses.append(n * e.ratio.se[-1])
-    return wls_extrapolate(widths, ys, ses, order=1), ys, ses
+        if K is not None:
+            g2.append(n * (e.G2.value[-1] - K))
+            g2se.append(n * e.G2.se[-1])
+    shift = wls_extrapolate(widths, g2, g2se, order=1) if K is not None else None
+    return wls_extrapolate(widths, ys, ses, order=1), ys, ses, shift
 
 
 def test_tanh_one_over_n_recursion():
     depth = 4
     th = vertex_recursion("tanh", [100] * depth, C_W=1.0, K0=1.0)
     theory = th.V[-1] / th.K[-1] ** 2  # lim n (E z^4 / (3 E[z^2]^2) - 1)
-    fit, ys, ses = _extrapolate_ratio("tanh", 1.0, 0.0, 1.0, depth, [8, 16, 32, 64], 40_000, 300)
+    fit, ys, ses, shift = _extrapolate_ratio("tanh", 1.0, 0.0, 1.0, depth, [8, 16, 32, 64], 40_000, 300, K=th.K[-1])
     assert abs(fit.intercept - theory) < ZMAX * fit.intercept_se, (fit.intercept, fit.intercept_se, theory, ys, ses)
     assert fit.intercept_se < 0.05 * theory  # the check is sensitive: a 20% error in V would fail
+    # first-order shift of E z^2 away from K (our derivation): n (E z^2 - K) -> n dK
+    n_dK = vertex_recursion("tanh", [1] * depth, C_W=1.0, K0=1.0).dK[-1]
+    assert abs(shift.intercept - n_dK) < ZMAX * shift.intercept_se, (shift.intercept, shift.intercept_se, n_dK)
+    assert abs(n_dK) > 3 * shift.intercept_se  # a nonzero shift is resolved: dK = 0 would fail
 
 
 def test_gelu_critical_one_over_n_recursion():
@@ -100,7 +109,7 @@ def test_gelu_critical_one_over_n_recursion():
     G0 = (K - C_b) / C_W
     th = vertex_recursion("gelu", [100] * depth, C_W, C_b, G0)
     theory = th.V[-1] / th.K[-1] ** 2
-    fit, ys, ses = _extrapolate_ratio("gelu", C_W, C_b, G0, depth, [32, 64, 128, 256], 12_000, 400)
+    fit, ys, ses, _ = _extrapolate_ratio("gelu", C_W, C_b, G0, depth, [32, 64, 128, 256], 12_000, 400)
     assert abs(fit.intercept - theory) < ZMAX * fit.intercept_se, (fit.intercept, fit.intercept_se, theory, ys, ses)
     assert fit.intercept_se < 0.05 * theory
 

@@ -30,13 +30,13 @@ def settings(profile: str) -> dict[str, Any]:
     if profile == "smoke":
         return {"linear": {"runs": [[4, 2, 20_000], [32, 4, 4_000]]},
                 "relu": {"runs": [[4, 2, 20_000], [32, 4, 4_000]]},
-                "tanh": {"depth": 3, "widths": [16, 32, 64], "networks": 4_000},
+                "tanh": {"depth": 3, "widths": [16, 32, 64], "networks": 4_000, "check_shift": True},
                 "gelu": {"depth": 3, "widths": [32, 64, 128], "networks": 4_000},
                 "multi": {"depth": 2, "widths": [16, 32], "networks": 4_000, "G0": G0}}
     if profile == "quick":
         return {"linear": {"runs": [[4, 2, 1_000_000], [8, 4, 200_000], [32, 8, 20_000]]},
                 "relu": {"runs": [[4, 2, 1_000_000], [8, 4, 200_000], [32, 6, 50_000]]},
-                "tanh": {"depth": 4, "widths": [8, 16, 32, 64], "networks": 40_000},
+                "tanh": {"depth": 4, "widths": [8, 16, 32, 64], "networks": 40_000, "check_shift": True},
                 "gelu": {"depth": 4, "widths": [32, 64, 128, 256], "networks": 20_000},
                 "multi": {"depth": 3, "widths": [16, 32, 64], "networks": 30_000, "G0": G0}}
     if profile == "full":
@@ -44,7 +44,7 @@ def settings(profile: str) -> dict[str, Any]:
                                     [64, 16, 100_000]]},
                 "relu": {"runs": [[4, 2, 4_000_000], [8, 4, 1_000_000], [16, 6, 400_000], [32, 8, 200_000],
                                   [64, 12, 100_000]]},
-                "tanh": {"depth": 8, "widths": [16, 32, 64, 128, 256], "networks": 100_000},
+                "tanh": {"depth": 8, "widths": [16, 32, 64, 128, 256], "networks": 100_000, "check_shift": True},
                 "gelu": {"depth": 6, "widths": [64, 128, 256, 512], "networks": 50_000},
                 "multi": {"depth": 5, "widths": [32, 64, 128, 256], "networks": 100_000, "G0": G0}}
     raise ValueError(f"{NAME}: unknown profile {profile!r}; use 'smoke', 'quick' or 'full'")
@@ -118,13 +118,16 @@ def _extrapolated(ctx, s, label, act, C_W, C_b, G0, checks, fits):
     depth = s["depth"]
     th = vertex_recursion(act, [100] * depth, C_W, C_b, G0)
     theory = th.V / th.K**2  # lim_n n (E z^4 / (3 (E z^2)^2) - 1), per layer
-    ys, ses = [], []
+    shift = vertex_recursion(act, [1] * depth, C_W, C_b, G0).dK  # coefficient of 1/n in E z^2 - K (equal widths)
+    ys, ses, g2, g2se = [], [], [], []
     for n in ctx.track(s["widths"], desc=f"{NAME}: {label}"):
         r = _simulate(ctx, act, _x(G0), depth, n, s["networks"], C_W, C_b, label)
         e = single_input_estimates(r.preact_m2[:, :, 0], r.preact_m4[:, :, 0], n, "cross")
         ys.append(n * np.asarray(e.ratio.value))
         ses.append(n * np.asarray(e.ratio.se))
-    ys, ses = np.array(ys), np.array(ses)
+        g2.append(n * (np.asarray(e.G2.value) - th.K))
+        g2se.append(n * np.asarray(e.G2.se))
+    ys, ses, g2, g2se = np.array(ys), np.array(ses), np.array(g2), np.array(g2se)
     for l in _judged_layers(depth):
         fit = stats.wls_extrapolate(s["widths"], ys[:, l - 1], ses[:, l - 1], order=1)
         fits[(label, l)] = {"fit": fit, "y": ys[:, l - 1], "se": ses[:, l - 1], "theory": float(theory[l - 1]),
@@ -134,6 +137,13 @@ def _extrapolated(ctx, s, label, act, C_W, C_b, G0, checks, fits):
             fit.intercept_se, f"1/n WLS extrapolation over widths {s['widths']}, |z| <= zmax",
             details={"widths": s["widths"], "n_ratio": ys[:, l - 1].tolist(), "ses": ses[:, l - 1].tolist(),
                      "fit": fit.to_dict(), "C_W": C_W, "C_b": C_b, "G0": G0}))
+    if not s.get("check_shift", False):
+        return
+    fit = stats.wls_extrapolate(s["widths"], g2[:, -1], g2se[:, -1], order=1)
+    checks.append(Check(
+        NAME, f"{label}: lim n (E z^2 - K) = n dK, layer {depth}", float(shift[-1]), fit.intercept, fit.intercept_se,
+        f"1/n WLS extrapolation over widths {s['widths']}, |z| <= zmax",
+        details={"n_shift": g2[:, -1].tolist(), "ses": g2se[:, -1].tolist(), "fit": fit.to_dict()}))
 
 
 def _multi(ctx, s, checks):
