@@ -307,11 +307,11 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
         figures.append(("Residual (kappa_res = (1-r^2) kappa + r^2 rho) and LayerNorm-after-phi "
                         "(kappa_ln = (kappa - kappa(0))/(1 - kappa(0))) variants, same panels", path))
 
-    table = ["| activation | case | rho* | C_W | networks per width (n: S) |", "|---|---|---:|---:|---|"]
+    table = ["| activation | case | rho* | C_W | depth | networks per width (n: S) |", "|---|---|---:|---:|---:|---|"]
     for row in list(rows.values()) + var_rows:
         sims = row["sims"]
         C_W, _ = network_setup(row["C"], None if "ln_post" not in row["label"] else "ln_post")
-        table.append(f"| {row['label']} | {row['case']} | {row['rho_star']:.6g} | {C_W:.5g} | "
+        table.append(f"| {row['label']} | {row['case']} | {row['rho_star']:.6g} | {C_W:.5g} | {row['depth']} | "
                      + ", ".join(f"{n}: {v['n_networks']}" for n, v in sorted(sims.items())) + " |")
     notes = (
         "rho_l is the correlation of the post-activation Gram of layer l, per network, averaged over networks; "
