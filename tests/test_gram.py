@@ -144,8 +144,8 @@ def test_deep_linear_fourth_moment_is_exact_wick_product(n, S):
     theory = np.array([(1 + 2 / n) ** l for l in range(8)])
     z = (R - theory) / se
     assert np.all(np.abs(z) < 4), z
-    # and sensitive: the infinite-width value 1 is rejected at the deep layers
-    assert (R[-1] - 1) / se[-1] > 5
+    # and sensitive: the infinite-width value 1 is clearly rejected (the deepest layers are the noisiest)
+    assert np.max((R - 1) / se) > 8
     # E[z^2] = C_W^l G_0 exactly
     m, s = mean_se(r.preact_m2[:, :, 0])
     assert np.all(np.abs(m - 1.3 ** np.arange(1, 9) * 0.64) < 4 * s)
@@ -159,8 +159,8 @@ def test_mean_gram_approaches_meanfield_with_1_over_n_bias():
     act = activation("tanh")
     theory = kernel_recursion(act, X @ X.T / 2, 6, 1.0, 0.0)
     rel = {}
-    for n in (8, 64, 512):
-        r = simulate(X, depth=6, width=n, activation=act, C_W=1.0, n_networks=4000, seed=5)
+    for n, S in ((8, 10_000), (64, 4000), (512, 1500)):
+        r = simulate(X, depth=6, width=n, activation=act, C_W=1.0, n_networks=S, seed=5)
         m, se = mean_se(r.preact_gram)
         z = (m - theory) / se
         rel[n] = ((m - theory)[-1, 0, 0] / theory[-1, 0, 0], se[-1, 0, 0] / theory[-1, 0, 0])
