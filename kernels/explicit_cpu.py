@@ -19,6 +19,8 @@ import numba
 import numpy as np
 from numba import prange
 
+from sigprop.theory.activations import device_activation, device_derivative
+
 from . import rng
 from .layer_ops import (NORM_CODES, add_bias_row, column_dot, column_moments, matvec_row, matvec_t_colpair,
                         normalize_column)
@@ -30,116 +32,160 @@ _BACKENDS = ("cpu", "cuda")
 
 
 # --------------------------------------------------------------------------------------------
-# Layer kernels (parallel; each output element is owned by one iteration)
+# Layer kernels.  Each parallel kernel is a thin prange loop over work items calling a serial,
+# separately compiled (and cached) function for one item: the parfor pass then stays small, which
+# keeps the first compilation short.  Each output element is owned by exactly one item.
 # --------------------------------------------------------------------------------------------
-@numba.njit(parallel=True, cache=True, error_model="numpy")
+_SERIAL = dict(cache=True, error_model="numpy")
+_PARALLEL = dict(parallel=True, cache=True, error_model="numpy")
+
+# The row/column helpers compiled once as ordinary (not inlined) CPU functions: the weight and skip
+# products share one copy, which roughly halves the first compilation.  (CUDA kernels inline them.)
+matvec_row = numba.njit(**_SERIAL)(matvec_row.py_func)
+matvec_t_colpair = numba.njit(**_SERIAL)(matvec_t_colpair.py_func)
+
+
+@numba.njit(**_SERIAL)
+def _linear_row(kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, skip_scale, k):
+    s = k // n
+    i = k - s * n
+    net = net0 + s
+    matvec_row(kind, seed, rng.STREAM_WEIGHTS, net, layer, H, s, n_in, i, Z, w_scale)
+    if b_scale != 0.0:
+        add_bias_row(seed, rng.STREAM_BIAS, net, layer, i, Z, s, b_scale)
+    if skip_scale != 0.0:
+        matvec_row(0, seed, rng.STREAM_SKIP, net, layer, H, s, n_in, i, R, skip_scale)
+
+
+@numba.njit(**_PARALLEL)
 def _k_linear(kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, skip_scale):
     """Z[s, i] = w_scale * W_i . H[s] + b_scale * b_i;  R[s, i] = skip_scale * S_i . H[s] if skip_scale != 0."""
-    S = Z.shape[0]
-    for k in prange(S * n):
-        s = k // n
-        i = k - s * n
-        net = net0 + s
-        matvec_row(kind, seed, rng.STREAM_WEIGHTS, net, layer, H, s, n_in, i, Z, w_scale)
-        if b_scale != 0.0:
-            add_bias_row(seed, rng.STREAM_BIAS, net, layer, i, Z, s, b_scale)
-        if skip_scale != 0.0:
-            matvec_row(0, seed, rng.STREAM_SKIP, net, layer, H, s, n_in, i, R, skip_scale)
+    for k in prange(Z.shape[0] * n):
+        _linear_row(kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, skip_scale, k)
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy")
+@numba.njit(**_SERIAL)
+def _pre_network(Z, n, l, where, centre, U, pre_gram, m2, m4, s):
+    P = Z.shape[2]
+    for a in range(P):
+        mm2, mm4 = column_moments(Z, s, n, a)
+        m2[s, l, a] = mm2
+        m4[s, l, a] = mm4
+        for b in range(a, P):
+            g = column_dot(Z, s, n, a, b) / n
+            pre_gram[s, l, a, b] = g
+            pre_gram[s, l, b, a] = g
+        if where == 1:
+            normalize_column(Z, s, n, a, centre, U)
+
+
+@numba.njit(**_PARALLEL)
 def _k_pre(Z, n, l, where, centre, U, pre_gram, m2, m4):
     """Pre-activation statistics of layer index l, and U = PRE(Z) (RMS/LayerNorm per column) if where == 1."""
-    S, _, P = Z.shape
-    for s in prange(S):
-        for a in range(P):
-            mm2, mm4 = column_moments(Z, s, n, a)
-            m2[s, l, a] = mm2
-            m4[s, l, a] = mm4
-            for b in range(a, P):
-                g = column_dot(Z, s, n, a, b) / n
-                pre_gram[s, l, a, b] = g
-                pre_gram[s, l, b, a] = g
-            if where == 1:
-                normalize_column(Z, s, n, a, centre, U)
+    for s in prange(Z.shape[0]):
+        _pre_network(Z, n, l, where, centre, U, pre_gram, m2, m4, s)
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy")
+@numba.njit(**_SERIAL)
+def _post_network(A, n, l, where, centre, main_scale, R, use_skip, Hout, post_gram, s):
+    P = A.shape[2]
+    for a in range(P):
+        if where == 2:
+            normalize_column(A, s, n, a, centre, Hout)
+            for i in range(n):
+                Hout[s, i, a] *= main_scale
+        else:
+            for i in range(n):
+                Hout[s, i, a] = main_scale * A[s, i, a]
+        if use_skip:
+            for i in range(n):
+                Hout[s, i, a] += R[s, i, a]
+    for a in range(P):
+        for b in range(a, P):
+            g = column_dot(Hout, s, n, a, b) / n
+            post_gram[s, l, a, b] = g
+            post_gram[s, l, b, a] = g
+
+
+@numba.njit(**_PARALLEL)
 def _k_post(A, n, l, where, centre, main_scale, R, use_skip, Hout, post_gram):
     """Hout = main_scale * POST(A) (+ R if use_skip), and its Gram statistics at layer index l."""
-    S, _, P = A.shape
-    for s in prange(S):
-        for a in range(P):
-            if where == 2:
-                normalize_column(A, s, n, a, centre, Hout)
-                for i in range(n):
-                    Hout[s, i, a] *= main_scale
-            else:
-                for i in range(n):
-                    Hout[s, i, a] = main_scale * A[s, i, a]
-            if use_skip:
-                for i in range(n):
-                    Hout[s, i, a] += R[s, i, a]
-        for a in range(P):
-            for b in range(a, P):
-                g = column_dot(Hout, s, n, a, b) / n
-                post_gram[s, l, a, b] = g
-                post_gram[s, l, b, a] = g
+    for s in prange(A.shape[0]):
+        _post_network(A, n, l, where, centre, main_scale, R, use_skip, Hout, post_gram, s)
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy")
+@numba.njit(**_SERIAL)
+def _readout_row(seed, net0, layer, n, DP, D, scale, k):
+    s = k // n
+    i = k - s * n
+    v0, v1 = rng.normal_pair(seed, rng.STREAM_READOUT, net0 + s, layer, 0, i >> 1)
+    v = v0 if (i & 1) == 0 else v1
+    for a in range(D.shape[2]):
+        D[s, i, a] = scale * v * DP[s, i, a]
+
+
+@numba.njit(**_PARALLEL)
 def _k_readout(seed, net0, layer, n, DP, D, scale):
     """delta^(L)[s, i] = scale * v_i * phi'(z^(L))[s, i] with v_i the readout normal at (row 0, column i)."""
-    S, _, P = D.shape
-    for k in prange(S * n):
-        s = k // n
-        i = k - s * n
-        v0, v1 = rng.normal_pair(seed, rng.STREAM_READOUT, net0 + s, layer, 0, i >> 1)
-        v = v0 if (i & 1) == 0 else v1
-        for a in range(P):
-            D[s, i, a] = scale * v * DP[s, i, a]
+    for k in prange(D.shape[0] * n):
+        _readout_row(seed, net0, layer, n, DP, D, scale, k)
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy")
+@numba.njit(**_SERIAL)
+def _backprop_colpair(kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale, k):
+    npairs = (n_in + 1) // 2
+    s = k // npairs
+    jp = k - s * npairs
+    matvec_t_colpair(kind, seed, rng.STREAM_WEIGHTS, net0 + s, layer, D, s, n_out, jp, n_in, OUT, w_scale)
+    for j in range(2 * jp, min(2 * jp + 2, n_in)):
+        for a in range(D.shape[2]):
+            OUT[s, j, a] *= DP[s, j, a]
+
+
+@numba.njit(**_PARALLEL)
 def _k_backprop(kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale):
     """OUT[s, j] = phi'(z)[s, j] * w_scale * sum_i W^(layer)_ij D[s, i]  (W regenerated, columns in pairs)."""
-    S, _, P = D.shape
-    npairs = (n_in + 1) // 2
-    for k in prange(S * npairs):
-        s = k // npairs
-        jp = k - s * npairs
-        matvec_t_colpair(kind, seed, rng.STREAM_WEIGHTS, net0 + s, layer, D, s, n_out, jp, n_in, OUT, w_scale)
-        for j in range(2 * jp, min(2 * jp + 2, n_in)):
-            for a in range(P):
-                OUT[s, j, a] *= DP[s, j, a]
+    for k in prange(D.shape[0] * ((n_in + 1) // 2)):
+        _backprop_colpair(kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale, k)
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy")
+@numba.njit(**_SERIAL)
+def _gram_network(D, n, l, out, s):
+    P = D.shape[2]
+    for a in range(P):
+        for b in range(a, P):
+            g = column_dot(D, s, n, a, b)
+            out[s, l, a, b] = g
+            out[s, l, b, a] = g
+
+
+@numba.njit(**_PARALLEL)
 def _k_gram(D, n, l, out):
     """out[s, l] = D[s, :n]^T D[s, :n] (unnormalised)."""
-    S, _, P = D.shape
-    for s in prange(S):
-        for a in range(P):
-            for b in range(a, P):
-                g = column_dot(D, s, n, a, b)
-                out[s, l, a, b] = g
-                out[s, l, b, a] = g
+    for s in prange(D.shape[0]):
+        _gram_network(D, n, l, out, s)
 
 
 # --------------------------------------------------------------------------------------------
 # Activation kernels: one compiled switch for the built-ins, a closure per custom activation
 # --------------------------------------------------------------------------------------------
-@numba.njit(parallel=True, cache=True, error_model="numpy")
-def _k_act_builtin(code, p0, p1, deriv, x, out):
-    for k in prange(x.size):
+_ACT_CHUNK = 4096  # elements per parallel work item
+
+
+@numba.njit(**_SERIAL)
+def _act_builtin_span(code, p0, p1, deriv, x, out, c):
+    for k in range(c * _ACT_CHUNK, min(x.size, (c + 1) * _ACT_CHUNK)):
         if deriv:
-            out[k] = _device_derivative(code, x[k], p0, p1)
+            out[k] = device_derivative(code, x[k], p0, p1)
         else:
-            out[k] = _device_activation(code, x[k], p0, p1)
+            out[k] = device_activation(code, x[k], p0, p1)
 
 
-from sigprop.theory.activations import device_activation as _device_activation  # noqa: E402
-from sigprop.theory.activations import device_derivative as _device_derivative  # noqa: E402
+@numba.njit(**_PARALLEL)
+def _k_act_builtin(code, p0, p1, deriv, x, out):
+    for c in prange((x.size + _ACT_CHUNK - 1) // _ACT_CHUNK):
+        _act_builtin_span(code, p0, p1, deriv, x, out, c)
+
 
 _CUSTOM_CACHE: dict[int, tuple[object, object]] = {}
 _CUSTOM_LOCK = threading.Lock()
@@ -169,13 +215,18 @@ def _custom_act_kernel(act):
         phi = act.scalar
         dphi = custom_scalar_derivative(act)
 
-        @numba.njit(parallel=True, error_model="numpy")
-        def kernel(deriv, x, out):
-            for k in prange(x.size):
+        @numba.njit(error_model="numpy")
+        def span(deriv, x, out, c):
+            for k in range(c * _ACT_CHUNK, min(x.size, (c + 1) * _ACT_CHUNK)):
                 if deriv:
                     out[k] = dphi(x[k])
                 else:
                     out[k] = phi(x[k])
+
+        @numba.njit(parallel=True, error_model="numpy")
+        def kernel(deriv, x, out):
+            for c in prange((x.size + _ACT_CHUNK - 1) // _ACT_CHUNK):
+                span(deriv, x, out, c)
 
         _CUSTOM_CACHE[key] = (act.scalar, kernel)
         return kernel

@@ -134,9 +134,7 @@ def _block(seed, stream, network, layer, row, col_pair):
 
 
 @numba.njit(inline="always")
-def normal_pair(seed, stream, network, layer, row, col_pair):
-    """Two independent N(0, 1) numbers for the columns (2 col_pair, 2 col_pair + 1) (Box-Muller)."""
-    w0, w1, w2, w3 = _block(seed, stream, network, layer, row, col_pair)
+def _normals_from_words(w0, w1, w2, w3):
     u1 = uniform01_from_words(w0, w1)
     u2 = uniform01_from_words(w2, w3)
     r = math.sqrt(-2.0 * math.log(u1))
@@ -145,31 +143,49 @@ def normal_pair(seed, stream, network, layer, row, col_pair):
 
 
 @numba.njit(inline="always")
-def uniform_pair(seed, stream, network, layer, row, col_pair):
-    """Two independent uniforms on [-sqrt 3, sqrt 3] (mean 0, variance 1) for columns (2j, 2j+1)."""
-    w0, w1, w2, w3 = _block(seed, stream, network, layer, row, col_pair)
+def _uniforms_from_words(w0, w1, w2, w3):
     u1 = uniform01_from_words(w0, w1)
     u2 = uniform01_from_words(w2, w3)
     return _SQRT3 * (2.0 * u1 - 1.0), _SQRT3 * (2.0 * u2 - 1.0)
 
 
 @numba.njit(inline="always")
-def rademacher_pair(seed, stream, network, layer, row, col_pair):
-    """Two independent +-1 signs for columns (2j, 2j+1): +1 where bit 0 of word 0 (resp. word 1) is set."""
-    w0, w1, w2, w3 = _block(seed, stream, network, layer, row, col_pair)
+def _signs_from_words(w0, w1):
     a = 1.0 if (w0 & _ONE) != np.uint64(0) else -1.0
     b = 1.0 if (w1 & _ONE) != np.uint64(0) else -1.0
     return a, b
 
 
 @numba.njit(inline="always")
+def normal_pair(seed, stream, network, layer, row, col_pair):
+    """Two independent N(0, 1) numbers for the columns (2 col_pair, 2 col_pair + 1) (Box-Muller)."""
+    w0, w1, w2, w3 = _block(seed, stream, network, layer, row, col_pair)
+    return _normals_from_words(w0, w1, w2, w3)
+
+
+@numba.njit(inline="always")
+def uniform_pair(seed, stream, network, layer, row, col_pair):
+    """Two independent uniforms on [-sqrt 3, sqrt 3] (mean 0, variance 1) for columns (2j, 2j+1)."""
+    w0, w1, w2, w3 = _block(seed, stream, network, layer, row, col_pair)
+    return _uniforms_from_words(w0, w1, w2, w3)
+
+
+@numba.njit(inline="always")
+def rademacher_pair(seed, stream, network, layer, row, col_pair):
+    """Two independent +-1 signs for columns (2j, 2j+1): +1 where bit 0 of word 0 (resp. word 1) is set."""
+    w0, w1, w2, w3 = _block(seed, stream, network, layer, row, col_pair)
+    return _signs_from_words(w0, w1)
+
+
+@numba.njit(inline="always")
 def draw_pair(kind, seed, stream, network, layer, row, col_pair):
-    """Two unit-variance draws of distribution ``kind`` (0 Gaussian, 1 uniform, 2 Rademacher)."""
+    """Two unit-variance draws of distribution ``kind`` (0 Gaussian, 1 uniform, 2 Rademacher): one Philox block."""
+    w0, w1, w2, w3 = _block(seed, stream, network, layer, row, col_pair)
     if kind == 1:
-        return uniform_pair(seed, stream, network, layer, row, col_pair)
+        return _uniforms_from_words(w0, w1, w2, w3)
     elif kind == 2:
-        return rademacher_pair(seed, stream, network, layer, row, col_pair)
-    return normal_pair(seed, stream, network, layer, row, col_pair)
+        return _signs_from_words(w0, w1)
+    return _normals_from_words(w0, w1, w2, w3)
 
 
 @numba.njit(inline="always")
