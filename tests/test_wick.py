@@ -83,3 +83,23 @@ def test_bad_m(bad):
 def test_odd_number_of_items_rejected():
     with pytest.raises(ValueError, match="even number"):
         list(pairings([1, 2, 3]))
+
+
+def test_cli_subcommands(capsys):
+    from sigprop.validation.cli import main
+
+    assert main(["correlators", "wick", "--m", "3", "--show-contractions"]) == 0
+    out = capsys.readouterr().out
+    assert "c_6(n) = n^-3 x (sum) = 1 + 6/n + 8/n**2" in out and out.count("--sum_j-->") == 15
+    assert main(["correlators", "deep-linear", "--m", "2", "--widths", "4x3"]) == 0
+    last = lambda: capsys.readouterr().out.strip().splitlines()[-1].split()  # noqa: E731
+    assert last()[-1] == "2.25"  # G4/G2^2 = (1 + 2/4)^2 at layer 3
+    assert main(["correlators", "relu", "--m", "2", "--widths", "5,5,5"]) == 0
+    assert last()[-1] == "4"  # (1 + 5/5)^2 at layer 3
+    assert main(["correlators", "vertex", "--activation", "relu", "--widths", "8x3", "--C_W", "2"]) == 0
+    assert last()[4] == "40"  # V = 5 (l-1) K^2 = 40 at layer 3, K = 2
+    assert main(["correlators", "multi", "--activation", "identity", "--widths", "8x2", "--C_W", "1",
+                 "--G0", "1,0.5,1"]) == 0
+    assert "V_(11)(..) = (11):2" in capsys.readouterr().out
+    assert main(["correlators", "deep-linear", "--widths", "8,x"]) == 2
+    assert "--widths" in capsys.readouterr().err
