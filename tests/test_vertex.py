@@ -135,3 +135,12 @@ def test_fixed_quadratures_match_adaptive_integration(name):
     ref = expect2(lambda x, y: float(phi.fn(np.float64(x)) ** 3 * phi.fn(np.float64(y))), K2, phi.kinks)
     got = expect2_polar(lambda x, y: phi.fn(x) ** 3 * phi.fn(y), K2)
     assert got == pytest.approx(ref, rel=1e-9, abs=1e-12)
+
+
+def test_agrees_with_meanfield_module():
+    from sigprop.theory.meanfield import chi_parallel, variance_map
+
+    for name, C_W, C_b in (("gelu", 1.7, 0.2), ("tanh", 1.3, 0.05), ("relu", 2.0, 0.0)):
+        r = vertex_recursion(name, [10] * 4, C_W, C_b, 0.9)
+        np.testing.assert_allclose(r.chi_par, [float(chi_parallel(name, k, C_W)) for k in r.K], rtol=1e-9)
+        np.testing.assert_allclose(r.K[1:], [float(variance_map(name, k, C_W, C_b)) for k in r.K[:-1]], rtol=1e-10)
