@@ -130,5 +130,5 @@ def test_two_input_vertex_relu():
     for p in range(3):
         for q in range(p, 3):
             fit = wls_extrapolate(widths, vals[:, p, q], ses[:, p, q], order=1)
-            assert abs(fit.intercept - th.V[-1][p, q]) < ZMAX * fit.intercept_se, (p, q, fit.intercept, fit.intercept_se,
-                                                                                 th.V[-1][p, q])
+            theory = th.V[-1][p, q]
+            assert abs(fit.intercept - theory) < ZMAX * fit.intercept_se, (p, q, fit.intercept, fit.intercept_se, theory)

@@ -32,7 +32,9 @@ def test_cross_neuron_formula_is_mean_over_distinct_pairs():
 
 
 def _scale_mixture(S, n, P, rng, shape=4.0):
-    """Rows i.i.d. N(0, g K) given a per-network g ~ Gamma(shape, 1/shape): Cov(Sigma_ab, Sigma_cd) = K_ab K_cd / shape."""
+    """Rows i.i.d. N(0, g K) given a per-network g ~ Gamma(shape, 1/shape).
+
+    Then Cov(Sigma_ab, Sigma_cd) = K_ab K_cd / shape."""
     K = np.array([[1.0, 0.4, 0.1], [0.4, 0.8, -0.2], [0.1, -0.2, 1.2]])[:P, :P]
     g = rng.gamma(shape, 1.0 / shape, size=S)
     Z = rng.normal(size=(S, n, P)) @ np.linalg.cholesky(K).T * np.sqrt(g)[:, None, None]

@@ -23,7 +23,6 @@ Several inputs (Gram form): ``kappa_{(ab)(cd)} = E[z_ia z_ib z_kc z_kd] - E[z_a 
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 

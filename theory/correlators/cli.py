@@ -69,7 +69,8 @@ def _wick(args) -> None:
     m = args.m
     rec = wick.derive_layer_recursion(m)
     print(f"E[W_i1j1 ... W_i{2*m}j{2*m}] = (C_W/n)^{m} x sum over {rec.n_pairings} Wick pairings of delta_i delta_j")
-    print(f"layer-l ansatz: E[z_j1 ... z_j{2*m}] = (sum over {wick.double_factorial_count(m)} pairings of delta_j) G_{2*m}")
+    count = wick.double_factorial_count(m)
+    print(f"layer-l ansatz: E[z_j1 ... z_j{2*m}] = (sum over {count} pairings of delta_j) G_{2*m}")
     if args.show_contractions:
         i = [sp.Symbol(f"i{k + 1}") for k in range(2 * m)]
         j = [sp.Symbol(f"j{k + 1}") for k in range(2 * m)]
@@ -108,7 +109,8 @@ def run(args) -> int:
         g = fn(args.m, widths, args.C_W, args.G0)
         print(f"{args.what}: C_W={args.C_W:g}, G0={args.G0:g}, widths={widths}; G_2m = E[z^2m]/(2m-1)!!")
         _table(["layer", "width", "G_2", f"G_{2*args.m}", f"G_{2*args.m}/G_2^{args.m}"],
-               [[l + 1, widths[l], float(g2[l]), float(g[l]), float(g[l] / g2[l] ** args.m)] for l in range(len(widths))])
+               [[l + 1, widths[l], float(g2[l]), float(g[l]), float(g[l] / g2[l] ** args.m)]
+                for l in range(len(widths))])
         return 0
     if args.what == "vertex":
         from .vertex import vertex_recursion
@@ -127,7 +129,8 @@ def run(args) -> int:
             g11, g12, g22 = (float(v) for v in args.G0.split(","))
         except ValueError:
             raise ValueError(f"--G0: expected three numbers G0_11,G0_12,G0_22, got {args.G0!r}") from None
-        r = multi_input_vertex_recursion(args.activation, widths, args.C_W, args.C_b, np.array([[g11, g12], [g12, g22]]))
+        G0 = np.array([[g11, g12], [g12, g22]])
+        r = multi_input_vertex_recursion(args.activation, widths, args.C_W, args.C_b, G0)
         names = [f"({a+1}{b+1})" for a, b in r.pairs]
         for l in range(len(widths)):
             print(f"layer {l + 1}: K = {r.K[l].tolist()}")

@@ -1,6 +1,7 @@
 """Multi-input four-point vertex at leading order in 1/n (P = 1 or 2 inputs).
 
-Exact starting point: given layer l, the rows ``z_i^{(l+1)}`` (one P-vector per neuron) are i.i.d. ``N(0, Sigma^{(l+1)})``,
+Exact starting point: given layer l, the rows ``z_i^{(l+1)}`` (one P-vector per neuron) are i.i.d.
+``N(0, Sigma^{(l+1)})``,
 ``Sigma^{(l+1)}_ab = C_b + (C_W/n_l) sum_j phi(z_ja) phi(z_jb)``.  The cross-neuron four-point cumulant
 
     kappa^{(l)}_{(ab)(cd)} := E[z_ia z_ib z_kc z_kd] - E[z_a z_b] E[z_c z_d]   (i != k)   = Cov(Sigma_ab, Sigma_cd)
@@ -210,7 +211,8 @@ def multi_input_vertex_recursion(activation, widths: Sequence[int], C_W: float, 
         if P == 2:
             rho = K[l, 0, 1] / math.sqrt(K[l, 0, 0] * K[l, 1, 1])
             if not abs(rho) < 1 - 1e-9:
-                raise ValueError(f"multi_input_vertex_recursion: kernel became degenerate at layer {l + 1} (rho={rho!r})")
+                raise ValueError(f"multi_input_vertex_recursion: kernel became degenerate at layer {l + 1} "
+                                 f"(rho={rho!r})")
         C, D, mean = _layer_terms(phi, K[l], C_W)
         K[l + 1] = C_b + C_W * mean
         kap[l + 1] = C_W**2 * C / w[l] + C_W**2 * D @ kap[l] @ D.T

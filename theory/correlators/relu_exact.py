@@ -2,7 +2,8 @@
 
 Derivation (conditioning layer by layer).  Given layer l, the neurons of layer l+1 are i.i.d.
 ``N(0, Sigma^{(l+1)})`` with ``Sigma^{(l+1)} = (C_W/n_l) sum_j relu(z_j^{(l)})^2`` and, given ``Sigma^{(l)}``, the
-``z_j^{(l)}`` are i.i.d. ``N(0, Sigma^{(l)})``.  Write ``z_j = sqrt(Sigma^{(l)}) g_j``: ``relu(z_j)^2 = Sigma^{(l)} g_j^2 [g_j > 0]``.
+``z_j^{(l)}`` are i.i.d. ``N(0, Sigma^{(l)})``.  Write ``z_j = sqrt(Sigma^{(l)}) g_j``:
+``relu(z_j)^2 = Sigma^{(l)} g_j^2 [g_j > 0]``.
 The sign of ``g_j`` is independent of ``g_j^2``, so with ``k ~ Binomial(n_l, 1/2)`` active neurons
 
     Sigma^{(l+1)} = Sigma^{(l)} * (C_W/n_l) * chi^2_k,      chi^2_k independent of Sigma^{(l)},

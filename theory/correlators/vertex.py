@@ -20,7 +20,8 @@ first-order shift ``dK`` (``E[z^2] = K + dK + O(1/n^2)``) is returned too:
 
 K-derivatives use ``d^k/dK^k <f>_K = (2K)^{-k} E[f(sqrt(K) x) He_{2k}(x)]`` (no derivative of phi needed, so
 kinks are harmless).  Expectations: fixed Gauss-Legendre panels split at the kinks (:func:`gauss_expect1`),
-~1e-14 relative, checked against :func:`sigprop.theory.gaussian.expect`.  ``V^{(l)} = n_{l-1} kappa_4^{(l)}`` is the vertex.
+~1e-14 relative, checked against :func:`sigprop.theory.gaussian.expect`.
+``V^{(l)} = n_{l-1} kappa_4^{(l)}`` is the vertex.
 
 Scale-invariant phi (slopes a+, a-; ``A_p = (a+^p + a-^p)/2``) at criticality (``C_W = 1/A_2``, ``C_b = 0``):
 ``<phi^2>_K = A_2 K``, ``<phi^4>_K = 3 A_4 K^2``, ``chi_par = 1``, so ``V^{(l)} = (l-1)(3A_4/A_2^2 - 1) K^2``
