@@ -257,7 +257,7 @@ def run_explicit(X, widths, act, C_W, C_b, n_networks, seed, weights="gaussian",
     if backend not in _BACKENDS:
         raise ValueError(f"backend must be 'cpu' or 'cuda', got {backend!r}")
     X, widths = check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual, norm, backward,
-                                    first_network)
+                                    first_network, act)
     if backend == "cuda":
         from .explicit_cuda import run_explicit_cuda
 

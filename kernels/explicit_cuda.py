@@ -235,7 +235,7 @@ def run_explicit_cuda(X, widths, act, C_W, C_b, n_networks, seed, weights="gauss
         raise RuntimeError("backend='cuda' needs a CUDA GPU (numba.cuda.is_available() is False) "
                            "or the simulator (NUMBA_ENABLE_CUDASIM=1)")
     X, widths = check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual, norm, backward,
-                                    first_network)
+                                    first_network, act)
     if act.code < 0 and act.scalar is None:
         raise ValueError(f"activation {act.label!r} has no numba scalar version (act.scalar)")
     C_W, C_b, r = float(C_W), float(C_b), float(residual)

@@ -23,6 +23,8 @@ import math
 
 import numpy as np
 
+from sigprop.theory.activations import Activation
+
 from . import rng
 from .layer_ops import NORM_CODES
 
@@ -33,8 +35,10 @@ BACKWARD_KEYS = ("backward_gram", "tangent_gram")
 
 
 def check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual, norm, backward,
-                        first_network=0) -> tuple[np.ndarray, tuple[int, ...]]:
+                        first_network=0, act=None) -> tuple[np.ndarray, tuple[int, ...]]:
     """Validate the arguments shared by the explicit-weight engines; return (X as float64 array, widths)."""
+    if act is not None and not isinstance(act, Activation):
+        raise TypeError(f"act must be an Activation (sigprop.theory.activations.activation(...)), got {act!r}")
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
         raise ValueError(f"X must be a (P, n_0) array with P, n_0 >= 1, got shape {X.shape}")
@@ -83,7 +87,7 @@ def run_reference(X, widths, act, C_W, C_b, n_networks, seed, weights="gaussian"
                   backward=False, first_network=0) -> dict[str, np.ndarray]:
     """Explicit-weight statistics by dense NumPy matrix products (see the module docstring)."""
     X, widths = check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual, norm, backward,
-                                    first_network)
+                                    first_network, act)
     P, n0 = X.shape
     L = len(widths)
     S = int(n_networks)

@@ -126,6 +126,13 @@ def test_bad_arguments_raise(kw, match):
         run_explicit(X3, (4,), activation("relu"), 2.0, 0.0, 1, 0, **kw)
 
 
+def test_activation_must_be_an_activation_object():
+    with pytest.raises(TypeError, match="act"):
+        run_explicit(X3, (4,), "relu", 2.0, 0.0, 1, 0)
+    with pytest.raises(TypeError, match="act"):
+        run_reference(X3, (4,), "relu", 2.0, 0.0, 1, 0)
+
+
 def test_layernorm_needs_two_neurons_and_degenerate_layers_give_nan():
     with pytest.raises(ValueError, match="width"):
         run_explicit(X3, (4, 1), activation("relu"), 2.0, 0.0, 1, 0, norm="ln_post")
