@@ -238,8 +238,6 @@ def _apply_activation(act, deriv: bool, x: np.ndarray, out: np.ndarray) -> None:
         p0, p1 = act.device_params
         _k_act_builtin(int(act.code), float(p0), float(p1), deriv, xf, of)
     else:
-        if act.scalar is None:
-            raise ValueError(f"activation {act.label!r} has no numba scalar version (act.scalar)")
         _custom_act_kernel(act)(deriv, xf, of)
 
 
@@ -258,6 +256,8 @@ def run_explicit(X, widths, act, C_W, C_b, n_networks, seed, weights="gaussian",
         raise ValueError(f"backend must be 'cpu' or 'cuda', got {backend!r}")
     X, widths = check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual, norm, backward,
                                     first_network, act)
+    if act.code < 0 and act.scalar is None:
+        raise ValueError(f"activation {act.label!r} has no numba scalar version (act.scalar)")
     if backend == "cuda":
         from .explicit_cuda import run_explicit_cuda
 
