@@ -211,8 +211,8 @@ def _ratio_figure(ctx: Context, s, curves):
     from ..plotting import COLORS, errorbar, save, subplots
 
     fig, axes = subplots(1, 2, panel=(3.9, 3.0))
-    for ax, (label, lead, title) in zip(axes[0], (("deep linear", 2.0, "deep linear, $C_W=1$"),
-                                                 ("ReLU (C_W=2)", 5.0, "ReLU, $C_W=2$ (critical)"))):
+    for ax, (label, lead, title) in zip(axes[0], (("deep linear", 2.0, "deep linear, $C_W=1$; leading $2(l-1)/n$"),
+                                                 ("ReLU (C_W=2)", 5.0, "ReLU, $C_W=2$; leading $5(l-1)/n$"))):
         widths = sorted(n for (lab, n) in curves if lab == label)
         shown = widths[-2:]
         Lmax = max(len(curves[(label, n)]["theory"]) for n in shown)
@@ -221,21 +221,22 @@ def _ratio_figure(ctx: Context, s, curves):
             col = COLORS[k]
             ls = np.arange(2, Lmax + 1)  # layer 1 is exactly Gaussian (ratio 0): not on a log axis
             ax.plot(ls, _extend(c["theory"], Lmax, label, n)[1:], color=col, lw=1.2, label=f"exact, n={n}")
-            ax.plot(ls, lead * (ls - 1) / n, color=col, lw=0.9, ls="--", label=f"leading {lead:g}(l-1)/n")
+            ax.plot(ls, lead * (ls - 1) / n, color=col, lw=0.9, ls="--", label=f"leading 1/n term, n={n}")
             keep = np.flatnonzero(np.asarray(c["reliable"]))
             keep = keep[keep >= 1]
             lk = keep + 1
             errorbar(ax, lk, np.asarray(c["ratio"].value)[keep], np.asarray(c["ratio"].se)[keep], color=col,
-                     label=f"simulation, n={n} ({c['networks']:,} nets)")
+                     label=f"simulation, n={n}")
         ax.set_yscale("log")
         ax.set_xlabel("layer l")
-        ax.set_ylabel(r"$G_4/G_2^2 - 1 = \frac{E z^4}{3 (E z^2)^2} - 1$")
+        ax.set_ylabel(r"$G_4/G_2^2 - 1\;=\;E z^4 / 3(E z^2)^2 - 1$", fontsize=8)
         ax.set_title(title, fontsize=9)
-        ax.legend(fontsize=6, loc="lower right")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7)
     path = save(fig, ctx.figure_path(NAME, "four-point"))
     return ("Normalised connected four-point function G4/G2^2 - 1 per layer: exact finite-width theory (solid), its "
-            "leading 1/n term (dashed), and simulation (points, +-1 SE, cross-neuron estimator; only layers where "
-            "the estimator's tails allow a trustworthy SE are simulated/shown)", path)
+            "leading 1/n term (dashed), and simulation (points, +-1 SE bars, mostly smaller than the markers; "
+            "cross-neuron estimator; only layers where the estimator's tails allow a trustworthy SE are shown)", path)
 
 
 def _extrapolation_figure(ctx: Context, fits):
