@@ -105,6 +105,7 @@ def test_score_weights_symbolic_and_derivative_matrix():
     (dict(C_W=0.0), ValueError, "C_W"),
     (dict(C_b=-0.1), ValueError, "C_b"),
     (dict(K0=-1.0), ValueError, "K0"),
+    (dict(K0=0.0), ValueError, "needs C_b > 0"),
     (dict(widths=[0, 3]), ValueError, "widths"),
 ])
 def test_bad_input(kwargs, exc, match):
@@ -112,6 +113,11 @@ def test_bad_input(kwargs, exc, match):
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         vertex_recursion(**args)
+
+
+def test_zero_input_with_bias_is_allowed():
+    r = vertex_recursion("tanh", [8, 8, 8], 1.0, C_b=0.3, K0=0.0)
+    assert r.K[0] == pytest.approx(0.3) and r.kappa4[2] > 0
 
 
 def test_multi_input_bad_gram():

@@ -155,7 +155,9 @@ def vertex_recursion(activation, widths: Sequence[int], C_W: float, C_b: float =
     w = validate_widths(widths)
     C_W = _check_positive(C_W, "C_W")
     C_b = _check_nonneg(C_b, "C_b")
-    K0 = _check_positive(K0, "K0")
+    K0 = _check_nonneg(K0, "K0")
+    if C_b + C_W * K0 <= 0:
+        raise ValueError("vertex_recursion: K^(1) = C_b + C_W K0 must be > 0 (K0 = 0 needs C_b > 0)")
     if phi.jumps:
         raise ValueError(f"vertex_recursion: activation {phi.label} is discontinuous; its chi_par is not defined here")
     L = w.size
