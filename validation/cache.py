@@ -1,7 +1,8 @@
 """Result cache of the validation suite: finished experiments survive an interrupted run.
 
 One JSON file per finished experiment under ``<out>/.cache/``, named by the experiment and a key: the
-SHA-256 of the canonical JSON of (experiment name, its full settings, seed, backend, sigprop version).
+SHA-256 of the canonical JSON of (experiment name, its full settings, seed, backend, sigprop version and a
+fingerprint of the package sources, so that a code change never reuses a stale result).
 A run restarted with the same ``--out`` and the same key reuses the stored :class:`ExperimentResult`
 (checks, figure paths, tables, notes, elapsed time) as long as its figures still exist.  Files are
 written atomically (temporary file + rename), so an interrupt never leaves a half-written entry.
@@ -34,6 +35,25 @@ def sigprop_version() -> str:
         return "unknown"
 
 
+_FINGERPRINT: str | None = None
+
+
+def code_fingerprint() -> str:
+    """SHA-256 of every ``.py`` file of sigprop.theory, sigprop.kernels and sigprop.validation (path and bytes)."""
+    global _FINGERPRINT
+    if _FINGERPRINT is None:
+        import importlib
+
+        digest = hashlib.sha256()
+        for name in ("sigprop.theory", "sigprop.kernels", "sigprop.validation"):
+            root = Path(importlib.import_module(name).__path__[0])
+            for path in sorted(root.rglob("*.py")):
+                digest.update(f"{name}/{path.relative_to(root).as_posix()}".encode())
+                digest.update(path.read_bytes())
+        _FINGERPRINT = digest.hexdigest()
+    return _FINGERPRINT
+
+
 def jsonable(obj: Any, *, finite: bool = False) -> Any:
     """Plain JSON types from numpy scalars/arrays, tuples, Paths; with ``finite``, nan/inf become None."""
     if isinstance(obj, dict):
@@ -59,7 +79,8 @@ def jsonable(obj: Any, *, finite: bool = False) -> Any:
 def cache_key(experiment: str, settings: dict[str, Any], seed: int, backend: str, version: str | None = None) -> str:
     """SHA-256 (hex) of the canonical JSON of everything an experiment's result depends on."""
     payload = {"experiment": experiment, "settings": jsonable(settings), "seed": int(seed), "backend": backend,
-               "sigprop": sigprop_version() if version is None else version, "format": CACHE_FORMAT}
+               "sigprop": sigprop_version() if version is None else version, "code": code_fingerprint(),
+               "format": CACHE_FORMAT}
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
