@@ -342,10 +342,11 @@ def _loglog(ctx: Context, depths, l_theory_cont, l_inf, l_init, l_trained, fits)
     ax.set_yscale("log")
     from matplotlib.ticker import ScalarFormatter
 
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_formatter(ScalarFormatter())
-        axis.set_minor_formatter(ScalarFormatter() if axis is ax.xaxis and d.max() / d.min() < 20 else
-                                 plt_null_formatter())
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(plt_null_formatter())
+    ax.xaxis.set_minor_formatter(plt_null_formatter())
+    ax.set_xticks(d)
+    ax.set_xticklabels([f"{int(v)}" for v in d])
     ax.set_xlabel("depth L")
     ax.set_ylabel("layer of maximal alignment (1-based)")
     ax.set_title("Equilibrium layer vs depth (bars: min-max over seeds)", fontsize=9)
