@@ -159,7 +159,7 @@ def _cpu_kernel(act: Activation):
 
 
 def gram_outputs_from_status(status: np.ndarray, first_network: int) -> None:
-    """Raise on a non-PSD covariance; warn (outputs NaN from that layer on) on overflow to inf/NaN."""
+    """Raise on a non-PSD covariance; warn (outputs NaN from that layer on) on a non-finite Gram matrix."""
     bad = np.flatnonzero(status == STATUS_NOT_PSD)
     if bad.size:
         raise FloatingPointError(
@@ -167,8 +167,9 @@ def gram_outputs_from_status(status: np.ndarray, first_network: int) -> None:
             f"positive semi-definite beyond the relative tolerance {PSD_RTOL:g} (a numerical breakdown)")
     over = np.flatnonzero(status == STATUS_NONFINITE)
     if over.size:
-        warnings.warn(f"gram method: {over.size} network(s) overflowed (non-finite Gram matrix); their statistics "
-                      f"are NaN from the layer where it happened on", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"gram method: {over.size} network(s) reached a non-finite Gram matrix (overflow, or a norm "
+                      f"of a zero-variance column, 0/0); their statistics are NaN from that layer on",
+                      RuntimeWarning, stacklevel=3)
 
 
 def run_gram_cpu(X: np.ndarray, widths, act: Activation, C_W: float, C_b: float, n_networks: int, seed: int,

@@ -145,16 +145,15 @@ def fourth_mean(Z, a, n):
 
 
 @numba.njit(inline="always")
-def inv_sqrt_or_zero(v):
-    """1/sqrt(v) for v > 0, else 0: a zero-variance column normalises to 0 (the eps -> 0 limit of
-    (x - mu) / sqrt(var + eps)), so a dead ReLU layer under LayerNorm/RMSNorm stays finite."""
-    return 1.0 / math.sqrt(v) if v > 0.0 else 0.0
+def inv_sqrt(v):
+    """1/sqrt(v), and +inf for v == 0 written out (plain Python, e.g. under the CUDA simulator, would raise)."""
+    return 1.0 / math.sqrt(v) if v > 0.0 else (math.inf if v == 0.0 else math.nan)
 
 
 @numba.njit(inline="always")
 def norm_coefficients(Z, a, n, layer_norm):
     """(shift, scale) normalising column a over the n neurons: RMSNorm (shift 0) or LayerNorm (mean, 1/std).
-    A zero-variance column gets scale 0 (see :func:`inv_sqrt_or_zero`)."""
+    A zero-variance column gets scale inf, so its normalised values are NaN (0/0), as in the explicit engines."""
     if layer_norm:
         m = 0.0
         for i in range(n):
@@ -164,11 +163,11 @@ def norm_coefficients(Z, a, n, layer_norm):
         for i in range(n):
             d = Z[a, i] - m
             v += d * d
-        return m, inv_sqrt_or_zero(v / n)
+        return m, inv_sqrt(v / n)
     s = 0.0
     for i in range(n):
         s += Z[a, i] * Z[a, i]
-    return 0.0, inv_sqrt_or_zero(s / n)
+    return 0.0, inv_sqrt(s / n)
 
 
 @numba.njit(inline="always")

@@ -197,6 +197,8 @@ def simulate(X, *, depth: int, width, activation, C_W: float, C_b: float = 0.0, 
                          "which the Gram chain does not represent); use method='explicit' with backward=True")
     if backward and (residual != 0.0 or norm is not None):
         raise ValueError(f"backward=True needs residual=0 and norm=None, got residual={residual!r}, norm={norm!r}")
+    if norm in ("ln_pre", "ln_post") and min(widths) < 2:
+        raise ValueError(f"norm={norm!r} needs every width >= 2 (LayerNorm over one neuron is 0/0), got widths {widths}")
     if method == "numpy" and backend != "cpu":
         raise ValueError("method='numpy' runs on the CPU only; use backend='cpu'")
     if backend == "cuda":

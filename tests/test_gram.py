@@ -203,6 +203,18 @@ def test_identical_inputs_and_dead_relu():
     assert np.any(dead.postact_gram[:, 0] == 0.0) and np.any(dead.preact_gram[:, 1] == 0.0)
 
 
+def test_normalising_a_zero_column_gives_nan_with_a_warning():
+    """A width-1 ReLU layer is dead (h = 0) on half the networks; RMSNorm of it is 0/0 -> NaN, not a silent 0."""
+    with pytest.warns(RuntimeWarning, match="non-finite Gram"):
+        r = simulate(np.ones((1, 3)), depth=2, width=1, activation="relu", C_W=2.0, n_networks=40, seed=3,
+                     norm="rms_post")
+    dead = np.isnan(r.postact_gram[:, 0, 0, 0])
+    assert 5 < dead.sum() < 35
+    assert np.all(np.isnan(r.preact_gram[dead, 1]))  # NaN from that layer on
+    assert np.all(np.isfinite(r.postact_gram[~dead, 0]))
+    np.testing.assert_allclose(r.postact_gram[~dead, 0, 0, 0], 1.0)  # RMSNorm: mean square 1
+
+
 # ------------------------------------------------------------------------------------------
 # Reproducibility
 # ------------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ def _run(**over):
     (dict(activation="swishy"), ValueError, "unknown name"),
     (dict(activation=3), TypeError, "activation"),
     (dict(method="numpy", backend="cuda"), ValueError, "CPU only"),
+    (dict(norm="ln_pre", width=[1, 4]), ValueError, "width >= 2"),
 ])
 def test_bad_input_is_rejected_with_a_clear_message(over, exc, match):
     with pytest.raises(exc, match=match):
