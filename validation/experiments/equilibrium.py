@@ -99,19 +99,16 @@ def _infinite_width_alignment(Xa: np.ndarray, ya: np.ndarray, depth: int, o: int
 def _train_all(ctx: Context, s: dict[str, Any], X, y, Xa, ya) -> dict:
     from sigprop.kernels.training import init_mlp, train
 
-    from threadpoolctl import threadpool_limits
-
     runs = {}
     jobs = [(L, k) for L in s["depths"] for k in range(s["seeds"])]
     for L, k in ctx.track(jobs, desc=f"{NAME}: train"):
         mlp = init_mlp(X.shape[1], 10, depth=L, width=s["width"], seed=ctx.sub_seed(NAME, "init", L, k))
-        with threadpool_limits(1, user_api="blas"):  # batch-sized products: threads only add overhead
-            stop = bool(s.get("stop_at_stage", False))  # stop once the stage threshold is reached (saves time)
-            thresholds = [t for t in s["thresholds"] if not stop or t >= s["stage_threshold"]]
-            r = train(mlp, X, y, loss=s["loss"], lr=learning_rate(s, L), momentum=s["momentum"],
-                      batch_size=s["batch_size"], epochs=s["epochs"], thresholds=tuple(thresholds),
-                      align_X=Xa, align_labels=ya, seed=ctx.sub_seed(NAME, "sgd", L, k),
-                      stop_at_last_threshold=stop)
+        stop = bool(s.get("stop_at_stage", False))  # stop once the stage threshold is reached (saves time)
+        thresholds = [t for t in s["thresholds"] if not stop or t >= s["stage_threshold"]]
+        r = train(mlp, X, y, loss=s["loss"], lr=learning_rate(s, L), momentum=s["momentum"],
+                  batch_size=s["batch_size"], epochs=s["epochs"], thresholds=tuple(thresholds),
+                  align_X=Xa, align_labels=ya, seed=ctx.sub_seed(NAME, "sgd", L, k),
+                  stop_at_last_threshold=stop)  # train() runs BLAS on one thread (batch-sized products)
         runs[(L, k)] = {"init": r.alignment_init, "at": dict(r.alignment_at), "epoch_at": dict(r.epoch_at),
                         "final": r.alignment_final, "diverged": r.diverged, "loss": r.loss_history,
                         "acc": r.accuracy_history[-1], "seconds": r.seconds}
