@@ -164,3 +164,11 @@ def test_experiment_smoke(tmp_path):
                                          for _, p in res.figures)
     with pytest.raises(ValueError, match="profile"):
         EXPERIMENT.settings("huge")
+
+
+@pytest.mark.parametrize("rho0", [-1.0, -0.5, 0.0, 0.5])
+def test_abs_negative_slopes_are_handled(rho0):
+    """abs has kappa'(c) < 0 for c < 0: the backward factor's size |kappa'| enters, never a NaN."""
+    gaps, ls = correlation_gaps(50, "abs", rho0)
+    assert np.all(np.isfinite(ls[1:])) and np.all(gaps >= 0)
+    assert 0 <= equilibrium_layer(50, "abs", rho0) <= 50

@@ -87,7 +87,9 @@ def _gap_sequence(depth: int, e0: float, lam: float):
         if s > 1.0:
             s = 1.0
         theta = 2.0 * math.asin(s)
-        log_slopes[l] = math.log1p(-lam * theta / math.pi)
+        v = -lam * theta / math.pi
+        # log |kappa'(c)|: kappa' < 0 only for abs-like phi (lam > 1) at c < 0; |.| is the backward factor's size
+        log_slopes[l] = math.log1p(v) if v > -0.5 else math.log(abs(1.0 + v))
         e = _gap_step(e, lam)
     return gaps, log_slopes
 
@@ -134,7 +136,7 @@ def _check_rho0(rho0) -> float:
 
 
 def correlation_gaps(depth: int, activation: str | Activation = "relu", rho0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """(gaps, log_slopes), each of length depth + 1: gaps[l] = 1 - c_l, log_slopes[l] = log kappa'(c_l).
+    """(gaps, log_slopes), each of length depth + 1: gaps[l] = 1 - c_l, log_slopes[l] = log |kappa'(c_l)|.
 
     Sequential O(depth) recursion compiled with numba; c_0 = rho0.
     """
