@@ -36,10 +36,10 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # Centred kernel alignment and label targets
 # --------------------------------------------------------------------------------------------
-def _square(K, name: str) -> np.ndarray:
+def _square(K, name: str, min_side: int = 2) -> np.ndarray:
     K = np.asarray(K, dtype=float)
-    if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] < 2:
-        raise ValueError(f"{name} must be a square matrix of side >= 2, got shape {K.shape}")
+    if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] < min_side:
+        raise ValueError(f"{name} must be a square matrix of side >= {min_side}, got shape {K.shape}")
     if not np.all(np.isfinite(K)):
         raise ValueError(f"{name} has non-finite entries")
     return K
@@ -175,7 +175,7 @@ def _resolve(act) -> Activation:
 
 
 def _check_common(G0, depth, C_W, C_b) -> np.ndarray:
-    G0 = _square(G0, "G0")
+    G0 = _square(G0, "G0", min_side=1)
     if not np.allclose(G0, G0.T, rtol=1e-12, atol=1e-14 * np.abs(G0).max()):
         raise ValueError("G0 must be symmetric")
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
