@@ -280,7 +280,8 @@ def _heatmap(ctx: Context, s, depths, runs, inf_al, l_theory, stage):
         img = _normalised_map(depths, {L: np.nan_to_num(per[L], nan=0.0) if np.any(np.isfinite(per[L])) else per[L]
                                        for L in depths})
         lo = float(np.nanmin(img)) if np.any(np.isfinite(img)) else 0.0
-        im = ax.imshow(img, origin="lower", aspect="auto", cmap="magma", interpolation="nearest", vmin=min(lo, 0.99), vmax=1.0,
+        im = ax.imshow(img, origin="lower", aspect="auto", cmap="magma", interpolation="nearest",
+                       vmin=min(lo, 0.99), vmax=1.0,
                        extent=(depths[0] - step / 2, depths[-1] + step / 2, 0.5, max(depths) + 0.5))
         fig.colorbar(im, ax=ax, shrink=0.8, label="alignment / max over layers")
         amax = [int(np.nanargmax(per[L])) + 1 if np.any(np.isfinite(per[L])) else np.nan for L in depths]
