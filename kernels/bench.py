@@ -30,6 +30,10 @@ except ImportError:  # pragma: no cover
 __all__ = ["run_benchmarks", "workload_inputs", "rng_only_cpu", "PTX_TARGETS"]
 
 P_INPUTS, N0, WIDTH, DEPTH, NETWORKS = 8, 64, 512, 20, 200
+CUDA_WIDTHS = (512, 4096)  # explicit-method widths of the CUDA benchmark
+CUDA_NETWORKS_WIDE = 50  # networks at the widest width in the quick profile
+CUDA_RNG_NORMALS = {"quick": 1 << 28, "full": 1 << 30}  # normals drawn by the RNG-only CUDA kernel
+CUDA_RNG_LAUNCH = (256, 32)  # threads per block, blocks per multiprocessor
 
 
 def workload_inputs(P: int = P_INPUTS, n0: int = N0, seed: int = 0) -> np.ndarray:
@@ -149,12 +153,12 @@ PTX_TARGETS: list[tuple[str, object, tuple]] = [
 ]
 
 
-def rng_only_cuda(total_normals: int, seed: int = 0) -> float:
+def rng_only_cuda(total_normals: int, seed: int = 0, threads: int = 256, blocks_per_sm: int = 32) -> float:
     """Normals per second of the RNG-only CUDA kernel (Philox + Box-Muller, one sum per thread)."""
     from numba import cuda
 
     kern = cuda.jit(k_rng_only)
-    threads, blocks = 256, 4 * cuda.get_current_device().MULTIPROCESSOR_COUNT * 8
+    blocks = blocks_per_sm * int(getattr(cuda.get_current_device(), "MULTIPROCESSOR_COUNT", 1))  # 1 in the simulator
     out = cuda.device_array(threads * blocks)
     npairs_row = 1 << 12
     kern[blocks, threads](np.uint64(seed), np.int64(threads * blocks), np.int64(npairs_row), out)
@@ -172,13 +176,15 @@ def _cuda_benchmarks(profile: str) -> list[dict]:
     full = profile != "quick"
     rows = []
     dev = cuda.get_current_device()
-    name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
+    name = getattr(dev, "name", "CUDA simulator")
+    name = name.decode() if isinstance(name, bytes) else str(name)
     for m in ("explicit", "gram"):
         _sim(m, "cuda", 2, depth=2, width=8)
-    bound = rng_only_cuda(1 << 30 if full else 1 << 28)
+    threads, per_sm = CUDA_RNG_LAUNCH
+    bound = rng_only_cuda(CUDA_RNG_NORMALS[profile], threads=threads, blocks_per_sm=per_sm)
     rows.append(_row("cuda rng-only kernel", "normals/s", bound, "1/s", name))
-    for n in (512, 4096):
-        S = NETWORKS if (full or n == 512) else 50
+    for n in CUDA_WIDTHS:
+        S = NETWORKS if (full or n != max(CUDA_WIDTHS)) else CUDA_NETWORKS_WIDE
         t = _timed(lambda: (_sim("explicit", "cuda", S, width=n), cuda.synchronize()))
         rate = _weight_normals(S, N0, [n] * DEPTH) / t
         rows.append(_row(f"cuda explicit n={n}", "throughput", S * DEPTH / t, "layer-samples/s",
@@ -186,7 +192,7 @@ def _cuda_benchmarks(profile: str) -> list[dict]:
         rows.append(_row(f"cuda explicit n={n} vs rng bound", "fraction", rate / bound, "",
                          f"{rate:.3g} weight normals/s"))
     t = _timed(lambda: _sim("gram", "cuda", NETWORKS), repeat=3)
-    rows.append(_row("cuda gram", "throughput", NETWORKS * DEPTH / t, "layer-samples/s", name))
+    rows.append(_row("cuda gram", "throughput", NETWORKS * DEPTH / t, "layer-samples/s", f"{name}, n={WIDTH}"))
     return rows
 
 

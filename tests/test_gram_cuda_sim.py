@@ -25,7 +25,7 @@ CASES = [
          S=3, seed=7, residual=0.3, norm="ln_pre", first=0),
     dict(X=np.random.default_rng(1).normal(size=(4, 3)).tolist(), widths=[3, 2], act="relu", C_W=2.0, C_b=0.0,
          S=2, seed=8, residual=0.0, norm="rms_post", first=5),  # P > width: rank-deficient covariances
-    dict(X=[[1.0, 0.5]], widths=[4, 4, 4], act="identity", C_W=1.0, C_b=0.0, S=100, seed=9, residual=0.0,
+    dict(X=[[1.0, 0.5]], widths=[4, 4, 4], act="identity", C_W=1.0, C_b=0.0, S=80, seed=9, residual=0.0,
          norm=None, first=0),
 ]
 
@@ -46,6 +46,9 @@ SCRIPT = textwrap.dedent("""
     r = simulate(np.array(c["X"]), depth=3, width=c["widths"], activation=c["act"], C_W=c["C_W"], C_b=c["C_b"],
                  n_networks=c["S"], seed=c["seed"], residual=c["residual"], norm=c["norm"], backend="cuda")
     out["api/postact_gram"] = r.postact_gram
+    # the RNG-only bound kernel of `sigprop bench --backend cuda`, tiny launch
+    from sigprop.kernels.bench import rng_only_cuda
+    out["bench/rng_rate"] = np.array(rng_only_cuda(64, threads=4, blocks_per_sm=1))
     np.savez(sys.argv[2], **out)
 """)
 
@@ -95,3 +98,9 @@ def test_cuda_gram_deep_linear_moments(simulated):
     theory = np.array([3 * (1 + 2 / 4) ** l * G2**2 for l in range(3)])
     z4 = (m4.mean(0) - theory) / (m4.std(0, ddof=1) / math.sqrt(S))
     assert np.all(np.abs(z4) < 4), z4
+
+
+
+def test_rng_only_benchmark_kernel_runs(simulated):
+    rate = float(simulated["bench/rng_rate"])
+    assert rate > 0 and math.isfinite(rate)
