@@ -171,7 +171,8 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
     for t in [t for t in s["thresholds"] if not s.get("stop_at_stage") or t >= t_stage]:
         stage_fits[f"loss<{t:g}"] = np.array([[np.argmax(runs[(L, k)]["at"][t]) + 1 if t in runs[(L, k)]["at"]
                                                else np.nan for k in seeds] for L in depths], dtype=float)
-    stage_fits["end of training (stopped at the stage when stop_at_stage)"] = np.array([[np.argmax(runs[(L, k)]["final"]) + 1 if runs[(L, k)]["final"]
+    end_key = "end of training" + (" (or at the stage: stop_at_stage)" if s.get("stop_at_stage") else "")
+    stage_fits[end_key] = np.array([[np.argmax(runs[(L, k)]["final"]) + 1 if runs[(L, k)]["final"]
                                                is not None else np.nan for k in seeds] for L in depths], dtype=float)
 
     def fit_points(mat):
