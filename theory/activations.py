@@ -373,6 +373,17 @@ def activation(name: str | Activation, **params: float) -> Activation:
                       scalar=scalar, scalar_deriv=scalar_d, **spec)
 
 
+def _as_njit(f: Callable[[float], float]):
+    """A numba dispatcher for the scalar callable ``f``: itself if already compiled, ``njit(f)`` for a Python
+    function, and a compiled wrapper ``x -> f(x)`` for builtins and ufuncs (``math.tanh``, ``np.tanh``), which
+    numba can call but not compile directly."""
+    if hasattr(f, "py_func"):
+        return f
+    if isinstance(f, type(lambda: 0)):
+        return numba.njit(f)
+    return numba.njit(lambda x: f(x))
+
+
 def custom_activation(
     fn: Callable[[np.ndarray], np.ndarray],
     *,
@@ -409,16 +420,9 @@ def custom_activation(
 
         def derivative(x, _f=fn):
             return (np.asarray(_f(x + h)) - np.asarray(_f(x - h))) / (2 * h)
-    if scalar is None:
-        if hasattr(fn, "py_func") or not isinstance(fn, type(lambda: 0)):
-            _fn = fn  # a NumPy ufunc or other callable: numba.njit needs a Python function around it
-            scalar = numba.njit(lambda x: _fn(x))
-        else:
-            scalar = numba.njit(fn)
-    elif not hasattr(scalar, "py_func"):
-        scalar = numba.njit(scalar)
-    if scalar_derivative is not None and not hasattr(scalar_derivative, "py_func"):
-        scalar_derivative = numba.njit(scalar_derivative)
+    scalar = _as_njit(fn if scalar is None else scalar)
+    if scalar_derivative is not None:
+        scalar_derivative = _as_njit(scalar_derivative)
     return Activation(name=name, params=(), fn=lambda x: np.asarray(fn(x), dtype=float), deriv=derivative,
                       kinks=kinks_t, jumps=tuple(float(j) for j in jumps), code=CUSTOM_CODE, parity=parity,
                       sympy_builder=sympy_expr, scalar=scalar, scalar_deriv=scalar_derivative)

@@ -1,0 +1,42 @@
+"""The public names that outside checks use, reachable from the sigprop.* namespace, and small integration points."""
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import sigprop.theory as theory
+
+
+def test_issue6_names_are_exported_from_sigprop_theory():
+    from sigprop.theory.equilibrium import equilibrium_layer
+    from sigprop.theory.tangent import centered_kernel_alignment
+
+    assert theory.equilibrium_layer is equilibrium_layer
+    assert theory.centered_kernel_alignment is centered_kernel_alignment
+    assert {"equilibrium_layer", "centered_kernel_alignment"} <= set(theory.__all__)
+    with pytest.raises(AttributeError):
+        theory.no_such_name  # noqa: B018
+
+
+def test_theory_import_does_not_load_scipy_stats():
+    code = "import sys, sigprop.theory; print('scipy.stats' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
+
+
+@pytest.mark.parametrize("scalar", [math.tanh, np.tanh, lambda x: math.tanh(x)])
+def test_custom_activation_accepts_builtin_ufunc_and_python_scalars(scalar):
+    act = theory.custom_activation(np.tanh, scalar=scalar, scalar_derivative=lambda x: 1.0 - math.tanh(x) ** 2)
+    for x in (-2.0, 0.0, 0.7):
+        assert act.scalar(x) == pytest.approx(math.tanh(x), abs=1e-15)
+        assert act.scalar_deriv(x) == pytest.approx(1.0 - math.tanh(x) ** 2, abs=1e-15)
+
+
+def test_namespace_packages_resolve_to_the_source_folders():
+    import sigprop.kernels
+    import sigprop.validation
+
+    for mod, folder in ((theory, "theory"), (sigprop.kernels, "kernels"), (sigprop.validation, "validation")):
+        assert mod.__path__[0].rstrip("/").endswith(folder)
