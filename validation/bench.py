@@ -23,6 +23,8 @@ __all__ = ["BENCH_MODULES", "collect", "format_table", "add_arguments", "run"]
 BENCH_MODULES: dict[str, str] = {
     "theory": "sigprop.theory.bench",
     "kernels": "sigprop.kernels.bench",
+    "equilibrium": "sigprop.theory.equilibrium",
+    "training": "sigprop.kernels.training",
 }
 
 
