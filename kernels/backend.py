@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["cuda_simulator_enabled", "cuda_available", "host_memory_available", "gpu_memory_available"]
+__all__ = ["device_helper", "cuda_simulator_enabled", "cuda_available", "host_memory_available", "gpu_memory_available"]
 
 
 def cuda_simulator_enabled() -> bool:
@@ -48,3 +48,11 @@ def gpu_memory_available() -> int:
 
     free, _total = cuda.current_context().get_memory_info()
     return int(free)
+
+
+def device_helper(f):
+    """An ``@numba.njit(inline='always')`` helper as a CUDA kernel may call it: the compiled helper itself on a GPU
+    (and for PTX), its pure-Python function under numba's CUDA simulator, which cannot pass arrays into njit code."""
+    import numba
+
+    return f.py_func if numba.config.ENABLE_CUDASIM else f

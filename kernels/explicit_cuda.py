@@ -26,6 +26,7 @@ from numba import types
 from sigprop.theory.activations import device_activation, device_derivative
 
 from . import layer_ops, rng
+from .backend import device_helper
 from .reference import check_explicit_args, tangent_from_backward
 
 __all__ = ["run_explicit_cuda", "PTX_TARGETS", "cuda_kernels", "cuda_usable"]
@@ -33,9 +34,7 @@ __all__ = ["run_explicit_cuda", "PTX_TARGETS", "cuda_kernels", "cuda_usable"]
 _SIM = bool(numba.config.ENABLE_CUDASIM)
 
 
-def _dev(f):
-    """The njit helper itself on a GPU; its Python function under the simulator (which cannot pass arrays)."""
-    return f.py_func if _SIM else f
+_dev = device_helper  # shared simulator shim (kernels.backend)
 
 
 matvec_row = _dev(layer_ops.matvec_row)

@@ -23,6 +23,7 @@ from numba import types
 
 from ..theory.activations import Activation, device_activation
 from . import gram_device
+from .backend import device_helper
 from .gram_cpu import activation_device_fn, gram_outputs_from_status
 from .gram_device import NORM_CODES, PSD_RTOL, STATUS_NONFINITE, STATUS_NOT_PSD, STATUS_OK
 
@@ -31,9 +32,7 @@ __all__ = ["run_gram_cuda", "PTX_TARGETS"]
 _SIM = bool(numba.config.ENABLE_CUDASIM)
 
 
-def _dev(f):
-    """The njit helper on a GPU; its Python function under the simulator (which cannot pass arrays to njit)."""
-    return f.py_func if _SIM else f
+_dev = device_helper  # shared simulator shim (kernels.backend)
 
 
 factor_psd = _dev(gram_device.factor_psd)

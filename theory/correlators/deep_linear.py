@@ -74,12 +74,17 @@ def deep_linear_moments(m: int, widths: Sequence[int], C_W: float = 1.0, G0: flo
     w = validate_widths(widths)
     C_W = _check_positive(C_W, "C_W")
     G0 = _check_positive(G0, "G0")
-    c = _factor_fn(int(m))
-    out = np.empty(w.size)
+    return layer_moment_product(_factor_fn(int(m)), m, w, C_W, G0)
+
+
+def layer_moment_product(factor, m: int, widths: np.ndarray, C_W: float, G0: float) -> np.ndarray:
+    """``G^(1) = (C_W G0)^m`` and ``G^(l+1) = C_W^m factor(n_l) G^(l)``: the layer product shared by the exact
+    single-input families (deep linear with ``factor = c_2m``, critical-ReLU moments with their mixture factor)."""
+    out = np.empty(widths.size)
     g = (C_W * G0) ** m
-    for l in range(w.size):
+    for l in range(widths.size):
         out[l] = g
-        g = g * C_W**m * c(float(w[l]))
+        g = g * C_W**m * factor(float(widths[l]))
     return out
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import sympy as sp
 from sympy.functions.combinatorial.numbers import stirling
 
-from .deep_linear import _check_positive, validate_widths
+from .deep_linear import _check_positive, layer_moment_product, validate_widths
 from .wick import n as _n
 
 __all__ = ["relu_moment_factor", "relu_moments", "relu_kurtosis_ratio"]
@@ -73,13 +73,7 @@ def relu_moments(m: int, widths: Sequence[int], C_W: float = 2.0, G0: float = 1.
     w = validate_widths(widths)
     C_W = _check_positive(C_W, "C_W")
     G0 = _check_positive(G0, "G0")
-    f = _factor_fn(int(m))
-    out = np.empty(w.size)
-    g = (C_W * G0) ** m
-    for l in range(w.size):
-        out[l] = g
-        g = g * C_W**m * f(float(w[l]))
-    return out
+    return layer_moment_product(_factor_fn(int(m)), m, w, C_W, G0)
 
 
 def relu_kurtosis_ratio(widths: Sequence[int], C_W: float = 2.0) -> np.ndarray:
