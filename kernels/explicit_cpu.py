@@ -22,8 +22,8 @@ from numba import prange
 from sigprop.theory.activations import device_activation, device_derivative
 
 from . import rng
-from .layer_ops import (NORM_CODES, add_bias_row, column_dot, column_moments, matvec_row, matvec_t_colpair,
-                        normalize_column)
+from .layer_ops import (NORM_CODES, add_bias_row, column_dot, column_moments, matvec_rows_buffered,
+                        matvec_t_colpairs_buffered, normalize_column)
 from .reference import check_explicit_args, tangent_from_backward
 
 __all__ = ["run_explicit"]
@@ -40,28 +40,38 @@ _SERIAL = dict(cache=True, error_model="numpy")
 _PARALLEL = dict(parallel=True, cache=True, error_model="numpy")
 
 # The row/column helpers compiled once as ordinary (not inlined) CPU functions: the weight and skip
-# products share one copy, which roughly halves the first compilation.  (CUDA kernels inline them.)
-matvec_row = numba.njit(**_SERIAL)(matvec_row.py_func)
-matvec_t_colpair = numba.njit(**_SERIAL)(matvec_t_colpair.py_func)
+# products share one copy, which roughly halves the first compilation.  (CUDA kernels inline the
+# unbuffered versions.)  The buffered versions draw a block of rows' (column pairs') weights in
+# vectorised passes into scratch arrays, then multiply-accumulate the whole block at once: the same
+# numbers and the same sums, in the same order, as the CUDA kernels.
+matvec_rows = numba.njit(**_SERIAL)(matvec_rows_buffered.py_func)
+matvec_t_colpairs = numba.njit(**_SERIAL)(matvec_t_colpairs_buffered.py_func)
+
+_BLOCK = 16  # rows (column pairs) of one network per parallel work item
 
 
 @numba.njit(**_SERIAL)
-def _linear_row(kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, skip_scale, k):
-    s = k // n
-    i = k - s * n
+def _linear_block(kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, skip_scale, c):
+    nblocks = (n + _BLOCK - 1) // _BLOCK
+    s = c // nblocks
+    i0 = (c - s * nblocks) * _BLOCK
+    nrows = min(_BLOCK, n - i0)
     net = net0 + s
-    matvec_row(kind, seed, rng.STREAM_WEIGHTS, net, layer, H, s, n_in, i, Z, w_scale)
+    E = np.empty((_BLOCK, (n_in + 1) // 2))
+    O = np.empty((_BLOCK, (n_in + 1) // 2))
+    matvec_rows(kind, seed, rng.STREAM_WEIGHTS, net, layer, H, s, n_in, i0, nrows, Z, w_scale, E, O)
     if b_scale != 0.0:
-        add_bias_row(seed, rng.STREAM_BIAS, net, layer, i, Z, s, b_scale)
+        for i in range(i0, i0 + nrows):
+            add_bias_row(seed, rng.STREAM_BIAS, net, layer, i, Z, s, b_scale)
     if skip_scale != 0.0:
-        matvec_row(0, seed, rng.STREAM_SKIP, net, layer, H, s, n_in, i, R, skip_scale)
+        matvec_rows(0, seed, rng.STREAM_SKIP, net, layer, H, s, n_in, i0, nrows, R, skip_scale, E, O)
 
 
 @numba.njit(**_PARALLEL)
 def _k_linear(kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, skip_scale):
     """Z[s, i] = w_scale * W_i . H[s] + b_scale * b_i;  R[s, i] = skip_scale * S_i . H[s] if skip_scale != 0."""
-    for k in prange(Z.shape[0] * n):
-        _linear_row(kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, skip_scale, k)
+    for c in prange(Z.shape[0] * ((n + _BLOCK - 1) // _BLOCK)):
+        _linear_block(kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, skip_scale, c)
 
 
 @numba.njit(**_SERIAL)
@@ -132,12 +142,17 @@ def _k_readout(seed, net0, layer, n, DP, D, scale):
 
 
 @numba.njit(**_SERIAL)
-def _backprop_colpair(kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale, k):
+def _backprop_block(kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale, c):
     npairs = (n_in + 1) // 2
-    s = k // npairs
-    jp = k - s * npairs
-    matvec_t_colpair(kind, seed, rng.STREAM_WEIGHTS, net0 + s, layer, D, s, n_out, jp, n_in, OUT, w_scale)
-    for j in range(2 * jp, min(2 * jp + 2, n_in)):
+    nblocks = (npairs + _BLOCK - 1) // _BLOCK
+    s = c // nblocks
+    jp0 = (c - s * nblocks) * _BLOCK
+    ncp = min(_BLOCK, npairs - jp0)
+    E = np.empty((_BLOCK, n_out))
+    O = np.empty((_BLOCK, n_out))
+    matvec_t_colpairs(kind, seed, rng.STREAM_WEIGHTS, net0 + s, layer, D, s, n_out, jp0, ncp, n_in, OUT, w_scale,
+                      E, O)
+    for j in range(2 * jp0, min(2 * (jp0 + ncp), n_in)):
         for a in range(D.shape[2]):
             OUT[s, j, a] *= DP[s, j, a]
 
@@ -145,8 +160,8 @@ def _backprop_colpair(kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale,
 @numba.njit(**_PARALLEL)
 def _k_backprop(kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale):
     """OUT[s, j] = phi'(z)[s, j] * w_scale * sum_i W^(layer)_ij D[s, i]  (W regenerated, columns in pairs)."""
-    for k in prange(D.shape[0] * ((n_in + 1) // 2)):
-        _backprop_colpair(kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale, k)
+    for c in prange(D.shape[0] * (((n_in + 1) // 2 + _BLOCK - 1) // _BLOCK)):
+        _backprop_block(kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale, c)
 
 
 @numba.njit(**_SERIAL)

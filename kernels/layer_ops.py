@@ -12,9 +12,9 @@ import math
 
 import numba
 
-from .rng import draw_pair, normal_pair
+from .rng import draw_pair, draw_pairs_into, normal_pair
 
-__all__ = ["matvec_row", "matvec_t_colpair", "add_bias_row", "column_dot", "column_moments",
+__all__ = ["matvec_row", "matvec_t_colpair", "matvec_rows_buffered", "matvec_t_colpairs_buffered", "add_bias_row", "column_dot", "column_moments",
            "normalize_column", "NORM_CODES"]
 
 # norm argument -> (where: 0 none, 1 PRE, 2 POST; centre: 0 RMSNorm, 1 LayerNorm)
@@ -64,6 +64,64 @@ def matvec_t_colpair(kind, seed, stream, network, layer, D, s, n_out, jp, n_in, 
         OUT[s, j0, a] *= scale
         if two:
             OUT[s, j0 + 1, a] *= scale
+
+
+@numba.njit(inline="always")
+def matvec_rows_buffered(kind, seed, stream, network, layer, H, s, n_in, i0, nrows, Z, scale, E, O):
+    """:func:`matvec_row` for the rows i0 .. i0 + nrows - 1 (same numbers, same sums in the same order).
+
+    Each row's weights are first drawn in one vectorisable pass (:func:`rng.draw_pairs_into`) into the
+    scratch rows E[r], O[r] (shape >= (nrows, ceil(n_in/2))); the multiply-accumulate then advances all
+    nrows x P sums together, column pair by column pair, so their dependency chains overlap."""
+    npairs = (n_in + 1) // 2
+    P = Z.shape[2]
+    for r in range(nrows):
+        draw_pairs_into(kind, seed, stream, network, layer, i0 + r, 0, 0, 1, npairs, E[r], O[r])
+        for a in range(P):
+            Z[s, i0 + r, a] = 0.0
+    for jp in range(n_in // 2):
+        j = 2 * jp
+        for r in range(nrows):
+            w0 = E[r, jp]
+            w1 = O[r, jp]
+            for a in range(P):
+                Z[s, i0 + r, a] += w0 * H[s, j, a] + w1 * H[s, j + 1, a]
+    for r in range(nrows):
+        if n_in % 2 == 1:
+            w0 = E[r, npairs - 1]
+            for a in range(P):
+                Z[s, i0 + r, a] += w0 * H[s, n_in - 1, a]
+        for a in range(P):
+            Z[s, i0 + r, a] *= scale
+
+
+@numba.njit(inline="always")
+def matvec_t_colpairs_buffered(kind, seed, stream, network, layer, D, s, n_out, jp0, ncp, n_in, OUT, scale, E, O):
+    """:func:`matvec_t_colpair` for the column pairs jp0 .. jp0 + ncp - 1 (same numbers and sums).
+
+    Each pair's weights are drawn first, in one vectorisable pass down the rows, into E[c], O[c]
+    (shape >= (ncp, n_out)); the multiply-accumulate then advances all 2 ncp x P sums together, row by row."""
+    P = D.shape[2]
+    for c in range(ncp):
+        draw_pairs_into(kind, seed, stream, network, layer, 0, 1, jp0 + c, 0, n_out, E[c], O[c])
+    j_lo = 2 * jp0
+    j_hi = min(2 * (jp0 + ncp), n_in)
+    for j in range(j_lo, j_hi):
+        for a in range(P):
+            OUT[s, j, a] = 0.0
+    for i in range(n_out):
+        for c in range(ncp):
+            w0 = E[c, i]
+            w1 = O[c, i]
+            j0 = 2 * (jp0 + c)
+            for a in range(P):
+                OUT[s, j0, a] += w0 * D[s, i, a]
+            if j0 + 1 < n_in:
+                for a in range(P):
+                    OUT[s, j0 + 1, a] += w1 * D[s, i, a]
+    for j in range(j_lo, j_hi):
+        for a in range(P):
+            OUT[s, j, a] *= scale
 
 
 @numba.njit(inline="always")

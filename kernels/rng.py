@@ -15,7 +15,9 @@ an odd multiple of ``2^-53`` in the open interval (0, 1) (never 0 or 1; the set 
 Normals: Box-Muller on the two uniforms ``(u1, u2)`` of a block,
 ``(sqrt(-2 log u1) cos(2 pi u2), sqrt(-2 log u1) sin(2 pi u2))`` for the columns ``(2j, 2j+1)``; the cosine and
 sine of the angle ``2 pi u2`` come from :func:`sincos_turn` (exact quadrant reduction of the dyadic ``u2`` and
-Taylor polynomials on [-pi/4, pi/4], error ~1e-16), cheaper than libm and the same code on CPU and GPU.
+Taylor polynomials on [-pi/4, pi/4], error ~1e-16), and ``log u1`` from :func:`log_dyadic53` (fdlibm's log
+after an exact branch-free reduction, error < 1 ulp): cheaper than libm, vectorisable on the CPU, and the
+same code (hence the same numbers) on CPU and GPU.
 
 Public scalar API (``@numba.njit(inline='always')``, only scalars, callable from njit and cuda.jit code):
     philox4x32(c0, c1, c2, c3, k0, k1) -> 4 words (uint64 values < 2^32)
@@ -24,6 +26,9 @@ Public scalar API (``@numba.njit(inline='always')``, only scalars, callable from
     uniform_pair / uniform_at:      unit variance, uniform on [-sqrt 3, sqrt 3]
     rademacher_pair / rademacher_at: +-1 with probability 1/2 each (bit 0 of words 0 and 1)
     draw_pair(kind, ...) / draw_at(kind, ...): kind ``KIND_GAUSSIAN = 0``, ``KIND_UNIFORM = 1``, ``KIND_RADEMACHER = 2``
+    draw_pairs_into(kind, seed, stream, network, layer, row0, drow, jp0, djp, count, E, O): ``count`` pairs along a
+        line of counters into two arrays, the same numbers as draw_pair but in loops that vectorise on the CPU
+        (Philox, then the logs, then the angles: ~4x faster than pair by pair); used by the CPU kernels.
 Array helpers (NumPy in, NumPy out): ``normals(seed, stream, network, layer, rows, cols)`` -> (rows, cols) array
 with entry [i, j] = ``normal_at(seed, stream, network, layer, i, j)`` computed by the same compiled scalar code
 (hence bit-identical to the CPU kernels), ``draws(kind, ...)`` likewise, and ``philox4x32_array``, an
@@ -39,9 +44,9 @@ import numpy as np
 __all__ = [
     "STREAM_WEIGHTS", "STREAM_BIAS", "STREAM_SKIP", "STREAM_READOUT", "STREAM_GRAM",
     "KIND_GAUSSIAN", "KIND_UNIFORM", "KIND_RADEMACHER", "WEIGHT_KINDS",
-    "philox4x32", "philox4x32_array", "uniform01_from_words", "sincos_turn",
+    "philox4x32", "philox4x32_array", "uniform_numerator", "uniform01_from_words", "log_dyadic53", "sincos_turn",
     "normal_pair", "normal_at", "uniform_pair", "uniform_at", "rademacher_pair", "rademacher_at",
-    "draw_pair", "draw_at", "normals", "draws",
+    "draw_pair", "draw_at", "draw_pairs_into", "normals", "draws",
 ]
 
 STREAM_WEIGHTS = 0
@@ -67,6 +72,17 @@ _PHILOX_M1 = np.uint64(0xCD9E8D57)
 _PHILOX_W0 = np.uint64(0x9E3779B9)
 _PHILOX_W1 = np.uint64(0xBB67AE85)
 _TWO_POW_M53 = 2.0 ** -53
+# fdlibm e_log.c: ln 2 split in two, and the minimax coefficients of (log(1+f) - f + f^2/2 - ...) in s = f/(2+f).
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_LG1 = 6.666666666666735130e-01
+_LG2 = 3.999999999940941908e-01
+_LG3 = 2.857142874366239149e-01
+_LG4 = 2.222219843214978396e-01
+_LG5 = 1.818357216161805012e-01
+_LG6 = 1.531383769920937332e-01
+_LG7 = 1.479819860511658591e-01
+_SQRT2 = math.sqrt(2.0)
 _HALF_PI = 0.5 * math.pi
 _SQRT3 = math.sqrt(3.0)
 
@@ -98,10 +114,58 @@ def philox4x32(c0, c1, c2, c3, k0, k1):
 
 
 @numba.njit(inline="always")
+def uniform_numerator(a, b):
+    """2m + 1 as a float64 (exact, odd, in [1, 2^53)), with m = a << 20 | b >> 12: the uniform is this times 2^-53."""
+    m = (np.uint64(a) << _SH20) | (np.uint64(b) >> _SH12)
+    return np.float64(np.int64(m)) * 2.0 + 1.0  # m < 2^52: signed conversion is exact
+
+
+@numba.njit(inline="always")
 def uniform01_from_words(a, b):
     """u = (2m + 1) / 2^53 with m = a << 20 | b >> 12 (52 bits): a float64 in the open interval (0, 1)."""
-    m = (np.uint64(a) << _SH20) | (np.uint64(b) >> _SH12)
-    return (np.float64(np.int64(m)) * 2.0 + 1.0) * _TWO_POW_M53  # m < 2^52: signed conversion is exact
+    return uniform_numerator(a, b) * _TWO_POW_M53
+
+
+@numba.njit(inline="always")
+def log_dyadic53(x):
+    """log(x 2^-53) for an integer-valued float64 x in [1, 2^53) (so for every uniform u = x 2^-53 used here).
+
+    x = 2^e y with y in [sqrt(1/2), sqrt(2)] by exact power-of-two scalings chosen by comparisons (no bit
+    access, no branches: the same code vectorises on the CPU and runs in CUDA kernels), then fdlibm's
+    __ieee754_log on y: f = y - 1, s = f/(2+f), log y = f - hfsq + s (hfsq + R(s^2)) with the minimax R
+    (|error| < 2^-58.45) and ln 2 in two parts.  Error < 1 ulp of the result (tests/test_rng.py checks it
+    against mpmath)."""
+    e = -53.0
+    big = x >= 4294967296.0
+    x = x * 2.3283064365386963e-10 if big else x
+    e = e + 32.0 if big else e
+    big = x >= 65536.0
+    x = x * 1.52587890625e-05 if big else x
+    e = e + 16.0 if big else e
+    big = x >= 256.0
+    x = x * 0.00390625 if big else x
+    e = e + 8.0 if big else e
+    big = x >= 16.0
+    x = x * 0.0625 if big else x
+    e = e + 4.0 if big else e
+    big = x >= 4.0
+    x = x * 0.25 if big else x
+    e = e + 2.0 if big else e
+    big = x >= 2.0
+    x = x * 0.5 if big else x
+    e = e + 1.0 if big else e
+    big = x > _SQRT2
+    x = x * 0.5 if big else x
+    e = e + 1.0 if big else e
+    f = x - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
+    t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
+    R = t2 + t1
+    hfsq = 0.5 * f * f
+    return e * _LN2_HI - ((hfsq - (s * (hfsq + R) + e * _LN2_LO)) - f)
 
 
 @numba.njit(inline="always")
@@ -117,13 +181,12 @@ def sincos_turn(u):
     c = 1.0 + x2 * (-0.5 + x2 * (1.0 / 24.0 + x2 * (-1.0 / 720.0 + x2 * (1.0 / 40320.0 + x2 * (
         -1.0 / 3628800.0 + x2 * (1.0 / 479001600.0 + x2 * (-1.0 / 87178291200.0 + x2 * (1.0 / 20922789888000.0))))))))
     q = int(k) & 3
-    if q == 0:
-        return c, s
-    elif q == 1:
-        return -s, c
-    elif q == 2:
-        return -c, -s
-    return s, -c
+    odd = (q & 1) == 1  # quadrant by selects, not branches, so that a loop over u vectorises
+    cq = s if odd else c
+    sq = c if odd else s
+    cq = -cq if (q == 1 or q == 2) else cq
+    sq = -sq if q >= 2 else sq
+    return cq, sq
 
 
 @numba.njit(inline="always")
@@ -135,9 +198,9 @@ def _block(seed, stream, network, layer, row, col_pair):
 
 @numba.njit(inline="always")
 def _normals_from_words(w0, w1, w2, w3):
-    u1 = uniform01_from_words(w0, w1)
+    x1 = uniform_numerator(w0, w1)
     u2 = uniform01_from_words(w2, w3)
-    r = math.sqrt(-2.0 * math.log(u1))
+    r = math.sqrt(-2.0 * log_dyadic53(x1))
     c, s = sincos_turn(u2)
     return r * c, r * s
 
@@ -216,15 +279,54 @@ def draw_at(kind, seed, stream, network, layer, row, col):
     return a if (col & 1) == 0 else b
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
+def draw_pairs_into(kind, seed, stream, network, layer, row0, drow, jp0, djp, count, E, O):
+    """E[k], O[k] = draw_pair(kind, seed, stream, network, layer, row0 + k drow, jp0 + k djp) for k < count.
+
+    The same numbers as the scalar path, bit for bit, generated in passes over k (Philox and the uniforms,
+    then sqrt(-2 log u1), then the angle), each a loop over independent counters that LLVM vectorises on
+    the CPU.  ``E`` and ``O`` are float64 arrays of length >= count (E doubles as scratch for u1 and the
+    radius, O for u2)."""
+    sd = np.uint64(seed)
+    k0 = sd & _MASK32
+    k1 = sd >> _SH32
+    c1 = (np.uint64(layer) & np.uint64(0xFFFFFF)) | (np.uint64(stream) << _SH24)
+    if kind == 2:
+        for k in range(count):
+            w0, w1, w2, w3 = philox4x32(network, c1, row0 + k * drow, jp0 + k * djp, k0, k1)
+            E[k], O[k] = _signs_from_words(w0, w1)
+        return
+    if kind == 1:
+        for k in range(count):
+            w0, w1, w2, w3 = philox4x32(network, c1, row0 + k * drow, jp0 + k * djp, k0, k1)
+            E[k], O[k] = _uniforms_from_words(w0, w1, w2, w3)
+        return
+    for k in range(count):
+        w0, w1, w2, w3 = philox4x32(network, c1, row0 + k * drow, jp0 + k * djp, k0, k1)
+        E[k] = uniform_numerator(w0, w1)
+        O[k] = uniform01_from_words(w2, w3)
+    for k in range(count):
+        E[k] = math.sqrt(-2.0 * log_dyadic53(E[k]))
+    for k in range(count):
+        c, s = sincos_turn(O[k])
+        r = E[k]
+        E[k] = r * c
+        O[k] = r * s
+
+
+@numba.njit(cache=True, error_model="numpy")  # no division checks: they would stop vectorisation
 def _fill_draws(kind, seed, stream, network, layer, out):
     rows, cols = out.shape
+    npairs = (cols + 1) // 2
+    E = np.empty(npairs)
+    O = np.empty(npairs)
     for i in range(rows):
-        for jp in range((cols + 1) // 2):
-            a, b = draw_pair(kind, seed, stream, network, layer, i, jp)
-            out[i, 2 * jp] = a
-            if 2 * jp + 1 < cols:
-                out[i, 2 * jp + 1] = b
+        draw_pairs_into(kind, seed, stream, network, layer, i, 0, 0, 1, npairs, E, O)
+        for jp in range(cols // 2):
+            out[i, 2 * jp] = E[jp]
+            out[i, 2 * jp + 1] = O[jp]
+        if cols % 2 == 1:
+            out[i, cols - 1] = E[npairs - 1]
 
 
 def _check_coords(seed: int, stream: int, network: int, layer: int, rows: int, cols: int) -> None:
