@@ -39,8 +39,8 @@ def _positive_int(name: str, v, hi: int | None = None) -> int:
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be a positive int, got {type(v).__name__} {v!r}")
     if v < 1 or (hi is not None and v > hi):
-        rng_txt = f"[1, {hi}]" if hi is not None else ">= 1"
-        raise ValueError(f"{name} must be an int in {rng_txt}, got {v!r}")
+        allowed = f"in [1, {hi}]" if hi is not None else ">= 1"
+        raise ValueError(f"{name} must be an integer {allowed}, got {v!r}")
     return int(v)
 
 
