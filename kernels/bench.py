@@ -20,7 +20,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from .rng import STREAM_WEIGHTS, normal_pair
+from .rng import STREAM_WEIGHTS, draw_pairs_into, normal_pair
 
 try:  # numba-cuda (optional): only the CUDA benchmarks and the PTX check use it
     from numba import cuda as _cuda
@@ -41,21 +41,30 @@ def workload_inputs(P: int = P_INPUTS, n0: int = N0, seed: int = 0) -> np.ndarra
     return np.random.default_rng(seed).standard_normal((P, n0))
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _rng_only_network(seed, s, widths_in, widths_out):
+    acc = 0.0
+    E = np.empty((widths_in.max() + 1) // 2)
+    O = np.empty((widths_in.max() + 1) // 2)
+    for l in range(widths_in.shape[0]):
+        npairs = (widths_in[l] + 1) // 2
+        for i in range(widths_out[l]):
+            draw_pairs_into(0, seed, STREAM_WEIGHTS, s, l + 1, i, 0, 0, 1, npairs, E, O)
+            for k in range(npairs):
+                acc += E[k] + O[k]
+    return acc
+
+
 @numba.njit(parallel=True, cache=True)
 def _rng_only_cpu(seed, S, widths_in, widths_out, out):
     for s in prange(S):
-        acc = 0.0
-        for l in range(widths_in.shape[0]):
-            for i in range(widths_out[l]):
-                for jp in range((widths_in[l] + 1) // 2):
-                    a, b = normal_pair(seed, STREAM_WEIGHTS, s, l + 1, i, jp)
-                    acc += a + b
-        out[s] = acc
+        out[s] = _rng_only_network(seed, s, widths_in, widths_out)
 
 
 def rng_only_cpu(S: int, n0: int, widths, seed: int = 0) -> float:
-    """Draw the explicit method's weight normals (n_l x n_{l-1} per layer and network) and nothing else;
-    return the number drawn per second."""
+    """Draw the explicit method's weight normals (n_l x n_{l-1} per layer and network), row by row with the
+    generator the CPU engine uses (:func:`rng.draw_pairs_into`), and nothing else; return the number drawn per
+    second."""
     w_in = np.array([n0] + list(widths[:-1]), dtype=np.int64)
     w_out = np.array(widths, dtype=np.int64)
     out = np.empty(S)
@@ -114,7 +123,7 @@ def _cpu_benchmarks(profile: str) -> list[dict]:
     ex_rate = _weight_normals(S_ex, N0, widths) / t_ex
     bound = rng_only_cpu(S_ex, N0, widths)
     rows.append(_row("cpu explicit", "weight normals/s", ex_rate, "1/s", "n_l n_{l-1} per layer, regenerated"))
-    rows.append(_row("cpu rng-only kernel", "normals/s", bound, "1/s", "Philox + Box-Muller, same count, same threads"))
+    rows.append(_row("cpu rng-only kernel", "normals/s", bound, "1/s", "Philox + Box-Muller (draw_pairs_into), same count, same threads"))
     rows.append(_row("cpu explicit vs rng bound", "fraction", ex_rate / bound, "", "1 = generation-bound"))
     gr_normals = S_gr * L * WIDTH * P_INPUTS
     rows.append(_row("cpu gram", "normals/s", gr_normals / t_gr, "1/s", "n P per layer"))

@@ -21,14 +21,51 @@ import numpy as np
 
 from ..theory.activations import Activation, device_activation
 from .gram_device import (
-    NORM_CODES, PSD_RTOL, STATUS_NONFINITE, STATUS_NOT_PSD, STATUS_OK, accumulate_row, covariance_into, factor_psd,
-    norm_coefficients, sample_row,
+    NORM_CODES, PSD_RTOL, STATUS_NONFINITE, STATUS_NOT_PSD, STATUS_OK, covariance_into, factor_psd,
+    norm_coefficients, sample_rows,
 )
 
 __all__ = ["run_gram_cpu", "activation_device_fn", "gram_outputs_from_status"]
 
 
 _phi = device_activation  # the activation switch; rebound for custom activations (see _cpu_kernel)
+
+
+@numba.njit(inline="always")
+def gram_sums(Z, n, P, G, M4, with_m4):
+    """G[a, b] = sum_{i<n} Z[a, i] Z[b, i] (a <= b) and, if with_m4, M4[a] = sum_i Z[a, i]^4: each sum taken in
+    order i = 0..n-1 (as gram_device.dot_mean / fourth_mean on the GPU), four sums at a time in registers so
+    that their dependency chains overlap."""
+    for a in range(P):
+        b = a
+        while b + 4 <= P:
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            s3 = 0.0
+            for i in range(n):
+                za = Z[a, i]
+                s0 += za * Z[b, i]
+                s1 += za * Z[b + 1, i]
+                s2 += za * Z[b + 2, i]
+                s3 += za * Z[b + 3, i]
+            G[a, b] = s0
+            G[a, b + 1] = s1
+            G[a, b + 2] = s2
+            G[a, b + 3] = s3
+            b += 4
+        while b < P:
+            s0 = 0.0
+            for i in range(n):
+                s0 += Z[a, i] * Z[b, i]
+            G[a, b] = s0
+            b += 1
+        if with_m4:
+            s0 = 0.0
+            for i in range(n):
+                v = Z[a, i] * Z[a, i]
+                s0 += v * v
+            M4[a] = s0
 
 
 def _gram_network_py(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, net, tol, pre, post, m4):
@@ -52,6 +89,8 @@ def _gram_network_py(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, net,
     perm = np.empty(P, dtype=np.int64)
     G = np.empty((P, P))
     M4 = np.empty(P)
+    E = np.empty(nmax)
+    O = np.empty(nmax)
     for a in range(P):
         for b in range(P):
             H[a, b] = G0[a, b]
@@ -70,14 +109,10 @@ def _gram_network_py(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, net,
                         pre[l2, a, b] = np.nan
                         post[l2, a, b] = np.nan
             return STATUS_NONFINITE if (rz == -2 or rs == -2) else STATUS_NOT_PSD
-        for i in range(n):
-            sample_row(seed, net, l + 1, i, A, rz, P, 0, Z, i)
-            if with_skip:
-                sample_row(seed, net, l + 1, i, B, rs, P, q, Sk, i)
-        G[:, :] = 0.0
-        M4[:] = 0.0
-        for i in range(n):
-            accumulate_row(Z, i, P, G, M4, True)
+        sample_rows(seed, net, l + 1, n, A, rz, P, 0, Z, E, O)
+        if with_skip:
+            sample_rows(seed, net, l + 1, n, B, rs, P, q, Sk, E, O)
+        gram_sums(Z, n, P, G, M4, True)
         for a in range(P):
             for b in range(a, P):
                 v = G[a, b] / n
@@ -98,9 +133,7 @@ def _gram_network_py(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, net,
             if with_skip:
                 for i in range(n):
                     Z[a, i] = cz * Z[a, i] + resid * Sk[a, i]
-        G[:, :] = 0.0
-        for i in range(n):
-            accumulate_row(Z, i, P, G, M4, False)
+        gram_sums(Z, n, P, G, M4, False)
         for a in range(P):
             for b in range(a, P):
                 v = G[a, b] / n

@@ -19,7 +19,7 @@ import math
 
 import numba
 
-from .rng import STREAM_GRAM, normal_pair
+from .rng import STREAM_GRAM, draw_pairs_into, normal_pair
 
 # Relative tolerance of the PSD factorisation (see the module docstring); ~4500 float64 epsilons.
 PSD_RTOL = 1e-12
@@ -110,6 +110,28 @@ def sample_row(seed, network, layer, row, A, rank, P, pair_offset, Z, col):
         if k + 1 < rank:
             for a in range(P):
                 Z[a, col] += A[a, k + 1] * g1
+
+
+@numba.njit(inline="always")
+def sample_rows(seed, network, layer, n, A, rank, P, pair_offset, Z, E, O):
+    """Z[:, i] = A xi_i for all rows i < n: :func:`sample_row` for every row (same numbers, same sums in the
+    same order), but column pair by column pair, so that each pair's normals are drawn for all n rows in one
+    vectorisable pass (:func:`rng.draw_pairs_into`, scratch E, O of length >= n) and the products run along
+    the contiguous rows Z[a, :] (CPU layout)."""
+    for a in range(P):
+        for i in range(n):
+            Z[a, i] = 0.0
+    for kp in range((rank + 1) // 2):
+        draw_pairs_into(0, seed, STREAM_GRAM, network, layer, 0, 1, pair_offset + kp, 0, n, E, O)
+        k = 2 * kp
+        for a in range(P):
+            c0 = A[a, k]
+            for i in range(n):
+                Z[a, i] += c0 * E[i]
+            if k + 1 < rank:
+                c1 = A[a, k + 1]
+                for i in range(n):
+                    Z[a, i] += c1 * O[i]
 
 
 @numba.njit(inline="always")
