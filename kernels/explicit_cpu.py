@@ -47,7 +47,7 @@ _PARALLEL = dict(parallel=True, cache=True, error_model="numpy")
 matvec_rows = numba.njit(**_SERIAL)(matvec_rows_buffered.py_func)
 matvec_t_colpairs = numba.njit(**_SERIAL)(matvec_t_colpairs_buffered.py_func)
 
-_BLOCK = 16  # rows (column pairs) of one network per parallel work item
+_BLOCK = 128  # rows (column pairs) of one network per parallel work item
 
 
 @numba.njit(**_SERIAL)
@@ -57,14 +57,15 @@ def _linear_block(kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, s
     i0 = (c - s * nblocks) * _BLOCK
     nrows = min(_BLOCK, n - i0)
     net = net0 + s
-    E = np.empty((_BLOCK, (n_in + 1) // 2))
-    O = np.empty((_BLOCK, (n_in + 1) // 2))
-    matvec_rows(kind, seed, rng.STREAM_WEIGHTS, net, layer, H, s, n_in, i0, nrows, Z, w_scale, E, O)
+    E = np.empty(_BLOCK)
+    O = np.empty(_BLOCK)
+    acc = np.empty((Z.shape[2], _BLOCK))
+    matvec_rows(kind, seed, rng.STREAM_WEIGHTS, net, layer, H, s, n_in, i0, nrows, Z, w_scale, E, O, acc)
     if b_scale != 0.0:
         for i in range(i0, i0 + nrows):
             add_bias_row(seed, rng.STREAM_BIAS, net, layer, i, Z, s, b_scale)
     if skip_scale != 0.0:
-        matvec_rows(0, seed, rng.STREAM_SKIP, net, layer, H, s, n_in, i0, nrows, R, skip_scale, E, O)
+        matvec_rows(0, seed, rng.STREAM_SKIP, net, layer, H, s, n_in, i0, nrows, R, skip_scale, E, O, acc)
 
 
 @numba.njit(**_PARALLEL)
@@ -148,10 +149,12 @@ def _backprop_block(kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale, c
     s = c // nblocks
     jp0 = (c - s * nblocks) * _BLOCK
     ncp = min(_BLOCK, npairs - jp0)
-    E = np.empty((_BLOCK, n_out))
-    O = np.empty((_BLOCK, n_out))
+    E = np.empty(_BLOCK)
+    O = np.empty(_BLOCK)
+    acc0 = np.empty((D.shape[2], _BLOCK))
+    acc1 = np.empty((D.shape[2], _BLOCK))
     matvec_t_colpairs(kind, seed, rng.STREAM_WEIGHTS, net0 + s, layer, D, s, n_out, jp0, ncp, n_in, OUT, w_scale,
-                      E, O)
+                      E, O, acc0, acc1)
     for j in range(2 * jp0, min(2 * (jp0 + ncp), n_in)):
         for a in range(D.shape[2]):
             OUT[s, j, a] *= DP[s, j, a]

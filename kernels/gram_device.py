@@ -144,19 +144,6 @@ def dot_mean(Z, a, Y, b, n):
 
 
 @numba.njit(inline="always")
-def accumulate_row(Z, i, P, G, M4, with_m4):
-    """G[a, b] += Z[a, i] Z[b, i] (a <= b) and, if with_m4, M4[a] += Z[a, i]^4: the same additions, in the same
-    order over i, as :func:`dot_mean` / :func:`fourth_mean`, but row by row (P(P+1)/2 independent chains)."""
-    for a in range(P):
-        za = Z[a, i]
-        for b in range(a, P):
-            G[a, b] += za * Z[b, i]
-        if with_m4:
-            v = za * za
-            M4[a] += v * v
-
-
-@numba.njit(inline="always")
 def fourth_mean(Z, a, n):
     """(1/n) sum_i Z[a, i]^4."""
     s = 0.0

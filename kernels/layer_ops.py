@@ -67,61 +67,62 @@ def matvec_t_colpair(kind, seed, stream, network, layer, D, s, n_out, jp, n_in, 
 
 
 @numba.njit(inline="always")
-def matvec_rows_buffered(kind, seed, stream, network, layer, H, s, n_in, i0, nrows, Z, scale, E, O):
+def matvec_rows_buffered(kind, seed, stream, network, layer, H, s, n_in, i0, nrows, Z, scale, E, O, acc):
     """:func:`matvec_row` for the rows i0 .. i0 + nrows - 1 (same numbers, same sums in the same order).
 
-    Each row's weights are first drawn in one vectorisable pass (:func:`rng.draw_pairs_into`) into the
-    scratch rows E[r], O[r] (shape >= (nrows, ceil(n_in/2))); the multiply-accumulate then advances all
-    nrows x P sums together, column pair by column pair, so their dependency chains overlap."""
-    npairs = (n_in + 1) // 2
+    Column pair by column pair: the pair's weights of all nrows rows are drawn in one vectorisable pass
+    (:func:`rng.draw_pairs_into` down the rows, into E, O of length >= nrows), then each input's nrows sums
+    advance in one long loop over the rows (acc: scratch of shape >= (P, nrows)), which vectorises."""
     P = Z.shape[2]
-    for r in range(nrows):
-        draw_pairs_into(kind, seed, stream, network, layer, i0 + r, 0, 0, 1, npairs, E[r], O[r])
-        for a in range(P):
-            Z[s, i0 + r, a] = 0.0
-    for jp in range(n_in // 2):
-        j = 2 * jp
+    for a in range(P):
         for r in range(nrows):
-            w0 = E[r, jp]
-            w1 = O[r, jp]
-            for a in range(P):
-                Z[s, i0 + r, a] += w0 * H[s, j, a] + w1 * H[s, j + 1, a]
-    for r in range(nrows):
-        if n_in % 2 == 1:
-            w0 = E[r, npairs - 1]
-            for a in range(P):
-                Z[s, i0 + r, a] += w0 * H[s, n_in - 1, a]
+            acc[a, r] = 0.0
+    for jp in range(n_in // 2):
+        draw_pairs_into(kind, seed, stream, network, layer, i0, 1, jp, 0, nrows, E, O)
+        j = 2 * jp
         for a in range(P):
-            Z[s, i0 + r, a] *= scale
+            h0 = H[s, j, a]
+            h1 = H[s, j + 1, a]
+            for r in range(nrows):
+                acc[a, r] += E[r] * h0 + O[r] * h1
+    if n_in % 2 == 1:
+        draw_pairs_into(kind, seed, stream, network, layer, i0, 1, n_in // 2, 0, nrows, E, O)
+        for a in range(P):
+            h0 = H[s, n_in - 1, a]
+            for r in range(nrows):
+                acc[a, r] += E[r] * h0
+    for r in range(nrows):
+        for a in range(P):
+            Z[s, i0 + r, a] = acc[a, r] * scale
 
 
 @numba.njit(inline="always")
-def matvec_t_colpairs_buffered(kind, seed, stream, network, layer, D, s, n_out, jp0, ncp, n_in, OUT, scale, E, O):
+def matvec_t_colpairs_buffered(kind, seed, stream, network, layer, D, s, n_out, jp0, ncp, n_in, OUT, scale, E, O,
+                               acc0, acc1):
     """:func:`matvec_t_colpair` for the column pairs jp0 .. jp0 + ncp - 1 (same numbers and sums).
 
-    Each pair's weights are drawn first, in one vectorisable pass down the rows, into E[c], O[c]
-    (shape >= (ncp, n_out)); the multiply-accumulate then advances all 2 ncp x P sums together, row by row."""
+    Row by row: the row's weights of the ncp column pairs are drawn in one vectorisable pass into E, O
+    (length >= ncp), then each input's sums for the even (acc0) and odd (acc1) columns (scratch of shape
+    >= (P, ncp)) advance in loops over the column pairs, which vectorise."""
     P = D.shape[2]
-    for c in range(ncp):
-        draw_pairs_into(kind, seed, stream, network, layer, 0, 1, jp0 + c, 0, n_out, E[c], O[c])
-    j_lo = 2 * jp0
-    j_hi = min(2 * (jp0 + ncp), n_in)
-    for j in range(j_lo, j_hi):
-        for a in range(P):
-            OUT[s, j, a] = 0.0
-    for i in range(n_out):
+    for a in range(P):
         for c in range(ncp):
-            w0 = E[c, i]
-            w1 = O[c, i]
-            j0 = 2 * (jp0 + c)
-            for a in range(P):
-                OUT[s, j0, a] += w0 * D[s, i, a]
-            if j0 + 1 < n_in:
-                for a in range(P):
-                    OUT[s, j0 + 1, a] += w1 * D[s, i, a]
-    for j in range(j_lo, j_hi):
+            acc0[a, c] = 0.0
+            acc1[a, c] = 0.0
+    for i in range(n_out):
+        draw_pairs_into(kind, seed, stream, network, layer, i, 0, jp0, 1, ncp, E, O)
         for a in range(P):
-            OUT[s, j, a] *= scale
+            d = D[s, i, a]
+            for c in range(ncp):
+                acc0[a, c] += E[c] * d
+                acc1[a, c] += O[c] * d
+    for c in range(ncp):
+        j0 = 2 * (jp0 + c)
+        for a in range(P):
+            OUT[s, j0, a] = acc0[a, c] * scale
+        if j0 + 1 < n_in:
+            for a in range(P):
+                OUT[s, j0 + 1, a] = acc1[a, c] * scale
 
 
 @numba.njit(inline="always")
