@@ -4,8 +4,9 @@ Network (standard parametrisation, as trained in the published protocol): depth 
 ``z_l = h_{l-1} W_l^T (+ b_l)``, ``h_l = phi(z_l)`` for l = 1..L, ``h_0 = x``, output ``f = h_L W_out^T (+ b_out)``.
 Init: Kaiming-normal hidden weights ``W_l ~ N(0, 2 / fan_in)`` (PyTorch ``kaiming_normal_``, fan_in, ReLU gain),
 LeCun-normal readout ``W_out ~ N(0, 1 / n_L)``, zero biases.  Training: mini-batch SGD with momentum
-(PyTorch convention ``v <- mu v + g``, ``theta <- theta - lr v``), loss ``'mse'`` (mean over the N x o entries of
-``(f - y)^2``, y one-hot) or ``'cross_entropy'`` (mean over samples of ``-log softmax(f)_y``).
+(PyTorch convention ``v <- mu v + g``, ``theta <- theta - lr v``; optionally the mini-batch gradient g is first
+rescaled to global L2 norm ``clip_norm`` when larger, as ``torch.nn.utils.clip_grad_norm_``), loss ``'mse'``
+(mean over the N x o entries of ``(f - y)^2``, y one-hot) or ``'cross_entropy'`` (mean over samples of ``-log softmax(f)_y``).
 
 Per-layer tangent kernel of hidden layer l on N samples, for o outputs (gradients w.r.t. the trained W_l, b_l):
 ``Theta_l[(i,a),(j,b)] = (H_{l-1} H_{l-1}^T + [bias])_ab * (D_l^i D_l^j^T)_ab``, with H_{l-1} the layer inputs and
@@ -267,6 +268,7 @@ class TrainingResult:
     alignment_final: np.ndarray | None = None
     diverged: bool = False
     seconds: float = 0.0
+    clipped_steps: int = 0                                                # steps whose gradient was clipped
 
     def last_alignment(self) -> tuple[str, np.ndarray]:
         """The alignment at the lowest threshold reached ('loss<thr'), else at the end of training ('final')."""
@@ -280,7 +282,7 @@ def train(mlp: MLP, X: np.ndarray, labels: np.ndarray, *, loss: str = "cross_ent
           momentum: float = 0.9, batch_size: int = 32, epochs: int = 50, thresholds=(1.0, 0.1, 0.01),
           align_X: np.ndarray | None = None, align_labels: np.ndarray | None = None, seed: int = 0,
           final_alignment: bool = True, stop_at_last_threshold: bool = False,
-          blas_threads: int | None = 1) -> TrainingResult:
+          blas_threads: int | None = 1, clip_norm: float | None = None) -> TrainingResult:
     """Train ``mlp`` in place by SGD with momentum; record per-layer label alignment on (align_X, align_labels).
 
     The training loss is evaluated on the whole training set after every epoch; the first time it is below a
@@ -288,19 +290,28 @@ def train(mlp: MLP, X: np.ndarray, labels: np.ndarray, *, loss: str = "cross_ent
     epoch share one record).  Alignment samples default to the first 100 training samples.
     ``blas_threads`` caps BLAS threads during training (default 1: batch-sized products gain little from threads,
     and multithreaded BLAS slows down many-fold on a busy machine); None leaves BLAS alone.
+    ``clip_norm``: if set, each mini-batch gradient g (all weights and biases together) is replaced by
+    ``g * min(1, clip_norm / |g|_2)`` before the momentum update (gradient-norm clipping); None: no clipping.
     """
     if blas_threads is None:
         return _train(mlp, X, labels, loss, lr, momentum, batch_size, epochs, thresholds, align_X, align_labels,
-                      seed, final_alignment, stop_at_last_threshold)
+                      seed, final_alignment, stop_at_last_threshold, clip_norm)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(int(blas_threads), user_api="blas"):
         return _train(mlp, X, labels, loss, lr, momentum, batch_size, epochs, thresholds, align_X, align_labels,
-                      seed, final_alignment, stop_at_last_threshold)
+                      seed, final_alignment, stop_at_last_threshold, clip_norm)
+
+
+def _clip_scale(gW: list[np.ndarray], gb: list[np.ndarray] | None, clip_norm: float) -> float:
+    """min(1, clip_norm / |g|_2), |g|_2 the global norm over all weight (and bias) gradients."""
+    sq = sum(float(np.vdot(g, g)) for g in gW) + (0.0 if gb is None else sum(float(np.dot(g, g)) for g in gb))
+    norm = math.sqrt(sq)
+    return clip_norm / norm if norm > clip_norm else 1.0
 
 
 def _train(mlp, X, labels, loss, lr, momentum, batch_size, epochs, thresholds, align_X, align_labels, seed,
-           final_alignment, stop_at_last_threshold) -> TrainingResult:
+           final_alignment, stop_at_last_threshold, clip_norm=None) -> TrainingResult:
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     X = np.asarray(X, dtype=float)
@@ -316,6 +327,9 @@ def _train(mlp, X, labels, loss, lr, momentum, batch_size, epochs, thresholds, a
             raise ValueError(f"{name} must be finite and > {max(lo, 0)}, got {v!r}")
     if momentum >= 1:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    if clip_norm is not None and not (isinstance(clip_norm, (int, float)) and math.isfinite(clip_norm)
+                                      and clip_norm > 0):
+        raise ValueError(f"clip_norm must be None or finite and > 0, got {clip_norm!r}")
     batch_size, epochs = _check_int(batch_size, "batch_size", 1), _check_int(epochs, "epochs", 0)
     thresholds = tuple(sorted((float(t) for t in thresholds), reverse=True))
     if any(not (t > 0) for t in thresholds):
@@ -341,6 +355,11 @@ def _train(mlp, X, labels, loss, lr, momentum, batch_size, epochs, thresholds, a
             H, F = forward(mlp, X[idx])
             _, dF = _loss_and_dF(F, Y1h[idx], loss)
             gW, gb = _gradients(mlp, H, dF)
+            scale = 1.0 if clip_norm is None else _clip_scale(gW, gb, clip_norm)
+            if scale != 1.0:
+                result.clipped_steps += 1
+                gW = [g * scale for g in gW]
+                gb = None if gb is None else [g * scale for g in gb]
             for l in range(len(mlp.W)):
                 vW[l] *= momentum
                 vW[l] += gW[l]

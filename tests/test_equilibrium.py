@@ -166,6 +166,21 @@ def test_experiment_smoke(tmp_path):
         EXPERIMENT.settings("huge")
 
 
+def test_experiment_learning_rate_rule():
+    """lr = lr_base (lr_ref_depth / L)^power: power 1 is the ~1/L rule, power 0 (the profiles) one lr for all L."""
+    from sigprop.validation.experiments.equilibrium import learning_rate, settings
+
+    s = {"lr_base": 0.006, "lr_ref_depth": 10, "lr_depth_power": 1.0}
+    assert learning_rate(s, 10) == pytest.approx(0.006) and learning_rate(s, 100) == pytest.approx(0.0006)
+    assert learning_rate({**s, "lr_depth_power": 0.5}, 40) == pytest.approx(0.003)
+    for profile in ("quick", "full"):
+        f = settings(profile)
+        assert f["lr_depth_power"] == 0.0 and f["clip_norm"] > 0
+        assert learning_rate(f, 100) == pytest.approx(f["lr_base"])
+    full = settings("full")
+    assert full["depths"] == list(range(10, 101, 10)) and full["seeds"] == 3 and full["width"] == 256
+
+
 @pytest.mark.parametrize("rho0", [-1.0, -0.5, 0.0, 0.5])
 def test_abs_negative_slopes_are_handled(rho0):
     """abs has kappa'(c) < 0 for c < 0: the backward factor's size |kappa'| enters, never a NaN."""

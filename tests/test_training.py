@@ -109,6 +109,37 @@ def test_mse_on_digits_trains():
     assert r.loss_history[-1] < r.loss_history[0] and r.accuracy_history[-1] > 0.5
 
 
+@pytest.mark.parametrize("bias", [False, True])
+def test_gradient_clipping_rescales_the_full_batch_step(bias):
+    """One full-batch step without momentum moves the parameters by -lr g min(1, c/|g|), g the global gradient."""
+    X, y = synthetic_data(40, dim=6, classes=3, seed=2)
+    Y = one_hot(y, 3)
+    base = init_mlp(6, 3, depth=3, width=16, bias=bias, seed=4)
+    H, F = forward(base, X)
+    _, dF = _loss_and_dF(F, Y, "cross_entropy")
+    gW, gb = _gradients(base, H, dF)
+    g = np.concatenate([a.ravel() for a in gW] + ([] if gb is None else [a.ravel() for a in gb]))
+    gnorm = float(np.linalg.norm(g))
+
+    def params(m):
+        return np.concatenate([a.ravel() for a in m.W] + ([] if m.b is None else [a.ravel() for a in m.b]))
+
+    lr = 0.1
+    for clip, expect_clipped in ((0.25 * gnorm, 1), (4.0 * gnorm, 0)):
+        mlp = base.copy()
+        r = train(mlp, X, y, lr=lr, momentum=0.0, batch_size=40, epochs=1, thresholds=(), clip_norm=clip,
+                  align_X=X[:5], align_labels=y[:5], final_alignment=False)
+        step = params(base) - params(mlp)
+        assert r.clipped_steps == expect_clipped
+        np.testing.assert_allclose(step, lr * g * min(1.0, clip / gnorm), rtol=1e-9, atol=1e-13)
+    # no clipping and a threshold above every gradient give the same trajectory
+    a, b = base.copy(), base.copy()
+    train(a, X, y, lr=lr, epochs=2, thresholds=(), final_alignment=False, align_X=X[:5], align_labels=y[:5])
+    train(b, X, y, lr=lr, epochs=2, thresholds=(), final_alignment=False, align_X=X[:5], align_labels=y[:5],
+          clip_norm=1e12)
+    np.testing.assert_array_equal(params(a), params(b))
+
+
 def test_bad_inputs():
     X, y = synthetic_data(10, dim=4, classes=2)
     mlp = init_mlp(4, 2, depth=2, width=8)
@@ -120,6 +151,9 @@ def test_bad_inputs():
         train(mlp, X, y + 5)
     with pytest.raises(ValueError, match="lr"):
         train(mlp, X, y, lr=-1.0)
+    for bad in (0.0, -1.0, math.inf, math.nan, "2"):
+        with pytest.raises(ValueError, match="clip_norm"):
+            train(mlp, X, y, clip_norm=bad)
     with pytest.raises(ValueError, match="depth"):
         init_mlp(4, 2, depth=0)
     with pytest.raises(ValueError, match="label matrix"):

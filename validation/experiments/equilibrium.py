@@ -25,26 +25,31 @@ NAME = "equilibrium"
 
 
 def settings(profile: str) -> dict[str, Any]:
+    # lr = lr_base * (lr_ref_depth / L)^lr_depth_power, gradient norm clipped at clip_norm: deep (L >= 70, width 256)
+    # bias-free ReLU nets take rare huge gradient spikes that momentum carries into a collapse (loss back to log 10);
+    # with lr ~ 1/L they still spike and, the step being tiny, never leave the plateau (docs/equilibrium.md sec. 5)
     common = {"loss": "cross_entropy", "momentum": 0.9, "batch_size": 32, "thresholds": [1.5, 1.0, 0.3, 0.1],
-              "stage_threshold": 1.0,
-              "lr_base": 0.006, "lr_ref_depth": 10, "sim_P": 4}
+              "stage_threshold": 1.0, "lr_base": 0.004, "lr_ref_depth": 10, "lr_depth_power": 0.0,
+              "clip_norm": 2.0, "sim_P": 4}
     if profile == "smoke":
         return {**common, "depths": [4, 8, 12], "seeds": 1, "width": 64, "n_train": 100, "epochs": 6,
                 "stage_threshold": 1.5, "lr_base": 0.01,
                 "align_n": 12, "sim_depth": 3, "sim_widths": [32, 64], "sim_networks": 24}
     if profile == "quick":
-        return {**common, "depths": [5, 10, 15, 20, 25, 30], "seeds": 2, "width": 128, "n_train": 300,
-                "epochs": 30, "align_n": 30, "sim_depth": 6, "sim_widths": [64, 128, 256], "sim_networks": 48}
+        return {**common, "depths": [10, 20, 30, 40, 50, 60], "seeds": 2, "width": 256, "n_train": 300,
+                "epochs": 40, "stop_at_stage": True, "align_n": 30, "sim_depth": 6, "sim_widths": [64, 128, 256],
+                "sim_networks": 48}
     if profile == "full":
         return {**common, "depths": list(range(10, 101, 10)), "seeds": 3, "width": 256, "n_train": 1000,
-                "epochs": 40, "align_n": 100, "sim_depth": 12, "sim_widths": [64, 128, 256, 512],
-                "sim_networks": 96}
+                "epochs": 60, "stop_at_stage": True, "align_n": 100, "sim_depth": 12,
+                "sim_widths": [64, 128, 256, 512], "sim_networks": 96}
     raise ValueError(f"{NAME}: unknown profile {profile!r}; use 'smoke', 'quick' or 'full'")
 
 
 def learning_rate(s: dict[str, Any], depth: int) -> float:
-    """lr = lr_base * lr_ref_depth / depth: the standard-parametrisation NTK grows ~ L, so the stable step ~ 1/L."""
-    return s["lr_base"] * s["lr_ref_depth"] / depth
+    """lr = lr_base * (lr_ref_depth / depth)^lr_depth_power (power 1: the ~1/L step of an NTK growing ~ L;
+    power 0, the default: one lr for all depths, made stable by gradient-norm clipping)."""
+    return s["lr_base"] * (s["lr_ref_depth"] / depth) ** s.get("lr_depth_power", 1.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -108,10 +113,11 @@ def _train_all(ctx: Context, s: dict[str, Any], X, y, Xa, ya) -> dict:
         r = train(mlp, X, y, loss=s["loss"], lr=learning_rate(s, L), momentum=s["momentum"],
                   batch_size=s["batch_size"], epochs=s["epochs"], thresholds=tuple(thresholds),
                   align_X=Xa, align_labels=ya, seed=ctx.sub_seed(NAME, "sgd", L, k),
-                  stop_at_last_threshold=stop)  # train() runs BLAS on one thread (batch-sized products)
+                  stop_at_last_threshold=stop, clip_norm=s.get("clip_norm"))  # train() runs BLAS on one thread (batch-sized products)
         runs[(L, k)] = {"init": r.alignment_init, "at": dict(r.alignment_at), "epoch_at": dict(r.epoch_at),
                         "final": r.alignment_final, "diverged": r.diverged, "loss": r.loss_history,
-                        "acc": r.accuracy_history[-1], "seconds": r.seconds}
+                        "acc": r.accuracy_history[-1], "seconds": r.seconds,
+                        "clipped": r.clipped_steps}
     return runs
 
 
@@ -236,8 +242,10 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
     ftab.append(f"| asymptote (9 pi^2/2)^(1/5) L^(3/5) | 0.600 | | {asymptotic_equilibrium_layer(1.0):.3g} | |")
     notes = (f"Digits: {s['n_train']} training samples, alignment on {s['align_n']} (oN x oN tangent kernels, o = 10, "
              f"target vec(Y) vec(Y)^T). ReLU MLPs of width {s['width']}, bias-free, Kaiming-normal, SGD momentum "
-             f"{s['momentum']}, batch {s['batch_size']}, lr = {s['lr_base']} x {s['lr_ref_depth']}/L, "
-             f"{s['epochs']} epochs, {s['seeds']} seed(s) per depth, thresholds {s['thresholds']} on the training "
+             f"{s['momentum']}, batch {s['batch_size']}, lr = {s['lr_base']} x ({s['lr_ref_depth']}/L)^"
+             f"{s.get('lr_depth_power', 1.0):g}, gradient norm clipped at {s.get('clip_norm')} "
+             f"({sum(r['clipped'] for r in runs.values())} clipped steps in all), "
+             f"up to {s['epochs']} epochs{' (stopping at the stage threshold)' if s.get('stop_at_stage') else ''}, {s['seeds']} seed(s) per depth, thresholds {s['thresholds']} on the training "
              f"{s['loss']} loss; the trained hierarchy is read when the loss first fell below {t_stage:g} "
              f"({int(np.isfinite(l_trained).sum())} of {l_trained.size} networks got there; the others are left out "
              "of the trained fit). Layer numbers are 1-based. Exponent CIs are Student-t intervals of the log-log "
