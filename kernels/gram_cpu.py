@@ -22,7 +22,7 @@ import numpy as np
 from ..theory.activations import Activation, device_activation
 from .gram_device import (
     NORM_CODES, PSD_RTOL, STATUS_NONFINITE, STATUS_NOT_PSD, STATUS_OK, covariance_into, factor_psd,
-    norm_coefficients, sample_rows,
+    norm_coefficients, pair_of_task, sample_rows,
 )
 
 __all__ = ["run_gram_cpu", "activation_device_fn", "gram_outputs_from_status"]
@@ -34,38 +34,59 @@ _phi = device_activation  # the activation switch; rebound for custom activation
 @numba.njit(inline="always")
 def gram_sums(Z, n, P, G, M4, with_m4):
     """G[a, b] = sum_{i<n} Z[a, i] Z[b, i] (a <= b) and, if with_m4, M4[a] = sum_i Z[a, i]^4: each sum taken in
-    order i = 0..n-1 (as gram_device.dot_mean / fourth_mean on the GPU), four sums at a time in registers so
-    that their dependency chains overlap."""
-    for a in range(P):
-        b = a
-        while b + 4 <= P:
+    order i = 0..n-1 (as gram_device.dot_mean / fourth_mean on the GPU), four sums at a time in registers (the
+    upper triangle row by row, in groups of four entries) so that their dependency chains overlap."""
+    T = P * (P + 1) // 2
+    t = 0
+    a0, b0 = 0, 0
+    while t < T:
+        if t + 4 <= T:
+            a0, b0 = pair_of_task(t, P)
+            a1, b1 = pair_of_task(t + 1, P)
+            a2, b2 = pair_of_task(t + 2, P)
+            a3, b3 = pair_of_task(t + 3, P)
             s0 = 0.0
             s1 = 0.0
             s2 = 0.0
             s3 = 0.0
             for i in range(n):
-                za = Z[a, i]
-                s0 += za * Z[b, i]
-                s1 += za * Z[b + 1, i]
-                s2 += za * Z[b + 2, i]
-                s3 += za * Z[b + 3, i]
-            G[a, b] = s0
-            G[a, b + 1] = s1
-            G[a, b + 2] = s2
-            G[a, b + 3] = s3
-            b += 4
-        while b < P:
+                s0 += Z[a0, i] * Z[b0, i]
+                s1 += Z[a1, i] * Z[b1, i]
+                s2 += Z[a2, i] * Z[b2, i]
+                s3 += Z[a3, i] * Z[b3, i]
+            G[a0, b0] = s0
+            G[a1, b1] = s1
+            G[a2, b2] = s2
+            G[a3, b3] = s3
+            t += 4
+        else:
+            a0, b0 = pair_of_task(t, P)
             s0 = 0.0
             for i in range(n):
-                s0 += Z[a, i] * Z[b, i]
-            G[a, b] = s0
-            b += 1
-        if with_m4:
-            s0 = 0.0
-            for i in range(n):
-                v = Z[a, i] * Z[a, i]
-                s0 += v * v
-            M4[a] = s0
+                s0 += Z[a0, i] * Z[b0, i]
+            G[a0, b0] = s0
+            t += 1
+    if with_m4:
+        a = 0
+        while a < P:
+            if a + 2 <= P:
+                s0 = 0.0
+                s1 = 0.0
+                for i in range(n):
+                    v = Z[a, i] * Z[a, i]
+                    w = Z[a + 1, i] * Z[a + 1, i]
+                    s0 += v * v
+                    s1 += w * w
+                M4[a] = s0
+                M4[a + 1] = s1
+                a += 2
+            else:
+                s0 = 0.0
+                for i in range(n):
+                    v = Z[a, i] * Z[a, i]
+                    s0 += v * v
+                M4[a] = s0
+                a += 1
 
 
 def _gram_network_py(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, net, tol, pre, post, m4):
@@ -124,8 +145,24 @@ def _gram_network_py(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, net,
             scale = 1.0
             if norm == 1 or norm == 2:
                 shift, scale = norm_coefficients(Z, a, n, norm == 2)
-            for i in range(n):
-                Z[a, i] = _phi(code, (Z[a, i] - shift) * scale, p0, p1)
+            # phi((Z - shift) * scale); for the piecewise-linear built-ins (codes 0-3) the activation switch is
+            # resolved outside the loop (a literal code: same values), so that the loop vectorises.  (Custom
+            # activations rebind _phi to a function that ignores the code.)
+            if code == 1:
+                for i in range(n):
+                    Z[a, i] = _phi(1, (Z[a, i] - shift) * scale, p0, p1)
+            elif code == 0:
+                for i in range(n):
+                    Z[a, i] = _phi(0, (Z[a, i] - shift) * scale, p0, p1)
+            elif code == 2:
+                for i in range(n):
+                    Z[a, i] = _phi(2, (Z[a, i] - shift) * scale, p0, p1)
+            elif code == 3:
+                for i in range(n):
+                    Z[a, i] = _phi(3, (Z[a, i] - shift) * scale, p0, p1)
+            else:
+                for i in range(n):
+                    Z[a, i] = _phi(code, (Z[a, i] - shift) * scale, p0, p1)
             if norm == 3 or norm == 4:
                 shift, scale = norm_coefficients(Z, a, n, norm == 4)
                 for i in range(n):
