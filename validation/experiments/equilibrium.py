@@ -41,7 +41,7 @@ def settings(profile: str) -> dict[str, Any]:
                 "sim_networks": 48}
     if profile == "full":
         return {**common, "depths": list(range(10, 101, 10)), "seeds": 3, "width": 256, "n_train": 1000,
-                "epochs": 60, "stop_at_stage": True, "align_n": 100, "sim_depth": 12,
+                "epochs": 80, "stop_at_stage": True, "align_n": 100, "sim_depth": 12,
                 "sim_widths": [64, 128, 256, 512], "sim_networks": 96}
     raise ValueError(f"{NAME}: unknown profile {profile!r}; use 'smoke', 'quick' or 'full'")
 
