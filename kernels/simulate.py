@@ -142,7 +142,7 @@ def _plan_batches(P, n0, widths, S, method, backward, backend) -> int:
 def simulate(X, *, depth: int, width, activation, C_W: float, C_b: float = 0.0, n_networks: int,
              method: str = "gram", backend: str = "cpu", seed: int = 0, weights: str = "gaussian",
              residual: float = 0.0, norm: str | None = None, backward: bool = False) -> SimulationResult:
-    """Simulate ``n_networks`` random finite-width networks on the inputs ``X`` (P, n_0); see conventions.md.
+    """Simulate ``n_networks`` random finite-width networks on the inputs ``X`` (P, n_0); see docs/conventions.md.
 
     Network: ``z^(l) = W^(l) h^(l-1) + b^(l)``, ``W_ij ~ N(0, C_W / n_{l-1})`` (or uniform/Rademacher of that
     variance), ``b_i ~ N(0, C_b)``, ``h^(l) = sqrt(1-r^2) POST(phi(PRE(z^(l)))) + r S^(l) h^(l-1)/sqrt(n_{l-1})``,

@@ -169,7 +169,7 @@ def layer_kernels(mlp: MLP, X: np.ndarray, outputs: list[int] | None = None):
 
     forward[l] = H_l H_l^T (+1 with biases) on the inputs of layer l+1; backward[l] = D_{l+1} D_{l+1}^T over the
     selected outputs (output-major); tangent = forward (tiled o x o) o backward.  ``outputs=None``: all outputs.
-    Standard parametrisation: tangent[l] * C_W / n_l is the NTK-parametrised kernel of conventions.md.
+    Standard parametrisation: tangent[l] * C_W / n_l is the NTK-parametrised kernel of docs/conventions.md.
     Memory O(L m^2): for large L use :func:`layer_alignments`, which streams over layers.
     """
     outs = _outputs(mlp, outputs)

@@ -1,4 +1,4 @@
-"""Benchmarks of the theory engine: ``run_benchmarks(profile="quick") -> list[dict]`` (rows as in conventions.md).
+"""Benchmarks of the theory engine: ``run_benchmarks(profile="quick") -> list[dict]`` (rows as in docs/conventions.md).
 
 * wall time of ``sigprop theory relu`` and ``sigprop theory gelu`` as subprocesses (including interpreter start
   and imports);

@@ -292,7 +292,7 @@ def theory_exponent(depth_min: int, depth_max: int, activation: str | Activation
 # Benchmarks
 # --------------------------------------------------------------------------------------------
 def run_benchmarks(profile: str = "quick") -> list[dict]:
-    """Time equilibrium_layer at L = 10^6 (and 10^5); rows per conventions.md."""
+    """Time equilibrium_layer at L = 10^6 (and 10^5); rows per docs/conventions.md."""
     import time
 
     equilibrium_layer(10)  # compile

@@ -1,6 +1,6 @@
 """Layerwise tangent kernels at infinite width, and their centred kernel alignment with labels.
 
-Conventions (conventions.md): P inputs with Gram G0 = X X^T / n_0; preactivation kernels K^(1) = C_b + C_W G0,
+Conventions (docs/conventions.md): P inputs with Gram G0 = X X^T / n_0; preactivation kernels K^(1) = C_b + C_W G0,
 K^(l+1) = C_b + C_W H^(l), H^(l) = <phi(u_a) phi(u_b)>_{K^(l)}; array index l <-> layer l+1.
 Backward (scalar readout f = v . phi(z^(L)) / sqrt(n_L)): B^(L) = <phi' phi'>_{K^(L)},
 B^(l) = C_W <phi'(u_a) phi'(u_b)>_{K^(l)} o B^(l+1).  Tangent kernel of layer l+1's weights and biases
@@ -215,7 +215,7 @@ def backward_kernels(D: np.ndarray, C_W: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TangentKernels:
-    """Infinite-width kernels, each (depth, P, P), array index l <-> layer l+1 (conventions.md)."""
+    """Infinite-width kernels, each (depth, P, P), array index l <-> layer l+1 (docs/conventions.md)."""
 
     preact: np.ndarray    # K^(l+1)
     postact: np.ndarray   # H^(l+1) = <phi phi>_{K^(l+1)}

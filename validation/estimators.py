@@ -2,7 +2,7 @@
 
 Every estimator is a smooth function of means over S *independent* networks; its standard error is the
 jackknife over networks (leave one network out), which equals the delta method to O(1/S) and needs no
-derivative.  Statistics (conventions.md): ``preact_m2[s, l] = mean_i z_i^2``, ``preact_m4[s, l] = mean_i z_i^4``,
+derivative.  Statistics (docs/conventions.md): ``preact_m2[s, l] = mean_i z_i^2``, ``preact_m4[s, l] = mean_i z_i^4``,
 ``preact_gram[s, l] = Z^T Z / n_l`` of network ``s`` at hidden layer ``l+1``.
 
 Single input, width ``n`` of the layer measured:
