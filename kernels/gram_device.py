@@ -24,7 +24,7 @@ from .rng import STREAM_GRAM, draw_pairs_into, normal_pair
 # Relative tolerance of the PSD factorisation (see the module docstring); ~4500 float64 epsilons.
 PSD_RTOL = 1e-12
 
-# Normalisation codes (conventions.md): PRE acts on z before phi, POST on phi(.) after it.
+# Normalisation codes (docs/conventions.md): PRE acts on z before phi, POST on phi(.) after it.
 NORM_CODES: dict = {None: 0, "rms_pre": 1, "ln_pre": 2, "rms_post": 3, "ln_post": 4}
 
 # Per-network status codes written by the kernels.

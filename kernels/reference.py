@@ -2,7 +2,7 @@
 
 It draws each layer's full weight matrix with the same counter-based numbers as the compiled kernels
 (:func:`sigprop.kernels.rng.draws`), so ``run_explicit == run_reference`` up to rounding.  Definitions
-(conventions.md), for network id ``net`` and layer ``l = 1..L`` (``n_0`` = input dimension):
+(docs/conventions.md), for network id ``net`` and layer ``l = 1..L`` (``n_0`` = input dimension):
 
     W^(l)  = sqrt(C_W / n_{l-1}) * draws(weights, seed, STREAM_WEIGHTS, net, l, n_l, n_{l-1})
     b^(l)  = sqrt(C_b) * normals(seed, STREAM_BIAS, net, l, 1, n_l)[0]
