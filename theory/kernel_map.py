@@ -24,6 +24,7 @@ order 0, 1, 2.  Inputs outside [-1, 1] or NaN raise ValueError (nothing is clipp
 """
 from __future__ import annotations
 
+import abc
 import math
 
 import numpy as np
@@ -58,7 +59,7 @@ def _out(x, like):
     return float(x) if np.ndim(like) == 0 else x
 
 
-class KernelMapBase:
+class KernelMapBase(abc.ABC):
     """Common interface of kernel maps: ``km(rho)``, ``km.derivative(rho, order)``, ``kappa0``, ``kappa_prime0``,
     ``kappa_prime1``, ``convergence()``, ``sequence(rho0, depth)``.  Subclasses implement ``_eval(rho, order)``."""
 
@@ -66,8 +67,9 @@ class KernelMapBase:
     kappa_prime0: float
     kappa_prime1: float
 
-    def _eval(self, rho: np.ndarray, order: int) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _eval(self, rho: np.ndarray, order: int) -> np.ndarray:
+        """kappa (order 0) or its order-th derivative at the validated correlations ``rho``."""
 
     def __call__(self, rho):
         r = check_rho(rho)
