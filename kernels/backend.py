@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import os
+import threading
 
-__all__ = ["device_helper", "cuda_simulator_enabled", "cuda_available", "host_memory_available", "gpu_memory_available"]
+__all__ = ["kernel_for_scalar", "device_helper", "cuda_simulator_enabled", "cuda_available", "host_memory_available", "gpu_memory_available"]
 
 
 def cuda_simulator_enabled() -> bool:
@@ -56,3 +57,22 @@ def device_helper(f):
     import numba
 
     return f.py_func if numba.config.ENABLE_CUDASIM else f
+
+
+_SCALAR_KERNELS: dict[tuple[str, int], tuple[object, object]] = {}
+_SCALAR_LOCK = threading.RLock()
+
+
+def kernel_for_scalar(family: str, act, build):
+    """``build(act)`` compiled once per (kernel family, custom activation scalar) and cached.
+
+    Keyed by ``id(act.scalar)``; the entry holds the scalar itself, so the id cannot be reused by another
+    function while the compiled kernel is cached.
+    """
+    key = (family, id(act.scalar))
+    with _SCALAR_LOCK:
+        hit = _SCALAR_KERNELS.get(key)
+        if hit is None:
+            hit = (act.scalar, build(act))
+            _SCALAR_KERNELS[key] = hit
+        return hit[1]

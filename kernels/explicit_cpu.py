@@ -13,7 +13,6 @@ Entry point: :func:`run_explicit` (``backend='cpu'`` here, ``'cuda'`` forwarded 
 from __future__ import annotations
 
 import math
-import threading
 
 import numba
 import numpy as np
@@ -22,6 +21,7 @@ from numba import prange
 from sigprop.theory.activations import device_activation, device_derivative
 
 from . import rng
+from .backend import kernel_for_scalar
 from .layer_ops import (NORM_CODES, add_bias_row, column_dot, column_moments, matvec_rows_buffered,
                         matvec_t_colpairs_buffered, normalize_column)
 from .reference import check_explicit_args, tangent_from_backward
@@ -205,8 +205,6 @@ def _k_act_builtin(code, p0, p1, deriv, x, out):
         _act_builtin_span(code, p0, p1, deriv, x, out, c)
 
 
-_CUSTOM_CACHE: dict[int, tuple[object, object]] = {}
-_CUSTOM_LOCK = threading.Lock()
 _FD_STEP = 1e-6
 
 
@@ -225,29 +223,27 @@ def custom_scalar_derivative(act):
 
 def _custom_act_kernel(act):
     """Compiled elementwise kernel applying the custom activation (or its derivative); cached per activation."""
-    key = id(act.scalar)
-    with _CUSTOM_LOCK:
-        hit = _CUSTOM_CACHE.get(key)
-        if hit is not None and hit[0] is act.scalar:
-            return hit[1]
-        phi = act.scalar
-        dphi = custom_scalar_derivative(act)
+    return kernel_for_scalar("explicit_cpu.act", act, _build_custom_act_kernel)
 
-        @numba.njit(error_model="numpy")
-        def span(deriv, x, out, c):
-            for k in range(c * _ACT_CHUNK, min(x.size, (c + 1) * _ACT_CHUNK)):
-                if deriv:
-                    out[k] = dphi(x[k])
-                else:
-                    out[k] = phi(x[k])
 
-        @numba.njit(parallel=True, error_model="numpy")
-        def kernel(deriv, x, out):
-            for c in prange((x.size + _ACT_CHUNK - 1) // _ACT_CHUNK):
-                span(deriv, x, out, c)
+def _build_custom_act_kernel(act):
+    phi = act.scalar
+    dphi = custom_scalar_derivative(act)
 
-        _CUSTOM_CACHE[key] = (act.scalar, kernel)
-        return kernel
+    @numba.njit(error_model="numpy")
+    def span(deriv, x, out, c):
+        for k in range(c * _ACT_CHUNK, min(x.size, (c + 1) * _ACT_CHUNK)):
+            if deriv:
+                out[k] = dphi(x[k])
+            else:
+                out[k] = phi(x[k])
+
+    @numba.njit(parallel=True, error_model="numpy")
+    def kernel(deriv, x, out):
+        for c in prange((x.size + _ACT_CHUNK - 1) // _ACT_CHUNK):
+            span(deriv, x, out, c)
+
+    return kernel
 
 
 def _apply_activation(act, deriv: bool, x: np.ndarray, out: np.ndarray) -> None:

@@ -26,7 +26,7 @@ from numba import types
 from sigprop.theory.activations import device_activation, device_derivative
 
 from . import layer_ops, rng
-from .backend import device_helper
+from .backend import device_helper, kernel_for_scalar
 from .reference import check_explicit_args, tangent_from_backward
 
 __all__ = ["run_explicit_cuda", "PTX_TARGETS", "cuda_kernels", "cuda_usable"]
@@ -181,7 +181,6 @@ def cuda_kernels() -> list[tuple[str, object, tuple]]:
 
 _JIT: dict[str, object] = {}
 _JIT_LOCK = threading.Lock()
-_CUSTOM: dict[int, tuple[object, object]] = {}
 
 
 def _kernel(name: str):
@@ -196,11 +195,7 @@ def _custom_kernel(act):
     """cuda.jit elementwise kernel applying a custom activation (act.scalar) or its derivative; cached."""
     from .explicit_cpu import custom_scalar_derivative
 
-    key = id(act.scalar)
-    with _JIT_LOCK:
-        hit = _CUSTOM.get(key)
-        if hit is not None and hit[0] is act.scalar:
-            return hit[1]
+    def build(act):
         phi = act.scalar
         dphi = custom_scalar_derivative(act)
 
@@ -212,9 +207,9 @@ def _custom_kernel(act):
                 else:
                     out[k] = phi(x[k])
 
-        kern = _cuda.jit(k_act_custom)
-        _CUSTOM[key] = (act.scalar, kern)
-        return kern
+        return _cuda.jit(k_act_custom)
+
+    return kernel_for_scalar("explicit_cuda.act", act, build)
 
 
 def cuda_usable() -> bool:

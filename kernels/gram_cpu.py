@@ -20,6 +20,7 @@ import numba
 import numpy as np
 
 from ..theory.activations import Activation, device_activation
+from .backend import kernel_for_scalar
 from .gram_device import (
     NORM_CODES, PSD_RTOL, STATUS_NONFINITE, STATUS_NOT_PSD, STATUS_OK, covariance_into, factor_psd,
     norm_coefficients, pair_of_task, sample_rows,
@@ -209,23 +210,22 @@ def activation_device_fn(act: Activation):
     return phi
 
 
-_KERNELS: dict = {}
-
-
 def _cpu_kernel(act: Activation):
     """The compiled kernel for ``act``: one cached kernel for all built-ins, one per custom scalar."""
     if act.is_builtin:
         return _gram_kernel_builtin
-    key = id(act.scalar)
-    if key not in _KERNELS:
-        glb = dict(_gram_network_py.__globals__)
-        glb["_phi"] = activation_device_fn(act)
-        net_py = types.FunctionType(_gram_network_py.__code__, glb, "_gram_network_custom")
-        glb = dict(glb)
-        glb["_gram_network"] = numba.njit(error_model="numpy")(net_py)
-        ker_py = types.FunctionType(_gram_kernel_py.__code__, glb, "_gram_kernel_custom")
-        _KERNELS[key] = (numba.njit(parallel=True)(ker_py), act.scalar)  # keep the scalar alive with its kernel
-    return _KERNELS[key][0]
+    return kernel_for_scalar("gram_cpu", act, _build_custom_kernel)
+
+
+def _build_custom_kernel(act: Activation):
+    """The gram kernel recompiled with ``act``'s scalar in place of the built-in activation switch."""
+    glb = dict(_gram_network_py.__globals__)
+    glb["_phi"] = activation_device_fn(act)
+    net_py = types.FunctionType(_gram_network_py.__code__, glb, "_gram_network_custom")
+    glb = dict(glb)
+    glb["_gram_network"] = numba.njit(error_model="numpy")(net_py)
+    ker_py = types.FunctionType(_gram_kernel_py.__code__, glb, "_gram_kernel_custom")
+    return numba.njit(parallel=True)(ker_py)
 
 
 def gram_outputs_from_status(status: np.ndarray, first_network: int) -> None:

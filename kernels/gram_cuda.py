@@ -23,7 +23,7 @@ from numba import types
 
 from ..theory.activations import Activation, device_activation
 from . import gram_device
-from .backend import device_helper
+from .backend import device_helper, kernel_for_scalar
 from .gram_cpu import activation_device_fn, gram_outputs_from_status
 from .gram_device import NORM_CODES, PSD_RTOL, STATUS_NONFINITE, STATUS_NOT_PSD, STATUS_OK
 
@@ -174,18 +174,19 @@ _JIT_LOCK = threading.Lock()
 
 def _kernel(act: Activation):
     """cuda.jit kernel for ``act``: one for all built-ins, one per custom scalar (cached)."""
-    key = "builtin" if act.is_builtin else id(act.scalar)
-    with _JIT_LOCK:
-        hit = _JIT.get(key)
-        if hit is None:
-            fn = k_gram_network
-            if not act.is_builtin:
-                glb = dict(k_gram_network.__globals__)
-                glb["_phi"] = activation_device_fn(act) if not _SIM else (lambda code, x, p0, p1, f=act.scalar: f(x))
-                fn = pytypes.FunctionType(k_gram_network.__code__, glb, "k_gram_network_custom")
-            hit = (_cuda.jit(fn), act.scalar)
-            _JIT[key] = hit
-        return hit[0]
+    if act.is_builtin:
+        with _JIT_LOCK:
+            if _JIT.get("builtin") is None:
+                _JIT["builtin"] = _cuda.jit(k_gram_network)
+            return _JIT["builtin"]
+    return kernel_for_scalar("gram_cuda", act, _build_custom_kernel)
+
+
+def _build_custom_kernel(act: Activation):
+    """The gram CUDA kernel recompiled with ``act``'s scalar in place of the built-in activation switch."""
+    glb = dict(k_gram_network.__globals__)
+    glb["_phi"] = activation_device_fn(act) if not _SIM else (lambda code, x, p0, p1, f=act.scalar: f(x))
+    return _cuda.jit(pytypes.FunctionType(k_gram_network.__code__, glb, "k_gram_network_custom"))
 
 
 def threads_per_block(nmax: int) -> int:
