@@ -132,11 +132,17 @@ def gaussian_pair_expectation_deriv(act: str | Activation, Kaa, Kab, Kbb) -> np.
     return _numeric_pair(act, act.deriv, act.kinks, _symmetric(act), Kaa, Kab, Kbb)
 
 
-def gaussian_expectation(f: Callable[[np.ndarray], np.ndarray], K, kinks=()) -> np.ndarray:
-    """<f(u)>_K for u ~ N(0, K), vectorised over K (composite Gauss-Legendre split at kinks)."""
+def _check_variance(K, where: str) -> np.ndarray:
+    """K as a float array, after checking every entry is a finite variance (>= 0)."""
     K = np.asarray(K, dtype=float)
     if not np.all(np.isfinite(K)) or np.any(K < 0):
-        raise ValueError("gaussian_expectation: K must be finite and >= 0")
+        raise ValueError(f"{where}: K must be finite and >= 0")
+    return K
+
+
+def gaussian_expectation(f: Callable[[np.ndarray], np.ndarray], K, kinks=()) -> np.ndarray:
+    """<f(u)>_K for u ~ N(0, K), vectorised over K (composite Gauss-Legendre split at kinks)."""
+    K = _check_variance(K, "gaussian_expectation")
     return expect_fast(f, K, kinks)
 
 
@@ -196,9 +202,7 @@ def variance_map(act: str | Activation, K, C_W: float, C_b: float = 0.0) -> np.n
     """Single-input variance map K -> C_b + C_W <phi(u)^2>_K (vectorised in K >= 0)."""
     act = _act(act)
     _check_cw_cb(C_W, C_b, "variance_map")
-    K = np.asarray(K, dtype=float)
-    if not np.all(np.isfinite(K)) or np.any(K < 0):
-        raise ValueError("variance_map: K must be finite and >= 0")
+    K = _check_variance(K, "variance_map")
     return C_b + C_W * _second_moment(act, K)
 
 
@@ -207,9 +211,7 @@ def chi_perp(act: str | Activation, K, C_W: float) -> np.ndarray:
     C_W (phi'(0+)^2 + phi'(0-)^2)/2 when phi has a kink at 0."""
     act = _act(act)
     _check_cw_cb(C_W, 0.0, "chi_perp")
-    K = np.asarray(K, dtype=float)
-    if not np.all(np.isfinite(K)) or np.any(K < 0):
-        raise ValueError("chi_perp: K must be finite and >= 0")
+    K = _check_variance(K, "chi_perp")
     if act.jumps:
         raise ValueError(f"chi_perp: {act.label} jumps, so <phi'^2> is infinite")
     form = pair_deriv_form(act)
@@ -234,9 +236,7 @@ def chi_parallel(act: str | Activation, K, C_W: float) -> np.ndarray:
     with phi(0) = 0 the limit C_W (phi'(0+)^2 + phi'(0-)^2)/2."""
     act = _act(act)
     _check_cw_cb(C_W, 0.0, "chi_parallel")
-    K = np.asarray(K, dtype=float)
-    if not np.all(np.isfinite(K)) or np.any(K < 0):
-        raise ValueError("chi_parallel: K must be finite and >= 0")
+    K = _check_variance(K, "chi_parallel")
     if act.jumps:
         raise ValueError(f"chi_parallel: {act.label} jumps; d<phi^2>/dK involves a delta term not supported")
     Kpos = np.where(K > 0, K, 1.0)
