@@ -40,3 +40,28 @@ def test_namespace_packages_resolve_to_the_source_folders():
 
     for mod, folder in ((theory, "theory"), (sigprop.kernels, "kernels"), (sigprop.validation, "validation")):
         assert mod.__path__[0].rstrip("/").endswith(folder)
+
+
+def test_device_activations_propagate_nan_like_numpy():
+    from sigprop.theory.activations import ACTIVATION_NAMES, activation, device_activation
+
+    for name in ACTIVATION_NAMES:
+        act = activation(name)
+        p0, p1 = act.device_params
+        dev = device_activation(act.code, math.nan, p0, p1)
+        ref = float(act(np.array(math.nan)))
+        assert math.isnan(dev) == math.isnan(ref), name
+
+
+def test_dead_relu_layer_under_rms_pre_is_nan_in_every_engine():
+    """Layer 1 all dead -> z^(2) = 0 -> RMSNorm 0/0: NaN in the reference, the compiled engine and gram alike."""
+    from sigprop.kernels.explicit_cpu import run_explicit
+    from sigprop.kernels.reference import run_reference
+
+    kw = dict(X=np.array([[1.0]]), widths=(2, 2), act=theory.activation("relu"), C_W=1.0, C_b=0.0, n_networks=1,
+              seed=0, weights="gaussian", residual=0.0, norm="rms_pre", backward=False)
+    with np.errstate(all="ignore"):
+        got, ref = run_explicit(**kw), run_reference(**kw)
+    assert np.all(ref["preact_gram"][0, 1] == 0.0)  # the case really has a dead layer
+    assert np.isnan(ref["postact_gram"][0, 1, 0, 0])
+    np.testing.assert_array_equal(np.isnan(got["postact_gram"]), np.isnan(ref["postact_gram"]))

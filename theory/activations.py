@@ -61,7 +61,7 @@ def device_activation(code: int, x: float, p0: float, p1: float) -> float:
     if code == 0:
         return x
     elif code == 1:
-        return x if x > 0.0 else 0.0
+        return 0.0 if x <= 0.0 else x  # NaN propagates, as in np.maximum(x, 0)
     elif code == 2:
         return x if x > 0.0 else p0 * x
     elif code == 3:
