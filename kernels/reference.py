@@ -1,8 +1,12 @@
 """Plain NumPy reference of the explicit-weight network (small and obviously correct; slow).
 
-It draws each layer's full weight matrix with the same counter-based numbers as the compiled kernels
-(:func:`sigprop.kernels.rng.draws`), so ``run_explicit == run_reference`` up to rounding.  Definitions
-(docs/conventions.md), for network id ``net`` and layer ``l = 1..L`` (``n_0`` = input dimension):
+It draws each layer's full weight matrix (and the bias, skip and readout vectors) with the same
+counter-based numbers as the compiled kernels, but from the plain NumPy twin of the generator
+(:func:`sigprop.kernels.rng_numpy.draws_numpy`, written here ``draws``/``normals``) instead of the compiled
+:func:`sigprop.kernels.rng.draws`: the reference is NumPy only, and ``run_explicit == run_reference`` up to
+rounding checks the compiled generator as well as the compiled engines (uniform and Rademacher weights are
+bit-identical, Gaussian numbers equal to rounding).  Definitions (docs/conventions.md), for network id
+``net`` and layer ``l = 1..L`` (``n_0`` = input dimension):
 
     W^(l)  = sqrt(C_W / n_{l-1}) * draws(weights, seed, STREAM_WEIGHTS, net, l, n_l, n_{l-1})
     b^(l)  = sqrt(C_b) * normals(seed, STREAM_BIAS, net, l, 1, n_l)[0]
@@ -27,6 +31,7 @@ from sigprop.theory.activations import Activation
 
 from . import rng
 from .layer_ops import NORM_CODES
+from .rng_numpy import draws_numpy, normals_numpy
 
 __all__ = ["run_reference", "check_explicit_args", "STAT_KEYS", "BACKWARD_KEYS"]
 
@@ -103,8 +108,8 @@ def run_reference(X, widths, act, C_W, C_b, n_networks, seed, weights="gaussian"
         zs = []
         for l in range(1, L + 1):
             n_prev, n = h.shape[0], widths[l - 1]
-            W = math.sqrt(C_W / n_prev) * rng.draws(weights, seed, rng.STREAM_WEIGHTS, net, l, n, n_prev)
-            b = math.sqrt(C_b) * rng.normals(seed, rng.STREAM_BIAS, net, l, 1, n)[0]
+            W = math.sqrt(C_W / n_prev) * draws_numpy(weights, seed, rng.STREAM_WEIGHTS, net, l, n, n_prev)
+            b = math.sqrt(C_b) * normals_numpy(seed, rng.STREAM_BIAS, net, l, 1, n)[0]
             z = W @ h + b[:, None]
             zs.append(z)
             out["preact_gram"][s, l - 1] = z.T @ z / n
@@ -115,18 +120,18 @@ def run_reference(X, widths, act, C_W, C_b, n_networks, seed, weights="gaussian"
             p = _normalize(a, centre) if where == 2 else a
             h_new = math.sqrt(1.0 - r * r) * p
             if r != 0.0:
-                Sk = rng.normals(seed, rng.STREAM_SKIP, net, l, n, n_prev)
+                Sk = normals_numpy(seed, rng.STREAM_SKIP, net, l, n, n_prev)
                 h_new = h_new + r * (Sk @ h) / math.sqrt(n_prev)
             h = h_new
             out["postact_gram"][s, l - 1] = h.T @ h / n
         if backward:
             nL = widths[-1]
-            v = rng.normals(seed, rng.STREAM_READOUT, net, L + 1, 1, nL)[0]
+            v = normals_numpy(seed, rng.STREAM_READOUT, net, L + 1, 1, nL)[0]
             delta = v[:, None] * act.deriv(zs[-1]) / math.sqrt(nL)
             out["backward_gram"][s, L - 1] = delta.T @ delta
             for l in range(L - 1, 0, -1):  # delta^(l) from delta^(l+1), W^(l+1) regenerated
                 n_l, n_next = widths[l - 1], widths[l]
-                W = math.sqrt(C_W / n_l) * rng.draws(weights, seed, rng.STREAM_WEIGHTS, net, l + 1, n_next, n_l)
+                W = math.sqrt(C_W / n_l) * draws_numpy(weights, seed, rng.STREAM_WEIGHTS, net, l + 1, n_next, n_l)
                 delta = act.deriv(zs[l - 1]) * (W.T @ delta)
                 out["backward_gram"][s, l - 1] = delta.T @ delta
     if backward:
