@@ -32,7 +32,8 @@ Public scalar API (``@numba.njit(inline='always')``, only scalars, callable from
 Array helpers (NumPy in, NumPy out): ``normals(seed, stream, network, layer, rows, cols)`` -> (rows, cols) array
 with entry [i, j] = ``normal_at(seed, stream, network, layer, i, j)`` computed by the same compiled scalar code
 (hence bit-identical to the CPU kernels), ``draws(kind, ...)`` likewise, and ``philox4x32_array``, an
-independent vectorised NumPy implementation of the block function (for cross-checks).
+independent vectorised NumPy implementation of the block function (for cross-checks, and the Philox of
+:mod:`sigprop.kernels.rng_numpy`, the plain NumPy twin of this generator used by the reference).
 """
 from __future__ import annotations
 
