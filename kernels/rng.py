@@ -339,17 +339,23 @@ def _check_coords(seed: int, stream: int, network: int, layer: int, rows: int, c
             raise ValueError(f"{name} must be in [0, {hi}), got {v}")
 
 
-def draws(kind: int | str, seed: int, stream: int, network: int, layer: int, rows: int, cols: int) -> np.ndarray:
-    """(rows, cols) float64 array of unit-variance draws, entry [i, j] = ``draw_at(kind, seed, stream, network, layer, i, j)``."""
+def _kind_code(kind: int | str) -> int:
+    """0/1/2 for 'gaussian'/'uniform'/'rademacher' (or the code itself); ValueError otherwise."""
     if isinstance(kind, str):
         if kind not in WEIGHT_KINDS:
             raise ValueError(f"kind must be one of {sorted(WEIGHT_KINDS)}, got {kind!r}")
         kind = WEIGHT_KINDS[kind]
     if kind not in (0, 1, 2):
         raise ValueError(f"kind must be 0 (gaussian), 1 (uniform) or 2 (rademacher), got {kind!r}")
+    return int(kind)
+
+
+def draws(kind: int | str, seed: int, stream: int, network: int, layer: int, rows: int, cols: int) -> np.ndarray:
+    """(rows, cols) float64 array of unit-variance draws, entry [i, j] = ``draw_at(kind, seed, stream, network, layer, i, j)``."""
+    kind = _kind_code(kind)
     _check_coords(seed, stream, network, layer, rows, cols)
     out = np.empty((int(rows), int(cols)), dtype=np.float64)
-    _fill_draws(int(kind), np.uint64(seed), int(stream), int(network), int(layer), out)
+    _fill_draws(kind, np.uint64(seed), int(stream), int(network), int(layer), out)
     return out
 
 

@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from .rng import KIND_GAUSSIAN, KIND_RADEMACHER, KIND_UNIFORM, WEIGHT_KINDS, _check_coords, philox4x32_array
+from .rng import KIND_GAUSSIAN, KIND_RADEMACHER, KIND_UNIFORM, _check_coords, _kind_code, philox4x32_array
 
 __all__ = ["draws_numpy", "normals_numpy", "philox4x32_array", "CHUNK_BLOCKS"]
 
@@ -40,17 +40,6 @@ _ONE = np.uint64(1)
 _TWO_POW_M53 = 2.0 ** -53
 _TWO_PI = 2.0 * math.pi
 _SQRT3 = math.sqrt(3.0)
-
-
-def _kind_code(kind: int | str) -> int:
-    """0/1/2 for 'gaussian'/'uniform'/'rademacher' (or the code itself), with rng.draws's errors."""
-    if isinstance(kind, str):
-        if kind not in WEIGHT_KINDS:
-            raise ValueError(f"kind must be one of {sorted(WEIGHT_KINDS)}, got {kind!r}")
-        kind = WEIGHT_KINDS[kind]
-    if kind not in (0, 1, 2):
-        raise ValueError(f"kind must be 0 (gaussian), 1 (uniform) or 2 (rademacher), got {kind!r}")
-    return int(kind)
 
 
 def _uniform_numerator(a: np.ndarray, b: np.ndarray) -> np.ndarray:
