@@ -2,10 +2,10 @@
 
 One thread block per network.  Per layer: thread 0 factors the covariances (``factor_psd``, P x P);
 the block's threads draw the rows ``i = t, t + T, ...`` (``sample_row``); then the threads share the
-reductions, one Gram entry / moment / column normalisation per thread, each a sequential sum over
-``i = 0..n-1`` in the same order as the CPU kernel.  All of it is the shared device code of
-:mod:`sigprop.kernels.gram_device` (njit, inline='always'), so the same seed gives the CPU numbers up to
-rounding (fused multiply-adds).  Working buffers live in global memory: O(S_batch n P).
+reductions, one Gram entry / moment / column normalisation per thread, each summed over ``i`` in the
+same fixed order as the CPU kernel (``gram_device.lane_sum``: eight lane sums in registers).  All of it is
+the shared device code of :mod:`sigprop.kernels.gram_device` (njit, inline='always'), so the same seed gives
+the CPU numbers up to rounding (fused multiply-adds).  Working buffers live in global memory: O(S_batch n P).
 
 ``PTX_TARGETS`` lists ``(name, python function, signature)`` for ``numba.cuda.compile_ptx``.
 Under the simulator (``NUMBA_ENABLE_CUDASIM=1``) the array helpers run as plain Python (``py_func``).
@@ -37,8 +37,7 @@ _dev = device_helper  # shared simulator shim (kernels.backend)
 
 factor_psd = _dev(gram_device.factor_psd)
 sample_row = _dev(gram_device.sample_row)
-dot_mean = _dev(gram_device.dot_mean)
-fourth_mean = _dev(gram_device.fourth_mean)
+lane_sum = _dev(gram_device.lane_sum)
 norm_coefficients = _dev(gram_device.norm_coefficients)
 covariance_into = _dev(gram_device.covariance_into)
 pair_of_task = gram_device.pair_of_task  # scalars only
@@ -108,12 +107,12 @@ def k_gram_network(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, first,
         for task in range(t, ntri + 2 * P, T):
             if task < ntri:
                 a, b = pair_of_task(task, P)
-                v = dot_mean(Z, a, Z, b, n)
+                v = lane_sum(Z, a, Z, b, n, False) / n
                 pre[s, l, a, b] = v
                 pre[s, l, b, a] = v
             elif task < ntri + P:
                 a = task - ntri
-                m4[s, l, a] = fourth_mean(Z, a, n)
+                m4[s, l, a] = lane_sum(Z, a, Z, a, n, True) / n
             else:
                 a = task - ntri - P
                 shift = 0.0
@@ -147,7 +146,7 @@ def k_gram_network(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, first,
             _cuda.syncthreads()
         for task in range(t, ntri, T):
             a, b = pair_of_task(task, P)
-            v = dot_mean(Z, a, Z, b, n)
+            v = lane_sum(Z, a, Z, b, n, False) / n
             post[s, l, a, b] = v
             post[s, l, b, a] = v
             H[a, b] = v

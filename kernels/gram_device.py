@@ -2,7 +2,10 @@
 
 Only ``@numba.njit(inline='always')`` functions on scalars and preallocated arrays (no allocation, no
 exceptions), so that the same source compiles for both targets and both give the same numbers up to
-rounding (every reduction below is a sequential sum over the neuron index ``i = 0, 1, ..., n-1``).
+rounding.  Sums over the neuron index ``i`` have one fixed order: the Gram entries and fourth moments
+use eight lane sums (:func:`dot_sum`: lane ``r`` sums ``i = r, r + 8, ...`` in increasing ``i``, and the lanes
+are combined in a fixed tree; the CPU kernel runs the same operations as 8-wide vectors,
+:mod:`sigprop.kernels.simd`), the normalisation coefficients a sequential sum ``i = 0, 1, ..., n-1``.
 
 Layout: one network's layer is held column-major, ``Z[a, i]`` = value of neuron ``i`` on input ``a``.
 
@@ -115,9 +118,9 @@ def sample_row(seed, network, layer, row, A, rank, P, pair_offset, Z, col):
 @numba.njit(inline="always")
 def sample_rows(seed, network, layer, n, A, rank, P, pair_offset, Z, E, O):
     """Z[:, i] = A xi_i for all rows i < n: :func:`sample_row` for every row (same numbers, same sums in the
-    same order), but column pair by column pair, so that each pair's normals are drawn for all n rows in one
-    vectorisable pass (:func:`rng.draw_pairs_into`, scratch E, O of length >= n) and the products run along
-    the contiguous rows Z[a, :] (CPU layout)."""
+    same order, the same values), but column pair by column pair, so that each pair's normals are drawn for all
+    n rows in one vectorisable pass (:func:`rng.draw_pairs_into`, scratch E, O of length >= n) and the products
+    run along the contiguous rows Z[a, :] (CPU layout)."""
     for a in range(P):
         for i in range(n):
             Z[a, i] = 0.0
@@ -125,32 +128,65 @@ def sample_rows(seed, network, layer, n, A, rank, P, pair_offset, Z, E, O):
         draw_pairs_into(0, seed, STREAM_GRAM, network, layer, 0, 1, pair_offset + kp, 0, n, E, O)
         k = 2 * kp
         for a in range(P):
+            # the two terms in one pass; a zero coefficient (half of A: the pivoted factor is triangular) is
+            # skipped, which is exact: Z starts at +0.0 and never becomes -0.0, so adding c xi = +-0.0 is a no-op
             c0 = A[a, k]
-            for i in range(n):
-                Z[a, i] += c0 * E[i]
-            if k + 1 < rank:
-                c1 = A[a, k + 1]
+            c1 = A[a, k + 1] if k + 1 < rank else 0.0
+            if c0 != 0.0 and c1 != 0.0:
+                for i in range(n):
+                    Z[a, i] = (Z[a, i] + c0 * E[i]) + c1 * O[i]
+            elif c0 != 0.0:
+                for i in range(n):
+                    Z[a, i] += c0 * E[i]
+            elif c1 != 0.0:
                 for i in range(n):
                     Z[a, i] += c1 * O[i]
 
 
 @numba.njit(inline="always")
-def dot_mean(Z, a, Y, b, n):
-    """(1/n) sum_i Z[a, i] Y[b, i], summed in order i = 0..n-1."""
-    s = 0.0
-    for i in range(n):
-        s += Z[a, i] * Y[b, i]
-    return s / n
+def lane_term(x, y, fourth):
+    """The summand of :func:`lane_sum`: x y, or (x x)(x x) if ``fourth``."""
+    if fourth:
+        v = x * x
+        return v * v
+    return x * y
 
 
 @numba.njit(inline="always")
-def fourth_mean(Z, a, n):
-    """(1/n) sum_i Z[a, i]^4."""
-    s = 0.0
-    for i in range(n):
-        v = Z[a, i] * Z[a, i]
-        s += v * v
-    return s / n
+def lane_sum(Z, a, Y, b, n, fourth):
+    """sum_{i<n} p_i with p_i = Z[a, i] Y[b, i] (or (Z[a, i]^2)^2 if ``fourth``) in the engines' fixed order:
+    lane sums s_r = sum_{i = r mod 8} p_i (r = 0..7, increasing i, from +0.0, and a final +0.0 for the lanes
+    the last block of eight does not reach), then ((s_0 + s_1) + (s_2 + s_3)) + ((s_4 + s_5) + (s_6 + s_7)).
+    The CPU kernel computes the same lanes as one 8-wide vector (:mod:`sigprop.kernels.simd`); here they are
+    eight scalars (registers on the GPU).  Only scalar helpers inside: the CUDA simulator runs this as Python."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    s4 = 0.0
+    s5 = 0.0
+    s6 = 0.0
+    s7 = 0.0
+    t = n - (n & 7)
+    for i in range(0, t, 8):
+        s0 += lane_term(Z[a, i], Y[b, i], fourth)
+        s1 += lane_term(Z[a, i + 1], Y[b, i + 1], fourth)
+        s2 += lane_term(Z[a, i + 2], Y[b, i + 2], fourth)
+        s3 += lane_term(Z[a, i + 3], Y[b, i + 3], fourth)
+        s4 += lane_term(Z[a, i + 4], Y[b, i + 4], fourth)
+        s5 += lane_term(Z[a, i + 5], Y[b, i + 5], fourth)
+        s6 += lane_term(Z[a, i + 6], Y[b, i + 6], fourth)
+        s7 += lane_term(Z[a, i + 7], Y[b, i + 7], fourth)
+    # the last, partial block (padded with +0.0, which leaves a lane sum unchanged)
+    s0 += lane_term(Z[a, t], Y[b, t], fourth) if t < n else 0.0
+    s1 += lane_term(Z[a, t + 1], Y[b, t + 1], fourth) if t + 1 < n else 0.0
+    s2 += lane_term(Z[a, t + 2], Y[b, t + 2], fourth) if t + 2 < n else 0.0
+    s3 += lane_term(Z[a, t + 3], Y[b, t + 3], fourth) if t + 3 < n else 0.0
+    s4 += lane_term(Z[a, t + 4], Y[b, t + 4], fourth) if t + 4 < n else 0.0
+    s5 += lane_term(Z[a, t + 5], Y[b, t + 5], fourth) if t + 5 < n else 0.0
+    s6 += lane_term(Z[a, t + 6], Y[b, t + 6], fourth) if t + 6 < n else 0.0
+    s7 += 0.0  # t + 7 < n never holds
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
 @numba.njit(inline="always")

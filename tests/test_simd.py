@@ -1,0 +1,91 @@
+"""8-lane vector sums (kernels/simd.py) give the same bits as the scalar lane order of the GPU (gram_device.lane_sum)."""
+import math
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sigprop.kernels.gram_device import lane_sum
+from sigprop.kernels.simd import dot_lanes, float64_bits, float64_from_bits, fourth_lanes
+
+
+@numba.njit
+def _vector(x, y, n):
+    return dot_lanes(x, y, n), fourth_lanes(x, n)
+
+
+@numba.njit
+def _scalar(Z, n):
+    return lane_sum(Z, 0, Z, 1, n, False), lane_sum(Z, 0, Z, 0, n, True)
+
+
+def _both(x, y, n):
+    Z = np.ascontiguousarray(np.stack([x, y]))
+    return _vector(Z[0], Z[1], n), _scalar(Z, n), lane_sum.py_func(Z, 0, Z, 1, n, False)
+
+
+def _same(u, v):
+    return (math.isnan(u) and math.isnan(v)) or u == v and math.copysign(1.0, u) == math.copysign(1.0, v)
+
+
+@pytest.mark.parametrize("n", list(range(0, 35)) + [63, 64, 65, 511, 512, 513, 1000])
+def test_vector_lanes_equal_scalar_lanes_bitwise(n):
+    rng = np.random.default_rng(n)
+    for _ in range(10):
+        x = rng.standard_normal(n + 5) * 10.0 ** rng.uniform(-8, 8, n + 5)  # wide magnitudes: order matters
+        y = rng.standard_normal(n + 5)
+        (dv, fv), (ds, fs), dpy = _both(x, y, n)
+        assert _same(dv, ds) and _same(fv, fs) and _same(dv, dpy), (n, dv, ds, fv, fs, dpy)
+
+
+def test_lane_order_is_not_the_sequential_order():
+    # the test above would pass for any common order; this pins the 8-lane order itself
+    x = np.array([1e16, 1.0, -1e16, 1.0, 0, 0, 0, 0, 1.0, 0, 0, 0, 0, 0, 0, 0])
+    y = np.ones_like(x)
+    (dv, _), (ds, _), _ = _both(x, y, x.size)
+    lanes = [x[r::8].sum() for r in range(8)]  # lane 0: 1e16 + 1 -> 1e16 (ulp 2); lanes 1, 2, 3: 1, -1e16, 1
+    assert dv == ds == ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+    assert dv == 0.0 and sum(x.tolist()) == 2.0  # (1e16 + -1e16) + ... in lanes; 1e16 - 1e16 + 1 + 1 in sequence
+
+
+def test_nan_and_inf_propagate():
+    x = np.arange(20.0)
+    x[13] = np.nan
+    (dv, fv), (ds, fs), _ = _both(x, np.ones(20), 20)
+    assert math.isnan(dv) and math.isnan(ds) and math.isnan(fv) and math.isnan(fs)
+    x[13] = np.inf
+    (dv, fv), (ds, fs), _ = _both(x, np.ones(20), 20)
+    assert dv == ds == math.inf and fv == fs == math.inf
+
+
+def test_wrong_argument_types_are_typing_errors():
+    with pytest.raises(TypeError, match="1-D C-contiguous float64"):
+        _vector(np.ones(8, dtype=np.float32), np.ones(8, dtype=np.float32), 8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=0, max_size=40), st.integers(0, 40))
+def test_property_vector_equals_scalar(vals, shift):
+    x = np.array(vals + [0.0] * 2)
+    y = np.roll(x, shift)
+    n = len(vals)
+    (dv, fv), (ds, fs), _ = _both(x, y, n)
+    assert _same(dv, ds) and _same(fv, fs)
+
+
+@numba.njit
+def _bits_round_trip(x):
+    b = np.empty(x.shape[0], dtype=np.int64)
+    y = np.empty_like(x)
+    for k in range(x.shape[0]):
+        b[k] = float64_bits(x[k])
+        y[k] = float64_from_bits(b[k])
+    return b, y
+
+
+def test_bit_casts_match_numpy_views():
+    x = np.array([0.0, -0.0, 1.0, -2.5, 1e-310, np.inf, -np.inf, np.nan, 2.0**53 - 1, np.pi])
+    b, y = _bits_round_trip(x)
+    assert np.array_equal(b, x.view(np.int64)) and np.array_equal(y.view(np.int64), x.view(np.int64))
