@@ -42,6 +42,8 @@ import math
 import numba
 import numpy as np
 
+from .simd import float64_bits, float64_from_bits
+
 __all__ = [
     "STREAM_WEIGHTS", "STREAM_BIAS", "STREAM_SKIP", "STREAM_READOUT", "STREAM_GRAM",
     "KIND_GAUSSIAN", "KIND_UNIFORM", "KIND_RADEMACHER", "WEIGHT_KINDS",
@@ -158,7 +160,13 @@ def log_dyadic53(x):
     big = x > _SQRT2
     x = x * 0.5 if big else x
     e = e + 1.0 if big else e
-    f = x - 1.0
+    return _log_reduced(x, e)
+
+
+@numba.njit(inline="always")
+def _log_reduced(y, e):
+    """e ln 2 + log y for y in [sqrt(1/2), sqrt(2)] (fdlibm's __ieee754_log kernel; see log_dyadic53)."""
+    f = y - 1.0
     s = f / (2.0 + f)
     z = s * s
     w = z * z
@@ -167,6 +175,20 @@ def log_dyadic53(x):
     R = t2 + t1
     hfsq = 0.5 * f * f
     return e * _LN2_HI - ((hfsq - (s * (hfsq + R) + e * _LN2_LO)) - f)
+
+
+@numba.njit(inline="always")
+def log_dyadic53_bits(x):
+    """log_dyadic53(x), bit for bit, with the exponent read from the float's bits instead of seven comparisons
+    (x = 2^k y, y in [1, 2): k from the exponent field, y by setting it to 0; then y > sqrt 2 -> y/2, k + 1:
+    the same exact y and e).  CPU only (numba intrinsics), used by the vectorised draw_pairs_into."""
+    b = float64_bits(x)
+    e = np.float64((b >> 52) - 1023) - 53.0
+    y = float64_from_bits((b & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)
+    big = y > _SQRT2
+    y = y * 0.5 if big else y
+    e = e + 1.0 if big else e
+    return _log_reduced(y, e)
 
 
 @numba.njit(inline="always")
@@ -307,7 +329,7 @@ def draw_pairs_into(kind, seed, stream, network, layer, row0, drow, jp0, djp, co
         E[k] = uniform_numerator(w0, w1)
         O[k] = uniform01_from_words(w2, w3)
     for k in range(count):
-        E[k] = math.sqrt(-2.0 * log_dyadic53(E[k]))
+        E[k] = math.sqrt(-2.0 * log_dyadic53_bits(E[k]))
     for k in range(count):
         c, s = sincos_turn(O[k])
         r = E[k]
