@@ -21,7 +21,7 @@ import numpy as np
 
 from ..theory.activations import Activation, device_activation
 from .backend import kernel_for_scalar
-from .simd import dot_lanes, fourth_lanes
+from .simd import aligned_rows, dot_lanes, fourth_lanes
 from .gram_device import (
     NORM_CODES, PSD_RTOL, STATUS_NONFINITE, STATUS_NOT_PSD, STATUS_OK, covariance_into, factor_psd,
     norm_coefficients, sample_rows,
@@ -43,17 +43,6 @@ def gram_sums(Z, n, P, G, M4, with_m4):
             G[a, b] = dot_lanes(za, Z[b], n)
         if with_m4:
             M4[a] = fourth_lanes(za, n)
-
-
-@numba.njit(inline="always")
-def aligned_rows(rows, cols):
-    """(rows, cols') float64 scratch, cols' = cols rounded up to a multiple of 8, every row starting on a 64-byte
-    boundary, so that the 8-wide vector loads of the sums and the vectorised draws never straddle cache lines
-    (misaligned rows made the kernel up to 20% slower, varying from network to network)."""
-    stride = (cols + 7) // 8 * 8
-    buf = np.empty(rows * stride + 8)
-    off = ((64 - buf.ctypes.data % 64) % 64) // 8
-    return buf[off:off + rows * stride].reshape((rows, stride))
 
 
 def _gram_network_py(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, net, tol, pre, post, m4):

@@ -15,19 +15,22 @@ to lanes ``0..n mod 8 - 1`` from zero-padded copies (the other lanes get ``+0.0 
 a lane sum unchanged: a sum that starts at +0.0 is never -0.0 under round-to-nearest).
 
 Also the bit casts :func:`float64_bits` / :func:`float64_from_bits` (LLVM ``bitcast``, which the loop
-vectoriser handles), used by the CPU's vectorised generator to read a float's exponent.
+vectoriser handles), used by the CPU's vectorised generator to read a float's exponent, and
+:func:`aligned_rows`, cache-line aligned scratch for the CPU kernels.
 
 CPU only (the intrinsics are registered for numba's CPU target).  Arguments: 1-D C-contiguous float64
 arrays ``x`` (and ``y``) with at least ``n`` elements, ``n >= 0`` (not checked: the callers are kernels).
 """
 from __future__ import annotations
 
+import numba
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["LANES", "dot_lanes", "fourth_lanes", "float64_bits", "float64_from_bits"]
+__all__ = ["LANES", "dot_lanes", "fourth_lanes", "float64_bits", "float64_from_bits", "aligned_rows"]
 
 LANES = 8
 _I32 = ir.IntType(32)
@@ -127,3 +130,14 @@ def float64_from_bits(typingctx, b):
         return builder.bitcast(args[0], _DBL)
 
     return types.float64(types.int64), codegen
+
+
+@numba.njit(inline="always")
+def aligned_rows(rows, cols):
+    """(rows, cols') float64 scratch, cols' = cols rounded up to a multiple of 8, every row starting on a 64-byte
+    boundary, so that 8-wide vector loads and stores never straddle cache lines (misaligned rows made the gram
+    kernel up to 20% slower, varying from network to network)."""
+    stride = (cols + 7) // 8 * 8
+    buf = np.empty(rows * stride + 8)
+    off = ((64 - buf.ctypes.data % 64) % 64) // 8
+    return buf[off:off + rows * stride].reshape((rows, stride))
