@@ -20,7 +20,7 @@ draws are bit-identical; Gaussian draws are equal to rounding (NumPy's log, and 
 
 Counters are processed in chunks of :data:`CHUNK_BLOCKS` Philox blocks, so the temporary memory is bounded
 (~20 arrays of 128 KiB) whatever the shape.  Slow: ~50 ns per normal (a 512 x 512 Gaussian matrix in
-~12 ms), ~20x the compiled ``rng.draws`` (~2.7 ns), measured on a shared 2-core machine.
+~12 ms), ~20x the compiled ``rng.draws`` (~2.2 ns), measured on a 2-core machine.
 """
 from __future__ import annotations
 
