@@ -36,7 +36,7 @@ _phi = device_activation  # the activation switch; rebound for custom activation
 @numba.njit(inline="always")
 def gram_sums(Z, n, P, G, M4, with_m4):
     """G[a, b] = sum_{i<n} Z[a, i] Z[b, i] (a <= b) and, if with_m4, M4[a] = sum_i Z[a, i]^4, each in the
-    engines' fixed 8-lane order (gram_device.lane_sum, as on the GPU), as 8-wide vector code (kernels.simd)."""
+    engines' fixed 8-lane order (gram_device.lane_sum, the GPU's scalar code), as 8-wide vector code (kernels.simd)."""
     for a in range(P):
         za = Z[a]
         for b in range(a, P):

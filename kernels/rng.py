@@ -181,7 +181,7 @@ def _log_reduced(y, e):
 def log_dyadic53_bits(x):
     """log_dyadic53(x), bit for bit, with the exponent read from the float's bits instead of seven comparisons
     (x = 2^k y, y in [1, 2): k from the exponent field, y by setting it to 0; then y > sqrt 2 -> y/2, k + 1:
-    the same exact y and e).  CPU only (numba intrinsics), used by the vectorised draw_pairs_into."""
+    the same exact y and e).  Used by the vectorised draw_pairs_into of the CPU kernels."""
     b = float64_bits(x)
     e = np.float64((b >> 52) - 1023) - 53.0
     y = float64_from_bits((b & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)

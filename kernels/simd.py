@@ -1,25 +1,27 @@
 """Lane sums on the CPU: the engines' fixed-order reductions, written as 8-wide vector LLVM IR (numba intrinsics).
 
-The gram method sums over neurons in one fixed order on every backend (:func:`gram_device.dot_sum`):
+The gram method sums over neurons in one fixed order on every backend (:func:`gram_device.lane_sum`):
 
     s_r = sum_{i = r, r + 8, r + 16, ... < n} p_i   (r = 0..7, each in increasing i, starting from +0.0)
     sum = ((s_0 + s_1) + (s_2 + s_3)) + ((s_4 + s_5) + (s_6 + s_7))
 
-with ``p_i = x_i y_i`` (:func:`dot_lanes`) or ``p_i = (x_i x_i)(x_i x_i)`` (:func:`fourth_lanes`).  On the GPU
-(and in numba's CUDA simulator) these are eight scalar accumulators in registers; here they are the eight
-lanes of one ``<8 x double>`` register, so each vector ``fmul``/``fadd`` performs, lane by lane, exactly the
-scalar operations (IEEE, no contraction into FMA, no reassociation), and the two give the same bits.  LLVM's
-loop vectoriser cannot do this by itself: it only vectorises a floating-point sum after reassociating it,
-which would make the result depend on the machine's vector width.  The last ``n mod 8`` elements are added
-to lanes ``0..n mod 8 - 1`` from zero-padded copies (the other lanes get ``+0.0 * +0.0 = +0.0``, which leaves
-a lane sum unchanged: a sum that starts at +0.0 is never -0.0 under round-to-nearest).
+with ``p_i = x_i y_i`` (:func:`dot_lanes`) or ``p_i = (x_i x_i)(x_i x_i)`` (:func:`fourth_lanes`).  In the
+scalar code (CUDA kernels, numba's CUDA simulator) these are eight accumulators; here they are the eight
+lanes of one ``<8 x double>`` register, and each vector ``fmul``/``fadd`` performs, lane by lane, exactly the
+scalar operations (IEEE, no contraction into FMA, no reassociation).  So the CPU gives the same bits as the
+scalar code compiled for the CPU and as the CUDA simulator (NaN where NaN; a NaN's payload may differ); on a
+real GPU, NVVM contracts ``s += x y`` into fused multiply-adds, so the GPU agrees to rounding.  LLVM's loop
+vectoriser cannot do this by itself: it only vectorises a floating-point sum after reassociating it, which
+would make the result depend on the machine's vector width.  The last ``n mod 8`` elements are added to
+lanes ``0..n mod 8 - 1`` from zero-padded copies (the other lanes get ``+0.0 * +0.0 = +0.0``, which leaves a
+lane sum unchanged: a sum that starts at +0.0 is never -0.0 under round-to-nearest).
 
 Also the bit casts :func:`float64_bits` / :func:`float64_from_bits` (LLVM ``bitcast``, which the loop
-vectoriser handles), used by the CPU's vectorised generator to read a float's exponent, and
-:func:`aligned_rows`, cache-line aligned scratch for the CPU kernels.
+vectoriser handles), used by the vectorised generator of the CPU kernels (``rng.draw_pairs_into``) to read a
+float's exponent, and :func:`aligned_rows`, cache-line aligned scratch for the CPU kernels.
 
-CPU only (the intrinsics are registered for numba's CPU target).  Arguments: 1-D C-contiguous float64
-arrays ``x`` (and ``y``) with at least ``n`` elements, ``n >= 0`` (not checked: the callers are kernels).
+Arguments of the lane sums: 1-D C-contiguous float64 arrays ``x`` (and ``y``, any alignment) with at least
+``n`` elements, ``n >= 0`` (the length is not checked: the callers are kernels).
 """
 from __future__ import annotations
 
@@ -65,7 +67,9 @@ def _lane_sum_codegen(fourth: bool):
             return builder.fmul(vx, vy)
 
         def load_vec(ptr, off):
-            return builder.load(builder.bitcast(builder.gep(ptr, [off]), _VEC.as_pointer()), align=8)
+            # align=1: NumPy arrays may be unaligned (numba types them as aligned); on x86 this is the same
+            # vmovupd as for aligned data (kernels pass 64-byte aligned rows, see aligned_rows)
+            return builder.load(builder.bitcast(builder.gep(ptr, [off]), _VEC.as_pointer()), align=1)
 
         acc = cgutils.alloca_once_value(builder, _ZEROS)
         nblocks = builder.sdiv(n, ir.Constant(_I64, LANES))

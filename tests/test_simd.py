@@ -63,6 +63,16 @@ def test_nan_and_inf_propagate():
 def test_wrong_argument_types_are_typing_errors():
     with pytest.raises(TypeError, match="1-D C-contiguous float64"):
         _vector(np.ones(8, dtype=np.float32), np.ones(8, dtype=np.float32), 8)
+    with pytest.raises(TypeError, match="1-D C-contiguous float64"):
+        _vector(np.ones(16)[::2], np.ones(8), 8)
+
+
+def test_unaligned_arrays_give_the_aligned_result():
+    raw = np.zeros(8 * 21 + 1, dtype=np.uint8)
+    x = raw[1:].view(np.float64)  # 8-byte elements at an odd address
+    x[:] = np.random.default_rng(5).standard_normal(21)
+    assert not x.flags.aligned
+    assert _vector(x, x, 21) == _vector(x.copy(), x.copy(), 21)
 
 
 @settings(max_examples=60, deadline=None)
