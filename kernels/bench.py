@@ -8,13 +8,14 @@ CPU: two plain NumPy baselines, ``explicit`` and ``gram`` side by side, and the 
 baseline.  The baselines are (1) the ``numpy`` method, the NumPy reference that draws every weight matrix
 with the NumPy twin of the counter-based generator (:mod:`~sigprop.kernels.rng_numpy`, so it reproduces
 ``explicit``'s numbers) and multiplies; (2) :func:`plain_numpy_loop`, the same loop with NumPy's own
-fastest normals (``numpy.random.Generator.standard_normal``, PCG64 + ziggurat), i.e. the quickest plain NumPy
-loop a user would write; each is timed with the default BLAS threads and with one thread, and the faster
-is used.  Both baselines run in one Python thread; the engines are timed with all numba threads (the
-speed-ups the goals refer to, against the plain loop) and pinned to one thread (per-thread speed-ups).  Also: the normal draws per second of ``explicit`` against an RNG-only kernel that draws the same
-numbers (the bound), and peak memory of ``explicit`` (tracemalloc: NumPy buffers) at L = 5 and L = 20
-(working memory is O(S n P), independent of L).  CUDA (``backend='cuda'``): ``explicit`` at n = 512 and 4096, ``gram``, and
-the fraction of an RNG-only CUDA kernel's normal-generation rate that ``explicit`` reaches.
+fastest normals (``numpy.random.Generator.standard_normal``, PCG64 + ziggurat), the plain NumPy loop a user
+would write; each is timed with the default BLAS threads and with one thread, and the faster is used.
+Both baselines run in one Python thread; the engines are timed with all numba threads (the speed-ups the
+goals refer to, against the plain loop) and pinned to one thread (per-thread speed-ups).  Also: the normal
+draws per second of ``explicit`` against an RNG-only kernel that draws the same numbers (the bound), and
+peak memory of ``explicit`` (tracemalloc: NumPy buffers) at L = 5 and L = 20 (working memory is O(S n P),
+independent of L).  CUDA (``backend='cuda'``): ``explicit`` at n = 512 and 4096, ``gram``, and the fraction
+of an RNG-only CUDA kernel's normal-generation rate that ``explicit`` reaches.
 """
 from __future__ import annotations
 
@@ -153,19 +154,19 @@ def _cpu_benchmarks(profile: str) -> list[dict]:
     from threadpoolctl import threadpool_limits
 
     X = workload_inputs()
-    baselines = {"numpy": (S_np, lambda: _sim("numpy", "cpu", S_np)),
-                 "plain numpy loop": (S_np, lambda: plain_numpy_loop(X, L, WIDTH, 2.0, S_np, seed=1))}
+    baselines = {"numpy": lambda: _sim("numpy", "cpu", S_np),
+                 "plain numpy loop": lambda: plain_numpy_loop(X, L, WIDTH, 2.0, S_np, seed=1)}
     thr = {}
-    for name, (S, fn) in baselines.items():
+    for name, fn in baselines.items():
         t_default = _timed(fn)
         with threadpool_limits(1, user_api="blas"):
             t_one = _timed(fn)
         what = ("the numpy method: NumPy reference, weights from the NumPy twin of the engines' generator"
                 if name == "numpy" else "numpy.random standard_normal (PCG64 ziggurat) + BLAS, same statistics")
         for label, t in (("default BLAS threads", t_default), ("BLAS 1 thread", t_one)):
-            rows.append(_row(f"cpu {name} ({label})", "throughput", S * L / t, "layer-samples/s",
-                             f"{tag}, S={S}; {what}"))
-        thr[name] = S * L / min(t_default, t_one)
+            rows.append(_row(f"cpu {name} ({label})", "throughput", S_np * L / t, "layer-samples/s",
+                             f"{tag}, S={S_np}; {what}"))
+        thr[name] = S_np * L / min(t_default, t_one)
     t_ex = _timed(lambda: _sim("explicit", "cpu", S_ex))
     t_gr = _timed(lambda: _sim("gram", "cpu", S_gr), repeat=3)
     nthreads = numba.get_num_threads()

@@ -3,7 +3,7 @@
 Only ``@numba.njit(inline='always')`` functions on scalars and preallocated arrays (no allocation, no
 exceptions), so that the same source compiles for both targets and both give the same numbers up to
 rounding.  Sums over the neuron index ``i`` have one fixed order: the Gram entries and fourth moments
-use eight lane sums (:func:`dot_sum`: lane ``r`` sums ``i = r, r + 8, ...`` in increasing ``i``, and the lanes
+use eight lane sums (:func:`lane_sum`: lane ``r`` sums ``i = r, r + 8, ...`` in increasing ``i``, and the lanes
 are combined in a fixed tree; the CPU kernel runs the same operations as 8-wide vectors,
 :mod:`sigprop.kernels.simd`), the normalisation coefficients a sequential sum ``i = 0, 1, ..., n-1``.
 

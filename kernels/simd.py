@@ -81,14 +81,16 @@ def _lane_sum_codegen(fourth: bool):
         # the last n mod 8 elements, from zero-padded copies
         base = builder.mul(nblocks, ir.Constant(_I64, LANES))
         tx = cgutils.alloca_once_value(builder, _ZEROS)
-        ty = cgutils.alloca_once_value(builder, _ZEROS)
+        ty = tx if fourth else cgutils.alloca_once_value(builder, _ZEROS)
         txp = builder.bitcast(tx, _DBL.as_pointer())
         typ = builder.bitcast(ty, _DBL.as_pointer())
         with cgutils.for_range(builder, builder.sub(n, base)) as loop:
             i = builder.add(base, loop.index)
             builder.store(builder.load(builder.gep(xp, [i])), builder.gep(txp, [loop.index]))
-            builder.store(builder.load(builder.gep(yp, [i])), builder.gep(typ, [loop.index]))
-        lanes = builder.fadd(builder.load(acc), product(builder.load(tx), builder.load(ty)))
+            if not fourth:
+                builder.store(builder.load(builder.gep(yp, [i])), builder.gep(typ, [loop.index]))
+        vx = builder.load(tx)
+        lanes = builder.fadd(builder.load(acc), product(vx, vx if fourth else builder.load(ty)))
         s = [builder.extract_element(lanes, ir.Constant(_I32, r)) for r in range(LANES)]
         left = builder.fadd(builder.fadd(s[0], s[1]), builder.fadd(s[2], s[3]))
         right = builder.fadd(builder.fadd(s[4], s[5]), builder.fadd(s[6], s[7]))
