@@ -6,6 +6,10 @@ A check is judged by the runner, not by the experiment: for ``kind='z'`` the run
 ``|z| = |estimate - theory| / stderr`` with one z bound chosen for the whole run (so that a correct
 theory passes every check with probability >= 99%); ``kind='exact'`` compares ``|estimate - theory|``
 with ``tol`` (for results that must agree to rounding); ``kind='info'`` is reported, never judged.
+
+A check may also carry its experiment's headline :class:`Finding` (the paper's claim and whether the run
+agrees with it), which the report lists right under its verdict: the judged checks passing says that the
+engine's theory matches its simulations, not that a paper's claim holds.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["Check", "Context", "Experiment", "ExperimentResult", "discover"]
+__all__ = ["Check", "Context", "Experiment", "ExperimentResult", "Finding", "discover"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,148 @@ class Check:
         d["z"] = self.z
         d["passed"] = self.passed(zmax)
         return d
+
+
+FINDING_BASES = ("interval", "checks", "informational")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """An experiment's headline result, stated against the claim of the paper it tests.
+
+    The report lists every finding right under its verdict, so that "all judged checks passed" is never read as
+    "the papers' claims hold".  An experiment declares one by adding ``finding.as_check(name)`` to its checks (an
+    ``info`` check), or by putting ``finding.to_dict()`` into ``details['finding']`` of the check that measures it;
+    either way it travels with the checks through the cache and ``results.json``.
+
+    Parameters
+    ----------
+    claim : str
+        The paper's claim in words.
+    source : str
+        Who claims it (authors, or this package for its own derivations).
+    basis : {'interval', 'checks', 'informational'}
+        How the finding is judged: ``'interval'``: agree iff the confidence ``interval`` of ``value`` contains
+        ``paper_value`` and none of the ``rivals`` (inconclusive if it contains both, disagree if it excludes
+        ``paper_value``); ``'checks'``: the experiment's judged checks test the claim, agree iff all of them pass
+        under the run's z bound; ``'informational'``: reported, not judged.
+    measured : str
+        What ``value`` is, e.g. ``'trained exponent b of l* ~ L^b'``.
+    value : float
+        The measured number (``'interval'`` basis; NaN if it could not be measured).
+    interval : tuple of float, optional
+        ``(low, high)``, the ``confidence`` interval of ``value``.
+    confidence : float
+        Level of ``interval`` (default 0.95).
+    paper_value : float, optional
+        The paper's number.
+    paper_text : str
+        The paper's number as the paper writes it, e.g. ``'3/5'``.
+    rivals : tuple of float
+        Values the measurement must tell the paper's value apart from (e.g. 0 for "no growth with depth"): an
+        interval that holds one of them as well as ``paper_value`` supports nothing.
+
+    Examples
+    --------
+    >>> f = Finding("l* grows as L^(3/5)", "Lou, Mingard & Hayou", "interval", measured="trained exponent",
+    ...             value=2.1, interval=(1.3, 2.9), paper_value=0.6, paper_text="3/5")
+    >>> f.judge([], zmax=4.0)
+    ('disagree', 'trained exponent 2.1, 95% CI [1.3, 2.9]; paper 3/5 = 0.6, outside the CI')
+    >>> Finding.from_dict(f.to_dict()) == f
+    True
+    >>> wide = Finding("l* grows as L^(3/5)", "Lou, Mingard & Hayou", "interval", measured="trained exponent",
+    ...                value=0.3, interval=(-3.0, 3.7), paper_value=0.6, paper_text="3/5", rivals=(0.0, 1.0))
+    >>> wide.judge([], zmax=4.0)[0]
+    'inconclusive'
+    >>> c = Check("x", "mean", theory=1.0, estimate=1.1, stderr=0.05, rule="|z| <= zmax")
+    >>> Finding("E z^2 = K", "a book", "checks").judge([c], zmax=3.0)
+    ('agree', '1 of 1 judged checks pass (largest |z| 2.00, bound 3.00)')
+    """
+
+    claim: str
+    source: str
+    basis: str
+    measured: str = ""
+    value: float = math.nan
+    interval: tuple[float, float] | None = None
+    confidence: float = 0.95
+    paper_value: float | None = None
+    paper_text: str = ""
+    rivals: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.basis not in FINDING_BASES:
+            raise ValueError(f"Finding.basis must be one of {', '.join(FINDING_BASES)}, got {self.basis!r}")
+        if self.interval is not None:
+            object.__setattr__(self, "interval", (float(self.interval[0]), float(self.interval[1])))
+        object.__setattr__(self, "rivals", tuple(float(r) for r in self.rivals))
+        if self.basis == "interval" and self.paper_value is None:
+            raise ValueError("Finding: basis 'interval' needs paper_value")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready fields (NaN stays a float; the report's writer turns it into null)."""
+        d = asdict(self)
+        d["interval"] = list(self.interval) if self.interval is not None else None
+        d["rivals"] = list(self.rivals)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Finding":
+        """Inverse of :meth:`to_dict`; a ``None`` value (JSON null) reads as NaN."""
+        d = dict(d)
+        if d.get("value") is None:
+            d["value"] = math.nan
+        if d.get("interval") is not None:
+            d["interval"] = tuple(d["interval"])
+        return cls(**d)
+
+    @classmethod
+    def from_check(cls, check: "Check") -> "Finding | None":
+        """The finding a check carries in ``details['finding']``, or None."""
+        d = check.details.get("finding") if isinstance(check.details, dict) else None
+        return cls.from_dict(d) if d else None
+
+    def as_check(self, experiment: str, name: str | None = None) -> "Check":
+        """An ``info`` check that carries this finding (for findings no existing check measures)."""
+        return Check(experiment, name or f"finding: {self.measured or self.claim}",
+                     theory=math.nan if self.paper_value is None else float(self.paper_value),
+                     estimate=float(self.value), stderr=math.nan,
+                     rule=f"headline finding ({self.basis}), listed under the report's verdict", kind="info",
+                     details={"finding": self.to_dict()})
+
+    def judge(self, checks: list["Check"], zmax: float) -> tuple[str, str]:
+        """``(verdict, text)``: 'agree', 'disagree', 'inconclusive' or 'informational'; text states the numbers.
+
+        ``checks`` are the experiment's checks ('checks' basis: its judged ones decide); ``zmax`` the run's bound.
+        """
+        if self.basis == "checks":
+            judged = [c for c in checks if c.kind != "info"]
+            if not judged:
+                return "informational", "no judged checks"
+            n_pass = sum(1 for c in judged if c.passed(zmax))
+            zs = [abs(c.z) for c in judged if c.kind == "z" and math.isfinite(c.z)]
+            worst = f"largest |z| {max(zs):.2f}, bound {zmax:.2f}" if zs else "exact checks only"
+            verdict = "agree" if n_pass == len(judged) else "disagree"
+            return verdict, f"{n_pass} of {len(judged)} judged checks pass ({worst})"
+        what = self.measured or "measured"
+        if not math.isfinite(self.value):
+            return "informational", f"{what}: not measured"
+        text = f"{what} {self.value:.3g}"
+        if self.interval is not None:
+            lo, hi = self.interval
+            text += f", {100 * self.confidence:g}% CI [{lo:.3g}, {hi:.3g}]"
+        if self.paper_value is not None:
+            paper = f"{self.paper_text} = {self.paper_value:.3g}" if self.paper_text else f"{self.paper_value:.3g}"
+            text += f"; paper {paper}"
+        if self.basis == "informational" or self.interval is None:
+            return "informational", text
+        lo, hi = self.interval
+        if not lo <= self.paper_value <= hi:
+            return "disagree", text + ", outside the CI"
+        also = [r for r in self.rivals if lo <= r <= hi]
+        if also:
+            return "inconclusive", text + f", inside the CI, but so is {', '.join(f'{r:g}' for r in also)}"
+        return "agree", text + ", inside the CI"
 
 
 @dataclass

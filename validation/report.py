@@ -2,8 +2,12 @@
 
 ``results.json`` has a top-level ``checks`` list (every check with experiment, name, theory, estimate,
 stderr, rule, kind, tol, z, passed, details), plus ``settings``, ``versions``, ``seed``, ``timings``,
-``zmax``, ``n_judged``, ``family_level``, ``passed`` and per-experiment metadata (``experiments``).
-Non-finite numbers are written as ``null`` so that the file is strict JSON.
+``zmax``, ``n_judged``, ``family_level``, ``passed``, per-experiment metadata (``experiments``) and the judged
+headline ``findings`` (see :func:`findings`).  Non-finite numbers are written as ``null`` so that the file is strict JSON.
+
+The verdict says whether the judged checks passed: that the engine's theory matches its simulations.  Right under
+it, in ``report.md`` and on the terminal, a "Findings" block states each experiment's headline result and whether
+it agrees with the paper it tests, so that PASSED is never read as "the papers' claims hold".
 """
 from __future__ import annotations
 
@@ -14,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from .cache import jsonable, result_to_dict
-from .experiment import Check
+from .experiment import Check, Finding
 from .runner import SuiteResult
 
-__all__ = ["results_dict", "write_results_json", "report_markdown", "write_report", "terminal_table", "fmt"]
+__all__ = ["results_dict", "write_results_json", "report_markdown", "write_report", "terminal_table", "fmt",
+           "findings"]
 
 SCHEMA_VERSION = 1
 
@@ -37,6 +42,50 @@ def fmt(x: float | None, digits: int = 6) -> str:
 
 def _status(passed: bool | None) -> str:
     return {True: "pass", False: "FAIL", None: "info"}[passed]
+
+
+def findings(suite: SuiteResult) -> list[dict[str, Any]]:
+    """Every experiment's headline findings, judged under the run's z bound, in suite order.
+
+    One entry per :class:`~sigprop.validation.experiment.Finding` that a check of the experiment carries, with keys
+    ``experiment``, ``verdict`` ('agree', 'disagree', 'inconclusive', 'informational'), ``claim``, ``source``, ``text`` (the
+    numbers) and ``finding`` (its fields); an experiment without one gets an entry with verdict 'none' that says
+    why (none declared, or the experiment raised an error).
+
+    Examples
+    --------
+    >>> from sigprop.validation.experiment import Check, ExperimentResult, Finding
+    >>> from sigprop.validation.runner import ExperimentRun, SuiteResult
+    >>> f = Finding("l* grows as L^(3/5)", "Lou et al.", "interval", measured="exponent", value=2.1,
+    ...             interval=(1.3, 2.9), paper_value=0.6, paper_text="3/5")
+    >>> run = ExperimentRun("eq", "Eq", "", {}, ExperimentResult(checks=[f.as_check("eq")]), 1.0)
+    >>> suite = SuiteResult([run], zmax=3.0, n_judged=0, family_level=0.99, settings={}, versions={}, seed=0,
+    ...                     total_time=1.0)
+    >>> [(e["experiment"], e["verdict"], e["text"]) for e in findings(suite)]
+    [('eq', 'disagree', 'exponent 2.1, 95% CI [1.3, 2.9]; paper 3/5 = 0.6, outside the CI')]
+    """
+    out = []
+    for run in suite.runs:
+        found = [f for f in (Finding.from_check(c) for c in run.result.checks) if f is not None]
+        if not found:
+            why = "the experiment raised an error" if run.error else "no headline finding declared"
+            out.append({"experiment": run.name, "verdict": "none", "claim": "", "source": "", "text": why,
+                        "finding": None})
+        for f in found:
+            verdict, text = f.judge(run.result.checks, suite.zmax)
+            out.append({"experiment": run.name, "verdict": verdict, "claim": f.claim, "source": f.source,
+                        "text": text, "finding": f.to_dict()})
+    return out
+
+
+def _verdict_words(suite: SuiteResult) -> str:
+    if suite.passed:
+        return f"PASSED: all {suite.n_judged} judged checks passed"
+    return f"FAILED ({suite.n_failed} of {suite.n_judged} judged checks)"
+
+
+_FINDINGS_CAVEAT = ("the judged checks test this engine's theory against its own simulations; whether each paper's "
+                    "claim holds is stated by the findings")
 
 
 def results_dict(suite: SuiteResult) -> dict[str, Any]:
@@ -67,6 +116,7 @@ def results_dict(suite: SuiteResult) -> dict[str, Any]:
         "versions": suite.versions,
         "timings": suite.timings,
         "experiments": experiments,
+        "findings": findings(suite),
         "checks": checks,
     }, finite=True)
 
@@ -102,9 +152,15 @@ def report_markdown(suite: SuiteResult) -> str:
     out = Path(suite.settings["out"])
     n_info = sum(1 for _, c in suite.checks() if c.kind == "info")
     lines = ["# sigprop validation report", ""]
-    verdict = "**PASSED**" if suite.passed else f"**FAILED** ({suite.n_failed} of {suite.n_judged} judged checks)"
+    lines += [f"Result: **{_verdict_words(suite)}**. This is not a verdict on the papers: {_FINDINGS_CAVEAT}.", "",
+              "**Findings** (each experiment's headline result against the claim it tests):", "",
+              "| experiment | verdict | claim (source) | result |", "|---|---|---|---|"]
+    for f in findings(suite):
+        verdict = f"**{f['verdict']}**" if f["verdict"] == "disagree" else f["verdict"]
+        claim = f"{f['claim']} ({f['source']})" if f["claim"] else "-"
+        lines.append(f"| {f['experiment']} | {verdict} | {_md_escape(claim)} | {_md_escape(f['text'])} |")
     lines += [
-        f"Result: {verdict}.", "",
+        "",
         f"- {suite.n_judged} judged checks (+{n_info} informational). One two-sided z bound for the whole run, "
         f"chosen by Sidak so that a correct theory passes every check with probability >= {suite.family_level:g}: "
         f"**|z| <= {suite.zmax:.3f}** (per-check level {1 - suite.family_level ** (1 / max(suite.n_judged, 1)):.2e}).",
@@ -132,7 +188,9 @@ def report_markdown(suite: SuiteResult) -> str:
         for c in run.result.checks:
             p = c.passed(suite.zmax)
             status = _status(p)
-            lines.append(f"| {_md_escape(c.name)} | {fmt(c.theory)} | {fmt(c.estimate)} | "
+            marker = Finding.from_check(c) is not None  # a finding's own row: no number of its own is '-', not nan
+            num = (lambda x: "-" if marker and not math.isfinite(x) else fmt(x))
+            lines.append(f"| {_md_escape(c.name)} | {num(c.theory)} | {num(c.estimate)} | "
                          f"{fmt(c.stderr, 2) if c.kind == 'z' else '-'} | {_z_text(c, suite.zmax)} | "
                          f"{_bound_text(c, suite.zmax)} | {_md_escape(c.rule)} | {'**FAIL**' if p is False else status} |")
         lines.append("")
@@ -190,8 +248,14 @@ def terminal_table(suite: SuiteResult, max_rows_per_experiment: int = 12) -> str
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     text = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     text.insert(1, "  ".join("-" * w for w in widths))
-    verdict = "PASSED" if suite.passed else f"FAILED ({suite.n_failed} of {suite.n_judged} judged checks)"
     text.append("")
-    text.append(f"{verdict}: {suite.n_judged} judged checks, |z| <= {suite.zmax:.3f} (Sidak, family level "
-                f"{suite.family_level:g}); {suite.total_time:.1f} s")
+    text.append(f"{_verdict_words(suite)}, |z| <= {suite.zmax:.3f} (Sidak, family level {suite.family_level:g}); "
+                f"{suite.total_time:.1f} s")
+    text.append("Findings (does each paper's claim hold? the verdict above covers the judged checks only):")
+    found = findings(suite)
+    width = max(len(f["experiment"]) for f in found) if found else 0
+    for f in found:
+        claim = f"{f['claim']} ({f['source']}): " if f["claim"] else ""
+        text.append(f"  {f['verdict'].upper() if f['verdict'] == 'disagree' else f['verdict']:13s} "
+                    f"{f['experiment']:{width}s}  {claim}{f['text']}")
     return "\n".join(text)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .. import stats
-from ..experiment import Check, Context, Experiment, ExperimentResult
+from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
 
 NAME = "equilibrium"
 
@@ -195,17 +195,27 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
     fits = {"theory l*(L) (equilibrium definition)": fit_theory, "infinite-width init argmax CKA": fit_inf,
             "finite-width init argmax CKA": fit_init, f"trained argmax CKA ({stage})": fit_trained}
 
-    def exp_check(name, fit, ref, ref_label):
+    def exp_check(name, fit, ref, ref_label, finding: Finding | None = None):
+        extra = {} if finding is None else {"finding": finding.to_dict()}
         if isinstance(fit, str):
-            checks.append(Check(NAME, name, ref, math.nan, math.nan, fit, kind="info"))
+            checks.append(Check(NAME, name, ref, math.nan, math.nan, fit, kind="info", details=extra))
             return
         agree = fit.ci_low <= ref <= fit.ci_high
         checks.append(Check(NAME, name, ref, fit.exponent, fit.stderr,
                             f"info: {int(100 * fit.confidence)}% CI [{fit.ci_low:.3f}, {fit.ci_high:.3f}] "
                             f"{'contains' if agree else 'excludes'} {ref_label} = {ref:.3f}", kind="info",
-                            details={"ci": [fit.ci_low, fit.ci_high], "contains_reference": agree}))
+                            details={"ci": [fit.ci_low, fit.ci_high], "contains_reference": agree, **extra}))
 
-    exp_check("trained exponent vs asymptotic 3/5", fit_trained, 0.6, "3/5")
+    # the headline the report lists under its verdict: the paper's law for trained networks
+    measured = f"trained exponent (L = {depths[0]}..{depths[-1]}, at {stage})"
+    headline = Finding(
+        claim="trained networks' layer of maximal alignment l*(L) ~ L^(3/5)",
+        source="Lou, Mingard & Hayou", basis="interval", paper_value=0.6, paper_text="3/5", rivals=(0.0, 1.0),
+        measured=measured if not isinstance(fit_trained, str) else f"{measured}: {fit_trained}",
+        value=math.nan if isinstance(fit_trained, str) else fit_trained.exponent,
+        interval=None if isinstance(fit_trained, str) else (fit_trained.ci_low, fit_trained.ci_high),
+        confidence=0.95 if isinstance(fit_trained, str) else fit_trained.confidence)
+    exp_check("trained exponent vs asymptotic 3/5", fit_trained, 0.6, "3/5", finding=headline)
     exp_check("trained exponent vs theory's finite-L exponent", fit_trained, fit_theory.exponent, "theory")
     exp_check("trained exponent vs finite-width init exponent", fit_trained,
               fit_init.exponent if not isinstance(fit_init, str) else math.nan, "init")

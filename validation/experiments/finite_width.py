@@ -18,9 +18,13 @@ import numpy as np
 
 from .. import stats
 from ..estimators import gram_four_point, gram_moment, reliable_layers, single_input_estimates
-from ..experiment import Check, Context, Experiment, ExperimentResult
+from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
 
 NAME = "finite_width"
+
+FINDING = Finding(
+    claim="exact deep-linear and ReLU moments at any width; leading-order 1/n vertex V/K^2",
+    source="Roberts, Yaida & Hanin", basis="checks")
 
 
 def settings(profile: str) -> dict[str, Any]:
@@ -193,6 +197,7 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
              "(n m2^2 - m4)/(n-1) per network; single-neuron m4/3; G6 from mean(m2^3)/c_6(n); two-input cumulants "
              "from per-network Grams (unbiased, docs/correlators.md). SE: jackknife over networks. GELU at its "
              f"double critical point chi_par = chi_perp = 1: C_W = {C_W:.6f}, C_b = {C_b:.6f}, K* = {K:.6f}.")
+    checks.append(FINDING.as_check(NAME, "finding: finite-width correlators (verdict from the judged checks)"))
     return ExperimentResult(checks=checks, figures=figures, tables=["\n".join(table)], notes=notes)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..experiment import Check, Context, Experiment, ExperimentResult
+from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
 from .. import stats
 
 NAME = "kernel_sequences"
@@ -28,6 +28,11 @@ NAME = "kernel_sequences"
 RHO0 = (0.9, 0.1, -0.25)  # pair correlations (0,1), (0,2), (1,2) of the 3 inputs
 PAIRS = ((0, 1), (0, 2), (1, 2))
 RESOLUTION = 1e-9  # layers with 1 - |rho_l| below this are not judged (float64 rounding of a correlation)
+
+# the headline the report lists under its verdict: the judged checks are the test of the paper's claim
+FINDING = Finding(
+    claim="rho_l -> kappa^l(rho_0) as n -> inf (all activations, residual and LayerNorm variants)",
+    source="Joudaki & Hofmann", basis="checks")
 
 ALL_ACTIVATIONS: list[tuple[str, dict[str, float]]] = [
     ("relu", {}), ("exp", {}), ("gelu", {}), ("tanh", {}),            # Figure S.1
@@ -330,6 +335,7 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
         "there the per-network correlation is limited by float64 rounding (~1e-15), not by the map "
         "(the paper notes the same for sigmoid)."
     )
+    checks.append(FINDING.as_check(NAME, "finding: rho_l = kappa^l(rho_0) (verdict from the judged checks)"))
     return ExperimentResult(checks=checks, figures=figures, tables=["\n".join(table)], notes=notes)
 
 

@@ -13,9 +13,13 @@ from typing import Any
 import numpy as np
 
 from .. import stats
-from ..experiment import Check, Context, Experiment, ExperimentResult
+from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
 
 NAME = "meanfield_kernels"
+
+FINDING = Finding(
+    claim="E[z_a.z_b/n] -> K^(l) of the mean-field recursion as n -> inf, at criticality and off it",
+    source="Roberts, Yaida & Hanin", basis="checks")
 
 G0 = np.array([[1.0, 0.6, -0.2],
                [0.6, 1.5, 0.3],
@@ -136,6 +140,7 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
     notes = ("G0 = X X^T / n_0 = " + np.array2string(G, precision=2).replace("\n", "") + ". The estimate of K^(l)_ab "
              "at width n is the mean over networks of z_a.z_b/n at layer l; its 1/n bias (zero at layer 1, and on the "
              "diagonal for ReLU at criticality) is removed by the WLS extrapolation.")
+    checks.append(FINDING.as_check(NAME, "finding: K^(l) of the mean-field recursion (verdict from the judged checks)"))
     return ExperimentResult(checks=checks, figures=figures, tables=["\n".join(table)], notes=notes)
 
 

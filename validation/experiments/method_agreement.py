@@ -16,11 +16,15 @@ from typing import Any
 import numpy as np
 
 from .. import stats
-from ..experiment import Check, Context, Experiment, ExperimentResult
+from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
 
 NAME = "method_agreement"
 
 EXACT_TOL = 1e-10
+
+FINDING = Finding(
+    claim="Gram chain = explicit Gaussian weights in law; compiled = NumPy reference to rounding",
+    source="no paper: this engine's derivation, THEORY.md sec. 4", basis="checks")
 CUDA_TOL = 1e-9
 
 
@@ -185,6 +189,7 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
              "matrix; the explicit method multiplies by weights regenerated from the counter-based generator. "
              "Agreement in distribution is what the Gram-chain derivation predicts; agreement of the compiled "
              "explicit engine with the NumPy reference (same random numbers) must hold to rounding.")
+    checks.append(FINDING.as_check(NAME, "finding: the simulation methods agree (verdict from the judged checks)"))
     return ExperimentResult(checks=checks, figures=figures, notes=notes)
 
 
