@@ -106,11 +106,11 @@ def test_findings_block_sits_under_the_verdict(tmp_path):
     result = next(i for i, line in enumerate(head) if line.startswith("Result:"))
     assert head[result + 2].startswith("**Findings**")
     block = head[result + 4: head.index("", result + 4)]
-    assert block[0] == "| experiment | verdict | claim (source) | result |"
+    assert block[0] == "| experiment | verdict | claim | source | result |"
     rows = block[2:]
     assert [r.split(" | ")[0] for r in rows] == ["| paper", "| kernel", "| silent", "| crash"]
     assert rows[0].split(" | ")[1] == "**disagree**"
-    assert "trained exponent 2.1, 95% CI [1.3, 2.91]; paper 3/5 = 0.6, outside the CI" in rows[0]
+    assert "trained exponent 2.10, 95% CI [1.30, 2.91]; paper 3/5 = 0.600, outside the CI" in rows[0]
     assert rows[1].split(" | ")[1] == "agree" and "4 of 4 judged checks pass (largest \\|z\\| 1.00" in rows[1]
     assert rows[2].split(" | ")[1] == "none" and "no headline finding declared" in rows[2]
     assert rows[3].split(" | ")[1] == "none" and "raised an error" in rows[3]
@@ -192,7 +192,7 @@ def test_equilibrium_finding_is_the_trained_exponent_against_three_fifths(tmp_pa
     verdict, text = f.judge(res.checks, zmax=4.0)
     lo, hi = f.interval
     assert verdict == ("disagree" if not lo <= 0.6 <= hi else "inconclusive" if lo <= 0 or hi >= 1 else "agree")
-    assert f"trained exponent (L = 4..12, at loss<1.5) {c.estimate:.3g}, 95% CI [{lo:.3g}, {hi:.3g}]" in text
+    assert f"trained exponent (L = 4..12, at loss<1.5) {c.estimate:#.3g}, 95% CI [{lo:#.3g}, {hi:#.3g}]" in text
 
 
 def test_docstring_examples():

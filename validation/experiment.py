@@ -114,7 +114,7 @@ class Finding:
     >>> f = Finding("l* grows as L^(3/5)", "Lou, Mingard & Hayou", "interval", measured="trained exponent",
     ...             value=2.1, interval=(1.3, 2.9), paper_value=0.6, paper_text="3/5")
     >>> f.judge([], zmax=4.0)
-    ('disagree', 'trained exponent 2.1, 95% CI [1.3, 2.9]; paper 3/5 = 0.6, outside the CI')
+    ('disagree', 'trained exponent 2.10, 95% CI [1.30, 2.90]; paper 3/5 = 0.600, outside the CI')
     >>> Finding.from_dict(f.to_dict()) == f
     True
     >>> wide = Finding("l* grows as L^(3/5)", "Lou, Mingard & Hayou", "interval", measured="trained exponent",
@@ -194,12 +194,13 @@ class Finding:
         what = self.measured or "measured"
         if not math.isfinite(self.value):
             return "informational", f"{what}: not measured"
-        text = f"{what} {self.value:.3g}"
+        text = f"{what} {self.value:#.3g}"  # three figures, trailing zeros kept: 2.10, not 2.1
         if self.interval is not None:
             lo, hi = self.interval
-            text += f", {100 * self.confidence:g}% CI [{lo:.3g}, {hi:.3g}]"
+            text += f", {100 * self.confidence:g}% CI [{lo:#.3g}, {hi:#.3g}]"
         if self.paper_value is not None:
-            paper = f"{self.paper_text} = {self.paper_value:.3g}" if self.paper_text else f"{self.paper_value:.3g}"
+            paper = f"{self.paper_value:#.3g}"
+            paper = f"{self.paper_text} = {paper}" if self.paper_text else paper
             text += f"; paper {paper}"
         if self.basis == "informational" or self.interval is None:
             return "informational", text

@@ -3,7 +3,8 @@
 ``results.json`` has a top-level ``checks`` list (every check with experiment, name, theory, estimate,
 stderr, rule, kind, tol, z, passed, details), plus ``settings``, ``versions``, ``seed``, ``timings``,
 ``zmax``, ``n_judged``, ``family_level``, ``passed``, per-experiment metadata (``experiments``) and the judged
-headline ``findings`` (see :func:`findings`).  Non-finite numbers are written as ``null`` so that the file is strict JSON.
+headline ``findings`` (see :func:`findings`).  Non-finite numbers are written as ``null`` so that the file is
+strict JSON.
 
 The verdict says whether the judged checks passed: that the engine's theory matches its simulations.  Right under
 it, in ``report.md`` and on the terminal, a "Findings" block states each experiment's headline result and whether
@@ -48,9 +49,9 @@ def findings(suite: SuiteResult) -> list[dict[str, Any]]:
     """Every experiment's headline findings, judged under the run's z bound, in suite order.
 
     One entry per :class:`~sigprop.validation.experiment.Finding` that a check of the experiment carries, with keys
-    ``experiment``, ``verdict`` ('agree', 'disagree', 'inconclusive', 'informational'), ``claim``, ``source``, ``text`` (the
-    numbers) and ``finding`` (its fields); an experiment without one gets an entry with verdict 'none' that says
-    why (none declared, or the experiment raised an error).
+    ``experiment``, ``verdict`` ('agree', 'disagree', 'inconclusive', 'informational'), ``claim``, ``source``,
+    ``text`` (the numbers) and ``finding`` (its fields); an experiment without one gets an entry with verdict
+    'none' that says why (none declared, or the experiment raised an error).
 
     Examples
     --------
@@ -62,7 +63,7 @@ def findings(suite: SuiteResult) -> list[dict[str, Any]]:
     >>> suite = SuiteResult([run], zmax=3.0, n_judged=0, family_level=0.99, settings={}, versions={}, seed=0,
     ...                     total_time=1.0)
     >>> [(e["experiment"], e["verdict"], e["text"]) for e in findings(suite)]
-    [('eq', 'disagree', 'exponent 2.1, 95% CI [1.3, 2.9]; paper 3/5 = 0.6, outside the CI')]
+    [('eq', 'disagree', 'exponent 2.10, 95% CI [1.30, 2.90]; paper 3/5 = 0.600, outside the CI')]
     """
     out = []
     for run in suite.runs:
@@ -154,11 +155,11 @@ def report_markdown(suite: SuiteResult) -> str:
     lines = ["# sigprop validation report", ""]
     lines += [f"Result: **{_verdict_words(suite)}**. This is not a verdict on the papers: {_FINDINGS_CAVEAT}.", "",
               "**Findings** (each experiment's headline result against the claim it tests):", "",
-              "| experiment | verdict | claim (source) | result |", "|---|---|---|---|"]
+              "| experiment | verdict | claim | source | result |", "|---|---|---|---|---|"]
     for f in findings(suite):
         verdict = f"**{f['verdict']}**" if f["verdict"] == "disagree" else f["verdict"]
-        claim = f"{f['claim']} ({f['source']})" if f["claim"] else "-"
-        lines.append(f"| {f['experiment']} | {verdict} | {_md_escape(claim)} | {_md_escape(f['text'])} |")
+        lines.append(f"| {f['experiment']} | {verdict} | {_md_escape(f['claim'] or '-')} | "
+                     f"{_md_escape(f['source'] or '-')} | {_md_escape(f['text'])} |")
     lines += [
         "",
         f"- {suite.n_judged} judged checks (+{n_info} informational). One two-sided z bound for the whole run, "

@@ -31,7 +31,7 @@ RESOLUTION = 1e-9  # layers with 1 - |rho_l| below this are not judged (float64 
 
 # the headline the report lists under its verdict: the judged checks are the test of the paper's claim
 FINDING = Finding(
-    claim="rho_l -> kappa^l(rho_0) as n -> inf (all activations, residual and LayerNorm variants)",
+    claim="rho_l -> kappa^l(rho_0) as n -> inf, for all activations and the residual and LayerNorm variants",
     source="Joudaki & Hofmann", basis="checks")
 
 ALL_ACTIVATIONS: list[tuple[str, dict[str, float]]] = [
