@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
+from _hyp import examples
 
 from sigprop.theory import KernelMap, activation, kernel_map, polynomial_activation
 from sigprop.theory.convergence import KAPPA0_TOL, KAPPA_PRIME1_TOL
@@ -72,7 +73,7 @@ def test_exp_fixed_point_is_exactly_one_not_last_iterate():
     assert 0.99 < seq[-1] < 0.996  # the slow case-3 iteration is still far from 1 here
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(st.sampled_from(sorted(CASES)), st.floats(-0.999, 0.999))
 def test_sequence_obeys_bound_for_every_layer(name, rho0):
     km = MAPS[name]

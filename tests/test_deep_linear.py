@@ -4,11 +4,12 @@ import math
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
+from _hyp import examples
 
 from sigprop.theory.correlators import deep_linear_four_point, deep_linear_moments
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(m=st.integers(1, 5), widths=st.lists(st.integers(1, 200), min_size=1, max_size=8),
        C_W=st.floats(0.2, 3.0), G0=st.floats(0.1, 5.0))
 def test_matches_closed_form(m, widths, C_W, G0):

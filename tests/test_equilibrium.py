@@ -5,6 +5,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
+from _hyp import examples
 
 from sigprop.theory.activations import activation
 from sigprop.theory.equilibrium import (
@@ -82,7 +83,7 @@ def test_large_depth_runs_and_is_consistent():
     assert np.all(np.diff(ls) > 0)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(L=st.integers(2, 3000), rho0=st.floats(-1.0, 0.999))
 def test_equilibrium_layer_in_range_and_matches_position(L, rho0):
     l = equilibrium_layer(L, "relu", rho0)

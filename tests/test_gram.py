@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from _hyp import examples
 
 from sigprop.kernels import simulate
 from sigprop.kernels.gram_cpu import run_gram_cpu
@@ -32,7 +33,7 @@ def _factor(K, tol):
 # ------------------------------------------------------------------------------------------
 # Exact factorisation of (possibly singular) covariances
 # ------------------------------------------------------------------------------------------
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(P=st.integers(1, 12), rank=st.integers(0, 12), seed=st.integers(0, 2**31), dup=st.booleans())
 def test_factor_psd_reproduces_rank_deficient_matrices(P, rank, seed, dup):
     rank = min(rank, P)

@@ -5,6 +5,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
+from _hyp import examples
 
 from sigprop.theory import activation, custom_activation, hermite_coefficients, polynomial_activation
 from sigprop.theory.gaussian import expect
@@ -88,7 +89,7 @@ def test_recurrence_matches_definition():
     np.testing.assert_allclose(H[6], he6, atol=1e-12)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(st.floats(min_value=-3.0, max_value=3.0, allow_nan=False))
 def test_parseval_leaky_relu(slope):
     """sum_k c_k^2 = E phi^2 = (1 + slope^2)/2 up to the tail beyond K = 400, which for a kink decays only like

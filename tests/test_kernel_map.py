@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
+from _hyp import examples
 
 from sigprop.theory import ACTIVATION_NAMES, KernelMap, activation, custom_activation
 from sigprop.theory.gaussian import expect, expect2, pair_expect
@@ -64,7 +65,7 @@ def test_identities_every_activation(name):
         np.testing.assert_allclose(km(-RHO), v, atol=1e-12)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(st.sampled_from(ACTIVATION_NAMES), st.floats(0.0, 1.0), st.floats(0.0, 1.0))
 def test_monotone_on_unit_interval(name, a, b):
     lo, hi = min(a, b), max(a, b)
@@ -72,7 +73,7 @@ def test_monotone_on_unit_interval(name, a, b):
     assert km(lo) <= km(hi) + 1e-13
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=examples(10), deadline=None)
 @given(st.sampled_from(["leaky_relu", "elu", "celu"]), st.floats(0.05, 3.0), st.floats(-1.0, 1.0))
 def test_parametric_families_kappa_one_and_parity(family, p, rho):
     params = {"leaky_relu": {"slope": -p}, "elu": {"alpha": p}, "celu": {"alpha": p}}[family]

@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
+from _hyp import examples
 
 from sigprop.theory import KernelMap, activation, custom_activation
 from sigprop.theory import meanfield as mf
@@ -101,7 +102,7 @@ def test_fixed_point_variance():
         mf.fixed_point_variance("relu", 3.0)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=examples(10), deadline=None)
 @given(st.floats(0.8, 3.0), st.floats(0.0, 0.5))
 def test_correlation_map_slope_at_one_is_chi_perp(cw, cb):
     Ks = mf.fixed_point_variance("tanh", cw, cb)

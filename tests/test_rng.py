@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from _hyp import examples
 
 from sigprop.kernels import rng
 
@@ -97,7 +98,7 @@ def test_log_dyadic53_is_within_one_ulp():
     assert worst < 1.0, worst
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(min_value=1, max_value=2**53 - 1))
 def test_log_dyadic53_property(n):
     assert _ulps_from_exact(float(n)) < 1.0

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from _hyp import examples
 
 from sigprop.kernels import rng, rng_numpy
 from sigprop.kernels.rng_numpy import draws_numpy, normals_numpy
@@ -129,7 +130,7 @@ def test_bad_arguments_raise_like_rng_draws(args):
     assert str(got.value) == str(want.value)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(kind=st.sampled_from(["gaussian", "uniform", "rademacher", 0, 1, 2]),
        seed=st.integers(0, 2**64 - 1), stream=st.integers(0, 255), network=st.integers(0, 2**32 - 1),
        layer=st.integers(0, 2**24 - 1), rows=st.integers(0, 5), cols=st.integers(0, 9))

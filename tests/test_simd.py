@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from _hyp import examples
 
 from sigprop.kernels.gram_device import lane_sum
 from sigprop.kernels.simd import dot_lanes, float64_bits, float64_from_bits, fourth_lanes
@@ -75,7 +76,7 @@ def test_unaligned_arrays_give_the_aligned_result():
     assert _vector(x, x, 21) == _vector(x.copy(), x.copy(), 21)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=0, max_size=40), st.integers(0, 40))
 def test_property_vector_equals_scalar(vals, shift):
     x = np.array(vals + [0.0] * 2)

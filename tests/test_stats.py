@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from _hyp import examples
 from scipy import stats as sst
 
 from sigprop.validation import stats
@@ -151,7 +152,7 @@ def test_wls_rejects_bad_input(args, match):
         stats.wls_extrapolate(*args)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.floats(-5, 5), min_size=4, max_size=4), st.floats(0.1, 10.0))
 def test_wls_invariant_under_uniform_error_scaling(y, c):
     """beta does not depend on a common factor in the errors; Cov (no Birge) scales with c^2."""

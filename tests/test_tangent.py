@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
+from _hyp import examples
 
 from sigprop.theory.activations import activation
 from sigprop.theory.gaussian import expect2
@@ -25,7 +26,7 @@ def _psd(seed, m=6, rank=3):
     return A @ A.T
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(seed=st.integers(0, 10 ** 6), scale=st.floats(1e-3, 1e3), shift=st.floats(-10, 10))
 def test_cka_identities(seed, scale, shift):
     K1, K2 = _psd(seed), _psd(seed + 1)

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
+from _hyp import examples
 
 from sigprop.theory import KernelMap, kernel_map
 from sigprop.theory.variants import LayerNormPostKernelMap, ResidualKernelMap
@@ -18,7 +19,7 @@ def test_plain_returns_kernel_map_and_mean_field_neutral_norms():
         np.testing.assert_array_equal(km(RHO), base(RHO))
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(st.sampled_from(["relu", "tanh", "gelu", "sigmoid", "step"]), st.floats(0.0, 0.99))
 def test_residual_formula_and_attributes(name, r):
     base = KernelMap(name)

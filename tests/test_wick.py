@@ -4,6 +4,7 @@ import math
 import pytest
 import sympy as sp
 from hypothesis import given, settings, strategies as st
+from _hyp import examples
 
 from sigprop.theory.correlators import wick
 from sigprop.theory.correlators.wick import (closed_form, contract, depth_to_width_limit, derive_layer_recursion,
@@ -35,7 +36,7 @@ def test_ansatz_closes_for_every_output_structure(m):
     assert sp.simplify(rec.factor - wick_factor(m)) == 0
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(st.integers(min_value=0, max_value=5))
 def test_pairings_are_distinct_perfect_matchings(m):
     ps = list(pairings(range(2 * m)))
