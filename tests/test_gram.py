@@ -44,6 +44,8 @@ def test_factor_psd_reproduces_rank_deficient_matrices(P, rank, seed, dup):
     K = h.T @ h / max(rank, 1)
     K = 0.5 * (K + K.T)
     r, A = _factor(K, PSD_RTOL)
+    # ranks, not floats: both count eigenvalues above thresholds (PSD_RTOL, 1e-9) far above the rounding of K
+    # (BLAS, ~1e-16 relative, CPU-dependent) and below K's nonzero eigenvalues in practice
     assert r == np.linalg.matrix_rank(K, tol=1e-9 * max(K.max(), 1e-300)) or (r == 0 and rank == 0)
     assert np.all(A[:, r:] == 0.0)
     scale = max(np.abs(K).max(), 1e-300)
@@ -232,7 +234,7 @@ def test_independent_of_thread_count_and_batching():
         numba.set_num_threads(old)
     many = run_gram_cpu(*args, **kw)
     part = run_gram_cpu(X, [9, 5, 7], act, 1.2, 0.1, 15, 123, first_network=25, **kw)
-    for k in one:
+    for k in one:  # compiled vs compiled: every sum has one fixed order whatever the threads and the batch
         assert np.array_equal(one[k], many[k])
         assert np.array_equal(one[k][25:], part[k])
     other_seed = run_gram_cpu(X, [9, 5, 7], act, 1.2, 0.1, 40, 124, **kw)

@@ -14,7 +14,7 @@ ULP1 = 2.0**-52
 # 2 pi u2 is rounded twice in the twin (2 pi as a double, then the product): <= 2 + 2 units absolute, which moves
 # r cos / r sin by <= 4 r units; np.cos/np.sin (<= ~2 ulp, SIMD builds) and rng.sincos_turn (~0.5) add <= 2.5 r
 # units; log (< 1 ulp in each) and sqrt give r to <= 2 relative units; the final products <= 1.  Total
-# <= 9.5 r units: we assert 12.  Measured on 10^6 normals (4 coordinate sets below): max 3.4 units, max
+# <= 9.5 r units (11.5 with NumPy's up-to-4-ulp SVML cos/sin on AVX-512 CPUs): we assert 12.  Measured on 10^6 normals (4 coordinate sets below): max 3.4 units, max
 # |difference| 2.9e-15.  A bound relative to max(|x|, 1) alone is not sound: where r is large but x = r cos
 # is small the angle error still moves x by ~r units (measured up to 12.1 ulp of max(|x|, 1)).
 GAUSS_UNITS = 12.0
@@ -52,6 +52,8 @@ def _check_same(kind, seed, stream, network, layer, rows, cols) -> None:
     if kind in ("gaussian", 0):
         _assert_gaussian_close(a, b, (seed, stream, network, layer))
     else:
+        # Bits on every CPU: Philox is integer arithmetic; m -> (2m + 1) 2^-53 -> 2u - 1 are exact in float64 and
+        # sqrt(3) (2u - 1) is one correctly rounded multiply in both (numba emits no FMA without fastmath).
         assert a.tobytes() == b.tobytes()
 
 
@@ -83,7 +85,15 @@ def test_chunk_size_does_not_change_the_numbers(monkeypatch):
     want = {k: draws_numpy(k, 5, 1, 2, 3, 7, 9) for k in ("gaussian", "uniform", "rademacher")}
     monkeypatch.setattr(rng_numpy, "CHUNK_BLOCKS", 4)  # 7 x 5 pairs in 9 chunks, boundaries mid-row
     for k, v in want.items():
-        assert draws_numpy(k, 5, 1, 2, 3, 7, 9).tobytes() == v.tobytes()
+        got = draws_numpy(k, 5, 1, 2, 3, 7, 9)
+        if k == "gaussian":
+            # np.log/np.cos/np.sin now see arrays of 4 instead of 35: NumPy's SIMD loops may round an element
+            # differently in a vector body and in a tail on some CPUs, so not bits but the twin's bound: the two
+            # evaluations differ only by those functions' rounding (the angle is rounded the same way), less
+            # than the budget above; a wrong index would be off by O(1)
+            _assert_gaussian_close(got, v, (5, 1, 2, 3))
+        else:
+            assert got.tobytes() == v.tobytes()  # exact arithmetic only (see _check_same)
 
 
 @pytest.mark.parametrize("coords", EXTREME)
@@ -94,6 +104,7 @@ def test_extreme_coordinates(kind, coords):
 
 
 def test_normals_numpy_and_kind_codes():
+    # the same NumPy calls on arrays of the same shapes in one process: the same bits on any CPU
     ref = draws_numpy("gaussian", 7, 2, 1, 4, 3, 5)
     assert normals_numpy(7, 2, 1, 4, 3, 5).tobytes() == ref.tobytes()
     assert draws_numpy(0, 7, 2, 1, 4, 3, 5).tobytes() == ref.tobytes()
