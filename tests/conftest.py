@@ -1,11 +1,11 @@
 """Hypothesis profiles for the test suite (docs/testing.md).
 
-``ci`` (the default): derandomised -- every run of a given source tree tries the same examples, on every
-machine -- with no example database (``.hypothesis/`` is neither read nor written), no deadline and no
-timing health check (``no timed tests``), and ``print_blob`` so that a failure prints the
-``@reproduce_failure`` line that replays it.  ``explore``: random examples, the example database on (failures
-found are replayed first next time), ``SIGPROP_HYPOTHESIS_SCALE`` (default 10) times the examples of ``ci``,
-also in the tests that set their own count with ``@settings(max_examples=examples(N))`` (``tests/_hyp.py``).
+``ci`` (the default): derandomised -- every run of a given source tree tries the same examples -- with no
+example database (no failure is stored in or replayed from ``.hypothesis/examples``), no deadline, no timing
+health check (no timed tests), and ``print_blob`` so that a failure prints the ``@reproduce_failure`` line
+that replays it.  ``explore``: random examples, the example database on (failures found are replayed first
+next time), ``SIGPROP_HYPOTHESIS_SCALE`` (default 10) times the examples of ``ci``, also in the tests that set
+their own count with ``@settings(max_examples=examples(N))`` (``tests/_hyp.py``).
 
 Select with ``SIGPROP_HYPOTHESIS_PROFILE=explore`` or pytest's ``--hypothesis-profile=explore`` (which wins).
 """
