@@ -92,3 +92,84 @@ def test_custom_and_polynomial_and_sympy_activations():
         sympy_activation("x*y")
     with pytest.raises(ValueError):
         custom_activation(np.tanh, parity="sideways")
+
+
+# --- claimed parity is verified (issue 14: custom_activation(relu, parity='odd') gave kappa(0.5) = 1.051 > 1) --------
+
+
+@pytest.mark.parametrize("fn, parity, where", [
+    (lambda x: np.maximum(x, 0.0), "odd", "1e-06"),  # relu: phi(-x) = 0, not -phi(x), already at tiny x
+    (lambda x: np.maximum(x, 0.0), "even", "1e-06"),
+    (np.cos, "odd", "1e-06"),
+    (np.tanh, "even", "1e-06"),
+    (lambda x: x**3 + 1e-3 * x**2, "odd", "0.001"),  # odd up to a small even part: seen at |x| >= 1e-3
+    (lambda x: np.abs(x) + np.where(np.abs(x) > 20, x, 0.0), "even", "30"),  # differs only at large |x|
+])
+def test_false_parity_claim_is_rejected_naming_parity_and_the_point(fn, parity, where):
+    with pytest.raises(ValueError, match=rf"parity='{parity}'.* at x = {where}:"):
+        custom_activation(fn, parity=parity)
+
+
+def test_relu_claimed_odd_is_rejected_not_trusted():
+    """The issue's example: accepted before, and the kernel map then used the odd-parity shortcut (kappa > 1)."""
+    with pytest.raises(ValueError, match="parity='odd'"):
+        custom_activation(lambda x: np.maximum(x, 0.0), kinks=(0.0,), parity="odd")
+
+
+@pytest.mark.parametrize("fn, parity", [
+    (np.tanh, "odd"), (np.sin, "odd"), (lambda x: x**3 - 2 * x, "odd"), (np.cos, "even"), (np.abs, "even"),
+    (lambda x: 1.0 / (1.0 + np.exp(-x)) - 0.5, "odd"),  # odd only up to rounding: within the tolerance
+    (lambda x: np.exp(x * x), "even"),  # inf at x = 30 on both sides: equal infinities are equal
+])
+def test_true_parity_claims_are_accepted(fn, parity):
+    assert custom_activation(fn, parity=parity).parity == parity
+
+
+def test_nan_breaks_a_parity_claim():
+    with pytest.raises(ValueError, match="parity='odd'.*at x = 30"):
+        custom_activation(lambda x: np.where(np.abs(x) > 20, np.nan, x), parity="odd")
+
+
+# --- the numba scalar is compiled when the activation is made, not 27 s into a run ---------------------------------
+
+
+def test_scalar_is_compiled_at_creation_for_float64():
+    import numba
+
+    act = custom_activation(lambda x: np.tanh(x) + 0.1 * x, scalar=lambda x: math.tanh(x) + 0.1 * x,
+                            scalar_derivative=lambda x: 1.0 - math.tanh(x) ** 2 + 0.1)
+    assert (numba.types.float64,) in act.scalar.overloads
+    assert (numba.types.float64,) in act.scalar_deriv.overloads
+    default = custom_activation(lambda x: np.maximum(x - 0.5, 0.0), kinks=(0.5,))
+    assert (numba.types.float64,) in default.scalar.overloads and default.scalar(1.5) == 1.0
+
+
+def test_uncompilable_scalar_is_rejected_naming_scalar():
+    from scipy import special
+
+    with pytest.raises(ValueError, match=r"scalar= must be a scalar function numba can compile.*ufunc 'erf'"):
+        custom_activation(special.erf, scalar=special.erf)
+    with pytest.raises(ValueError, match=r"scalar= must be .*numba says: .*\S"):
+        custom_activation(np.tanh, scalar=lambda x: special.erf(x) + undefined_name)  # noqa: F821
+    with pytest.raises(ValueError, match=r"scalar_derivative= must be .*numba says"):
+        custom_activation(np.tanh, scalar=math.tanh, scalar_derivative=special.erf)
+
+
+def test_scalar_returning_an_array_is_rejected():
+    with pytest.raises(ValueError, match=r"scalar= must return a real number.*array"):
+        custom_activation(lambda x: np.maximum(x, 0.0), scalar=lambda x: np.where(x > 0, x, 0.0))
+
+
+def test_uncompilable_default_scalar_keeps_the_theory_and_simulate_refuses_before_work(monkeypatch):
+    """fn itself need not compile (the theory does not use the scalar); simulate then refuses it up front."""
+    import importlib
+
+    from scipy import special
+
+    sim_mod = importlib.import_module("sigprop.kernels.simulate")
+    act = custom_activation(special.erf, parity="odd")
+    assert act.scalar is None and act.parity == "odd"
+    assert act(0.5) == special.erf(0.5) and act.derivative(0.0) == pytest.approx(2 / math.sqrt(math.pi), rel=1e-9)
+    monkeypatch.setattr(sim_mod, "_run_batch", lambda *a, **k: pytest.fail("work started"))
+    with pytest.raises(TypeError, match="needs a numba scalar"):
+        sim_mod.simulate(np.ones((1, 3)), depth=1, width=4, activation=act, C_W=1.0, n_networks=2)
