@@ -16,7 +16,7 @@ def test_width_symbol_is_positive_n():
     assert wick_factor(2).free_symbols == {n}
 
 
-@pytest.mark.parametrize("m", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 5, 6])
 def test_wick_factor_matches_product_formula(m):
     expected = sp.Mul(*[1 + sp.Integer(2 * j) / n for j in range(m)])
     assert sp.simplify(wick_factor(m) - expected) == 0
@@ -97,10 +97,67 @@ def test_cli_subcommands(capsys):
     assert last()[-1] == "2.25"  # G4/G2^2 = (1 + 2/4)^2 at layer 3
     assert main(["correlators", "relu", "--m", "2", "--widths", "5,5,5"]) == 0
     assert last()[-1] == "4"  # (1 + 5/5)^2 at layer 3
-    assert main(["correlators", "vertex", "--activation", "relu", "--widths", "8x3", "--C_W", "2"]) == 0
+    assert main(["correlators", "vertex", "--activation", "relu", "--widths", "8x3", "--C-W", "2"]) == 0
     assert last()[4] == "40"  # V = 5 (l-1) K^2 = 40 at layer 3, K = 2
-    assert main(["correlators", "multi", "--activation", "identity", "--widths", "8x2", "--C_W", "1",
+    assert main(["correlators", "multi", "--activation", "identity", "--widths", "8x2", "--C-W", "1",
                  "--G0", "1,0.5,1"]) == 0
     assert "V_(11)(..) = (11):2" in capsys.readouterr().out
     assert main(["correlators", "deep-linear", "--widths", "8,x"]) == 2
     assert "--widths" in capsys.readouterr().err
+
+
+# --- m is limited before any work (issue 14: `correlators wick --m 8` ran for minutes past 2.9 GB) ------------------
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Every derivation starts by enumerating pairings: make that fail the test, so a refusal must come first."""
+    def boom(items):
+        pytest.fail("the Wick derivation started")
+        yield ()  # pragma: no cover
+
+    monkeypatch.setattr(wick, "pairings", boom)
+
+
+@pytest.mark.parametrize("fn", [wick_factor, derive_layer_recursion, closed_form, depth_to_width_limit,
+                                lambda m: inverse_width_series(m, order=2)])
+def test_m_above_the_limit_is_refused_before_work(no_work, fn):
+    assert wick.MAX_M == 7
+    with pytest.raises(ValueError, match=r"m must be <= 7, got 8: .*2027025 Wick pairings"):
+        fn(wick.MAX_M + 1)
+
+
+def test_the_limit_itself_is_accepted():
+    assert wick._check_m(wick.MAX_M, "test") == wick.MAX_M
+    assert wick._check_m(wick.MAX_M_ALL_STRUCTURES, "test", hi=wick.MAX_M_ALL_STRUCTURES) == 5
+
+
+def test_all_structures_has_its_own_limit(no_work):
+    with pytest.raises(ValueError, match=r"all_structures=True m must be <= 5, got 6"):
+        derive_layer_recursion(6, all_structures=True)
+
+
+def test_wick_pairings_refuses_more_than_14_entries_but_odd_still_vanish():
+    entries = [(f"i{k}", f"j{k}") for k in range(16)]
+    with pytest.raises(ValueError, match=r"at most 14 items \(m <= 7\), got 16"):
+        wick_pairings(entries)
+    assert wick_pairings(entries[:15]) == []
+
+
+def test_coefficients_are_keyed_by_sympy_index_symbols():
+    rec = derive_layer_recursion(3, all_structures=True)
+    i = [sp.Symbol(f"i{k + 1}") for k in range(6)]
+    ref = frozenset({frozenset({i[0], i[1]}), frozenset({i[2], i[3]}), frozenset({i[4], i[5]})})
+    assert rec.coefficients[ref] == rec.factor and rec.n_pairings == 15
+
+
+def test_cli_refuses_m_above_the_limit_before_work_and_help_says_it(no_work, capsys):
+    from sigprop.validation.cli import main
+
+    assert main(["correlators", "wick", "--m", "8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--m must be in 1..7, got 8" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["correlators", "wick", "--help"])
+    assert exc.value.code == 0
+    assert "1 <= m <= 7" in " ".join(capsys.readouterr().out.split())

@@ -13,7 +13,24 @@ import json
 
 
 def _parse_depths(text: str) -> list[int]:
-    """'10:100:10' (start:stop:step, stop inclusive) or '10,20,50'."""
+    """Depths from ``'10:100:10'`` (start:stop:step, stop inclusive) or ``'10,20,50'``.
+
+    Parameters
+    ----------
+    text : str
+        A range ``START:STOP[:STEP]`` with ``STEP >= 1``, or comma-separated integers with no empty field.
+
+    Returns
+    -------
+    list of int
+        The depths, in the order given.
+
+    Raises
+    ------
+    ValueError
+        Anything else (an empty field such as ``'10,,20'`` included), naming ``--depths``.
+    """
+    usage = "--depths must look like 10:100:10 or 10,20,50 (integers)"
     try:
         if ":" in text:
             parts = [int(p) for p in text.split(":")]
@@ -24,9 +41,15 @@ def _parse_depths(text: str) -> list[int]:
             if step < 1:
                 raise ValueError
             return list(range(start, stop + 1, step))
-        return [int(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise ValueError(f"--depths must look like 10:100:10 or 10,20,50 (integers), got {text!r}") from None
+        fields = text.split(",")
+        for k, p in enumerate(fields):
+            if not p.strip():
+                raise ValueError(f"{usage}; field {k + 1} is empty in {text!r}")
+        return [int(p) for p in fields]
+    except ValueError as exc:
+        if str(exc).startswith(usage):
+            raise
+        raise ValueError(f"{usage}, got {text!r}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

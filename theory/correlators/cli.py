@@ -1,10 +1,10 @@
 """``sigprop correlators``: Wick factors, exact deep-linear and ReLU moments, the 1/n vertex recursion.
 
     sigprop correlators wick --m 3 [--show-contractions]
-    sigprop correlators deep-linear --m 2 --widths 8,8,8,8 [--C_W 1] [--G0 1]
-    sigprop correlators relu --m 2 --widths 8,8,8,8 [--C_W 2] [--G0 1]
-    sigprop correlators vertex --activation tanh --widths 64x10 --C_W 1 [--C_b 0] [--K0 1]
-    sigprop correlators multi --activation relu --widths 32x5 --C_W 2 --G0 1,0.3,0.8
+    sigprop correlators deep-linear --m 2 --widths 8,8,8,8 [--C-W 1] [--G0 1]
+    sigprop correlators relu --m 2 --widths 8,8,8,8 [--C-W 2] [--G0 1]
+    sigprop correlators vertex --activation tanh --widths 64x10 --C-W 1 [--C-b 0] [--K0 1]
+    sigprop correlators multi --activation relu --widths 32x5 --C-W 2 --G0 1,0.3,0.8
 """
 from __future__ import annotations
 
@@ -12,50 +12,100 @@ import argparse
 
 import numpy as np
 
+from .wick import MAX_M, double_factorial_count
+
 __all__ = ["add_arguments", "run", "parse_widths"]
 
 
 def parse_widths(text: str) -> list[int]:
-    """``'8,8,16'`` or ``'32x5'`` (five layers of width 32) or a mix ``'8x2,16'``."""
+    """Hidden-layer widths from ``'8,8,16'`` or ``'32x5'`` (five layers of width 32) or a mix ``'8x2,16'``.
+
+    Parameters
+    ----------
+    text : str
+        Comma-separated fields, each ``W`` or ``WxK`` with integers ``W >= 1`` and ``K >= 1``; no empty field.
+
+    Returns
+    -------
+    list of int
+        One width per layer.
+
+    Raises
+    ------
+    ValueError
+        A field that is empty, not an integer, or < 1, named with the whole text (``--widths``).
+    """
+    usage = "expected comma-separated widths >= 1 like '8,8,16', '32x5' or '8x2,16'"
     out: list[int] = []
-    try:
-        for part in text.split(","):
-            part = part.strip()
+    for k, raw in enumerate(text.split(",")):
+        part = raw.strip()
+        if not part:
+            raise ValueError(f"--widths: field {k + 1} is empty in {text!r}; {usage}")
+        try:
             if "x" in part:
-                w, k = part.split("x")
-                out += [int(w)] * int(k)
-            elif part:
-                out.append(int(part))
-    except ValueError:
-        raise ValueError(f"--widths: expected e.g. '8,8,16' or '32x5', got {text!r}") from None
-    if not out:
-        raise ValueError(f"--widths: no widths in {text!r}")
+                w_text, k_text = part.split("x")
+                w, rep = int(w_text), int(k_text)
+            else:
+                w, rep = int(part), 1
+        except ValueError:
+            raise ValueError(f"--widths: field {part!r} is not W or WxK with integers W, K; {usage}, "
+                             f"got {text!r}") from None
+        if w < 1 or rep < 1:
+            raise ValueError(f"--widths: field {part!r} needs width >= 1 and repeat count >= 1; {usage}, got {text!r}")
+        out += [w] * rep
     return out
+
+
+class _RenamedFlag(argparse.Action):
+    """A hidden old spelling of an option: using it is an error that names the new spelling."""
+
+    def __init__(self, option_strings, dest, new: str = "", **kwargs):
+        self.new = new
+        super().__init__(option_strings, dest=argparse.SUPPRESS, nargs="?", help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} is now spelled {self.new} (as in 'sigprop simulate')")
+
+
+def _coupling_flags(p: argparse.ArgumentParser, cw_default: float | None, with_cb: bool) -> None:
+    """``--C-W`` (and ``--C-b``), with the old spellings ``--C_W``/``--C_b`` rejected with a pointer."""
+    if cw_default is None:
+        p.add_argument("--C-W", dest="C_W", type=float, required=True, metavar="C_W",
+                       help="weight variance times fan-in (> 0)")
+    else:
+        p.add_argument("--C-W", dest="C_W", type=float, default=cw_default, metavar="C_W",
+                       help=f"weight variance times fan-in (> 0, default {cw_default:g})")
+    p.add_argument("--C_W", action=_RenamedFlag, new="--C-W")
+    if with_cb:
+        p.add_argument("--C-b", dest="C_b", type=float, default=0.0, metavar="C_b",
+                       help="bias variance (>= 0, default 0)")
+        p.add_argument("--C_b", action=_RenamedFlag, new="--C-b")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="what", metavar="WHAT", required=True)
     p = sub.add_parser("wick", help="derive c_2m(n) by Wick contraction; closed form and expansions")
-    p.add_argument("--m", type=int, default=2, help="half the order: 2 -> four-point (default 2)")
-    p.add_argument("--show-contractions", action="store_true", help="list every contraction (small m)")
+    p.add_argument("--m", type=int, default=2,
+                   help=f"half the order, 1 <= m <= {MAX_M}: 2 -> four-point (default 2); the derivation contracts "
+                        f"(2m-1)!! pairings: m <= 6 takes seconds, m = {MAX_M} about 15 s, larger m is refused")
+    p.add_argument("--show-contractions", action="store_true",
+                   help="list every contraction ((2m-1)!! lines: 945 for m = 5)")
     for name, help_, cw in (("deep-linear", "exact G_2m per layer of a deep linear network", 1.0),
                             ("relu", "exact G_2m = E z^2m/(2m-1)!! per layer of a ReLU network", 2.0)):
         p = sub.add_parser(name, help=help_)
         p.add_argument("--m", type=int, default=2)
         p.add_argument("--widths", required=True, help="hidden widths, e.g. 8,8,8 or 8x3")
-        p.add_argument("--C_W", type=float, default=cw)
+        _coupling_flags(p, cw, with_cb=False)
         p.add_argument("--G0", type=float, default=1.0, help="|x|^2/n_0")
     p = sub.add_parser("vertex", help="leading-order K and kappa_4 = V/n recursion, one input")
     p.add_argument("--activation", required=True)
-    p.add_argument("--widths", required=True)
-    p.add_argument("--C_W", type=float, required=True)
-    p.add_argument("--C_b", type=float, default=0.0)
+    p.add_argument("--widths", required=True, help="hidden widths, e.g. 64,64 or 64x10")
+    _coupling_flags(p, None, with_cb=True)
     p.add_argument("--K0", type=float, default=1.0, help="G0 = |x|^2/n_0 (K^(1) = C_b + C_W K0)")
     p = sub.add_parser("multi", help="leading-order V_(ab)(cd) for two inputs")
     p.add_argument("--activation", required=True)
-    p.add_argument("--widths", required=True)
-    p.add_argument("--C_W", type=float, required=True)
-    p.add_argument("--C_b", type=float, default=0.0)
+    p.add_argument("--widths", required=True, help="hidden widths, e.g. 32,32 or 32x5")
+    _coupling_flags(p, None, with_cb=True)
     p.add_argument("--G0", default="1,0.5,1", help="G0_11,G0_12,G0_22 (default 1,0.5,1)")
 
 
@@ -65,15 +115,19 @@ def _wick(args) -> None:
     from . import wick
 
     if args.m < 1:
-        raise ValueError(f"--m must be >= 1, got {args.m}")
+        raise ValueError(f"--m must be in 1..{MAX_M}, got {args.m}")
+    if args.m > MAX_M:  # refused before any work: m = 8 ran for minutes and past 2.9 GB
+        raise ValueError(f"--m must be in 1..{MAX_M}, got {args.m}: the derivation contracts (2m-1)!! = "
+                         f"{double_factorial_count(args.m)} Wick pairings ({double_factorial_count(MAX_M)} for "
+                         f"m = {MAX_M}, about 15 s); c_2m(n) = prod_(j<m) (1 + 2j/n) for larger m")
     m = args.m
     rec = wick.derive_layer_recursion(m)
     print(f"E[W_i1j1 ... W_i{2*m}j{2*m}] = (C_W/n)^{m} x sum over {rec.n_pairings} Wick pairings of delta_i delta_j")
     count = wick.double_factorial_count(m)
     print(f"layer-l ansatz: E[z_j1 ... z_j{2*m}] = (sum over {count} pairings of delta_j) G_{2*m}")
     if args.show_contractions:
-        i = [sp.Symbol(f"i{k + 1}") for k in range(2 * m)]
-        j = [sp.Symbol(f"j{k + 1}") for k in range(2 * m)]
+        i = [f"i{k + 1}" for k in range(2 * m)]  # plain labels: contract() is generic, and strings hash fast
+        j = [f"j{k + 1}" for k in range(2 * m)]
         ref = next(wick.pairings(range(2 * m)))
         w_deltas = tuple(d for a, b in ref for d in ((i[a], i[b]), (j[a], j[b])))
         print(f"coefficient of delta_i structure {' '.join(f'd(i{a+1},i{b+1})' for a, b in ref)}:")

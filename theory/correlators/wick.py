@@ -35,6 +35,8 @@ __all__ = [
     "closed_form",
     "inverse_width_series",
     "depth_to_width_limit",
+    "MAX_M",
+    "MAX_M_ALL_STRUCTURES",
 ]
 
 #: The width symbol of every expression returned by this module.
@@ -72,10 +74,15 @@ def wick_pairings(entries: Sequence[tuple[Hashable, Hashable]]) -> list[DeltaTer
 
     ``entries`` lists the (row index, column index) symbols of each factor.  Returns one term per pairing:
     the tuple of Kronecker deltas ``(r_a, r_b), (c_a, c_b)`` it produces (each term carries the factor
-    ``(C_W/n)^m``, not included here).
+    ``(C_W/n)^m``, not included here).  At most ``2 * MAX_M`` (14) entries: the list has ``(2m-1)!!`` terms
+    (16 entries: 2027025 terms, GBs); iterate over :func:`pairings` lazily for more.
     """
     if len(entries) % 2:
         return []  # odd moments of centred Gaussians vanish
+    if len(entries) > 2 * MAX_M:
+        raise ValueError(f"wick_pairings: entries must have at most {2 * MAX_M} items (m <= {MAX_M}), got "
+                         f"{len(entries)}, which have {double_factorial_count(len(entries) // 2)} pairings; "
+                         "iterate over pairings() lazily instead")
     terms = []
     for pi in pairings(range(len(entries))):
         deltas = []
@@ -153,9 +160,21 @@ class LayerRecursion:
     closes: bool
 
 
-def _check_m(m, name: str, lo: int = 1) -> int:
+#: Largest ``m`` the derivation accepts: ``(2*7-1)!! = 135135`` contractions, about 10 s and 0.25 GB on one
+#: core; ``m = 8`` would be ``2027025`` contractions (15 times the time).
+MAX_M = 7
+#: Largest ``m`` for ``all_structures=True``, which makes ``(2m-1)!!**2`` contractions (893025 for m = 5).
+MAX_M_ALL_STRUCTURES = 5
+
+
+def _check_m(m, name: str, lo: int = 1, hi: int = MAX_M) -> int:
+    """``m`` itself if it is an integer in ``[lo, hi]``; else ValueError naming ``name``, the range and the cost."""
     if isinstance(m, bool) or not isinstance(m, int) or m < lo:
         raise ValueError(f"{name}: m must be an integer >= {lo}, got {m!r}")
+    if m > hi:
+        raise ValueError(f"{name}: m must be <= {hi}, got {m}: the derivation contracts (2m-1)!! = "
+                         f"{double_factorial_count(m)} Wick pairings (m = {hi}: {double_factorial_count(hi)}), "
+                         f"which takes too long and too much memory; c_2m(n) = prod_(j<m) (1 + 2j/n) for larger m")
     return m
 
 
@@ -166,26 +185,51 @@ def derive_layer_recursion(m: int, all_structures: bool = False) -> LayerRecursi
     The layer-l correlator is ``sum_{pi'} delta_j(pi') G_2m``.  For every Wick pairing ``pi`` of the
     weights and every ``pi'`` the deltas are contracted over the j's; the result is collected by the
     surviving delta structure on the i's.  By default only the pairing ``pi`` whose i-structure is the
-    reference one is expanded against all ``pi'`` ((2m-1)!! contractions: fast for m = 5); with
-    ``all_structures=True`` every output structure is computed ((2m-1)!!^2 contractions), which proves the
-    closure of the ansatz (use for m <= 4).
+    reference one (the only pairing that contributes to it) is expanded against all ``pi'``
+    ((2m-1)!! contractions); with ``all_structures=True`` every output structure is computed
+    ((2m-1)!!^2 contractions), which proves the closure of the ansatz.
+
+    Parameters
+    ----------
+    m : int
+        Half the order, ``1 <= m <= MAX_M`` (7: 135135 contractions, about 10 s on one core; m = 8 would
+        take 15 times longer and several GB with the engine this module uses).
+    all_structures : bool
+        Compute every output structure; needs ``m <= MAX_M_ALL_STRUCTURES`` (5).
+
+    Returns
+    -------
+    LayerRecursion
+        The factor ``c_2m(n)``, the number of pairings, the coefficient of each computed structure.
+
+    Raises
+    ------
+    ValueError
+        ``m`` not an integer in range, before any work.
     """
-    return _derive(_check_m(m, "derive_layer_recursion"), bool(all_structures))
+    hi = MAX_M_ALL_STRUCTURES if all_structures else MAX_M
+    if all_structures and isinstance(m, int) and not isinstance(m, bool) and m > hi:
+        raise ValueError(f"derive_layer_recursion: with all_structures=True m must be <= {hi}, got {m}: it makes "
+                         f"(2m-1)!!^2 = {double_factorial_count(m) ** 2} contractions; use all_structures=False")
+    return _derive(_check_m(m, "derive_layer_recursion", hi=hi), bool(all_structures))
 
 
 @lru_cache(maxsize=None)
 def _derive(m: int, all_structures: bool) -> LayerRecursion:
-    i = [sp.Symbol(f"i{k + 1}") for k in range(2 * m)]
-    j = [sp.Symbol(f"j{k + 1}") for k in range(2 * m)]
-    weights = wick_pairings(list(zip(i, j)))
+    # Plain strings as index labels (hashing SymPy symbols made the union-find 5x slower); the coefficients are
+    # returned keyed by SymPy symbols i1..i2m.
+    i = [f"i{k + 1}" for k in range(2 * m)]
+    j = [f"j{k + 1}" for k in range(2 * m)]
     layer_l = [tuple((j[a], j[b]) for a, b in pi) for pi in pairings(range(2 * m))]
-    reference = frozenset(frozenset((i[a], i[b])) for a, b in next(pairings(range(2 * m))))
+    reference_pairing = next(pairings(range(2 * m)))
+    reference = frozenset(frozenset((i[a], i[b])) for a, b in reference_pairing)
+    # The i-structure of a weight pairing is the pairing itself, so only the reference pairing contributes to
+    # the reference structure.
+    weight_pairings = pairings(range(2 * m)) if all_structures else iter([reference_pairing])
     coeffs: dict = {}
-    for term in weights:
-        i_deltas = term[0::2]
-        structure = frozenset(frozenset(d) for d in i_deltas)
-        if not all_structures and structure != reference:
-            continue
+    for pi in weight_pairings:
+        term = tuple(d for a, b in pi for d in ((i[a], i[b]), (j[a], j[b])))
+        structure = frozenset(frozenset(d) for d in term[0::2])
         powers: dict[int, int] = {}  # power of n -> number of (pi, pi') contractions giving it
         for lower in layer_l:
             factor, free = contract(term + lower, j, width=_Power())
@@ -196,8 +240,10 @@ def _derive(m: int, all_structures: bool) -> LayerRecursion:
         coeffs[structure] = sp.expand(coeffs.get(structure, 0) + total)
     values = set(coeffs.values())
     factor = coeffs[reference]
-    return LayerRecursion(m=m, factor=sp.expand(factor), n_pairings=len(weights), coefficients=coeffs,
-                          closes=(len(values) == 1))
+    sym = {s: sp.Symbol(s) for s in i}
+    coefficients = {frozenset(frozenset(sym[x] for x in pair) for pair in st): c for st, c in coeffs.items()}
+    return LayerRecursion(m=m, factor=sp.expand(factor), n_pairings=double_factorial_count(m),
+                          coefficients=coefficients, closes=(len(values) == 1))
 
 
 def wick_factor(m: int) -> sp.Expr:
