@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ..theory.activations import ACTIVATION_NAMES, activation
+from ..validation.cli_checks import check_input_file, check_output_path
 from .simulate import BACKENDS, METHODS, NORMS, WEIGHTS, simulate
 
 __all__ = ["add_arguments", "run"]
@@ -63,7 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_.add_argument("--seed", type=int, default=0, help="random seed in [0, 2^64) (default 0)")
     run_.add_argument("--backward", action="store_true",
                       help="also compute backward_gram and tangent_gram (explicit/numpy, residual 0, no norm)")
-    run_.add_argument("--out", default="simulation.npz", help="output .npz path (default simulation.npz)")
+    run_.add_argument("--out", default="simulation.npz",
+                      help="output .npz path (default simulation.npz; .npz is appended when missing); its folder "
+                           "must exist and be writable, checked before the simulation starts")
 
 
 def _parse_params(items: list[str]) -> dict[str, float]:
@@ -99,10 +102,28 @@ def make_inputs(P: int, n0: int, corr: float | None, seed: int) -> np.ndarray:
     return math.sqrt(n0) * R @ Q.T
 
 
+def _npz_path(out: str) -> str:
+    """The file :meth:`SimulationResult.save_npz` writes for ``out`` (NumPy appends ``.npz`` when missing)."""
+    return out if out.endswith(".npz") else out + ".npz"
+
+
+def _load_X(path: str) -> np.ndarray:
+    """The array in the .npy file ``path`` (``--X``), checked to exist and to be readable as an array."""
+    check_input_file(path, option="--X")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValueError(f"--X: cannot read {path!r} as a .npy array: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
+    # ---- paths first, before any work: one-line errors, exit 2 (see validation/cli_checks.py) ----
+    check_output_path(args.out, option="--out", kind="file")  # empty, an existing folder ('.'), missing folder
+    if _npz_path(args.out) != args.out:
+        check_output_path(_npz_path(args.out), option="--out", kind="file")
     act = activation(args.activation, **_parse_params(args.param))
-    if args.X_path:
-        X = np.load(args.X_path, allow_pickle=False)
+    if args.X_path is not None:
+        X = _load_X(args.X_path)
     else:
         X = make_inputs(args.inputs, args.input_dim, args.corr, args.input_seed)
     width = args.width[0] if len(args.width) == 1 else args.width

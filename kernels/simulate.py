@@ -106,6 +106,15 @@ def _gib(b: float) -> str:
     return f"{b / 2**30:.3g} GiB"
 
 
+def _memory_hint(buffers: float, outputs: float, widths: Sequence[int], n0: int) -> str:
+    """What to reduce: the width (or n_0) when the working buffers, which grow with it, outweigh the outputs."""
+    if buffers <= outputs:
+        return "use fewer networks, layers or inputs"
+    if max(widths) >= n0:
+        return f"the working buffers grow with the width: use a smaller width (largest width {max(widths)})"
+    return f"the working buffers grow with the input dimension: use a smaller n_0 (n_0 = {n0})"
+
+
 def _plan_batches(P, n0, widths, S, method, backward, backend) -> int:
     """Networks per batch; raise MemoryError when the run cannot fit in memory."""
     from . import backend as be
@@ -120,18 +129,21 @@ def _plan_batches(P, n0, widths, S, method, backward, backend) -> int:
         L = len(widths)
         nmax = max(max(widths), n0)
         per_dev = (L * (2 * P * P + 2 * P) + (2 * L * P * P if backward else 0)) * _F8
+        out_dev = per_dev
         per_dev += (2 * nmax * P + 8 * P * P) * _F8 if method == "gram" else (6 + (L if backward else 0)) * nmax * P * _F8
         if per_dev > gpu_budget:
             raise MemoryError(f"simulate: one network needs about {_gib(per_dev)} of GPU memory, but only "
-                              f"{_gib(gpu_budget / _MEMORY_FRACTION)} is free")
+                              f"{_gib(gpu_budget / _MEMORY_FRACTION)} is free; "
+                              + _memory_hint(per_dev - out_dev, out_dev, widths, n0))
         batch_dev = int(min(gpu_budget, _BATCH_WORK_CAP * 4) // per_dev)
     else:
         batch_dev = S
     need_min = est["outputs"] + est["work_fixed"] + per
     if need_min > budget:
         raise MemoryError(f"simulate: the run needs about {_gib(need_min)} (outputs {_gib(est['outputs'])} for "
-                          f"{S} networks + working buffers), more than {int(_MEMORY_FRACTION * 100)}% of the "
-                          f"{_gib(host)} of memory available; use fewer networks, layers or inputs")
+                          f"{S} networks + working buffers {_gib(est['work_fixed'] + per)}), more than "
+                          f"{int(_MEMORY_FRACTION * 100)}% of the {_gib(host)} of memory available; "
+                          + _memory_hint(est["work_fixed"] + per, est["outputs"], widths, n0))
     if per > 0:
         batch_host = int(min(budget - est["outputs"] - est["work_fixed"], _BATCH_WORK_CAP) // per)
     else:

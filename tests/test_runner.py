@@ -238,3 +238,27 @@ def test_bench_collects_and_skips_missing(tmp_path, monkeypatch, capsys):
                              "unit": "1/s", "note": "full"}]
     assert "numpy" in data["versions"]
     assert cli.main(["bench", "--only", "nope"]) == 2
+
+
+def test_ctrl_c_in_validate_prints_one_line_with_what_is_cached(tmp_path, monkeypatch, capsys):
+    """Ctrl-C: exit 130 and one line (how many experiments are cached, where, how to resume), no traceback."""
+    from sigprop.validation import experiment
+
+    monkeypatch.setattr(experiment, "discover", lambda: [GOOD, INTERRUPT])
+    monkeypatch.setenv("FAKE_INTERRUPT", "1")
+    out = tmp_path / "rep"
+    argv = ["validate", "--profile", "smoke", "--out", str(out), "--quiet"]
+    try:
+        rc = cli.main(argv)
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped from sigprop validate (a traceback for the user)")
+    assert rc == 130
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (f"sigprop validate: interrupted; 1 of 2 experiments finished and are cached in {out / '.cache'}; "
+                   "run the same command again to resume from them")
+    monkeypatch.setenv("FAKE_INTERRUPT", "0")
+    assert cli.main(argv) == 0
+    assert calls(out, "good") == 1 and calls(out, "interrupt") == 2  # resumed: the finished one was reused
+    monkeypatch.setenv("FAKE_INTERRUPT", "1")
+    assert cli.main([*argv, "--no-cache"]) == 130
+    assert "nothing was cached (--no-cache)" in capsys.readouterr().err

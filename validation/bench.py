@@ -92,10 +92,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="quick (default, about a minute) or full (larger problem sizes)")
     parser.add_argument("--backend", choices=("cpu", "cuda"), default="cpu", help="backend for simulation benchmarks")
     parser.add_argument("--only", nargs="+", metavar="MODULE", help=f"only these modules: {', '.join(BENCH_MODULES)}")
-    parser.add_argument("--out", metavar="FILE", help="also write the rows (and versions) as JSON to FILE")
+    parser.add_argument("--out", metavar="FILE",
+                        help="also write the rows (and versions) as JSON to FILE (its folder must exist and be "
+                             "writable, checked before the benchmarks run)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out is not None:  # before the benchmarks: one line, exit 2
+        from .cli_checks import check_output_path
+
+        check_output_path(args.out, option="--out", kind="file")
     if args.backend == "cuda":
         from .validate_cli import cuda_available
 

@@ -2,6 +2,10 @@
 
 A subcommand module exposes ``add_arguments(parser)`` and ``run(args) -> int``; it is imported only when
 its subcommand runs, so ``sigprop theory`` does not pay for the Monte-Carlo kernels' import.
+
+Errors: a ``ValueError``/``TypeError`` (bad input, found before any work) or a ``MemoryError`` (a run that
+cannot fit in memory, e.g. from the simulation planner) is printed as one line ``sigprop CMD: error: ...``
+with exit status 2; argparse's own errors also exit with 2.
 """
 from __future__ import annotations
 
@@ -51,8 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except (ValueError, TypeError) as exc:  # bad input: one clear line, exit code 2
-        print(f"sigprop {name}: error: {exc}", file=sys.stderr)
+        print(f"sigprop {name}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except MemoryError as exc:  # the planner's "does not fit" (before work), or an allocation that failed
+        print(f"sigprop {name}: error: {_one_line(exc) or 'out of memory'}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    """``str(exc)`` on one line (newlines and runs of spaces collapsed), for the one-line error messages."""
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":

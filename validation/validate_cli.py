@@ -1,7 +1,9 @@
 """``sigprop validate``: run the theory-versus-simulation suite and write a report.
 
 Exit status: 0 iff every judged check passed; 1 if any failed (or an experiment crashed);
-2 on bad arguments (e.g. ``--backend cuda`` without a GPU), reported by the dispatcher.
+2 on bad arguments (e.g. ``--backend cuda`` without a GPU, an ``--out`` that is a file or cannot be written),
+reported by the dispatcher before any work; 130 after Ctrl-C, with one line saying how many experiments are
+cached in ``DIR/.cache`` (running the same command again reuses them).
 """
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["add_arguments", "run", "cuda_available"]
+from .cli_checks import check_output_path
+
+__all__ = ["add_arguments", "run", "cuda_available", "interrupted_message"]
 
 
 def cuda_available() -> bool:
@@ -30,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments (see --list)")
     parser.add_argument("--out", default="sigprop-report", metavar="DIR",
                         help="report folder: report.md, results.json, figures/ and the .cache of finished experiments "
-                             "(default ./sigprop-report)")
+                             "(default ./sigprop-report); created if missing, but its parent folder must exist; "
+                             "checked before any work")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the whole run (default 0)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="run experiments in N processes, each with max(1, cores // N) numba threads (default 1)")
@@ -39,6 +44,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="recompute every experiment, ignoring DIR/.cache")
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def interrupted_message(args: argparse.Namespace, experiments) -> str:
+    """One line after Ctrl-C: how many selected experiments are cached, where, and how to resume.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``sigprop validate`` arguments (profile, backend, seed, only, out, no_cache).
+    experiments : sequence of Experiment
+        The discovered experiments.
+
+    Returns
+    -------
+    str
+        The message, without a trailing newline; it never raises (a failure to count says so).
+    """
+    cache_dir = Path(args.out) / ".cache"
+    if args.no_cache:
+        return (f"sigprop validate: interrupted; nothing was cached (--no-cache): run again without --no-cache to "
+                f"keep finished experiments in {cache_dir}")
+    try:
+        from .cache import ResultCache, cache_key, sigprop_version
+        from .runner import select_experiments
+
+        selected = select_experiments(experiments, args.only)
+        cache = ResultCache(args.out)
+        version = sigprop_version()
+        done = sum(1 for e in selected
+                   if cache.path(e.name, cache_key(e.name, e.settings(args.profile), args.seed, args.backend,
+                                                   version)).exists())
+        counted = f"{done} of {len(selected)} experiments finished and are cached in {cache_dir}"
+    except Exception as exc:  # noqa: BLE001 - the message must come out whatever happened
+        counted = f"finished experiments are cached in {cache_dir} (could not count them: {exc})"
+    return f"sigprop validate: interrupted; {counted}; run the same command again to resume from them"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,9 +101,15 @@ def run(args: argparse.Namespace) -> int:
     if args.backend == "cuda" and not cuda_available():
         raise ValueError("--backend cuda: no usable CUDA GPU found (numba.cuda.is_available() is False); "
                          "use --backend cpu")
-    suite = run_suite(profile=args.profile, backend=args.backend, seed=args.seed, jobs=args.jobs,
-                      out_dir=Path(args.out), experiments=experiments, only=args.only, use_cache=not args.no_cache,
-                      family_level=args.family_level, progress=not args.quiet)
+    out = check_output_path(args.out, option="--out", kind="dir")  # before any work: one line, exit 2
+    try:
+        suite = run_suite(profile=args.profile, backend=args.backend, seed=args.seed, jobs=args.jobs,
+                          out_dir=out, experiments=experiments, only=args.only, use_cache=not args.no_cache,
+                          family_level=args.family_level, progress=not args.quiet)
+    except KeyboardInterrupt:
+        sys.stderr.write("\n" + interrupted_message(args, experiments) + "\n")
+        sys.stderr.flush()
+        return 130
     md, js = write_report(suite)
     print(terminal_table(suite))
     print(f"report: {md}   results: {js}")
