@@ -6,6 +6,11 @@ fingerprint of the package sources, so that a code change never reuses a stale r
 A run restarted with the same ``--out`` and the same key reuses the stored :class:`ExperimentResult`
 (checks, figure paths, tables, notes, elapsed time) as long as its figures still exist.  Files are
 written atomically (temporary file + rename), so an interrupt never leaves a half-written entry.
+
+Each entry stores ``checksum``, the SHA-256 of the canonical JSON (sorted keys, no spaces) of the rest of the
+entry.  An entry whose checksum is missing or does not match (edited by hand, or damaged, but still valid
+JSON) is not trusted: :meth:`ResultCache.load` warns (:class:`CacheWarning`) and reports a miss, so the
+runner recomputes the experiment and overwrites the entry.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import hashlib
 import json
 import math
 import os
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,9 +27,32 @@ import numpy as np
 
 from .experiment import Check, ExperimentResult
 
-__all__ = ["cache_key", "result_to_dict", "result_from_dict", "ResultCache", "jsonable", "sigprop_version"]
+__all__ = ["cache_key", "result_to_dict", "result_from_dict", "ResultCache", "jsonable", "sigprop_version",
+           "entry_checksum", "CacheWarning"]
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: entries carry a checksum
+
+
+class CacheWarning(UserWarning):
+    """A cache entry was found but not trusted (its checksum is missing or wrong); it will be recomputed."""
+
+
+def entry_checksum(entry: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of a cache entry without its ``checksum`` field.
+
+    Parameters
+    ----------
+    entry : dict
+        A cache entry as stored (plain JSON types); a ``checksum`` key, if present, is left out.
+
+    Returns
+    -------
+    str
+        64 hex digits; the same for the entry before ``json.dump`` and after ``json.load``.
+    """
+    body = {k: v for k, v in entry.items() if k != "checksum"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def sigprop_version() -> str:
@@ -122,13 +151,20 @@ class ResultCache:
         return self.root / f"{experiment}-{key[:20]}.json"
 
     def load(self, experiment: str, key: str) -> tuple[ExperimentResult, float] | None:
-        """(result, elapsed seconds) if stored under this exact key and all its figures exist, else None."""
+        """(result, elapsed seconds) if stored under this exact key, with a matching checksum, and all its
+        figures exist; else None (a checksum that is missing or wrong also warns, :class:`CacheWarning`)."""
         path = self.path(experiment, key)
         try:
             entry = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
-        if entry.get("key") != key or entry.get("format") != CACHE_FORMAT:
+        if not isinstance(entry, dict) or entry.get("key") != key or entry.get("format") != CACHE_FORMAT:
+            return None
+        stored = entry.get("checksum")
+        if stored is None or stored != entry_checksum(entry):
+            why = "has no checksum" if stored is None else "does not match its checksum (edited or damaged)"
+            warnings.warn(f"cache entry {path} {why}; not trusted, {experiment} will be recomputed and the entry "
+                          "overwritten", CacheWarning, stacklevel=2)
             return None
         try:
             result = result_from_dict(entry["result"])
@@ -146,6 +182,8 @@ class ResultCache:
         path = self.path(experiment, key)
         entry = {"format": CACHE_FORMAT, "key": key, "experiment": experiment, "elapsed": float(elapsed),
                  "settings": jsonable(settings or {}), "result": result_to_dict(result, self.out_dir)}
+        # the checksum of what json.loads will give back (the round trip normalises tuples and the like)
+        entry["checksum"] = entry_checksum(json.loads(json.dumps(entry)))
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps(entry, indent=1))
         os.replace(tmp, path)
