@@ -468,9 +468,10 @@ def _check_parity(fn: Callable[[np.ndarray], np.ndarray], parity: str) -> None:
     if not ok.all():
         k = int(np.argmin(ok))
         rel = "phi(-x) = -phi(x)" if parity == "odd" else "phi(-x) = phi(x)"
+        grid = ", ".join(f"{v:g}" for v in x)
         raise ValueError(f"custom_activation: parity={parity!r} claims {rel}, but at x = {x[k]:g}: phi(x) = "
-                         f"{plus[k]:.17g}, phi(-x) = {minus[k]:.17g} (checked at x = +-{', '.join(f'{v:g}' for v in x)} "
-                         f"with relative tolerance {_PARITY_RTOL:g}); pass parity=None if phi has no parity")
+                         f"{plus[k]:.17g}, phi(-x) = {minus[k]:.17g} (checked at x = +-{grid} with relative "
+                         f"tolerance {_PARITY_RTOL:g}); pass parity=None if phi has no parity")
 
 
 def custom_activation(
