@@ -20,6 +20,16 @@ def test_scalar_device_code_matches_numpy(name):
         assert act.scalar(x) == pytest.approx(float(act(x)), rel=1e-12, abs=1e-14)
 
 
+@pytest.mark.parametrize("name", ACTIVATION_NAMES)
+def test_numpy_and_device_derivatives_agree_exactly_at_kinks(name):
+    """At a kink both take the left one-sided slope (the convention of device_derivative): abs'(0) = -1, not
+    np.sign(0) = 0, else the explicit engine and the NumPy reference disagree on an exactly-zero pre-activation."""
+    act = activation(name)
+    code, (p0, p1) = act.code, act.device_params
+    for k in act.kinks:
+        assert device_derivative(code, k, p0, p1) == float(act.deriv(np.array(k)))
+
+
 @pytest.mark.parametrize("name", [n for n in ACTIVATION_NAMES if n != "step"])
 def test_derivative_matches_finite_difference(name):
     act = activation(name)

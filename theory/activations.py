@@ -251,7 +251,7 @@ def _spec(name: str, p: Mapping[str, float]) -> dict:
                     kinks=(0.0,), slopes=(1.0, a), parity={1.0: "odd", -1.0: "even"}.get(a),
                     sympy_builder=lambda x: import_sp().Piecewise((x, x > 0), (import_sp().nsimplify(a) * x, True)))
     if name == "abs":
-        return dict(fn=np.abs, deriv=np.sign, kinks=(0.0,), slopes=(1.0, -1.0), parity="even",
+        return dict(fn=np.abs, deriv=lambda x: np.where(x > 0, 1.0, -1.0), kinks=(0.0,), slopes=(1.0, -1.0), parity="even",
                     sympy_builder=lambda x: import_sp().Abs(x))
     if name == "step":
         return dict(fn=lambda x: (x > 0).astype(float), deriv=lambda x: np.zeros_like(x), kinks=(0.0,), jumps=(0.0,),
