@@ -15,11 +15,11 @@ from sigprop.theory.equilibrium import (
     equilibrium_layer,
     equilibrium_layers,
     equilibrium_position,
-    fit_power_law,
+    equilibrium_window,
     homogeneous_lambda,
     relu_gap_map,
-    theory_exponent,
 )
+from sigprop.validation.stats import theory_exponent
 
 
 def _gap_map_mp(e, a_plus=1.0, a_minus=0.0):
@@ -100,17 +100,16 @@ def test_other_homogeneous_activations():
     assert l_leaky > l_relu  # weaker nonlinearity, slower forward decay, later equilibrium
 
 
-def test_power_law_fit_recovers_exponent_and_ci():
-    rng = np.random.default_rng(0)
-    x = np.arange(10, 110, 10, dtype=float)
-    hits = 0
-    for _ in range(200):
-        y = 2.0 * x ** 0.6 * np.exp(0.05 * rng.standard_normal(x.size))
-        fit = fit_power_law(x, y)
-        hits += fit.contains(0.6)
-    assert 180 <= hits <= 199  # 95% CI covers ~190 of 200
-    exact = fit_power_law(x, 3 * x ** 0.75)
-    assert exact.exponent == pytest.approx(0.75, abs=1e-12) and exact.prefactor == pytest.approx(3.0)
+def test_equilibrium_window_is_the_data_theory_exponent_fits():
+    L, l = equilibrium_window(10, 100)
+    assert L.dtype.kind == "i" and L[0] == 10 and L[-1] == 100 and np.all(np.diff(L) > 0)
+    np.testing.assert_array_equal(l, equilibrium_layers(list(L), continuous=True))
+    Li, li = equilibrium_window(10, 100, depths=[10, 20, 40], continuous=False)
+    assert Li.tolist() == [10, 20, 40] and li.tolist() == [equilibrium_layer(d) for d in (10, 20, 40)]
+    with pytest.raises(ValueError, match="depth_max"):
+        equilibrium_window(100, 100)
+    with pytest.raises(TypeError, match="depth_min"):
+        equilibrium_window(2.5, 100)
 
 
 @pytest.mark.parametrize("bad, exc", [(1, ValueError), (0, ValueError), (-5, ValueError), (2.5, TypeError), (True, TypeError)])
@@ -128,8 +127,6 @@ def test_bad_activation_and_rho0():
         equilibrium_layer(10, "relu", 1.0)
     with pytest.raises(ValueError, match="rho0"):
         equilibrium_layer(10, "relu", float("nan"))
-    with pytest.raises(ValueError, match="layer index 0"):
-        fit_power_law([1, 2, 3], [0, 1, 2])
 
 
 def test_cli(capsys):

@@ -162,3 +162,37 @@ def test_wls_invariant_under_uniform_error_scaling(y, c):
     f2 = stats.wls_extrapolate(n, y, c * se, birge=False)
     np.testing.assert_allclose(f1.beta, f2.beta, rtol=1e-8, atol=1e-8)
     np.testing.assert_allclose(f2.cov, c**2 * f1.cov, rtol=1e-8)
+
+
+def test_power_law_fit_recovers_exponent_and_ci():
+    rng = np.random.default_rng(0)
+    x = np.arange(10, 110, 10, dtype=float)
+    hits = 0
+    for _ in range(200):
+        y = 2.0 * x ** 0.6 * np.exp(0.05 * rng.standard_normal(x.size))
+        fit = stats.fit_power_law(x, y)
+        hits += fit.contains(0.6)
+    assert 180 <= hits <= 199  # 95% CI covers ~190 of 200
+    exact = stats.fit_power_law(x, 3 * x ** 0.75)
+    assert exact.exponent == pytest.approx(0.75, abs=1e-12) and exact.prefactor == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("x, y, kw, match", [
+    ([1, 2, 3], [0, 1, 2], {}, "layer index 0"),
+    ([1, 2], [1, 2], {}, "at least 3 points"),
+    ([1, 2, 3], [1, 2], {}, "same length"),
+    ([2, 2, 2], [1, 2, 3], {}, "two distinct values"),
+    ([1, 2, 3], [1, 2, 3], {"confidence": 1.0}, "confidence"),
+    ([1, 2, 3], [1, 2, 3], {"sigma": [1.0, 1.0]}, "sigma"),
+])
+def test_power_law_fit_rejects_bad_input(x, y, kw, match):
+    with pytest.raises(ValueError, match=match):
+        stats.fit_power_law(x, y, **kw)
+
+
+def test_theory_exponent_fits_the_theory_window():
+    from sigprop.theory.equilibrium import equilibrium_window
+
+    L, l = equilibrium_window(10, 100)
+    keep = l > 0
+    assert stats.theory_exponent(10, 100) == stats.fit_power_law(L[keep], l[keep])

@@ -1,4 +1,4 @@
-"""The equilibrium layer l*(L) between forward and backward information, and its scaling exponent.
+"""The equilibrium layer l*(L) between forward and backward information (the data of its scaling exponent).
 
 Setting: a critical, normalised network with a positively homogeneous activation
 ``phi(x) = a+ max(x, 0) + a- min(x, 0)`` (ReLU, leaky ReLU, abs), C_b = 0, C_W = 1 / E[phi(X)^2].
@@ -18,32 +18,30 @@ lives in ONE function, :func:`equilibrium_imbalance`: the forward information lo
 structure; l*(L) is the smallest l in 0..L with ``1 - c_l <= prod_{k=l}^{L-1} kappa'(c_k)`` (c_0 = rho0).
 Asymptotically ``1 - c_l ~ 9 pi^2 / (2 lam^2 l^2)`` and ``prod ~ (l/L)^3`` give
 ``l* ~ (9 pi^2 / (2 lam^2))^(1/5) L^(3/5)``.
+The fit of l*(L) against L is statistics and lives in ``sigprop.validation.stats`` (``fit_power_law``,
+``theory_exponent``); :func:`equilibrium_window` returns the points it fits.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Sequence
 
 import numba
 import numpy as np
-from scipy import stats
 
 from .activations import Activation, activation as _activation
 
 __all__ = [
-    "PowerLawFit",
     "asymptotic_equilibrium_layer",
     "correlation_gaps",
     "equilibrium_imbalance",
     "equilibrium_layer",
     "equilibrium_layers",
     "equilibrium_position",
-    "fit_power_law",
+    "equilibrium_window",
     "homogeneous_lambda",
     "relu_gap_map",
     "run_benchmarks",
-    "theory_exponent",
 ]
 
 _SERIES_S = 0.05  # below this s = sqrt(e/2) the series for g(s) is used (truncation ~ s^12 relative)
@@ -215,77 +213,50 @@ def asymptotic_equilibrium_layer(depth: float, activation: str | Activation = "r
     return (9.0 * math.pi ** 2 / (2.0 * lam * lam)) ** 0.2 * float(depth) ** 0.6
 
 
-# --------------------------------------------------------------------------------------------
-# Power-law fits
-# --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PowerLawFit:
-    """log y = log prefactor + exponent * log x by least squares; CI from Student t with n - 2 dof."""
+def equilibrium_window(depth_min: int, depth_max: int, activation: str | Activation = "relu", rho0: float = 0.0,
+                       depths: Sequence[int] | None = None, continuous: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The data of the finite-L exponent: l*(L) over a window of depths, from one forward sequence.
 
-    exponent: float
-    stderr: float
-    ci_low: float
-    ci_high: float
-    prefactor: float
-    n: int
-    confidence: float
+    The fit itself is statistics: ``sigprop.validation.stats.theory_exponent`` fits these points.
 
-    def contains(self, value: float) -> bool:
-        return self.ci_low <= value <= self.ci_high
+    Parameters
+    ----------
+    depth_min, depth_max : int
+        The window, ``2 <= depth_min < depth_max``.
+    activation : str or Activation, optional
+        A positively homogeneous activation (relu, leaky_relu, abs); default ``"relu"``.
+    rho0 : float, optional
+        Input correlation ``c_0`` in [-1, 1); default 0.
+    depths : sequence of int, optional
+        The depths to use; default 40 log-spaced integers in ``[depth_min, depth_max]`` (duplicates removed).
+    continuous : bool, optional
+        Real-valued crossing (default, see :func:`equilibrium_position`) or the integer layer ``l*(L)``.
 
+    Returns
+    -------
+    depths : ndarray of int
+        The depths ``L``.
+    layers : ndarray
+        ``l*(L)`` at each depth (float if ``continuous``, else int); it can be 0 at small ``L``.
 
-def fit_power_law(x: Sequence[float], y: Sequence[float], confidence: float = 0.95,
-                  sigma: Sequence[float] | None = None) -> PowerLawFit:
-    """Log-log least-squares fit y = A x^b with a ``confidence`` interval on b.
+    Raises
+    ------
+    TypeError, ValueError
+        A bad ``depth_min``/``depth_max`` (named), ``depth_max <= depth_min``, or a bad activation or ``rho0``.
 
-    ``sigma`` (optional) are standard errors of log y per point (weighted fit; the residual scatter is then
-    still used for the CI when it exceeds them, i.e. the CI is never narrower than the data scatter implies).
-    """
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"fit_power_law: x and y must be 1-D of the same length, got {x.shape} and {y.shape}")
-    if x.size < 3:
-        raise ValueError(f"fit_power_law: need at least 3 points for a confidence interval, got {x.size}")
-    if np.any(~np.isfinite(x)) or np.any(~np.isfinite(y)) or np.any(x <= 0) or np.any(y <= 0):
-        raise ValueError("fit_power_law: x and y must be finite and > 0 (a layer index 0 has no logarithm)")
-    if not (0.0 < confidence < 1.0):
-        raise ValueError(f"fit_power_law: confidence must be in (0, 1), got {confidence}")
-    lx, ly = np.log(x), np.log(y)
-    if np.ptp(lx) == 0:
-        raise ValueError("fit_power_law: x must take at least two distinct values")
-    w = np.ones_like(lx) if sigma is None else 1.0 / np.asarray(sigma, dtype=float) ** 2
-    if w.shape != lx.shape or np.any(~np.isfinite(w)) or np.any(w <= 0):
-        raise ValueError("fit_power_law: sigma must be positive and finite, one per point")
-    W = w.sum()
-    mx, my = (w * lx).sum() / W, (w * ly).sum() / W
-    sxx = (w * (lx - mx) ** 2).sum()
-    b = (w * (lx - mx) * (ly - my)).sum() / sxx
-    a = my - b * mx
-    resid = ly - a - b * lx
-    dof = lx.size - 2
-    chi2_red = (w * resid ** 2).sum() / dof
-    scale = chi2_red if sigma is None else max(chi2_red, 1.0)
-    se = math.sqrt(scale / sxx)
-    t = stats.t.ppf(0.5 + confidence / 2.0, dof)
-    return PowerLawFit(float(b), se, float(b - t * se), float(b + t * se), float(math.exp(a)), int(lx.size), confidence)
-
-
-def theory_exponent(depth_min: int, depth_max: int, activation: str | Activation = "relu", rho0: float = 0.0,
-                    depths: Sequence[int] | None = None, continuous: bool = True) -> PowerLawFit:
-    """The exponent the definition itself predicts over a window of depths (finite-L, not the 3/5 asymptote).
-
-    Fits l*(L) (real-valued crossing by default, so the integer rounding of small L does not enter) on
-    ``depths`` if given, else on 40 log-spaced integers in [depth_min, depth_max].
+    Examples
+    --------
+    >>> L, l = equilibrium_window(10, 100, depths=[10, 100], continuous=False)
+    >>> L.tolist(), l.tolist()
+    ([10, 100], [5, 27])
     """
     depth_min, depth_max = _check_depth(depth_min, "depth_min"), _check_depth(depth_max, "depth_max")
     if depth_max <= depth_min:
-        raise ValueError(f"theory_exponent: need depth_max > depth_min, got {depth_min}..{depth_max}")
+        raise ValueError(f"depth_max must be greater than depth_min, got {depth_min}..{depth_max}")
     if depths is None:
         depths = np.unique(np.round(np.geomspace(depth_min, depth_max, 40)).astype(int))
-    ls = equilibrium_layers(list(depths), activation, rho0, continuous=continuous)
-    keep = ls > 0
-    return fit_power_law(np.asarray(depths)[keep], ls[keep])
+    layers = equilibrium_layers(list(depths), activation, rho0, continuous=continuous)
+    return np.asarray(depths), layers
 
 
 # --------------------------------------------------------------------------------------------

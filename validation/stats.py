@@ -5,7 +5,8 @@ random network); theory is compared with it by a z-score ``z = (estimate - theor
 When the theory is an ``n -> inf`` limit, the estimate is the intercept of a weighted least-squares
 fit in ``1/n`` (optionally ``1/n^2``) over several widths, with its standard error from the fit's
 covariance.  One z bound serves the whole run: :func:`z_bound` chooses it by Sidak so that a correct
-theory passes all ``m`` checks with probability >= ``family_level``.
+theory passes all ``m`` checks with probability >= ``family_level``.  Scaling exponents (the equilibrium
+layer ``l*(L) ~ L^b``) are log-log least-squares fits with a Student-t interval: :func:`fit_power_law`.
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from typing import Sequence
 
 import numpy as np
 from scipy import stats as _st
+
+from sigprop.theory.activations import Activation
+from sigprop.theory.equilibrium import equilibrium_window
 
 __all__ = [
     "mean_se",
@@ -26,6 +30,9 @@ __all__ = [
     "WLSFit",
     "wls_extrapolate",
     "correlation",
+    "PowerLawFit",
+    "fit_power_law",
+    "theory_exponent",
 ]
 
 
@@ -192,3 +199,135 @@ def wls_extrapolate(widths: Sequence[float], y: Sequence[float], se: Sequence[fl
     dof = len(n) - (order + 1)
     scale = max(1.0, chi2 / dof) if (birge and dof > 0) else 1.0
     return WLSFit(beta=beta, cov=cov * scale, chi2=chi2, dof=dof, scale=scale)
+
+
+# --------------------------------------------------------------------------------------------
+# Power-law fits
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PowerLawFit:
+    """Result of :func:`fit_power_law`: ``log y = log prefactor + exponent * log x`` by least squares.
+
+    Attributes
+    ----------
+    exponent : float
+        The fitted exponent ``b``.
+    stderr : float
+        Its standard error.
+    ci_low, ci_high : float
+        The ``confidence`` interval on ``b`` (Student t with ``n - 2`` degrees of freedom).
+    prefactor : float
+        ``A = exp(intercept)``.
+    n : int
+        Number of points fitted.
+    confidence : float
+        The level of the interval.
+    """
+
+    exponent: float
+    stderr: float
+    ci_low: float
+    ci_high: float
+    prefactor: float
+    n: int
+    confidence: float
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` lies in the confidence interval ``[ci_low, ci_high]``."""
+        return self.ci_low <= value <= self.ci_high
+
+
+def fit_power_law(x: Sequence[float], y: Sequence[float], confidence: float = 0.95,
+                  sigma: Sequence[float] | None = None) -> PowerLawFit:
+    """Log-log least-squares fit ``y = A x^b`` with a ``confidence`` interval on ``b``.
+
+    Parameters
+    ----------
+    x, y : sequence of float
+        1-D, same length (at least 3), finite and > 0 (a layer index 0 has no logarithm).
+    confidence : float, optional
+        Level of the interval on ``b``, in (0, 1); default 0.95.
+    sigma : sequence of float, optional
+        Standard errors of ``log y``, one per point: a weighted fit.  The residual scatter is then still used
+        for the interval when it exceeds them, i.e. the interval is never narrower than the data scatter implies.
+
+    Returns
+    -------
+    PowerLawFit
+        Exponent, its standard error and Student-t interval (``n - 2`` degrees of freedom), prefactor.
+
+    Raises
+    ------
+    ValueError
+        Bad ``x``, ``y``, ``confidence`` or ``sigma``, named in the message; ``x`` with a single distinct value.
+
+    Examples
+    --------
+    >>> fit = fit_power_law([1.0, 2.0, 4.0, 8.0], [3.0, 6.0, 12.0, 24.0])
+    >>> round(fit.exponent, 12), round(fit.prefactor, 12)
+    (1.0, 3.0)
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"fit_power_law: x and y must be 1-D of the same length, got {x.shape} and {y.shape}")
+    if x.size < 3:
+        raise ValueError(f"fit_power_law: need at least 3 points for a confidence interval, got {x.size}")
+    if np.any(~np.isfinite(x)) or np.any(~np.isfinite(y)) or np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError("fit_power_law: x and y must be finite and > 0 (a layer index 0 has no logarithm)")
+    if not (0.0 < confidence < 1.0):
+        raise ValueError(f"fit_power_law: confidence must be in (0, 1), got {confidence}")
+    lx, ly = np.log(x), np.log(y)
+    if np.ptp(lx) == 0:
+        raise ValueError("fit_power_law: x must take at least two distinct values")
+    w = np.ones_like(lx) if sigma is None else 1.0 / np.asarray(sigma, dtype=float) ** 2
+    if w.shape != lx.shape or np.any(~np.isfinite(w)) or np.any(w <= 0):
+        raise ValueError("fit_power_law: sigma must be positive and finite, one per point")
+    W = w.sum()
+    mx, my = (w * lx).sum() / W, (w * ly).sum() / W
+    sxx = (w * (lx - mx) ** 2).sum()
+    b = (w * (lx - mx) * (ly - my)).sum() / sxx
+    a = my - b * mx
+    resid = ly - a - b * lx
+    dof = lx.size - 2
+    chi2_red = (w * resid ** 2).sum() / dof
+    scale = chi2_red if sigma is None else max(chi2_red, 1.0)
+    se = math.sqrt(scale / sxx)
+    t = _st.t.ppf(0.5 + confidence / 2.0, dof)
+    return PowerLawFit(float(b), se, float(b - t * se), float(b + t * se), float(math.exp(a)), int(lx.size), confidence)
+
+
+def theory_exponent(depth_min: int, depth_max: int, activation: str | Activation = "relu", rho0: float = 0.0,
+                    depths: Sequence[int] | None = None, continuous: bool = True) -> PowerLawFit:
+    """The exponent the equilibrium definition itself predicts over a window of depths.
+
+    A finite-L exponent, not the 3/5 asymptote: :func:`fit_power_law` of the theory's ``l*(L)`` from
+    :func:`sigprop.theory.equilibrium.equilibrium_window` (real-valued crossing by default, so the integer
+    rounding of small L does not enter), over the depths with ``l* > 0`` (``log 0`` has no fit).
+
+    Parameters
+    ----------
+    depth_min, depth_max : int
+        The window, ``2 <= depth_min < depth_max``; 40 log-spaced integers in it unless ``depths`` is given.
+    activation : str or Activation, optional
+        A positively homogeneous activation (relu, leaky_relu, abs); default ``"relu"``.
+    rho0 : float, optional
+        Input correlation ``c_0`` in [-1, 1); default 0.
+    depths : sequence of int, optional
+        The depths to fit instead of the log-spaced ones.
+    continuous : bool, optional
+        Fit the real-valued crossing (default) or the integer layer ``l*(L)``.
+
+    Returns
+    -------
+    PowerLawFit
+        The fitted exponent of ``l*(L)`` against ``L``.
+
+    Examples
+    --------
+    >>> round(theory_exponent(10 ** 5, 10 ** 6).exponent, 2)
+    0.6
+    """
+    window, layers = equilibrium_window(depth_min, depth_max, activation, rho0, depths, continuous)
+    keep = layers > 0
+    return fit_power_law(window[keep], layers[keep])

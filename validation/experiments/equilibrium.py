@@ -122,7 +122,7 @@ def _train_all(ctx: Context, s: dict[str, Any], X, y, Xa, ya) -> dict:
 
 
 def _fit(depths, layers, label: str):
-    from sigprop.theory.equilibrium import fit_power_law
+    from sigprop.validation.stats import fit_power_law
 
     try:
         return fit_power_law(depths, layers)
@@ -132,8 +132,8 @@ def _fit(depths, layers, label: str):
 
 def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
     from sigprop.kernels.training import load_digits_data
-    from sigprop.theory.equilibrium import (asymptotic_equilibrium_layer, equilibrium_layers, fit_power_law,
-                                            theory_exponent)
+    from sigprop.theory.equilibrium import asymptotic_equilibrium_layer, equilibrium_layers
+    from sigprop.validation.stats import fit_power_law, theory_exponent
 
     depths = list(s["depths"])
     X, y = load_digits_data(s["n_train"], seed=ctx.sub_seed(NAME, "data"))
