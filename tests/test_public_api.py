@@ -21,9 +21,18 @@ def test_issue6_names_are_exported_from_sigprop_theory():
 
 
 def test_theory_import_does_not_load_scipy_stats():
-    code = "import sys, sigprop.theory; print('scipy.stats' in sys.modules)"
+    """The statistics (fit_power_law) live in sigprop.validation.stats; sigprop.theory stays light at start-up."""
+    code = "import sys, sigprop.theory; print('scipy.stats' in sys.modules, 'sigprop.validation' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == "False"
+    assert out == "False False"
+
+
+def test_fit_power_law_lives_in_validation_stats():
+    import sigprop.theory.equilibrium as eq
+    from sigprop.validation import stats
+
+    assert {"fit_power_law", "PowerLawFit", "theory_exponent"} <= set(stats.__all__)
+    assert not hasattr(eq, "fit_power_law") and not hasattr(theory, "fit_power_law")
 
 
 @pytest.mark.parametrize("scalar", [math.tanh, np.tanh, lambda x: math.tanh(x)])

@@ -7,6 +7,7 @@ equilibrium layer (``sigprop.theory.equilibrium``).
 """
 from .activations import ACTIVATION_NAMES, Activation, activation, custom_activation
 from .convergence import Convergence
+from .equilibrium import equilibrium_layer
 from .hermite import hermite_coefficients
 from .kernel_map import KernelMap, KernelMapBase
 from .meanfield import (
@@ -24,21 +25,8 @@ from .meanfield import (
     variance_map,
 )
 from .symbolic_activations import polynomial_activation, sympy_activation
+from .tangent import centered_kernel_alignment
 from .variants import LayerNormPostKernelMap, ResidualKernelMap, kernel_map
-
-# Issue-6 names, imported on first use so that ``sigprop theory`` does not pay for scipy.stats at start-up.
-_LAZY = {"equilibrium_layer": ".equilibrium", "centered_kernel_alignment": ".tangent"}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "ACTIVATION_NAMES", "Activation", "activation", "custom_activation", "polynomial_activation", "sympy_activation",
