@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 import sigprop.theory as theory
+from sigprop.theory.correlators import vertex_recursion
+from sigprop.theory.tangent import forward_kernels
 
 
 def test_issue6_names_are_exported_from_sigprop_theory():
@@ -75,3 +77,43 @@ def test_dead_relu_layer_under_rms_pre_is_nan_in_every_engine():
     assert np.all(ref["preact_gram"][0, 1] == 0.0)  # the case really has a dead layer
     assert np.isnan(ref["postact_gram"][0, 1, 0, 0])
     np.testing.assert_array_equal(np.isnan(got["postact_gram"]), np.isnan(ref["postact_gram"]))
+
+
+def test_as_activation_is_the_one_resolver():
+    from sigprop.theory.activations import ACTIVATION_NAMES, Activation, as_activation
+
+    relu = as_activation("relu")
+    assert isinstance(relu, Activation) and as_activation(relu) is relu
+    assert as_activation("lrelu", slope=0.2).label == "leaky_relu(slope=0.2)"
+    with pytest.raises(ValueError, match="unknown name 'nope'; known: " + ", ".join(ACTIVATION_NAMES)):
+        as_activation("nope")
+    with pytest.raises(TypeError, match="^act must be an activation name"):
+        as_activation(3)
+    with pytest.raises(TypeError, match="^activation must be an activation name .* got list"):
+        as_activation(["relu"], argname="activation")
+    with pytest.raises(TypeError, match="given with an Activation object"):
+        as_activation(relu, slope=0.1)
+
+
+@pytest.mark.parametrize("call, argname", [
+    (lambda: theory.variance_map(3, 1.0, 2.0), "act"),
+    (lambda: theory.hermite_coefficients(3, 4), "act"),
+    (lambda: theory.KernelMap(3), "act"),
+    (lambda: forward_kernels(3, np.eye(2), 2, 2.0), "act"),
+    (lambda: theory.equilibrium_layer(10, 3), "activation"),
+    (lambda: vertex_recursion(3, [4], 2.0), "activation"),
+])
+def test_every_activation_argument_is_resolved_by_as_activation(call, argname):
+    """A wrong type is a TypeError that names the caller's argument, from the one resolver."""
+    with pytest.raises(TypeError, match=f"^{argname} must be an activation name \\(str\\) or an Activation, got int$"):
+        call()
+
+
+def test_the_old_private_resolvers_are_gone():
+    import sigprop.theory.correlators.vertex as vertex
+    import sigprop.theory.hermite as hermite
+    import sigprop.theory.meanfield as meanfield
+    import sigprop.theory.tangent as tangent
+
+    assert not hasattr(meanfield, "_act") and not hasattr(hermite, "_as_activation") and not hasattr(tangent, "_resolve")
+    assert "resolve_activation" not in vertex.__all__

@@ -5,7 +5,7 @@ normalisation variants, the mean-field recursions with C_W, C_b (``sigprop.theor
 correlators (``sigprop.theory.correlators``), tangent kernels (``sigprop.theory.tangent``) and the
 equilibrium layer (``sigprop.theory.equilibrium``).
 """
-from .activations import ACTIVATION_NAMES, Activation, activation, custom_activation
+from .activations import ACTIVATION_NAMES, Activation, activation, as_activation, custom_activation
 from .convergence import Convergence
 from .equilibrium import equilibrium_layer
 from .hermite import hermite_coefficients
@@ -29,7 +29,8 @@ from .tangent import centered_kernel_alignment
 from .variants import LayerNormPostKernelMap, ResidualKernelMap, kernel_map
 
 __all__ = [
-    "ACTIVATION_NAMES", "Activation", "activation", "custom_activation", "polynomial_activation", "sympy_activation",
+    "ACTIVATION_NAMES", "Activation", "activation", "as_activation", "custom_activation", "polynomial_activation",
+    "sympy_activation",
     "hermite_coefficients", "KernelMap", "KernelMapBase", "Convergence", "kernel_map", "ResidualKernelMap",
     "LayerNormPostKernelMap",
     "gaussian_pair_expectation", "gaussian_pair_expectation_deriv", "gaussian_expectation", "kernel_recursion",

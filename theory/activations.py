@@ -24,6 +24,7 @@ from scipy import special
 __all__ = [
     "Activation",
     "activation",
+    "as_activation",
     "custom_activation",
     "ACTIVATION_NAMES",
     "device_activation",
@@ -373,6 +374,51 @@ def activation(name: str | Activation, **params: float) -> Activation:
     scalar, scalar_d = _make_scalar(code, float(dev[0]), float(dev[1]))
     return Activation(name=key, params=tuple(p.items()), code=code, device_params=(float(dev[0]), float(dev[1])),
                       scalar=scalar, scalar_deriv=scalar_d, **spec)
+
+
+def as_activation(act: str | Activation, *, argname: str = "act", **params: float) -> Activation:
+    """The one resolver of an activation argument: a built-in name (with parameters) or an :class:`Activation`.
+
+    Every function of the package that takes "a name or an Activation" resolves it here.
+
+    Parameters
+    ----------
+    act : str or Activation
+        A name in :data:`ACTIVATION_NAMES` (or an alias: linear, lrelu, swish, heaviside), or an Activation,
+        which is returned unchanged.
+    argname : str, optional
+        The caller's name for the argument, used in the TypeError; default ``"act"``.
+    **params : float
+        Parameters of a built-in activation, e.g. ``slope`` for leaky_relu; none with an Activation.
+
+    Returns
+    -------
+    Activation
+        The resolved activation.
+
+    Raises
+    ------
+    TypeError
+        ``act`` is neither a str nor an Activation (the message names ``argname``); parameters given with an
+        Activation or not taken by the named activation.
+    ValueError
+        An unknown name (the message lists the known names) or a parameter value out of range.
+
+    Examples
+    --------
+    >>> relu = as_activation("relu")
+    >>> as_activation(relu) is relu
+    True
+    >>> as_activation("leaky_relu", slope=0.2).label
+    'leaky_relu(slope=0.2)'
+    >>> as_activation(3, argname="activation")
+    Traceback (most recent call last):
+        ...
+    TypeError: activation must be an activation name (str) or an Activation, got int
+    """
+    if not isinstance(act, (str, Activation)):
+        raise TypeError(f"{argname} must be an activation name (str) or an Activation, got {type(act).__name__}")
+    return activation(act, **params)
 
 
 def _as_njit(f: Callable[[float], float]):

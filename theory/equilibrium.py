@@ -29,7 +29,7 @@ from typing import Sequence
 import numba
 import numpy as np
 
-from .activations import Activation, activation as _activation
+from .activations import Activation, as_activation
 
 __all__ = [
     "asymptotic_equilibrium_layer",
@@ -103,9 +103,7 @@ def relu_gap_map(e: float | np.ndarray, lam: float = 1.0) -> np.ndarray:
 
 def homogeneous_lambda(act: str | Activation) -> float:
     """lam = (a+ - a-)^2 / (a+^2 + a-^2) for a nonlinear positively homogeneous activation, else ValueError."""
-    a = _activation(act) if isinstance(act, str) else act
-    if not isinstance(a, Activation):
-        raise TypeError(f"activation must be a name or an Activation, got {type(act).__name__}")
+    a = as_activation(act, argname="activation")
     if a.slopes is None:
         raise ValueError(
             f"activation {a.label!r} has no critical point for the equilibrium definition: it needs a positively "

@@ -16,16 +16,12 @@ from typing import Sequence
 
 import numpy as np
 
-from .activations import Activation, activation
+from .activations import Activation, as_activation
 
 __all__ = ["hermite_coefficients", "hermite_table", "he_normalised"]
 
 _L = 16.0
 _NODES = 32
-
-
-def _as_activation(act) -> Activation:
-    return act if isinstance(act, Activation) else activation(act)
 
 
 def he_normalised(kmax: int, x) -> np.ndarray:
@@ -104,7 +100,7 @@ def hermite_coefficients(act: str | Activation, kmax: int, exact: bool = False):
         raise TypeError(f"hermite_coefficients: kmax must be an integer, got {kmax!r}")
     if kmax < 0:
         raise ValueError(f"hermite_coefficients: kmax must be >= 0, got {kmax}")
-    act = _as_activation(act)
+    act = as_activation(act)
     if exact:
         from .hermite_exact import exact_hermite_coefficients
 

@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from .activations import Activation, activation
+from .activations import Activation, as_activation
 from .closed_forms import unit_form
 from .convergence import Convergence, classify
 from .gaussian import expect, pair_expect
@@ -113,7 +113,7 @@ class KernelMap(KernelMapBase):
     _fine = False
 
     def __init__(self, act: str | Activation, **params: float):
-        act = activation(act, **params) if not isinstance(act, Activation) or params else act
+        act = as_activation(act, **params)
         self.activation = act
         form = unit_form(act)
         fn, dfn = act.fn, act.deriv

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from .activations import Activation, activation
+from .activations import Activation, as_activation
 from .closed_forms import pair_deriv_form, pair_form, piecewise_linear_slopes
 from .gaussian import expect_fast, pair_expect
 from .hermite import hermite_table
@@ -45,10 +45,6 @@ __all__ = [
     "critical_point",
     "critical_line",
 ]
-
-
-def _act(act: str | Activation) -> Activation:
-    return activation(act) if not isinstance(act, Activation) else act
 
 
 def _check_K(Kaa, Kab, Kbb, who: str):
@@ -111,7 +107,7 @@ def _symmetric(act: Activation) -> bool:
 
 def gaussian_pair_expectation(act: str | Activation, Kaa, Kab, Kbb) -> np.ndarray:
     """<phi(u_a) phi(u_b)> for (u_a, u_b) ~ N(0, [[Kaa, Kab], [Kab, Kbb]]), vectorised (arrays broadcast)."""
-    act = _act(act)
+    act = as_activation(act)
     Kaa, Kab, Kbb = _check_K(Kaa, Kab, Kbb, "gaussian_pair_expectation")
     form = pair_form(act)
     if form is not None:
@@ -121,7 +117,7 @@ def gaussian_pair_expectation(act: str | Activation, Kaa, Kab, Kbb) -> np.ndarra
 
 def gaussian_pair_expectation_deriv(act: str | Activation, Kaa, Kab, Kbb) -> np.ndarray:
     """<phi'(u_a) phi'(u_b)> for (u_a, u_b) ~ N(0, K), vectorised.  Undefined (ValueError) when phi jumps."""
-    act = _act(act)
+    act = as_activation(act)
     Kaa, Kab, Kbb = _check_K(Kaa, Kab, Kbb, "gaussian_pair_expectation_deriv")
     if act.jumps:
         raise ValueError(f"gaussian_pair_expectation_deriv: {act.label} jumps at {act.jumps}, so phi' has a delta "
@@ -156,7 +152,7 @@ def _check_cw_cb(C_W, C_b, who):
 def kernel_recursion(act: str | Activation, G0, depth: int, C_W: float, C_b: float = 0.0) -> np.ndarray:
     """Mean-field kernels K^(1..depth) of P inputs: array (depth, P, P), index 0 = K^(1) = C_b + C_W G0,
     K^(l+1) = C_b + C_W <phi(u_a) phi(u_b)>_{K^(l)}."""
-    act = _act(act)
+    act = as_activation(act)
     G0 = np.asarray(G0, dtype=float)
     if G0.ndim != 2 or G0.shape[0] != G0.shape[1] or G0.shape[0] < 1:
         raise ValueError(f"kernel_recursion: G0 must be a square (P, P) matrix, got shape {G0.shape}")
@@ -200,7 +196,7 @@ def _second_moment(act: Activation, K) -> np.ndarray:
 
 def variance_map(act: str | Activation, K, C_W: float, C_b: float = 0.0) -> np.ndarray:
     """Single-input variance map K -> C_b + C_W <phi(u)^2>_K (vectorised in K >= 0)."""
-    act = _act(act)
+    act = as_activation(act)
     _check_cw_cb(C_W, C_b, "variance_map")
     K = _check_variance(K, "variance_map")
     return C_b + C_W * _second_moment(act, K)
@@ -209,7 +205,7 @@ def variance_map(act: str | Activation, K, C_W: float, C_b: float = 0.0) -> np.n
 def chi_perp(act: str | Activation, K, C_W: float) -> np.ndarray:
     """chi_perp = C_W <phi'(u)^2>_K (vectorised in K >= 0); at K = 0 the limit K -> 0+: C_W phi'(0)^2, or
     C_W (phi'(0+)^2 + phi'(0-)^2)/2 when phi has a kink at 0."""
-    act = _act(act)
+    act = as_activation(act)
     _check_cw_cb(C_W, 0.0, "chi_perp")
     K = _check_variance(K, "chi_perp")
     if act.jumps:
@@ -234,7 +230,7 @@ def chi_parallel(act: str | Activation, K, C_W: float) -> np.ndarray:
     """chi_par = C_W d<phi^2>_K/dK = C_W <u phi(u) phi'(u)>_K / K (Gaussian integration by parts), K > 0;
     at K = 0 the limit C_W (phi'(0)^2 + phi(0) phi''(0)) (phi'' by a central difference of phi'), or for a kink at 0
     with phi(0) = 0 the limit C_W (phi'(0+)^2 + phi'(0-)^2)/2."""
-    act = _act(act)
+    act = as_activation(act)
     _check_cw_cb(C_W, 0.0, "chi_parallel")
     K = _check_variance(K, "chi_parallel")
     if act.jumps:
@@ -265,7 +261,7 @@ def fixed_point_variance(act: str | Activation, C_W: float, C_b: float = 0.0, *,
     every K is a fixed point) K0 is returned; K* = 0 when C_b = 0, phi(0) = 0 and F < 0 down to K -> 0.
     ValueError if the variance diverges (no root below K_max).
     """
-    act = _act(act)
+    act = as_activation(act)
     _check_cw_cb(C_W, C_b, "fixed_point_variance")
     if not (math.isfinite(K0) and K0 > 0):
         raise ValueError(f"fixed_point_variance: K0 must be finite and > 0, got {K0!r}")
@@ -312,7 +308,7 @@ def correlation_map(act: str | Activation, rho, C_W: float, C_b: float = 0.0, K_
 
     Its slope at c = 1 is chi_perp(K*).  K* defaults to :func:`fixed_point_variance`; K* = 0 is a ValueError
     (the correlation is then undefined)."""
-    act = _act(act)
+    act = as_activation(act)
     _check_cw_cb(C_W, C_b, "correlation_map")
     rho = np.asarray(rho, dtype=float)
     if np.any(~np.isfinite(rho)) or np.any(np.abs(rho) > 1):
@@ -348,7 +344,7 @@ def critical_point(act: str | Activation, C_b: float = 0.0, *, C_W_bracket: tupl
     (relu, leaky_relu, abs, identity) have C_W = 2/(a^2+b^2) at C_b = 0 (relu: 2; every K is then a fixed
     point and K* = 1 is reported); smooth phi with phi(0) = 0 at C_b = 0 (tanh, erf, sin) have the
     K* = 0 limit C_W = 1/phi'(0)^2 (tanh: 1), used when K* = 0 is attracting there."""
-    act = _act(act)
+    act = as_activation(act)
     _check_cw_cb(1.0, C_b, "critical_point")
     if act.jumps:
         raise ValueError(f"critical_point: {act.label} jumps, chi_perp is infinite")
@@ -407,6 +403,6 @@ def critical_point(act: str | Activation, C_b: float = 0.0, *, C_W_bracket: tupl
 
 def critical_line(act: str | Activation, C_b_values) -> np.ndarray:
     """C_W on the critical line for each C_b in ``C_b_values`` (array of the same shape)."""
-    act = _act(act)
+    act = as_activation(act)
     cbs = np.asarray(C_b_values, dtype=float)
     return np.array([critical_point(act, float(cb)).C_W for cb in cbs.ravel()]).reshape(cbs.shape)

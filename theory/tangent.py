@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import Activation, activation as _activation
+from .activations import Activation, as_activation
 
 __all__ = [
     "TangentKernels",
@@ -166,14 +166,6 @@ def pair_expectations(act: Activation, K: np.ndarray) -> tuple[np.ndarray, np.nd
     return phiphi, dd
 
 
-def _resolve(act) -> Activation:
-    if isinstance(act, str):
-        return _activation(act)
-    if isinstance(act, Activation):
-        return act
-    raise TypeError(f"act must be an activation name or an Activation, got {type(act).__name__}")
-
-
 def _check_common(G0, depth, C_W, C_b) -> np.ndarray:
     G0 = _square(G0, "G0", min_side=1)
     if not np.allclose(G0, G0.T, rtol=1e-12, atol=1e-14 * np.abs(G0).max()):
@@ -189,7 +181,7 @@ def _check_common(G0, depth, C_W, C_b) -> np.ndarray:
 
 def forward_kernels(act, G0, depth: int, C_W: float, C_b: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(K, H, D): K[l] = K^(l+1) preactivation kernels, H[l] = <phi phi>_{K^(l+1)}, D[l] = <phi' phi'>_{K^(l+1)}."""
-    act = _resolve(act)
+    act = as_activation(act)
     G0 = _check_common(G0, depth, C_W, C_b)
     P = G0.shape[0]
     K = np.empty((depth, P, P))

@@ -29,6 +29,7 @@ Scale-invariant phi (slopes a+, a-; ``A_p = (a+^p + a-^p)/2``) at criticality (`
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -36,7 +37,7 @@ from typing import Sequence
 import numpy as np
 import sympy as sp
 
-from ..activations import Activation, activation as _activation
+from ..activations import as_activation
 from .deep_linear import _check_positive, validate_widths
 
 __all__ = [
@@ -45,18 +46,12 @@ __all__ = [
     "gaussian_moments",
     "derive_scale_invariant_vertex",
     "scale_invariant_vertex",
-    "resolve_activation",
     "double_critical_point",
 ]
 
 
-def resolve_activation(act) -> Activation:
-    """An :class:`Activation` from a name or an Activation (TypeError otherwise)."""
-    if isinstance(act, Activation):
-        return act
-    if isinstance(act, str):
-        return _activation(act)
-    raise TypeError(f"activation must be a name or an Activation, got {type(act).__name__}")
+# Kept only for sigprop.theory.correlators.multi_input, which imports it; new code calls as_activation directly.
+resolve_activation = functools.partial(as_activation, argname="activation")
 
 
 def _check_nonneg(x, name: str) -> float:
@@ -102,7 +97,7 @@ def gauss_expect1(f, var: float, kinks=()) -> float:
 
 def gaussian_moments(act, K: float) -> GaussianMoments:
     """Gaussian expectations of ``phi^2`` and ``phi^4`` and the first two K-derivatives of ``<phi^2>_K``."""
-    phi = resolve_activation(act)
+    phi = as_activation(act)
     K = _check_positive(K, "K")
     s = math.sqrt(K)
     fn = phi.fn
@@ -151,7 +146,7 @@ def vertex_recursion(activation, widths: Sequence[int], C_W: float, C_b: float =
     ``activation``: a name or an :class:`Activation`.  Gaussian expectations by :func:`sigprop.theory.gaussian.expect`
     (split at kinks, ~1e-12 relative).
     """
-    phi = resolve_activation(activation)
+    phi = as_activation(activation, argname="activation")
     w = validate_widths(widths)
     C_W = _check_positive(C_W, "C_W")
     C_b = _check_nonneg(C_b, "C_b")
@@ -205,7 +200,7 @@ def scale_invariant_vertex(activation, depth: int, K: float = 1.0) -> np.ndarray
 
     Valid at criticality ``C_W = 1/A_2``, ``C_b = 0``, equal widths; ``activation`` must have ``slopes``.
     """
-    phi = resolve_activation(activation)
+    phi = as_activation(activation, argname="activation")
     if phi.slopes is None:
         raise ValueError(f"scale_invariant_vertex: {phi.label} is not scale-invariant (no slopes)")
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
@@ -225,7 +220,7 @@ def double_critical_point(activation, K_range: tuple[float, float] = (1e-2, 1e2)
     """
     from scipy.optimize import brentq
 
-    phi = resolve_activation(activation)
+    phi = as_activation(activation, argname="activation")
     lo, hi = (_check_positive(k, "K_range") for k in K_range)
     if not lo < hi:
         raise ValueError(f"double_critical_point: K_range must be increasing, got {K_range!r}")
