@@ -30,7 +30,7 @@ def test_theory_import_does_not_load_scipy_stats():
 
 
 def test_fit_power_law_lives_in_validation_stats():
-    import sigprop.theory.equilibrium as eq
+    from sigprop.theory import equilibrium as eq
     from sigprop.validation import stats
 
     assert {"fit_power_law", "PowerLawFit", "theory_exponent"} <= set(stats.__all__)
@@ -110,10 +110,8 @@ def test_every_activation_argument_is_resolved_by_as_activation(call, argname):
 
 
 def test_the_old_private_resolvers_are_gone():
-    import sigprop.theory.correlators.vertex as vertex
-    import sigprop.theory.hermite as hermite
-    import sigprop.theory.meanfield as meanfield
-    import sigprop.theory.tangent as tangent
+    from sigprop.theory import hermite, meanfield, tangent
+    from sigprop.theory.correlators import vertex
 
     assert not hasattr(meanfield, "_act") and not hasattr(hermite, "_as_activation") and not hasattr(tangent, "_resolve")
     assert "resolve_activation" not in vertex.__all__
