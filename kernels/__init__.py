@@ -2,7 +2,8 @@
 
 Public API: :func:`simulate` (returns a frozen :class:`SimulationResult`); see docs/simulation.md.
 """
+from .float_range import SimulationOverflowWarning, SimulationUnderflowWarning
 from .result import SimulationResult, load_npz
 from .simulate import simulate
 
-__all__ = ["simulate", "SimulationResult", "load_npz"]
+__all__ = ["simulate", "SimulationResult", "load_npz", "SimulationOverflowWarning", "SimulationUnderflowWarning"]

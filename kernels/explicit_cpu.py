@@ -264,7 +264,9 @@ def run_explicit(X, widths, act, C_W, C_b, n_networks, seed, weights="gaussian",
 
     Returns float64 arrays preact_gram, postact_gram (S, L, P, P), preact_m2, preact_m4 (S, L, P) and, with
     ``backward=True`` (needs residual=0, norm=None), backward_gram and tangent_gram (S, L, P, P); definitions
-    in :mod:`sigprop.kernels.reference`.  ``backend``: 'cpu' (numba parallel) or 'cuda'.
+    in :mod:`sigprop.kernels.reference`.  ``backend``: 'cpu' (numba parallel) or 'cuda'.  Raw engine numbers
+    (equal to the reference's); :func:`sigprop.kernels.simulate` applies the overflow/underflow convention of all
+    methods (:func:`sigprop.kernels.float_range.check_statistics`).
     """
     if backend not in _BACKENDS:
         raise ValueError(f"backend must be 'cpu' or 'cuda', got {backend!r}")

@@ -13,8 +13,8 @@ layer (as for the explicit engines' streams), column pairs ``0 .. ceil(rank/2)-1
 from __future__ import annotations
 
 import math
+import sys
 import types
-import warnings
 
 import numba
 import numpy as np
@@ -30,9 +30,6 @@ from .gram_device import (
 __all__ = ["run_gram_cpu", "activation_device_fn", "gram_outputs_from_status"]
 
 
-_phi = device_activation  # the activation switch; rebound for custom activations (see _cpu_kernel)
-
-
 @numba.njit(inline="always")
 def gram_sums(Z, n, P, G, M4, with_m4):
     """G[a, b] = sum_{i<n} Z[a, i] Z[b, i] (a <= b) and, if with_m4, M4[a] = sum_i Z[a, i]^4, each in the
@@ -45,109 +42,139 @@ def gram_sums(Z, n, P, G, M4, with_m4):
             M4[a] = fourth_lanes(za, n)
 
 
-def _gram_network_py(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, net, tol, pre, post, m4):
-    """One network (id ``net``): fills pre/post (L, P, P) and m4 (L, P); returns its status code."""
-    L = widths.shape[0]
-    P = G0.shape[0]
-    nmax = 1
-    for l in range(L):
-        if widths[l] > nmax:
-            nmax = widths[l]
-    q = (P + 1) // 2
-    cz = math.sqrt(1.0 - resid * resid)
-    with_skip = resid > 0.0
-    Z = aligned_rows(P, nmax)
-    Sk = aligned_rows(P, nmax if with_skip else 1)
-    H = np.empty((P, P))
-    K = np.empty((P, P))
-    A = np.empty((P, P))
-    B = np.empty((P, P))
-    Wk = np.empty((P, P))
-    perm = np.empty(P, dtype=np.int64)
-    G = np.empty((P, P))
-    M4 = np.empty(P)
-    E = aligned_rows(1, nmax)[0]
-    O = aligned_rows(1, nmax)[0]
-    for a in range(P):
-        for b in range(P):
-            H[a, b] = G0[a, b]
-    for l in range(L):
-        n = widths[l]
-        covariance_into(K, H, P, c_w, c_b)
-        rz = factor_psd(K, A, Wk, perm, P, tol)
-        rs = 0
-        if with_skip and rz >= 0:
-            rs = factor_psd(H, B, Wk, perm, P, tol)
-        if rz < 0 or rs < 0:
-            for l2 in range(l, L):
-                for a in range(P):
-                    m4[l2, a] = np.nan
-                    for b in range(P):
-                        pre[l2, a, b] = np.nan
-                        post[l2, a, b] = np.nan
-            return STATUS_NONFINITE if (rz == -2 or rs == -2) else STATUS_NOT_PSD
-        sample_rows(seed, net, l + 1, n, A, rz, P, 0, Z, E, O)
-        if with_skip:
-            sample_rows(seed, net, l + 1, n, B, rs, P, q, Sk, E, O)
-        gram_sums(Z, n, P, G, M4, True)
+# The activation-independent heavy parts, compiled once (and cached) as ordinary functions that every kernel of
+# the factory calls: a custom activation's kernel then compiles in a fraction of the time (same operations).
+_sample_rows = numba.njit(cache=True, error_model="numpy")(sample_rows.py_func)
+_gram_sums = numba.njit(cache=True, error_model="numpy")(gram_sums.py_func)
+_factor_psd = numba.njit(cache=True, error_model="numpy")(factor_psd.py_func)
+_norm_coefficients = numba.njit(cache=True, error_model="numpy")(norm_coefficients.py_func)
+
+
+def _make_gram_kernel(ns: types.ModuleType, tag: str, cache: bool):
+    """The gram kernel (parallel over networks) for the activation switch ``ns._phi(code, x, p0, p1)``.
+
+    The one source of the network loop, for the built-in activations and for every custom one.  The kernel and
+    its per-network function are closures over the namespace ``ns`` (a module): numba resolves ``ns._phi`` and
+    ``ns._gram_network`` as constants when it compiles them, and inlines ``_phi`` (``inline='always'``).  Why a
+    module rather than the functions themselves: numba keys its on-disk cache (``cache=True``) on the pickled
+    closure cells, and a compiled function pickles with a random per-process id (never a cache hit, and one more
+    cache entry per process), whereas a module pickles by its name.  The built-ins use this module as ``ns``
+    (cached); each custom activation a fresh namespace (not cached).
+
+    ``tag`` names the compiled functions (``gram_network_<tag>``, ``gram_kernel_<tag>``): numba names machine
+    code by qualified name and a per-process counter, and code loaded from the disk cache keeps the counter of
+    the process that wrote it, so a custom kernel that shares the cached built-in's name can be linked in its
+    place (issue 14: a custom activation leaked into later built-in runs).  The factory stores the per-network
+    function in ``ns._gram_network``, where the kernel reads it.
+    """
+
+    def network(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, net, tol, pre, post, m4):
+        """One network (id ``net``): fills pre/post (L, P, P) and m4 (L, P); returns its status code."""
+        L = widths.shape[0]
+        P = G0.shape[0]
+        nmax = 1
+        for l in range(L):
+            if widths[l] > nmax:
+                nmax = widths[l]
+        q = (P + 1) // 2
+        cz = math.sqrt(1.0 - resid * resid)
+        with_skip = resid > 0.0
+        Z = aligned_rows(P, nmax)
+        Sk = aligned_rows(P, nmax if with_skip else 1)
+        H = np.empty((P, P))
+        K = np.empty((P, P))
+        A = np.empty((P, P))
+        B = np.empty((P, P))
+        Wk = np.empty((P, P))
+        perm = np.empty(P, dtype=np.int64)
+        G = np.empty((P, P))
+        M4 = np.empty(P)
+        E = aligned_rows(1, nmax)[0]
+        O = aligned_rows(1, nmax)[0]
         for a in range(P):
-            for b in range(a, P):
-                v = G[a, b] / n
-                pre[l, a, b] = v
-                pre[l, b, a] = v
-            m4[l, a] = M4[a] / n
-        for a in range(P):
-            shift = 0.0
-            scale = 1.0
-            if norm == 1 or norm == 2:
-                shift, scale = norm_coefficients(Z, a, n, norm == 2)
-            # phi((Z - shift) * scale); for the piecewise-linear built-ins (codes 0-3) the activation switch is
-            # resolved outside the loop (a literal code: same values), so that the loop vectorises.  (Custom
-            # activations rebind _phi to a function that ignores the code.)
-            if code == 1:
-                for i in range(n):
-                    Z[a, i] = _phi(1, (Z[a, i] - shift) * scale, p0, p1)
-            elif code == 0:
-                for i in range(n):
-                    Z[a, i] = _phi(0, (Z[a, i] - shift) * scale, p0, p1)
-            elif code == 2:
-                for i in range(n):
-                    Z[a, i] = _phi(2, (Z[a, i] - shift) * scale, p0, p1)
-            elif code == 3:
-                for i in range(n):
-                    Z[a, i] = _phi(3, (Z[a, i] - shift) * scale, p0, p1)
-            else:
-                for i in range(n):
-                    Z[a, i] = _phi(code, (Z[a, i] - shift) * scale, p0, p1)
-            if norm == 3 or norm == 4:
-                shift, scale = norm_coefficients(Z, a, n, norm == 4)
-                for i in range(n):
-                    Z[a, i] = (Z[a, i] - shift) * scale
+            for b in range(P):
+                H[a, b] = G0[a, b]
+        for l in range(L):
+            n = widths[l]
+            covariance_into(K, H, P, c_w, c_b)
+            rz = _factor_psd(K, A, Wk, perm, P, tol)
+            rs = 0
+            if with_skip and rz >= 0:
+                rs = _factor_psd(H, B, Wk, perm, P, tol)
+            if rz < 0 or rs < 0:
+                for l2 in range(l, L):
+                    for a in range(P):
+                        m4[l2, a] = np.nan
+                        for b in range(P):
+                            pre[l2, a, b] = np.nan
+                            post[l2, a, b] = np.nan
+                return STATUS_NONFINITE if (rz == -2 or rs == -2) else STATUS_NOT_PSD
+            _sample_rows(seed, net, l + 1, n, A, rz, P, 0, Z, E, O)
             if with_skip:
-                for i in range(n):
-                    Z[a, i] = cz * Z[a, i] + resid * Sk[a, i]
-        gram_sums(Z, n, P, G, M4, False)
-        for a in range(P):
-            for b in range(a, P):
-                v = G[a, b] / n
-                post[l, a, b] = v
-                post[l, b, a] = v
-                H[a, b] = v
-                H[b, a] = v
-    return STATUS_OK
+                _sample_rows(seed, net, l + 1, n, B, rs, P, q, Sk, E, O)
+            _gram_sums(Z, n, P, G, M4, True)
+            for a in range(P):
+                for b in range(a, P):
+                    v = G[a, b] / n
+                    pre[l, a, b] = v
+                    pre[l, b, a] = v
+                m4[l, a] = M4[a] / n
+            for a in range(P):
+                shift = 0.0
+                scale = 1.0
+                if norm == 1 or norm == 2:
+                    shift, scale = _norm_coefficients(Z, a, n, norm == 2)
+                # phi((Z - shift) * scale); for the piecewise-linear built-ins (codes 0-3) the activation switch is
+                # resolved outside the loop (a literal code: same values), so that the loop vectorises.  (A custom
+                # activation's _phi ignores the code.)
+                if code == 1:
+                    for i in range(n):
+                        Z[a, i] = ns._phi(1, (Z[a, i] - shift) * scale, p0, p1)
+                elif code == 0:
+                    for i in range(n):
+                        Z[a, i] = ns._phi(0, (Z[a, i] - shift) * scale, p0, p1)
+                elif code == 2:
+                    for i in range(n):
+                        Z[a, i] = ns._phi(2, (Z[a, i] - shift) * scale, p0, p1)
+                elif code == 3:
+                    for i in range(n):
+                        Z[a, i] = ns._phi(3, (Z[a, i] - shift) * scale, p0, p1)
+                else:
+                    for i in range(n):
+                        Z[a, i] = ns._phi(code, (Z[a, i] - shift) * scale, p0, p1)
+                if norm == 3 or norm == 4:
+                    shift, scale = _norm_coefficients(Z, a, n, norm == 4)
+                    for i in range(n):
+                        Z[a, i] = (Z[a, i] - shift) * scale
+                if with_skip:
+                    for i in range(n):
+                        Z[a, i] = cz * Z[a, i] + resid * Sk[a, i]
+            _gram_sums(Z, n, P, G, M4, False)
+            for a in range(P):
+                for b in range(a, P):
+                    v = G[a, b] / n
+                    post[l, a, b] = v
+                    post[l, b, a] = v
+                    H[a, b] = v
+                    H[b, a] = v
+        return STATUS_OK
+
+    network.__qualname__ = network.__name__ = f"gram_network_{tag}"
+    ns._gram_network = numba.njit(cache=cache, error_model="numpy")(network)
+
+    def kernel(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, first, tol, pre, post, m4, status):
+        """All networks, in parallel over networks (each network's numbers depend only on its id)."""
+        for s in numba.prange(pre.shape[0]):
+            status[s] = ns._gram_network(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, first + s, tol,
+                                         pre[s], post[s], m4[s])
+
+    kernel.__qualname__ = kernel.__name__ = f"gram_kernel_{tag}"
+    return numba.njit(parallel=True, cache=cache)(kernel)
 
 
-_gram_network = numba.njit(cache=True, error_model="numpy")(_gram_network_py)
-
-
-def _gram_kernel_py(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, first, tol, pre, post, m4, status):
-    """All networks, in parallel over networks (each network's numbers depend only on its id)."""
-    for s in numba.prange(pre.shape[0]):
-        status[s] = _gram_network(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, first + s, tol,
-                                  pre[s], post[s], m4[s])
-
-
-_gram_kernel_builtin = numba.njit(parallel=True, cache=True)(_gram_kernel_py)
+# The built-in activations: this module is the namespace of the factory, _phi the shared device switch.
+_phi = device_activation
+_gram_kernel_builtin = _make_gram_kernel(sys.modules[__name__], "builtin", cache=True)
 
 
 def activation_device_fn(act: Activation):
@@ -173,36 +200,31 @@ def _cpu_kernel(act: Activation):
 
 
 def _build_custom_kernel(act: Activation):
-    """The gram kernel recompiled with ``act``'s scalar in place of the built-in activation switch."""
-    glb = dict(_gram_network_py.__globals__)
-    glb["_phi"] = activation_device_fn(act)
-    net_py = types.FunctionType(_gram_network_py.__code__, glb, "_gram_network_custom")
-    glb = dict(glb)
-    glb["_gram_network"] = numba.njit(error_model="numpy")(net_py)
-    ker_py = types.FunctionType(_gram_kernel_py.__code__, glb, "_gram_kernel_custom")
-    return numba.njit(parallel=True)(ker_py)
+    """The factory's gram kernel with ``act``'s scalar as the activation, in a namespace of its own."""
+    ns = types.ModuleType(f"{__name__}.custom")
+    ns._phi = activation_device_fn(act)
+    return _make_gram_kernel(ns, "custom", cache=False)
 
 
 def gram_outputs_from_status(status: np.ndarray, first_network: int) -> None:
-    """Raise on a non-PSD covariance; warn (outputs NaN from that layer on) on a non-finite Gram matrix."""
+    """Raise on a non-PSD covariance (a numerical breakdown).  Non-finite Gram matrices (status
+    ``STATUS_NONFINITE``: the kernel stopped that network and filled NaN) are handled by the shared convention
+    of :func:`sigprop.kernels.float_range.check_statistics`."""
     bad = np.flatnonzero(status == STATUS_NOT_PSD)
     if bad.size:
         raise FloatingPointError(
             f"gram method: the layer covariance of network(s) {(bad[:5] + first_network).tolist()} is not "
             f"positive semi-definite beyond the relative tolerance {PSD_RTOL:g} (a numerical breakdown)")
-    over = np.flatnonzero(status == STATUS_NONFINITE)
-    if over.size:
-        warnings.warn(f"gram method: {over.size} network(s) reached a non-finite Gram matrix (overflow, or a norm "
-                      f"of a zero-variance column, 0/0); their statistics are NaN from that layer on",
-                      RuntimeWarning, stacklevel=3)
 
 
 def run_gram_cpu(X: np.ndarray, widths, act: Activation, C_W: float, C_b: float, n_networks: int, seed: int,
                  residual: float = 0.0, norm: str | None = None, first_network: int = 0) -> dict[str, np.ndarray]:
     """Gram-method statistics of ``n_networks`` networks (ids ``first_network + s``) on the inputs X (P, n_0).
 
-    Returns ``preact_gram``, ``postact_gram`` (S, L, P, P), ``preact_m2``, ``preact_m4`` (S, L, P).
-    Inputs are assumed validated (see :func:`sigprop.kernels.simulate`).
+    Returns ``preact_gram``, ``postact_gram`` (S, L, P, P), ``preact_m2``, ``preact_m4`` (S, L, P): the engine's
+    raw numbers (a network whose Gram matrix is non-finite is NaN from the next layer on); the public entry
+    :func:`sigprop.kernels.simulate` applies the overflow/underflow convention of all methods
+    (:func:`sigprop.kernels.float_range.check_statistics`).  Inputs are assumed validated (see ``simulate``).
     """
     X = np.ascontiguousarray(X, dtype=np.float64)
     P, n0 = X.shape
@@ -220,5 +242,5 @@ def run_gram_cpu(X: np.ndarray, widths, act: Activation, C_W: float, C_b: float,
                      np.int64(NORM_CODES[norm]), np.uint64(seed), np.int64(first_network), PSD_RTOL,
                      pre, post, m4, status)
     gram_outputs_from_status(status, first_network)
-    m2 = np.ascontiguousarray(np.diagonal(pre, axis1=2, axis2=3))
+    m2 = np.diagonal(pre, axis1=2, axis2=3).copy()  # a writable copy (a view when P = 1)
     return {"preact_gram": pre, "postact_gram": post, "preact_m2": m2, "preact_m4": m4}

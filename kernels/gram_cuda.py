@@ -7,14 +7,13 @@ same fixed order as the CPU kernel (``gram_device.lane_sum``: eight lane sums in
 the shared device code of :mod:`sigprop.kernels.gram_device` (njit, inline='always'), so the same seed gives
 the CPU numbers up to rounding (fused multiply-adds).  Working buffers live in global memory: O(S_batch n P).
 
-``PTX_TARGETS`` lists ``(name, python function, signature)`` for ``numba.cuda.compile_ptx``.
+``PTX_TARGETS`` lists ``(name, python function, signature, threads per block)`` for ``python -m sigprop.kernels.ptx``.
 Under the simulator (``NUMBA_ENABLE_CUDASIM=1``) the array helpers run as plain Python (``py_func``).
 """
 from __future__ import annotations
 
 import math
 import threading
-import types as pytypes
 
 import numba
 import numpy as np
@@ -42,116 +41,126 @@ norm_coefficients = _dev(gram_device.norm_coefficients)
 covariance_into = _dev(gram_device.covariance_into)
 pair_of_task = gram_device.pair_of_task  # scalars only
 
-_phi = device_activation  # rebound for custom activations (see _kernel)
 
+def _make_gram_kernel(phi):
+    """The gram kernel (a plain Python function, for ``cuda.jit`` or ``compile_ptx``) with the activation switch
+    ``phi(code, x, p0, p1)``: the shared device switch for the built-ins, a custom scalar wrapped
+    (:func:`gram_cpu.activation_device_fn`) otherwise.  One source for all activations: the kernel is a closure
+    over ``phi``, which numba compiles in as a constant.  (No numba disk cache here, so unlike the CPU factory
+    this one can close over the function itself.)"""
 
-def k_gram_network(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, first, tol, pre, post, m4, status,
-                   Zs, Sks, Hs, Ks, As, Bs, Wks, perms, coef, ranks):
-    """Block s simulates network ``first + s``; scratch arrays are indexed by s (see the module docstring)."""
-    s = _cuda.blockIdx.x
-    if s >= pre.shape[0]:
-        return
-    t = _cuda.threadIdx.x
-    T = _cuda.blockDim.x
-    L = widths.shape[0]
-    P = G0.shape[0]
-    net = first + s
-    q = (P + 1) // 2
-    cz = math.sqrt(1.0 - resid * resid)
-    with_skip = resid > 0.0
-    Z = Zs[s]
-    Sk = Sks[s]
-    H = Hs[s]
-    K = Ks[s]
-    A = As[s]
-    B = Bs[s]
-    Wk = Wks[s]
-    perm = perms[s]
-    cf = coef[s]
-    rk = ranks[s]
-    ntri = P * (P + 1) // 2
-    for e in range(t, P * P, T):
-        H[e // P, e % P] = G0[e // P, e % P]
-    if t == 0:
-        status[s] = STATUS_OK
-    _cuda.syncthreads()
-    for l in range(L):
-        n = widths[l]
-        if t == 0:
-            covariance_into(K, H, P, c_w, c_b)
-            rz = factor_psd(K, A, Wk, perm, P, tol)
-            rs = 0
-            if with_skip and rz >= 0:
-                rs = factor_psd(H, B, Wk, perm, P, tol)
-            rk[0] = rz
-            rk[1] = rs
-        _cuda.syncthreads()
-        rz = rk[0]
-        rs = rk[1]
-        if rz < 0 or rs < 0:  # the same decision in every thread of the block
-            if t == 0:
-                status[s] = STATUS_NONFINITE if (rz == -2 or rs == -2) else STATUS_NOT_PSD
-                for l2 in range(l, L):
-                    for a in range(P):
-                        m4[s, l2, a] = math.nan
-                        for b in range(P):
-                            pre[s, l2, a, b] = math.nan
-                            post[s, l2, a, b] = math.nan
+    def k_gram_network(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, first, tol, pre, post, m4, status,
+                       Zs, Sks, Hs, Ks, As, Bs, Wks, perms, coef, ranks):
+        """Block s simulates network ``first + s``; scratch arrays are indexed by s (see the module docstring)."""
+        s = _cuda.blockIdx.x
+        if s >= pre.shape[0]:
             return
-        for i in range(t, n, T):
-            sample_row(seed, net, l + 1, i, A, rz, P, 0, Z, i)
-            if with_skip:
-                sample_row(seed, net, l + 1, i, B, rs, P, q, Sk, i)
+        t = _cuda.threadIdx.x
+        T = _cuda.blockDim.x
+        L = widths.shape[0]
+        P = G0.shape[0]
+        net = first + s
+        q = (P + 1) // 2
+        cz = math.sqrt(1.0 - resid * resid)
+        with_skip = resid > 0.0
+        Z = Zs[s]
+        Sk = Sks[s]
+        H = Hs[s]
+        K = Ks[s]
+        A = As[s]
+        B = Bs[s]
+        Wk = Wks[s]
+        perm = perms[s]
+        cf = coef[s]
+        rk = ranks[s]
+        ntri = P * (P + 1) // 2
+        for e in range(t, P * P, T):
+            H[e // P, e % P] = G0[e // P, e % P]
+        if t == 0:
+            status[s] = STATUS_OK
         _cuda.syncthreads()
-        # pre-activation statistics and PRE normalisation coefficients (all read Z only)
-        for task in range(t, ntri + 2 * P, T):
-            if task < ntri:
+        for l in range(L):
+            n = widths[l]
+            if t == 0:
+                covariance_into(K, H, P, c_w, c_b)
+                rz = factor_psd(K, A, Wk, perm, P, tol)
+                rs = 0
+                if with_skip and rz >= 0:
+                    rs = factor_psd(H, B, Wk, perm, P, tol)
+                rk[0] = rz
+                rk[1] = rs
+            _cuda.syncthreads()
+            rz = rk[0]
+            rs = rk[1]
+            if rz < 0 or rs < 0:  # the same decision in every thread of the block
+                if t == 0:
+                    status[s] = STATUS_NONFINITE if (rz == -2 or rs == -2) else STATUS_NOT_PSD
+                    for l2 in range(l, L):
+                        for a in range(P):
+                            m4[s, l2, a] = math.nan
+                            for b in range(P):
+                                pre[s, l2, a, b] = math.nan
+                                post[s, l2, a, b] = math.nan
+                return
+            for i in range(t, n, T):
+                sample_row(seed, net, l + 1, i, A, rz, P, 0, Z, i)
+                if with_skip:
+                    sample_row(seed, net, l + 1, i, B, rs, P, q, Sk, i)
+            _cuda.syncthreads()
+            # pre-activation statistics and PRE normalisation coefficients (all read Z only)
+            for task in range(t, ntri + 2 * P, T):
+                if task < ntri:
+                    a, b = pair_of_task(task, P)
+                    v = lane_sum(Z, a, Z, b, n, False) / n
+                    pre[s, l, a, b] = v
+                    pre[s, l, b, a] = v
+                elif task < ntri + P:
+                    a = task - ntri
+                    m4[s, l, a] = lane_sum(Z, a, Z, a, n, True) / n
+                else:
+                    a = task - ntri - P
+                    shift = 0.0
+                    scale = 1.0
+                    if norm == 1 or norm == 2:
+                        shift, scale = norm_coefficients(Z, a, n, norm == 2)
+                    cf[a, 0] = shift
+                    cf[a, 1] = scale
+            _cuda.syncthreads()
+            for e in range(t, P * n, T):
+                a = e // n
+                i = e - a * n
+                Z[a, i] = phi(code, (Z[a, i] - cf[a, 0]) * cf[a, 1], p0, p1)
+            _cuda.syncthreads()
+            if norm == 3 or norm == 4:
+                for a in range(t, P, T):
+                    shift, scale = norm_coefficients(Z, a, n, norm == 4)
+                    cf[a, 0] = shift
+                    cf[a, 1] = scale
+                _cuda.syncthreads()
+                for e in range(t, P * n, T):
+                    a = e // n
+                    i = e - a * n
+                    Z[a, i] = (Z[a, i] - cf[a, 0]) * cf[a, 1]
+                _cuda.syncthreads()
+            if with_skip:
+                for e in range(t, P * n, T):
+                    a = e // n
+                    i = e - a * n
+                    Z[a, i] = cz * Z[a, i] + resid * Sk[a, i]
+                _cuda.syncthreads()
+            for task in range(t, ntri, T):
                 a, b = pair_of_task(task, P)
                 v = lane_sum(Z, a, Z, b, n, False) / n
-                pre[s, l, a, b] = v
-                pre[s, l, b, a] = v
-            elif task < ntri + P:
-                a = task - ntri
-                m4[s, l, a] = lane_sum(Z, a, Z, a, n, True) / n
-            else:
-                a = task - ntri - P
-                shift = 0.0
-                scale = 1.0
-                if norm == 1 or norm == 2:
-                    shift, scale = norm_coefficients(Z, a, n, norm == 2)
-                cf[a, 0] = shift
-                cf[a, 1] = scale
-        _cuda.syncthreads()
-        for e in range(t, P * n, T):
-            a = e // n
-            i = e - a * n
-            Z[a, i] = _phi(code, (Z[a, i] - cf[a, 0]) * cf[a, 1], p0, p1)
-        _cuda.syncthreads()
-        if norm == 3 or norm == 4:
-            for a in range(t, P, T):
-                shift, scale = norm_coefficients(Z, a, n, norm == 4)
-                cf[a, 0] = shift
-                cf[a, 1] = scale
+                post[s, l, a, b] = v
+                post[s, l, b, a] = v
+                H[a, b] = v
+                H[b, a] = v
             _cuda.syncthreads()
-            for e in range(t, P * n, T):
-                a = e // n
-                i = e - a * n
-                Z[a, i] = (Z[a, i] - cf[a, 0]) * cf[a, 1]
-            _cuda.syncthreads()
-        if with_skip:
-            for e in range(t, P * n, T):
-                a = e // n
-                i = e - a * n
-                Z[a, i] = cz * Z[a, i] + resid * Sk[a, i]
-            _cuda.syncthreads()
-        for task in range(t, ntri, T):
-            a, b = pair_of_task(task, P)
-            v = lane_sum(Z, a, Z, b, n, False) / n
-            post[s, l, a, b] = v
-            post[s, l, b, a] = v
-            H[a, b] = v
-            H[b, a] = v
-        _cuda.syncthreads()
+
+    return k_gram_network
+
+
+k_gram_network = _make_gram_kernel(device_activation)  # the built-ins' kernel (and the PTX target)
 
 
 _i = types.int64
@@ -165,7 +174,11 @@ _A4 = types.Array(types.float64, 4, "C")
 _SIGNATURE = (_A2, _I1, _i, _f, _f, _f, _f, _f, _i, _u, _i, _f, _A4, _A4, _A3, _I1,
               _A3, _A3, _A3, _A3, _A3, _A3, _A3, _I2, _A3, _I2)
 
-PTX_TARGETS: list[tuple[str, object, tuple]] = [("k_gram_network", k_gram_network, _SIGNATURE)]
+GPU_THREADS_PER_BLOCK = 128  # threads per network (block) on a GPU
+
+# (name, python function, signature, threads per block it is launched with on a GPU)
+PTX_TARGETS: list[tuple[str, object, tuple, int]] = [
+    ("k_gram_network", k_gram_network, _SIGNATURE, GPU_THREADS_PER_BLOCK)]
 
 _JIT: dict = {}
 _JIT_LOCK = threading.Lock()
@@ -182,15 +195,13 @@ def _kernel(act: Activation):
 
 
 def _build_custom_kernel(act: Activation):
-    """The gram CUDA kernel recompiled with ``act``'s scalar in place of the built-in activation switch."""
-    glb = dict(k_gram_network.__globals__)
-    glb["_phi"] = activation_device_fn(act) if not _SIM else (lambda code, x, p0, p1, f=act.scalar: f(x))
-    return _cuda.jit(pytypes.FunctionType(k_gram_network.__code__, glb, "k_gram_network_custom"))
+    """The factory's gram kernel with ``act``'s scalar as the activation."""
+    return _cuda.jit(_make_gram_kernel(activation_device_fn(act)))
 
 
 def threads_per_block(nmax: int) -> int:
     """Threads per network: 128 on a GPU (8 under the simulator, which runs each thread in Python)."""
-    return 8 if _SIM else 128
+    return 8 if _SIM else GPU_THREADS_PER_BLOCK
 
 
 def run_gram_cuda(X: np.ndarray, widths, act: Activation, C_W: float, C_b: float, n_networks: int, seed: int,
@@ -224,5 +235,5 @@ def run_gram_cuda(X: np.ndarray, widths, act: Activation, C_W: float, C_b: float
     st = status.copy_to_host()
     gram_outputs_from_status(st, first_network)
     pre_h = pre.copy_to_host()
-    m2 = np.ascontiguousarray(np.diagonal(pre_h, axis1=2, axis2=3))
+    m2 = np.diagonal(pre_h, axis1=2, axis2=3).copy()  # a writable copy (a view when P = 1)
     return {"preact_gram": pre_h, "postact_gram": post.copy_to_host(), "preact_m2": m2, "preact_m4": m4.copy_to_host()}

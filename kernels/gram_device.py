@@ -14,7 +14,11 @@ decomposition ``K = A A^T`` that handles singular (rank-deficient) ``K`` exactly
 pivots ``<= PSD_RTOL * max_a K_aa`` end the factorisation (rank = number of pivots taken); the
 remaining Schur complement must then be zero within that same tolerance (entrywise), else ``K`` is
 reported as not positive semi-definite.  Dropping it changes ``A A^T`` by at most
-``PSD_RTOL * max_a K_aa`` in any entry.
+``PSD_RTOL * max_a K_aa`` in any entry.  A relative tolerance needs a normal scale: a ``K`` whose entries are
+all below the smallest normal double (:data:`DBL_MIN`: zero or subnormal, e.g. a variance that underflowed
+after many contracting layers) has lost its relative precision, so it is not tested but taken as what it
+is at float64's normal range, rank 0 (``A = 0``); a subnormal diagonal next to a normal off-diagonal entry is
+still reported as not positive semi-definite.
 """
 from __future__ import annotations
 
@@ -26,6 +30,9 @@ from .rng import STREAM_GRAM, draw_pairs_into, normal_pair
 
 # Relative tolerance of the PSD factorisation (see the module docstring); ~4500 float64 epsilons.
 PSD_RTOL = 1e-12
+
+# The smallest normal float64 (2^-1022): a covariance with every entry below it is taken as rank 0 (underflow).
+DBL_MIN = 2.2250738585072014e-308
 
 # Normalisation codes (docs/conventions.md): PRE acts on z before phi, POST on phi(.) after it.
 NORM_CODES: dict = {None: 0, "rms_pre": 1, "ln_pre": 2, "rms_post": 3, "ln_post": 4}
@@ -41,10 +48,11 @@ def factor_psd(K, A, Wk, perm, P, tol):
     """Pivoted Cholesky ``K = A A^T`` (A: P x P, columns ``>= rank`` zero, rows in input order).
 
     Returns the rank (>= 0), ``-1`` if ``K`` is not symmetric positive semi-definite within
-    ``tol * max diag``, ``-2`` if ``K`` has a non-finite entry.  ``Wk`` (P x P) and ``perm`` (P ints)
-    are scratch.
+    ``tol * max diag``, ``-2`` if ``K`` has a non-finite entry.  A ``K`` with every ``|K_ab| < DBL_MIN``
+    (all zero or subnormal: underflow) has rank 0.  ``Wk`` (P x P) and ``perm`` (P ints) are scratch.
     """
     scale = 0.0
+    big = 0.0
     for a in range(P):
         perm[a] = a
         for b in range(P):
@@ -53,8 +61,12 @@ def factor_psd(K, A, Wk, perm, P, tol):
                 return -2
             Wk[a, b] = v
             A[a, b] = 0.0
+            if abs(v) > big:
+                big = abs(v)
         if K[a, a] > scale:
             scale = K[a, a]
+    if big < DBL_MIN:
+        return 0
     thr = tol * scale
     for a in range(P):
         for b in range(a + 1, P):

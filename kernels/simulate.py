@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from ..theory.activations import Activation, activation as make_activation
+from .float_range import check_statistics
 from .result import SimulationResult
 from .rng import WEIGHT_KINDS
 
@@ -232,6 +233,8 @@ def simulate(X, *, depth: int, width, activation, C_W: float, C_b: float = 0.0, 
     keys = ["preact_gram", "postact_gram", "preact_m2", "preact_m4"] + (["backward_gram", "tangent_gram"]
                                                                         if backward else [])
     out = {k: parts[0][k] if len(parts) == 1 else np.concatenate([p[k] for p in parts]) for k in keys}
+    # one overflow/underflow convention for every method and backend, at most one warning of each kind per run
+    check_statistics(out, X, C_b, method, stacklevel=2)
     return SimulationResult(
         preact_gram=out["preact_gram"], postact_gram=out["postact_gram"], preact_m2=out["preact_m2"],
         preact_m4=out["preact_m4"], backward_gram=out.get("backward_gram"), tangent_gram=out.get("tangent_gram"),
@@ -241,6 +244,14 @@ def simulate(X, *, depth: int, width, activation, C_W: float, C_b: float = 0.0, 
 
 
 def _run_batch(X, widths, act, C_W, C_b, S, seed, weights, residual, norm, backward, method, backend, first):
+    # NumPy's own floating-point warnings (overflow in multiply, ...) are replaced by the one warning of
+    # float_range.check_statistics per run, which names the networks and the layer
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        return _run_engine(X, widths, act, C_W, C_b, S, seed, weights, residual, norm, backward, method, backend,
+                           first)
+
+
+def _run_engine(X, widths, act, C_W, C_b, S, seed, weights, residual, norm, backward, method, backend, first):
     if method == "gram":
         if backend == "cuda":
             from .gram_cuda import run_gram_cuda

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from _hyp import examples
 
-from sigprop.kernels import simulate
+from sigprop.kernels import SimulationOverflowWarning, simulate
 from sigprop.kernels.gram_cpu import run_gram_cpu
 from sigprop.kernels.gram_device import PSD_RTOL, factor_psd
 from sigprop.theory.activations import activation
@@ -208,12 +208,13 @@ def test_identical_inputs_and_dead_relu():
 
 def test_normalising_a_zero_column_gives_nan_with_a_warning():
     """A width-1 ReLU layer is dead (h = 0) on half the networks; RMSNorm of it is 0/0 -> NaN, not a silent 0."""
-    with pytest.warns(RuntimeWarning, match="non-finite Gram"):
+    with pytest.warns(SimulationOverflowWarning, match="non-finite statistics.*first at hidden layer 1"):
         r = simulate(np.ones((1, 3)), depth=2, width=1, activation="relu", C_W=2.0, n_networks=40, seed=3,
                      norm="rms_post")
     dead = np.isnan(r.postact_gram[:, 0, 0, 0])
     assert 5 < dead.sum() < 35
-    assert np.all(np.isnan(r.preact_gram[dead, 1]))  # NaN from that layer on
+    assert np.all(np.isnan(r.preact_gram[dead, 1])) and np.all(np.isnan(r.preact_m4[dead, 1]))  # NaN from there on
+    assert np.all(np.isfinite(r.preact_gram[:, 0]))  # computed before the 0/0
     assert np.all(np.isfinite(r.postact_gram[~dead, 0]))
     np.testing.assert_allclose(r.postact_gram[~dead, 0, 0, 0], 1.0)  # RMSNorm: mean square 1
 
