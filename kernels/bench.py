@@ -227,9 +227,9 @@ def k_rng_only(seed, total_pairs, npairs_row, out):
         out[k] = acc
 
 
-PTX_TARGETS: list[tuple[str, object, tuple]] = [
+PTX_TARGETS: list[tuple[str, object, tuple, int]] = [  # (name, kernel, signature, threads per block)
     ("k_rng_only", k_rng_only, (numba.types.uint64, numba.types.int64, numba.types.int64,
-                                numba.types.Array(numba.types.float64, 1, "C"))),
+                                numba.types.Array(numba.types.float64, 1, "C")), CUDA_RNG_LAUNCH[0]),
 ]
 
 

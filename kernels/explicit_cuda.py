@@ -8,8 +8,8 @@ so no CUDA-specific device helpers exist.  Parallel layout, one thread per outpu
     normalisation:  (network, a);  activation: one element;  backward: (network, column pair).
 Results agree with the CPU backend up to libm/FMA rounding for the same seed.
 
-``PTX_TARGETS`` lists ``(name, python function, signature)`` for every kernel, for
-``numba.cuda.compile_ptx(fn, sig, cc=(9, 0))`` checks; :func:`run_explicit_cuda` is the entry point
+``PTX_TARGETS`` lists ``(name, python function, signature, threads per block)`` for every kernel, for the
+PTX and ``ptxas`` checks of ``python -m sigprop.kernels.ptx``; :func:`run_explicit_cuda` is the entry point
 (normally reached through ``run_explicit(..., backend='cuda')``).  Under the CUDA simulator
 (``NUMBA_ENABLE_CUDASIM=1``) the array helpers run as plain Python (``py_func``), the RNG stays compiled.
 """
@@ -162,20 +162,21 @@ _A1 = types.Array(types.float64, 1, "C")
 _A3 = types.Array(types.float64, 3, "C")
 _A4 = types.Array(types.float64, 4, "C")
 
-PTX_TARGETS: list[tuple[str, object, tuple]] = [
-    ("k_linear", k_linear, (_i, _u, _i, _i, _A3, _i, _i, _A3, _f, _f, _A3, _f)),
-    ("k_moments", k_moments, (_A3, _i, _i, _A3, _A3)),
-    ("k_gram", k_gram, (_A3, _i, _i, _f, _A4)),
-    ("k_normalize", k_normalize, (_A3, _i, _i, _A3)),
-    ("k_combine", k_combine, (_A3, _i, _f, _A3, _i, _A3)),
-    ("k_act_builtin", k_act_builtin, (_i, _f, _f, _i, _A1, _A1)),
-    ("k_readout", k_readout, (_u, _i, _i, _i, _A3, _A3, _f)),
-    ("k_backprop", k_backprop, (_i, _u, _i, _i, _A3, _i, _i, _A3, _A3, _f)),
+PTX_TARGETS: list[tuple[str, object, tuple, int]] = [  # (name, function, signature, threads per block)
+    ("k_linear", k_linear, (_i, _u, _i, _i, _A3, _i, _i, _A3, _f, _f, _A3, _f), _TPB),
+    ("k_moments", k_moments, (_A3, _i, _i, _A3, _A3), _TPB),
+    ("k_gram", k_gram, (_A3, _i, _i, _f, _A4), _TPB),
+    ("k_normalize", k_normalize, (_A3, _i, _i, _A3), _TPB),
+    ("k_combine", k_combine, (_A3, _i, _f, _A3, _i, _A3), _TPB),
+    ("k_act_builtin", k_act_builtin, (_i, _f, _f, _i, _A1, _A1), _TPB),
+    ("k_readout", k_readout, (_u, _i, _i, _i, _A3, _A3, _f), _TPB),
+    ("k_backprop", k_backprop, (_i, _u, _i, _i, _A3, _i, _i, _A3, _A3, _f), _TPB),
 ]
 
 
-def cuda_kernels() -> list[tuple[str, object, tuple]]:
-    """(name, python function, signature) of every CUDA kernel (for ``numba.cuda.compile_ptx``)."""
+def cuda_kernels() -> list[tuple[str, object, tuple, int]]:
+    """(name, python function, signature, threads per block) of every CUDA kernel (for ``python -m
+    sigprop.kernels.ptx``)."""
     return list(PTX_TARGETS)
 
 
@@ -186,7 +187,7 @@ _JIT_LOCK = threading.Lock()
 def _kernel(name: str):
     with _JIT_LOCK:
         if name not in _JIT:
-            fn = dict((n, f) for n, f, _ in PTX_TARGETS)[name]
+            fn = {n: f for n, f, _, _ in PTX_TARGETS}[name]
             _JIT[name] = _cuda.jit(fn)
         return _JIT[name]
 

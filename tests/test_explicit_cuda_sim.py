@@ -67,9 +67,9 @@ def test_rng_and_row_kernels_compile_to_ptx():
         pytest.skip("compile_ptx is not available in the simulator")
     from sigprop.kernels.explicit_cuda import PTX_TARGETS, cuda_kernels
 
-    names = [name for name, _, _ in cuda_kernels()]
-    assert names == [name for name, _, _ in PTX_TARGETS] and len(set(names)) == len(names) >= 8
-    for name, fn, sig in PTX_TARGETS:
+    names = [name for name, *_ in cuda_kernels()]
+    assert names == [name for name, *_ in PTX_TARGETS] and len(set(names)) == len(names) >= 8
+    for name, fn, sig, _threads in PTX_TARGETS:
         if name in ("k_linear", "k_backprop", "k_gram"):
             ptx, _ = cuda.compile_ptx(fn, sig, cc=(9, 0))
             assert ".entry" in ptx and "sm_90" in ptx, name
