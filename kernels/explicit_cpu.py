@@ -22,8 +22,15 @@ from sigprop.theory.activations import device_activation, device_derivative
 
 from . import rng
 from .backend import kernel_for_scalar
-from .layer_ops import (NORM_CODES, add_bias_row, column_dot, column_moments, matvec_rows_buffered,
-                        matvec_t_colpairs_buffered, normalize_column)
+from .layer_ops import (
+    NORM_CODES,
+    add_bias_row,
+    column_dot,
+    column_moments,
+    matvec_rows_buffered,
+    matvec_t_colpairs_buffered,
+    normalize_column,
+)
 from .reference import check_explicit_args, tangent_from_backward
 
 __all__ = ["run_explicit"]

@@ -21,11 +21,18 @@ import numpy as np
 
 from ..theory.activations import Activation, device_activation
 from .backend import kernel_for_scalar
-from .simd import aligned_rows, dot_lanes, fourth_lanes
 from .gram_device import (
-    NORM_CODES, PSD_RTOL, STATUS_NONFINITE, STATUS_NOT_PSD, STATUS_OK, covariance_into, factor_psd,
-    norm_coefficients, sample_rows,
+    NORM_CODES,
+    PSD_RTOL,
+    STATUS_NONFINITE,
+    STATUS_NOT_PSD,
+    STATUS_OK,
+    covariance_into,
+    factor_psd,
+    norm_coefficients,
+    sample_rows,
 )
+from .simd import aligned_rows, dot_lanes, fourth_lanes
 
 __all__ = ["run_gram_cpu", "activation_device_fn", "gram_outputs_from_status"]
 

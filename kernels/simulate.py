@@ -18,7 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..theory.activations import Activation, activation as make_activation
+from ..theory.activations import Activation
+from ..theory.activations import activation as make_activation
 from .float_range import check_statistics
 from .result import SimulationResult
 from .rng import WEIGHT_KINDS

@@ -3,9 +3,10 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-from _hyp import examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from _hyp import examples
 from sigprop.theory import KernelMap, activation, kernel_map, polynomial_activation
 from sigprop.theory.convergence import KAPPA0_TOL, KAPPA_PRIME1_TOL
 

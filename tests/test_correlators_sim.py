@@ -10,8 +10,14 @@ import numpy as np
 import pytest
 
 from sigprop.kernels import simulate
-from sigprop.theory.correlators import (deep_linear_moments, double_critical_point, multi_input_vertex_recursion,
-                                        relu_kurtosis_ratio, relu_moments, vertex_recursion)
+from sigprop.theory.correlators import (
+    deep_linear_moments,
+    double_critical_point,
+    multi_input_vertex_recursion,
+    relu_kurtosis_ratio,
+    relu_moments,
+    vertex_recursion,
+)
 from sigprop.validation.estimators import gram_four_point, gram_moment, reliable_layers, single_input_estimates
 from sigprop.validation.stats import wls_extrapolate
 

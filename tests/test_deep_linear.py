@@ -3,9 +3,10 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-from _hyp import examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from _hyp import examples
 from sigprop.theory.correlators import deep_linear_four_point, deep_linear_moments
 
 

@@ -28,7 +28,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from test_help_examples import check_runs, on_this_machine, parse_only, user_folder
 
 ROOT = Path(__file__).resolve().parents[1]

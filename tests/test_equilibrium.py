@@ -4,9 +4,10 @@ import math
 import mpmath as mp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-from _hyp import examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from _hyp import examples
 from sigprop.theory.activations import activation
 from sigprop.theory.equilibrium import (
     asymptotic_equilibrium_layer,

@@ -10,12 +10,15 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from sigprop.kernels.explicit_cpu import run_explicit
-from sigprop.kernels.reference import (reference_backward_gram, reference_preactivations, run_reference,
-                                       tangent_from_backward)
-from sigprop.theory.activations import activation, custom_activation
-
 from _hyp import examples
+from sigprop.kernels.explicit_cpu import run_explicit
+from sigprop.kernels.reference import (
+    reference_backward_gram,
+    reference_preactivations,
+    run_reference,
+    tangent_from_backward,
+)
+from sigprop.theory.activations import activation, custom_activation
 
 
 def _soft_sine():

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from _hyp import examples
 
+from _hyp import examples
 from sigprop.kernels import SimulationOverflowWarning, simulate
 from sigprop.kernels.gram_cpu import run_gram_cpu
 from sigprop.kernels.gram_device import PSD_RTOL, factor_psd

@@ -4,9 +4,10 @@ import math
 import mpmath as mp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-from _hyp import examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from _hyp import examples
 from sigprop.theory import activation, custom_activation, hermite_coefficients, polynomial_activation
 from sigprop.theory.gaussian import expect
 from sigprop.theory.hermite import he_normalised

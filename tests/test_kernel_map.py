@@ -3,9 +3,10 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-from _hyp import examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from _hyp import examples
 from sigprop.theory import ACTIVATION_NAMES, KernelMap, activation, custom_activation
 from sigprop.theory.gaussian import expect, expect2, pair_expect
 

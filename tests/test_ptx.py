@@ -10,8 +10,17 @@ if importlib.util.find_spec("numba.cuda") is None:  # pragma: no cover
     pytest.skip("numba-cuda is not installed (pip install 'sigprop[cuda]'): no PTX to compile",
                 allow_module_level=True)
 
-from sigprop.kernels.ptx import (REGISTER_FILE, SassInfo, parse_ptxas_report, assemble, compile_target,  # noqa: E402
-                                 find_ptxas, launch_problems, main, ptx_targets)
+from sigprop.kernels.ptx import (  # noqa: E402
+    REGISTER_FILE,
+    SassInfo,
+    assemble,
+    compile_target,
+    find_ptxas,
+    launch_problems,
+    main,
+    parse_ptxas_report,
+    ptx_targets,
+)
 
 TARGETS = ptx_targets()
 PTXAS = find_ptxas()

@@ -5,9 +5,9 @@ import json
 import math
 
 import pytest
+from test_runner import CRASH, GOOD, WRONG
 
 from sigprop.validation import report, runner
-from test_runner import CRASH, GOOD, WRONG
 
 
 @pytest.fixture

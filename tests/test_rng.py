@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from _hyp import examples
 
+from _hyp import examples
 from sigprop.kernels import rng
 
 # Random123 known-answer vectors (kat_vectors, philox4x32_10).

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from _hyp import examples
 
+from _hyp import examples
 from sigprop.kernels import rng, rng_numpy
 from sigprop.kernels.rng_numpy import draws_numpy, normals_numpy
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from _hyp import examples
 
+from _hyp import examples
 from sigprop.kernels.gram_device import lane_sum
 from sigprop.kernels.simd import dot_lanes, float64_bits, float64_from_bits, fourth_lanes
 

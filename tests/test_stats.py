@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from _hyp import examples
 from scipy import stats as sst
 
+from _hyp import examples
 from sigprop.validation import stats
 
 

@@ -1,10 +1,10 @@
 """Infinite-width tangent-kernel decomposition and centred kernel alignment."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-from hypothesis.extra.numpy import arrays
-from _hyp import examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from _hyp import examples
 from sigprop.theory.activations import activation
 from sigprop.theory.gaussian import expect2
 from sigprop.theory.meanfield import kernel_recursion

@@ -1,9 +1,10 @@
 """Residual and normalisation variants are kernel maps with the same interface."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-from _hyp import examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from _hyp import examples
 from sigprop.theory import KernelMap, kernel_map
 from sigprop.theory.variants import LayerNormPostKernelMap, ResidualKernelMap
 

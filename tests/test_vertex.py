@@ -1,13 +1,18 @@
 """Leading-order vertex recursion (one and two inputs): special cases, Gaussian identities, symbolic derivations."""
-import math
 
 import numpy as np
 import pytest
 import sympy as sp
 
 from sigprop.theory.activations import activation
-from sigprop.theory.correlators import (derive_scale_invariant_vertex, derive_score_weights, double_critical_point,
-                                        multi_input_vertex_recursion, scale_invariant_vertex, vertex_recursion)
+from sigprop.theory.correlators import (
+    derive_scale_invariant_vertex,
+    derive_score_weights,
+    double_critical_point,
+    multi_input_vertex_recursion,
+    scale_invariant_vertex,
+    vertex_recursion,
+)
 from sigprop.theory.correlators.multi_input import _layer_terms
 from sigprop.theory.correlators.vertex import gaussian_moments
 from sigprop.theory.gaussian import expect, expect2

@@ -3,12 +3,22 @@ import math
 
 import pytest
 import sympy as sp
-from hypothesis import given, settings, strategies as st
-from _hyp import examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from _hyp import examples
 from sigprop.theory.correlators import wick
-from sigprop.theory.correlators.wick import (closed_form, contract, depth_to_width_limit, derive_layer_recursion,
-                                             inverse_width_series, n, pairings, wick_factor, wick_pairings)
+from sigprop.theory.correlators.wick import (
+    closed_form,
+    contract,
+    depth_to_width_limit,
+    derive_layer_recursion,
+    inverse_width_series,
+    n,
+    pairings,
+    wick_factor,
+    wick_pairings,
+)
 
 
 def test_width_symbol_is_positive_n():

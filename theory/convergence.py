@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+
 def _brentq(*args, **kwargs):
     from scipy.optimize import brentq  # lazy: keeps `sigprop theory` start-up fast
 

@@ -13,7 +13,6 @@ Methods (all exact; no numerical integration):
 """
 from __future__ import annotations
 
-
 from .activations import SELU_ALPHA, SELU_SCALE, Activation
 
 __all__ = ["exact_hermite_coefficients", "piecewise_hermite"]

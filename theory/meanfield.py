@@ -25,6 +25,7 @@ from .gaussian import expect_fast, pair_expect
 from .hermite import hermite_table
 from .semi_analytic import exp_linear_pieces, semi_analytic_pair
 
+
 def _brentq(*args, **kwargs):
     from scipy.optimize import brentq  # lazy: keeps `sigprop theory` start-up fast
 

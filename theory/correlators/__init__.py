@@ -9,9 +9,14 @@
 from .deep_linear import DeepLinearFourPoint, deep_linear_four_point, deep_linear_moments
 from .multi_input import MultiVertexResult, derive_score_weights, multi_input_vertex_recursion
 from .relu_exact import relu_kurtosis_ratio, relu_moment_factor, relu_moments
-from .vertex import (VertexResult, derive_scale_invariant_vertex, double_critical_point, scale_invariant_vertex,
-                     vertex_recursion)
-from .wick import (closed_form, depth_to_width_limit, derive_layer_recursion, inverse_width_series, n, wick_factor)
+from .vertex import (
+    VertexResult,
+    derive_scale_invariant_vertex,
+    double_critical_point,
+    scale_invariant_vertex,
+    vertex_recursion,
+)
+from .wick import closed_form, depth_to_width_limit, derive_layer_recursion, inverse_width_series, n, wick_factor
 
 __all__ = [
     "wick_factor", "derive_layer_recursion", "closed_form", "inverse_width_series", "depth_to_width_limit", "n",

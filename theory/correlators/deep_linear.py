@@ -20,7 +20,8 @@ from typing import Sequence
 import numpy as np
 import sympy as sp
 
-from .wick import n as _n, wick_factor
+from .wick import n as _n
+from .wick import wick_factor
 
 __all__ = ["deep_linear_moments", "deep_linear_four_point", "DeepLinearFourPoint", "validate_widths"]
 

@@ -324,9 +324,9 @@ def plt_null_formatter():
 
 
 def _loglog(ctx: Context, depths, l_theory_cont, l_inf, l_init, l_trained, fits):
-    from ..plotting import COLORS, save, subplots
-
     from sigprop.theory.equilibrium import asymptotic_equilibrium_layer
+
+    from ..plotting import COLORS, save, subplots
 
     fig, axes = subplots(1, 1, panel=(5.2, 4.0))
     ax = axes[0][0]

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
 from .. import stats
+from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
 
 NAME = "kernel_sequences"
 
