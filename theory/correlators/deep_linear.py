@@ -41,7 +41,7 @@ def validate_widths(widths, name: str = "widths") -> np.ndarray:
     return w
 
 
-def _check_positive(x, name: str) -> float:
+def check_positive(x, name: str) -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {x!r}")
     x = float(x)
@@ -73,8 +73,8 @@ def deep_linear_moments(m: int, widths: Sequence[int], C_W: float = 1.0, G0: flo
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
         raise ValueError(f"deep_linear_moments: m must be an integer >= 1, got {m!r}")
     w = validate_widths(widths)
-    C_W = _check_positive(C_W, "C_W")
-    G0 = _check_positive(G0, "G0")
+    C_W = check_positive(C_W, "C_W")
+    G0 = check_positive(G0, "G0")
     return layer_moment_product(_factor_fn(int(m)), m, w, C_W, G0)
 
 

@@ -29,9 +29,10 @@ from typing import Sequence
 import numpy as np
 import sympy as sp
 
+from ..activations import as_activation
 from ..gaussian import expect2
-from .deep_linear import _check_positive, validate_widths
-from .vertex import _check_nonneg, gauss_expect1, gaussian_moments, resolve_activation
+from .deep_linear import check_positive, validate_widths
+from .vertex import check_nonneg, gauss_expect1, gaussian_moments
 
 __all__ = ["derive_score_weights", "MultiVertexResult", "multi_input_vertex_recursion", "pair_index"]
 
@@ -192,10 +193,10 @@ def multi_input_vertex_recursion(activation, widths: Sequence[int], C_W: float, 
     ``G0``: the (P, P) input Gram ``X X^T / n_0`` (default: ``[[1]]``); ``K^{(1)} = C_b + C_W G0``.  For P = 2 the
     kernel must stay non-degenerate (|correlation| < 1) because the score weights use ``K^{-1}``.
     """
-    phi = resolve_activation(activation)
+    phi = as_activation(activation, argname="activation")
     w = validate_widths(widths)
-    C_W = _check_positive(C_W, "C_W")
-    C_b = _check_nonneg(C_b, "C_b")
+    C_W = check_positive(C_W, "C_W")
+    C_b = check_nonneg(C_b, "C_b")
     G = np.array([[1.0]]) if G0 is None else np.asarray(G0, dtype=float)
     if G.ndim != 2 or G.shape[0] != G.shape[1] or G.shape[0] not in (1, 2):
         raise ValueError(f"multi_input_vertex_recursion: G0 must be a 1x1 or 2x2 matrix, got shape {G.shape}")

@@ -26,7 +26,7 @@ import numpy as np
 import sympy as sp
 from sympy.functions.combinatorial.numbers import stirling
 
-from .deep_linear import _check_positive, layer_moment_product, validate_widths
+from .deep_linear import check_positive, layer_moment_product, validate_widths
 from .wick import n as _n
 
 __all__ = ["relu_moment_factor", "relu_moments", "relu_kurtosis_ratio"]
@@ -54,7 +54,7 @@ def relu_moment_factor(m: int, C_W=None) -> sp.Expr:
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
         raise ValueError(f"relu_moment_factor: m must be an integer >= 1, got {m!r}")
     base = _factor(int(m))
-    cw = _CW if C_W is None else sp.nsimplify(_check_positive(C_W, "C_W"))
+    cw = _CW if C_W is None else sp.nsimplify(check_positive(C_W, "C_W"))
     return sp.expand(cw**m * base)
 
 
@@ -71,8 +71,8 @@ def relu_moments(m: int, widths: Sequence[int], C_W: float = 2.0, G0: float = 1.
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
         raise ValueError(f"relu_moments: m must be an integer >= 1, got {m!r}")
     w = validate_widths(widths)
-    C_W = _check_positive(C_W, "C_W")
-    G0 = _check_positive(G0, "G0")
+    C_W = check_positive(C_W, "C_W")
+    G0 = check_positive(G0, "G0")
     return layer_moment_product(_factor_fn(int(m)), m, w, C_W, G0)
 
 

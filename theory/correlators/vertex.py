@@ -29,7 +29,6 @@ Scale-invariant phi (slopes a+, a-; ``A_p = (a+^p + a-^p)/2``) at criticality (`
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -38,7 +37,7 @@ import numpy as np
 import sympy as sp
 
 from ..activations import as_activation
-from .deep_linear import _check_positive, validate_widths
+from .deep_linear import check_positive, validate_widths
 
 __all__ = [
     "VertexResult",
@@ -50,11 +49,7 @@ __all__ = [
 ]
 
 
-# Kept only for sigprop.theory.correlators.multi_input, which imports it; new code calls as_activation directly.
-resolve_activation = functools.partial(as_activation, argname="activation")
-
-
-def _check_nonneg(x, name: str) -> float:
+def check_nonneg(x, name: str) -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {x!r}")
     x = float(x)
@@ -98,7 +93,7 @@ def gauss_expect1(f, var: float, kinks=()) -> float:
 def gaussian_moments(act, K: float) -> GaussianMoments:
     """Gaussian expectations of ``phi^2`` and ``phi^4`` and the first two K-derivatives of ``<phi^2>_K``."""
     phi = as_activation(act)
-    K = _check_positive(K, "K")
+    K = check_positive(K, "K")
     s = math.sqrt(K)
     fn = phi.fn
     kinks = phi.kinks
@@ -148,9 +143,9 @@ def vertex_recursion(activation, widths: Sequence[int], C_W: float, C_b: float =
     """
     phi = as_activation(activation, argname="activation")
     w = validate_widths(widths)
-    C_W = _check_positive(C_W, "C_W")
-    C_b = _check_nonneg(C_b, "C_b")
-    K0 = _check_nonneg(K0, "K0")
+    C_W = check_positive(C_W, "C_W")
+    C_b = check_nonneg(C_b, "C_b")
+    K0 = check_nonneg(K0, "K0")
     if C_b + C_W * K0 <= 0:
         raise ValueError("vertex_recursion: K^(1) = C_b + C_W K0 must be > 0 (K0 = 0 needs C_b > 0)")
     if phi.jumps:
@@ -205,7 +200,7 @@ def scale_invariant_vertex(activation, depth: int, K: float = 1.0) -> np.ndarray
         raise ValueError(f"scale_invariant_vertex: {phi.label} is not scale-invariant (no slopes)")
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
         raise ValueError(f"scale_invariant_vertex: depth must be an integer >= 1, got {depth!r}")
-    K = _check_positive(K, "K")
+    K = check_positive(K, "K")
     ap, am = phi.slopes
     A2, A4 = (ap**2 + am**2) / 2, (ap**4 + am**4) / 2
     return np.arange(depth) * (3 * A4 / A2**2 - 1) * K**2
@@ -221,7 +216,7 @@ def double_critical_point(activation, K_range: tuple[float, float] = (1e-2, 1e2)
     from scipy.optimize import brentq
 
     phi = as_activation(activation, argname="activation")
-    lo, hi = (_check_positive(k, "K_range") for k in K_range)
+    lo, hi = (check_positive(k, "K_range") for k in K_range)
     if not lo < hi:
         raise ValueError(f"double_critical_point: K_range must be increasing, got {K_range!r}")
 
