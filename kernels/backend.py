@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 import threading
 
-__all__ = ["kernel_for_scalar", "device_helper", "cuda_simulator_enabled", "cuda_available", "host_memory_available", "gpu_memory_available"]
+__all__ = ["kernel_for_scalar", "device_helper", "cuda_simulator_enabled", "cuda_available", "host_memory_available",
+           "gpu_memory_available"]
 
 
 def cuda_simulator_enabled() -> bool:

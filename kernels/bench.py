@@ -185,7 +185,8 @@ def _cpu_benchmarks(profile: str) -> list[dict]:
     base = "plain numpy loop"
     for m, goal in (("explicit", 5), ("gram", 300)):
         rows.append(_row(f"cpu {m}/{base}", "speed-up", thr[m] / thr[base], "x",
-                         f"goal >= {goal}; engine on {nthreads} threads, loop on one Python thread (faster BLAS timing)"))
+                         f"goal >= {goal}; engine on {nthreads} threads, "
+                         "loop on one Python thread (faster BLAS timing)"))
         rows.append(_row(f"cpu {m}/{base}, 1 thread each", "speed-up", thr1[m] / thr[base], "x",
                          "engine pinned to one thread"))
         rows.append(_row(f"cpu {m}/numpy", "speed-up", thr[m] / thr["numpy"], "x",
@@ -194,7 +195,8 @@ def _cpu_benchmarks(profile: str) -> list[dict]:
     ex_rate = _weight_normals(S_ex, N0, widths) / t_ex
     bound = rng_only_cpu(S_ex, N0, widths)
     rows.append(_row("cpu explicit", "weight normals/s", ex_rate, "1/s", "n_l n_{l-1} per layer, regenerated"))
-    rows.append(_row("cpu rng-only kernel", "normals/s", bound, "1/s", "Philox + Box-Muller (draw_pairs_into), same count, same threads"))
+    rows.append(_row("cpu rng-only kernel", "normals/s", bound, "1/s",
+                     "Philox + Box-Muller (draw_pairs_into), same count, same threads"))
     rows.append(_row("cpu explicit vs rng bound", "fraction", ex_rate / bound, "", "1 = generation-bound"))
     gr_normals = S_gr * L * WIDTH * P_INPUTS
     rows.append(_row("cpu gram", "normals/s", gr_normals / t_gr, "1/s", "n P per layer"))

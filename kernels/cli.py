@@ -17,13 +17,17 @@ from .simulate import BACKENDS, METHODS, NORMS, WEIGHTS, simulate
 
 __all__ = ["add_arguments", "run"]
 
-EXAMPLES = """examples:
-  sigprop simulate --activation relu --C-W 2 --depth 20 --width 512 --networks 200 --inputs 8 --out relu.npz
-  sigprop simulate --activation tanh --C-W 1 --width 64 128 64 --depth 3 --corr 0.5 --networks 1000
-  sigprop simulate --activation leaky_relu --param slope=0.2 --C-W 1.923 --depth 10 --width 256 --method explicit --weights rademacher --backward
-  sigprop simulate --X inputs.npy --activation gelu --C-W 1 --depth 10 --width 1024 --norm ln_pre --residual 0.5 --backend cuda
-(inputs.npy: your inputs, one per row, saved with numpy.save; --backend cuda needs an NVIDIA GPU)
-"""
+# one example command per printed line (users copy them); the long ones are split only in this source
+EXAMPLES = (
+    "examples:\n"
+    "  sigprop simulate --activation relu --C-W 2 --depth 20 --width 512 --networks 200 --inputs 8 --out relu.npz\n"
+    "  sigprop simulate --activation tanh --C-W 1 --width 64 128 64 --depth 3 --corr 0.5 --networks 1000\n"
+    "  sigprop simulate --activation leaky_relu --param slope=0.2 --C-W 1.923 --depth 10 --width 256"
+    " --method explicit --weights rademacher --backward\n"
+    "  sigprop simulate --X inputs.npy --activation gelu --C-W 1 --depth 10 --width 1024 --norm ln_pre"
+    " --residual 0.5 --backend cuda\n"
+    "(inputs.npy: your inputs, one per row, saved with numpy.save; --backend cuda needs an NVIDIA GPU)\n"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

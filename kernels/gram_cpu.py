@@ -8,7 +8,8 @@ skip ``S h^(l-1) / sqrt(n_{l-1})``).  So each layer draws an ``n x P`` (and, wit
 ``O(n P^2)`` per layer, exact in distribution for Gaussian weights.
 
 RNG keying: ``normal_pair(seed, 4, network, layer, row=i, col_pair)`` with ``layer = 1..L`` the hidden
-layer (as for the explicit engines' streams), column pairs ``0 .. ceil(rank/2)-1`` for ``z`` and ``ceil(P/2) + k`` for the skip.
+layer (as for the explicit engines' streams), column pairs ``0 .. ceil(rank/2)-1`` for ``z`` and ``ceil(P/2) + k``
+for the skip.
 """
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ import numba
 
 from .rng import draw_pair, draw_pairs_into, normal_pair
 
-__all__ = ["matvec_row", "matvec_t_colpair", "matvec_rows_buffered", "matvec_t_colpairs_buffered", "add_bias_row", "column_dot", "column_moments",
-           "normalize_column", "NORM_CODES"]
+__all__ = ["matvec_row", "matvec_t_colpair", "matvec_rows_buffered", "matvec_t_colpairs_buffered", "add_bias_row",
+           "column_dot", "column_moments", "normalize_column", "NORM_CODES"]
 
 # norm argument -> (where: 0 none, 1 PRE, 2 POST; centre: 0 RMSNorm, 1 LayerNorm)
 NORM_CODES: dict[str | None, tuple[int, int]] = {

@@ -142,7 +142,8 @@ def launch_problems(info: SassInfo, threads: int) -> list[str]:
     return problems
 
 
-def compile_all(cc: tuple[int, int] = DEFAULT_CC, verbose: bool = True, sass: bool = True) -> list[tuple[str, bool, str]]:
+def compile_all(cc: tuple[int, int] = DEFAULT_CC, verbose: bool = True,
+                sass: bool = True) -> list[tuple[str, bool, str]]:
     """Compile all targets to PTX (and, with ``sass``, assemble and check them); (name, ok, message) per kernel."""
     ptxas = find_ptxas() if sass else None
     if sass and ptxas is None:

@@ -373,7 +373,8 @@ def _kind_code(kind: int | str) -> int:
 
 
 def draws(kind: int | str, seed: int, stream: int, network: int, layer: int, rows: int, cols: int) -> np.ndarray:
-    """(rows, cols) float64 array of unit-variance draws, entry [i, j] = ``draw_at(kind, seed, stream, network, layer, i, j)``."""
+    """(rows, cols) float64 array of unit-variance draws,
+    entry [i, j] = ``draw_at(kind, seed, stream, network, layer, i, j)``."""
     kind = _kind_code(kind)
     _check_coords(seed, stream, network, layer, rows, cols)
     out = np.empty((int(rows), int(cols)), dtype=np.float64)
@@ -382,7 +383,8 @@ def draws(kind: int | str, seed: int, stream: int, network: int, layer: int, row
 
 
 def normals(seed: int, stream: int, network: int, layer: int, rows: int, cols: int) -> np.ndarray:
-    """(rows, cols) float64 array of N(0, 1) numbers, entry [i, j] = ``normal_at(seed, stream, network, layer, i, j)``."""
+    """(rows, cols) float64 array of N(0, 1) numbers,
+    entry [i, j] = ``normal_at(seed, stream, network, layer, i, j)``."""
     return draws(KIND_GAUSSIAN, seed, stream, network, layer, rows, cols)
 
 

@@ -132,7 +132,8 @@ def _plan_batches(P, n0, widths, S, method, backward, backend) -> int:
         nmax = max(max(widths), n0)
         per_dev = (L * (2 * P * P + 2 * P) + (2 * L * P * P if backward else 0)) * _F8
         out_dev = per_dev
-        per_dev += (2 * nmax * P + 8 * P * P) * _F8 if method == "gram" else (6 + (L if backward else 0)) * nmax * P * _F8
+        per_dev += ((2 * nmax * P + 8 * P * P) * _F8 if method == "gram"
+                    else (6 + (L if backward else 0)) * nmax * P * _F8)
         if per_dev > gpu_budget:
             raise MemoryError(f"simulate: one network needs about {_gib(per_dev)} of GPU memory, but only "
                               f"{_gib(gpu_budget / _MEMORY_FRACTION)} is free; "
@@ -212,7 +213,8 @@ def simulate(X, *, depth: int, width, activation, C_W: float, C_b: float = 0.0, 
     if backward and (residual != 0.0 or norm is not None):
         raise ValueError(f"backward=True needs residual=0 and norm=None, got residual={residual!r}, norm={norm!r}")
     if norm in ("ln_pre", "ln_post") and min(widths) < 2:
-        raise ValueError(f"norm={norm!r} needs every width >= 2 (LayerNorm over one neuron is 0/0), got widths {widths}")
+        raise ValueError(f"norm={norm!r} needs every width >= 2 (LayerNorm over one neuron is 0/0), "
+                         f"got widths {widths}")
     if method == "numpy" and backend != "cpu":
         raise ValueError("method='numpy' runs on the CPU only; use backend='cpu'")
     if backend == "cuda":

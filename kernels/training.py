@@ -6,7 +6,8 @@ Init: Kaiming-normal hidden weights ``W_l ~ N(0, 2 / fan_in)`` (PyTorch ``kaimin
 LeCun-normal readout ``W_out ~ N(0, 1 / n_L)``, zero biases.  Training: mini-batch SGD with momentum
 (PyTorch convention ``v <- mu v + g``, ``theta <- theta - lr v``; optionally the mini-batch gradient g is first
 rescaled to global L2 norm ``clip_norm`` when larger, as ``torch.nn.utils.clip_grad_norm_``), loss ``'mse'``
-(mean over the N x o entries of ``(f - y)^2``, y one-hot) or ``'cross_entropy'`` (mean over samples of ``-log softmax(f)_y``).
+(mean over the N x o entries of ``(f - y)^2``, y one-hot) or ``'cross_entropy'`` (mean over samples of
+``-log softmax(f)_y``).
 
 Per-layer tangent kernel of hidden layer l on N samples, for o outputs (gradients w.r.t. the trained W_l, b_l):
 ``Theta_l[(i,a),(j,b)] = (H_{l-1} H_{l-1}^T + [bias])_ab * (D_l^i D_l^j^T)_ab``, with H_{l-1} the layer inputs and
@@ -398,8 +399,10 @@ def run_benchmarks(profile: str = "quick") -> list[dict]:
           thresholds=())
     dt = time.perf_counter() - t0
     rows = [{"benchmark": "train MLP depth 100 width 256, 1000 digits", "metric": "seconds per epoch",
-             "value": dt / epochs, "unit": "s", "note": f"{epochs} epochs measured, batch 32, float64, 1 BLAS thread, full-set loss every epoch"},
-            {"benchmark": "train MLP depth 100 width 256, 1000 digits", "metric": "50 epochs (extrapolated)" if epochs != 50 else "50 epochs",
+             "value": dt / epochs, "unit": "s",
+             "note": f"{epochs} epochs measured, batch 32, float64, 1 BLAS thread, full-set loss every epoch"},
+            {"benchmark": "train MLP depth 100 width 256, 1000 digits",
+             "metric": "50 epochs (extrapolated)" if epochs != 50 else "50 epochs",
              "value": dt / epochs * 50, "unit": "s", "note": "target < 300 s on 2 cores"}]
     mlp = init_mlp(64, 10, depth=100, width=256, seed=0)
     t0 = time.perf_counter()

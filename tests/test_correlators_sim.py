@@ -137,4 +137,5 @@ def test_two_input_vertex_relu():
         for q in range(p, 3):
             fit = wls_extrapolate(widths, vals[:, p, q], ses[:, p, q], order=1)
             theory = th.V[-1][p, q]
-            assert abs(fit.intercept - theory) < ZMAX * fit.intercept_se, (p, q, fit.intercept, fit.intercept_se, theory)
+            assert abs(fit.intercept - theory) < ZMAX * fit.intercept_se, (p, q, fit.intercept, fit.intercept_se,
+                                                                           theory)

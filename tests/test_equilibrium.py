@@ -28,7 +28,8 @@ def _gap_map_mp(e, a_plus=1.0, a_minus=0.0):
     with mp.workdps(50):
         c = 1 - mp.mpf(e)
         a, b = mp.mpf(a_minus), mp.mpf(a_plus)
-        k = (a - b) ** 2 / (2 * mp.pi) * mp.sqrt(1 - c * c) + ((a * a + b * b) / 2 - (a - b) ** 2 / (2 * mp.pi) * mp.acos(c)) * c
+        k = ((a - b) ** 2 / (2 * mp.pi) * mp.sqrt(1 - c * c)
+             + ((a * a + b * b) / 2 - (a - b) ** 2 / (2 * mp.pi) * mp.acos(c)) * c)
         k /= (a * a + b * b) / 2
         return 1 - k
 
@@ -113,7 +114,8 @@ def test_equilibrium_window_is_the_data_theory_exponent_fits():
         equilibrium_window(2.5, 100)
 
 
-@pytest.mark.parametrize("bad, exc", [(1, ValueError), (0, ValueError), (-5, ValueError), (2.5, TypeError), (True, TypeError)])
+@pytest.mark.parametrize("bad, exc", [(1, ValueError), (0, ValueError), (-5, ValueError), (2.5, TypeError),
+                                      (True, TypeError)])
 def test_bad_depth(bad, exc):
     with pytest.raises(exc, match="depth"):
         equilibrium_layer(bad)

@@ -78,7 +78,8 @@ def test_cuda_gram_equals_cpu_gram(simulated, k):
     # 8 lanes, the CPU's vector lanes; numba emits no FMA without fastmath, the simulator runs Python floats),
     # rng's own log/sincos polynomials, and tanh from the same C library (numba calls libm's tanh; it would
     # vectorise it with Intel's SVML only if icc_rt were installed, which this project does not depend on).
-    for name, v in cpu.items():  # bit for bit, NaN in the same places (case 1: a dead 2-neuron ReLU layer under RMSNorm)
+    # bit for bit, NaN in the same places (case 1: a dead 2-neuron ReLU layer under RMSNorm)
+    for name, v in cpu.items():
         got = simulated[f"{k}/{name}"]
         same = (got.view(np.int64) == v.view(np.int64)) | (np.isnan(got) & np.isnan(v))
         assert same.all(), (name, np.abs(got - v)[~same].max())

@@ -27,9 +27,11 @@ def test_exact_with_parameters_and_polynomials():
     import sympy as sp
 
     ex = hermite_coefficients(activation("leaky_relu", slope=0.2), 4, exact=True)
-    np.testing.assert_allclose([float(e) for e in ex], hermite_coefficients(activation("leaky_relu", slope=0.2), 4), atol=1e-14)
+    np.testing.assert_allclose([float(e) for e in ex], hermite_coefficients(activation("leaky_relu", slope=0.2), 4),
+                               atol=1e-14)
     ex = hermite_coefficients(activation("celu", alpha=0.5), 3, exact=True)
-    np.testing.assert_allclose([float(e) for e in ex], hermite_coefficients(activation("celu", alpha=0.5), 3), atol=1e-14)
+    np.testing.assert_allclose([float(e) for e in ex], hermite_coefficients(activation("celu", alpha=0.5), 3),
+                               atol=1e-14)
     # x^3 = He_3 + 3 He_1  ->  c_1 = 3, c_3 = sqrt(3!)
     ex = hermite_coefficients(polynomial_activation([0, 0, 0, 1]), 5, exact=True)
     assert [sp.simplify(e - v) for e, v in zip(ex, [0, 3, 0, sp.sqrt(6), 0, 0])] == [0] * 6
@@ -54,7 +56,8 @@ def _erf_mp(k):
     if k % 2 == 0:
         return mp.mpf(0)
     j = (k - 1) // 2
-    return 2 / mp.sqrt(3 * mp.pi) * mp.factorial(2 * j) * mp.mpf(-1) ** j / (mp.mpf(3) ** j * mp.factorial(j)) / mp.sqrt(mp.factorial(k))
+    return (2 / mp.sqrt(3 * mp.pi) * mp.factorial(2 * j) * mp.mpf(-1) ** j / (mp.mpf(3) ** j * mp.factorial(j))
+            / mp.sqrt(mp.factorial(k)))
 
 
 REFERENCE = {
@@ -63,7 +66,8 @@ REFERENCE = {
     "sin": lambda k: mp.exp(-mp.mpf(1) / 2) * mp.sin(k * mp.pi / 2) / mp.sqrt(mp.factorial(k)),
     "erf": _erf_mp,
     "step": lambda k: mp.mpf(1) / 2 if k == 0 else (0 if (k - 1) % 2 else
-                                                    (-1) ** ((k - 1) // 2) * mp.fac2(k - 2) / mp.sqrt(2 * mp.pi * mp.factorial(k))),
+                                                    (-1) ** ((k - 1) // 2) * mp.fac2(k - 2)
+                                                    / mp.sqrt(2 * mp.pi * mp.factorial(k))),
 }
 
 
@@ -78,7 +82,8 @@ def test_numeric_accurate_to_1e12_up_to_k100(name):
 def test_numeric_high_order_of_smooth_activation_against_mpmath_quadrature():
     mp.mp.dps = 30
     k = 60
-    f = lambda x: mp.tanh(x) * mp.exp(-x * x / 2) / mp.sqrt(2 * mp.pi) * mp.hermite(k, x / mp.sqrt(2)) * mp.mpf(2) ** (-k / 2) / mp.sqrt(mp.factorial(k))  # noqa: E731
+    f = lambda x: (mp.tanh(x) * mp.exp(-x * x / 2) / mp.sqrt(2 * mp.pi) * mp.hermite(k, x / mp.sqrt(2))  # noqa: E731
+                   * mp.mpf(2) ** (-k / 2) / mp.sqrt(mp.factorial(k)))
     ref = mp.quad(f, mp.linspace(-20, 20, 41))
     assert abs(hermite_coefficients("tanh", k)[k] - float(ref)) < 1e-13
 

@@ -251,7 +251,8 @@ def test_every_module_is_analysed():
 def test_the_analysis_sees_relative_function_level_and_importlib_imports():
     c = _Collector("sigprop.theory.correlators.vertex")
     c.visit(ast.parse("from . import wick\nfrom ..activations import x\nimport sigprop.kernels.cli\n"
-                      "def f():\n    from sigprop.validation import stats\n    importlib.import_module('.tangent', 'p')\n"
+                      "def f():\n    from sigprop.validation import stats\n"
+                      "    importlib.import_module('.tangent', 'p')\n"
                       "if TYPE_CHECKING:\n    from sigprop.kernels import simulate\n"))
     got = {(i.target, i.top_level) for i in c.found}
     assert got == {("sigprop.theory.correlators.wick", True), ("sigprop.theory.activations", True),

@@ -36,7 +36,8 @@ def test_closed_form_pair_expectations(name):
                                          ("elu", {"alpha": 2.5}), ("celu", {"alpha": 0.4})])
 def test_numeric_pair_expectations_against_doubled_rule(name, params):
     act = activation(name, **params)
-    np.testing.assert_allclose(mf.gaussian_pair_expectation(act, KAA, KAB, KBB), _numeric(act.fn, act.kinks), atol=1e-11)
+    np.testing.assert_allclose(mf.gaussian_pair_expectation(act, KAA, KAB, KBB), _numeric(act.fn, act.kinks),
+                               atol=1e-11)
     np.testing.assert_allclose(mf.gaussian_pair_expectation_deriv(act, KAA, KAB, KBB), _numeric(act.deriv, act.kinks),
                                atol=1e-11)
 
@@ -81,7 +82,8 @@ def test_susceptibilities():
     np.testing.assert_allclose(mf.chi_perp("relu", K[1:], 2.0), 1.0, rtol=1e-15)
     np.testing.assert_allclose(mf.chi_parallel("relu", K[1:], 2.0), 1.0, rtol=1e-13)
     np.testing.assert_allclose(mf.variance_map("relu", K, 2.0, 0.1), 0.1 + K, rtol=1e-15)
-    assert mf.chi_perp("tanh", 0.0, 1.7) == pytest.approx(1.7) and mf.chi_parallel("tanh", 0.0, 1.7) == pytest.approx(1.7)
+    assert (mf.chi_perp("tanh", 0.0, 1.7) == pytest.approx(1.7)
+            and mf.chi_parallel("tanh", 0.0, 1.7) == pytest.approx(1.7))
     for name in ("tanh", "gelu", "elu"):
         h = 1e-5
         fd = (mf.variance_map(name, 0.7 + h, 1.3) - mf.variance_map(name, 0.7 - h, 1.3)) / (2 * h)
@@ -110,7 +112,8 @@ def test_correlation_map_slope_at_one_is_chi_perp(cw, cb):
     if Ks < 1e-3:
         return
     h = 1e-6
-    slope = (mf.correlation_map("tanh", 1.0, cw, cb, K_star=Ks) - mf.correlation_map("tanh", 1.0 - h, cw, cb, K_star=Ks)) / h
+    slope = (mf.correlation_map("tanh", 1.0, cw, cb, K_star=Ks)
+             - mf.correlation_map("tanh", 1.0 - h, cw, cb, K_star=Ks)) / h
     assert mf.correlation_map("tanh", 1.0, cw, cb, K_star=Ks) == pytest.approx(1.0, abs=1e-12)
     assert slope == pytest.approx(float(mf.chi_perp("tanh", Ks, cw)), rel=1e-4)
 
@@ -119,7 +122,8 @@ def test_relu_critical_correlation_map_is_normalised_kappa():
     c = np.linspace(-1, 1, 11)
     np.testing.assert_allclose(mf.correlation_map("relu", c, 2.0, K_star=1.3), KernelMap("relu")(c), atol=1e-15)
     h = 1e-7
-    slope = (mf.correlation_map("relu", c[1:-1] + h, 2.0, K_star=1.0) - mf.correlation_map("relu", c[1:-1] - h, 2.0, K_star=1.0)) / (2 * h)
+    slope = (mf.correlation_map("relu", c[1:-1] + h, 2.0, K_star=1.0)
+             - mf.correlation_map("relu", c[1:-1] - h, 2.0, K_star=1.0)) / (2 * h)
     np.testing.assert_allclose(slope, 1 - np.arccos(c[1:-1]) / math.pi, atol=1e-7)
 
 

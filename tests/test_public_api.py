@@ -113,5 +113,6 @@ def test_the_old_private_resolvers_are_gone():
     from sigprop.theory import hermite, meanfield, tangent
     from sigprop.theory.correlators import vertex
 
-    assert not hasattr(meanfield, "_act") and not hasattr(hermite, "_as_activation") and not hasattr(tangent, "_resolve")
+    assert (not hasattr(meanfield, "_act") and not hasattr(hermite, "_as_activation")
+            and not hasattr(tangent, "_resolve"))
     assert "resolve_activation" not in vertex.__all__

@@ -14,9 +14,10 @@ ULP1 = 2.0**-52
 # 2 pi u2 is rounded twice in the twin (2 pi as a double, then the product): <= 2 + 2 units absolute, which moves
 # r cos / r sin by <= 4 r units; np.cos/np.sin (<= ~2 ulp, SIMD builds) and rng.sincos_turn (~0.5) add <= 2.5 r
 # units; log (< 1 ulp in each) and sqrt give r to <= 2 relative units; the final products <= 1.  Total
-# <= 9.5 r units (11.5 with NumPy's up-to-4-ulp SVML cos/sin on AVX-512 CPUs): we assert 12.  Measured on 10^6 normals (4 coordinate sets below): max 3.4 units, max
-# |difference| 2.9e-15.  A bound relative to max(|x|, 1) alone is not sound: where r is large but x = r cos
-# is small the angle error still moves x by ~r units (measured up to 12.1 ulp of max(|x|, 1)).
+# <= 9.5 r units (11.5 with NumPy's up-to-4-ulp SVML cos/sin on AVX-512 CPUs): we assert 12.  Measured on 10^6
+# normals (4 coordinate sets below): max 3.4 units, max |difference| 2.9e-15.  A bound relative to max(|x|, 1)
+# alone is not sound: where r is large but x = r cos is small the angle error still moves x by ~r units (measured
+# up to 12.1 ulp of max(|x|, 1)).
 GAUSS_UNITS = 12.0
 
 EXTREME = [  # (seed, stream, network, layer)

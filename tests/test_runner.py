@@ -115,7 +115,8 @@ def test_interrupt_and_resume_reuses_finished_experiments(tmp_path, monkeypatch)
     # the cached result is the same as a fresh one
     fresh = runner.run_suite(profile="smoke", out_dir=tmp_path / "fresh", experiments=[GOOD], progress=False,
                              log=lambda m: None)
-    assert [c.estimate for c in first.runs[0].result.checks[:3]] == [c.estimate for c in fresh.runs[0].result.checks[:3]]
+    assert ([c.estimate for c in first.runs[0].result.checks[:3]]
+            == [c.estimate for c in fresh.runs[0].result.checks[:3]])
     assert first.runs[0].result.tables == fresh.runs[0].result.tables
 
 

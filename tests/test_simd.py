@@ -1,4 +1,5 @@
-"""8-lane vector sums (kernels/simd.py) give the same bits as the scalar lane order of the GPU (gram_device.lane_sum)."""
+"""8-lane vector sums (kernels/simd.py) give the same bits as the scalar lane order of the GPU
+(gram_device.lane_sum)."""
 import math
 
 import numba

@@ -252,8 +252,8 @@ def _spec(name: str, p: Mapping[str, float]) -> dict:
                     kinks=(0.0,), slopes=(1.0, a), parity={1.0: "odd", -1.0: "even"}.get(a),
                     sympy_builder=lambda x: import_sp().Piecewise((x, x > 0), (import_sp().nsimplify(a) * x, True)))
     if name == "abs":
-        return dict(fn=np.abs, deriv=lambda x: np.where(x > 0, 1.0, -1.0), kinks=(0.0,), slopes=(1.0, -1.0), parity="even",
-                    sympy_builder=lambda x: import_sp().Abs(x))
+        return dict(fn=np.abs, deriv=lambda x: np.where(x > 0, 1.0, -1.0), kinks=(0.0,), slopes=(1.0, -1.0),
+                    parity="even", sympy_builder=lambda x: import_sp().Abs(x))
     if name == "step":
         return dict(fn=lambda x: (x > 0).astype(float), deriv=lambda x: np.zeros_like(x), kinks=(0.0,), jumps=(0.0,),
                     sympy_builder=lambda x: import_sp().Heaviside(x, 0))
@@ -287,7 +287,8 @@ def _spec(name: str, p: Mapping[str, float]) -> dict:
                     deriv=lambda x: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0.0) / a)),
                     kinks=(0.0,),
                     sympy_builder=lambda x: import_sp().Piecewise(
-                        (x, x > 0), (import_sp().nsimplify(a) * (import_sp().exp(x / import_sp().nsimplify(a)) - 1), True)))
+                        (x, x > 0),
+                        (import_sp().nsimplify(a) * (import_sp().exp(x / import_sp().nsimplify(a)) - 1), True)))
     if name == "selu":
         return dict(fn=lambda x: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0.0))),
                     deriv=lambda x: SELU_SCALE * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(x, 0.0))),

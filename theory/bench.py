@@ -25,7 +25,8 @@ def _row(benchmark: str, metric: str, value: float, unit: str, note: str = "") -
 
 def _cli_time(name: str) -> float:
     exe = Path(sys.executable).with_name("sigprop")
-    cmd = [str(exe), "theory", name] if exe.exists() else [sys.executable, "-m", "sigprop.validation.cli", "theory", name]
+    cmd = ([str(exe), "theory", name] if exe.exists()
+           else [sys.executable, "-m", "sigprop.validation.cli", "theory", name])
     t = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     dt = time.perf_counter() - t

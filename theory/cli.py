@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="activation name (e.g. relu, leaky_relu, tanh, gelu, selu, erf, exp)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="activation parameter, e.g. --param slope=0.2 (repeatable)")
-    parser.add_argument("--rho", action="append", default=[], metavar="R", help="evaluate kappa at R in [-1, 1] (repeatable)")
+    parser.add_argument("--rho", action="append", default=[], metavar="R",
+                        help="evaluate kappa at R in [-1, 1] (repeatable)")
     parser.add_argument("--kmax", type=int, default=10, help="highest Hermite coefficient to print (default 10)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 

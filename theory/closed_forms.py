@@ -9,8 +9,9 @@ Two families, both for ``(u_a, u_b) ~ N(0, K)`` with ``K = [[Kaa, Kab], [Kab, Kb
 
 Piecewise-linear ``phi = b max(x, 0) + a min(x, 0)`` (identity, relu, leaky_relu, abs):
 ``E = sqrt(Kaa Kbb) [A sqrt(1-rho^2) + (S - A arccos rho) rho]``, ``A = (a-b)^2/(2 pi)``, ``S = (a^2+b^2)/2``
-(the arc-cosine kernel of degree 1); step: ``1/4 + arcsin(rho)/(2 pi)``; erf: ``(2/pi) arcsin(2 Kab / sqrt((1+2Kaa)(1+2Kbb)))``;
-exp: ``exp((Kaa+Kbb)/2 + Kab)``; sin/cos: ``exp(-(Kaa+Kbb)/2) sinh/cosh(Kab)``; GELU (unit variances only):
+(the arc-cosine kernel of degree 1); step: ``1/4 + arcsin(rho)/(2 pi)``;
+erf: ``(2/pi) arcsin(2 Kab / sqrt((1+2Kaa)(1+2Kbb)))``; exp: ``exp((Kaa+Kbb)/2 + Kab)``;
+sin/cos: ``exp(-(Kaa+Kbb)/2) sinh/cosh(Kab)``; GELU (unit variances only):
 ``rho/4 + (1/(2 pi)) (1/sqrt(4-rho^2) + rho arcsin(rho/2))``.
 Every function returns None when the activation has no closed form here.
 """

@@ -1,11 +1,18 @@
 """Convergence of the kernel sequence rho_{l+1} = kappa(rho_l): the four cases of Joudaki & Hofmann's theorem.
 
-| case | condition                      | rho*               | bound                                                      | rate a |
-|------|--------------------------------|--------------------|------------------------------------------------------------|--------|
-| 1    | kappa(0) = 0                   | 0                  | |rho_l|/(1-|rho_l|) <= |rho_0|/(1-|rho_0|) a^l               | 1/(2 - kappa'(0)) |
-| 2    | kappa(0) > 0, kappa'(1) < 1    | 1                  | |rho_l - 1| <= |rho_0 - 1| a^l                              | kappa'(1) |
-| 3    | kappa(0) > 0, kappa'(1) = 1    | 1                  | |rho_l - 1| <= |rho_0 - 1| / (l a |rho_0 - 1| + 1)          | 1 - kappa(0) - kappa'(0) |
-| 4    | kappa(0) > 0, kappa'(1) > 1    | in (0, 1)          | |rho_l - rho*| <= |rho_0 - rho*|/(1-|rho_0|) a^l             | max{1-kappa(0), kappa'(rho*), (1-rho*)/(2-kappa'(rho*))} |
+| case | condition                   | rho*      | rate a                                                   |
+|------|-----------------------------|-----------|----------------------------------------------------------|
+| 1    | kappa(0) = 0                | 0         | 1/(2 - kappa'(0))                                        |
+| 2    | kappa(0) > 0, kappa'(1) < 1 | 1         | kappa'(1)                                                |
+| 3    | kappa(0) > 0, kappa'(1) = 1 | 1         | 1 - kappa(0) - kappa'(0)                                 |
+| 4    | kappa(0) > 0, kappa'(1) > 1 | in (0, 1) | max{1-kappa(0), kappa'(rho*), (1-rho*)/(2-kappa'(rho*))} |
+
+| case | bound                                              |
+|------|----------------------------------------------------|
+| 1    | |rho_l|/(1-|rho_l|) <= |rho_0|/(1-|rho_0|) a^l     |
+| 2    | |rho_l - 1| <= |rho_0 - 1| a^l                     |
+| 3    | |rho_l - 1| <= |rho_0 - 1| / (l a |rho_0 - 1| + 1) |
+| 4    | |rho_l - rho*| <= |rho_0 - rho*|/(1-|rho_0|) a^l   |
 
 Tolerances (explicit, module constants): ``|kappa(0)| <= KAPPA0_TOL`` (1e-12) is case 1; otherwise
 ``|kappa'(1) - 1| <= KAPPA_PRIME1_TOL`` (1e-9) is case 3.  A linear map (kappa'(0) = 1 within LINEAR_TOL, i.e.

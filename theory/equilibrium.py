@@ -112,7 +112,8 @@ def homogeneous_lambda(act: str | Activation) -> float:
     ap, am = (float(x) for x in a.slopes)
     lam = (ap - am) ** 2 / (ap * ap + am * am)
     if lam == 0.0:
-        raise ValueError(f"activation {a.label!r} is linear: the correlation map is the identity, no equilibrium exists")
+        raise ValueError(f"activation {a.label!r} is linear: the correlation map is the identity, "
+                         "no equilibrium exists")
     return lam
 
 
@@ -131,7 +132,8 @@ def _check_rho0(rho0) -> float:
     return rho0
 
 
-def correlation_gaps(depth: int, activation: str | Activation = "relu", rho0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def correlation_gaps(depth: int, activation: str | Activation = "relu",
+                     rho0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(gaps, log_slopes), each of length depth + 1: gaps[l] = 1 - c_l, log_slopes[l] = log |kappa'(c_l)|.
 
     Sequential O(depth) recursion compiled with numba; c_0 = rho0.
@@ -171,7 +173,8 @@ def equilibrium_layer(depth: int, activation: str | Activation = "relu", rho0: f
     """l*(L): 0-based index in the kernel sequence c_0 = rho0, ..., c_L of the layer in equilibrium.
 
     Default definition at the critical point of a homogeneous activation: the smallest l in 0..L with
-    ``1 - c_l <= prod_{k=l}^{L-1} kappa'(c_k)`` (see :func:`equilibrium_imbalance`).  O(L); L = 10^6 in well under a second.
+    ``1 - c_l <= prod_{k=l}^{L-1} kappa'(c_k)`` (see :func:`equilibrium_imbalance`).  O(L); L = 10^6 in well under
+    a second.
     """
     depth = _check_depth(depth)
     gaps, log_slopes = correlation_gaps(depth, activation, rho0)

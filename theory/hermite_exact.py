@@ -172,8 +172,8 @@ def _compute(act: Activation, kmax: int):
         return tuple(piecewise_hermite(pieces, kmax))
     if act.is_builtin:
         raise ValueError(f"hermite_coefficients(exact=True): no exact form for {act.label} (SymPy cannot integrate "
-                         "it in closed form); exact forms exist for polynomials, identity, relu, leaky_relu, abs, step, "
-                         "exp, elu, celu, selu, sin, cos, erf, gelu")
+                         "it in closed form); exact forms exist for polynomials, identity, relu, leaky_relu, abs, "
+                         "step, exp, elu, celu, selu, sin, cos, erf, gelu")
     out = []
     w = sp.exp(-x**2 / 2) / sp.sqrt(2 * sp.pi)
     for k in range(kmax + 1):

@@ -127,7 +127,8 @@ class KernelMap(KernelMapBase):
         if not math.isfinite(m2):
             raise ValueError(f"KernelMap: E[phi(X)^2] is infinite or undefined for {act.label}")
         if m2 <= 0.0:
-            raise ValueError(f"KernelMap: E[phi(X)^2] = 0 for {act.label} (phi = 0 almost everywhere); kappa is undefined")
+            raise ValueError(f"KernelMap: E[phi(X)^2] = 0 for {act.label} (phi = 0 almost everywhere); "
+                             "kappa is undefined")
         self.C2 = m2
         self.C = math.sqrt(m2)
         if form is not None:
@@ -212,7 +213,8 @@ class KernelMap(KernelMapBase):
         self._cheb = [self._cheb_coef(v) / self.C2 for v in vals]
         self._cheb_deriv1 = [np.polynomial.chebyshev.chebder(c) * (2.0 / math.pi) for c in self._cheb]
         self._cheb_deriv2 = [np.polynomial.chebyshev.chebder(c, 2) * (2.0 / math.pi) ** 2 for c in self._cheb]
-        self._phi_prime_jumps = any(abs(float(act.deriv(np.array(k + 1e-9))) - float(act.deriv(np.array(k - 1e-9)))) > 1e-6
+        self._phi_prime_jumps = any(abs(float(act.deriv(np.array(k + 1e-9)))
+                                        - float(act.deriv(np.array(k - 1e-9)))) > 1e-6
                                     for k in act.kinks)
 
     @staticmethod

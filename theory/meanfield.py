@@ -241,7 +241,8 @@ def chi_parallel(act: str | Activation, K, C_W: float) -> np.ndarray:
     if np.any(K == 0):
         if 0.0 in act.kinks:
             if float(act.fn(np.array(0.0))) != 0.0:
-                raise ValueError(f"chi_parallel: {act.label} has a kink at 0 and phi(0) != 0; the K -> 0 limit is undefined")
+                raise ValueError(f"chi_parallel: {act.label} has a kink at 0 and phi(0) != 0; "
+                                 "the K -> 0 limit is undefined")
             # phi ~ piecewise linear near 0: <phi^2>_K ~ K (phi'(0+)^2 + phi'(0-)^2)/2
             return C_W * np.where(K > 0, val, _one_sided_sq_mean(act))
         h = 1e-5
@@ -304,7 +305,8 @@ def fixed_point_variance(act: str | Activation, C_W: float, C_b: float = 0.0, *,
     return float(_brentq(F, lo, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500))
 
 
-def correlation_map(act: str | Activation, rho, C_W: float, C_b: float = 0.0, K_star: float | None = None) -> np.ndarray:
+def correlation_map(act: str | Activation, rho, C_W: float, C_b: float = 0.0,
+                    K_star: float | None = None) -> np.ndarray:
     """Correlation map at the variance fixed point: c -> (C_b + C_W <phi(u_a) phi(u_b)>_{K*[[1,c],[c,1]]}) / K*.
 
     Its slope at c = 1 is chi_perp(K*).  K* defaults to :func:`fixed_point_variance`; K* = 0 is a ValueError
@@ -336,7 +338,8 @@ def _chi_perp_at_fixed_point(act: Activation, C_W: float, C_b: float) -> tuple[f
     return float(chi_perp(act, Ks, C_W)), Ks
 
 
-def critical_point(act: str | Activation, C_b: float = 0.0, *, C_W_bracket: tuple[float, float] = (1e-3, 1e3)) -> CriticalPoint:
+def critical_point(act: str | Activation, C_b: float = 0.0, *,
+                   C_W_bracket: tuple[float, float] = (1e-3, 1e3)) -> CriticalPoint:
     """The C_W on the critical line for the given C_b: chi_perp(K*(C_W, C_b)) = 1, solved by Brent's method on
     C_W (K* from :func:`fixed_point_variance`, required to be attracting: chi_parallel(K*) <= 1) after a scan of
     81 log-spaced C_W values in ``C_W_bracket``; the root is verified (|chi_perp - 1| <= 1e-9).  ValueError when

@@ -50,7 +50,8 @@ def polynomial_activation(coeffs: Sequence[float], *, name: str = "polynomial") 
     return custom_activation(fn, name=label, derivative=deriv, sympy_expr=sympy_expr, scalar=scalar, parity=parity)
 
 
-def sympy_activation(expr: Any, *, name: str | None = None, kinks: Sequence[float] = (), parity: str | None = None) -> Activation:
+def sympy_activation(expr: Any, *, name: str | None = None, kinks: Sequence[float] = (),
+                     parity: str | None = None) -> Activation:
     """phi given by a SymPy expression (or a string SymPy can parse) in a single symbol."""
     import sympy as sp
 

@@ -129,7 +129,8 @@ def pair_expectations(act: Activation, K: np.ndarray) -> tuple[np.ndarray, np.nd
     """(<phi(u_a) phi(u_b)>_K, <phi'(u_a) phi'(u_b)>_K) for all pairs a, b of a P x P kernel K.
 
     Closed forms for phi = a+ max(x,0) + a- min(x,0), theta_ab = arccos(K_ab / sqrt(K_aa K_bb)):
-      <phi phi> = sqrt(K_aa K_bb) [ (a+ - a-)^2/(2 pi) sin(theta) + ((a+^2 + a-^2)/2 - (a+ - a-)^2 theta/(2 pi)) cos(theta) ],
+      <phi phi> = sqrt(K_aa K_bb) [ (a+ - a-)^2/(2 pi) sin(theta)
+                  + ((a+^2 + a-^2)/2 - (a+ - a-)^2 theta/(2 pi)) cos(theta) ],
       <phi' phi'> = (a+^2 + a-^2)/2 - (a+ - a-)^2 theta / (2 pi).
     Other activations: sigprop.theory.meanfield.gaussian_pair_expectation(_deriv), vectorised over pairs.
     """

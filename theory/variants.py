@@ -1,6 +1,7 @@
 """Residual and normalisation variants of a kernel map, each a kernel map in its own right.
 
-* residual branch ``h = sqrt(1-r^2) phi(...) + r S h_prev / sqrt(n)``: ``kappa_res(rho) = (1-r^2) kappa(rho) + r^2 rho``;
+* residual branch ``h = sqrt(1-r^2) phi(...) + r S h_prev / sqrt(n)``:
+  ``kappa_res(rho) = (1-r^2) kappa(rho) + r^2 rho``;
 * normalisation (docs/conventions.md strings): ``'rms_pre'`` (phi o RMSNorm), ``'ln_pre'`` (phi o LayerNorm) and
   ``'rms_post'`` (RMSNorm o phi) leave kappa unchanged in the mean-field limit; ``'ln_post'`` (LayerNorm o phi)
   gives the centred map ``(kappa(rho) - kappa(0)) / (1 - kappa(0))``.

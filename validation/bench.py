@@ -34,7 +34,8 @@ def collect(profile: str = "quick", backend: str = "cpu", only: list[str] | None
     names = list(only) if only else list(BENCH_MODULES)
     unknown = [n for n in names if n not in BENCH_MODULES]
     if unknown:
-        raise ValueError(f"--only: unknown benchmark module(s) {', '.join(unknown)}; available: {', '.join(BENCH_MODULES)}")
+        raise ValueError(f"--only: unknown benchmark module(s) {', '.join(unknown)}; "
+                         f"available: {', '.join(BENCH_MODULES)}")
     rows: list[dict[str, Any]] = []
     errors: list[str] = []
     for name in names:

@@ -193,7 +193,8 @@ def report_markdown(suite: SuiteResult) -> str:
             num = (lambda x: "-" if marker and not math.isfinite(x) else fmt(x))
             lines.append(f"| {_md_escape(c.name)} | {num(c.theory)} | {num(c.estimate)} | "
                          f"{fmt(c.stderr, 2) if c.kind == 'z' else '-'} | {_z_text(c, suite.zmax)} | "
-                         f"{_bound_text(c, suite.zmax)} | {_md_escape(c.rule)} | {'**FAIL**' if p is False else status} |")
+                         f"{_bound_text(c, suite.zmax)} | {_md_escape(c.rule)} | "
+                         f"{'**FAIL**' if p is False else status} |")
         lines.append("")
         for table in run.result.tables:
             lines += [table, ""]

@@ -127,7 +127,8 @@ def _worker_init(threads: int) -> None:
 
 
 def _execute(exp: Experiment, settings: dict[str, Any], profile: str, backend: str, seed: int, jobs: int,
-             out_dir: str, show_progress: bool, threads: int | None = None) -> tuple[ExperimentResult | None, float, str | None]:
+             out_dir: str, show_progress: bool,
+             threads: int | None = None) -> tuple[ExperimentResult | None, float, str | None]:
     """Run one experiment; returns (result, elapsed, error traceback or None). Never raises."""
     _set_threads(threads)
     progress = None

@@ -47,7 +47,8 @@ def _as_samples(x, name: str, axis: int = 0) -> np.ndarray:
 
 
 def mean_se(x, axis: int = 0) -> tuple[np.ndarray | float, np.ndarray | float]:
-    """Sample mean and its standard error ``s / sqrt(S)`` (``s`` with ddof=1) over independent replicates on ``axis``."""
+    """Sample mean and its standard error ``s / sqrt(S)`` (``s`` with ddof=1) over independent replicates on
+    ``axis``."""
     a = _as_samples(x, "mean_se", axis)
     S = a.shape[0]
     m = a.mean(axis=0)
@@ -56,7 +57,8 @@ def mean_se(x, axis: int = 0) -> tuple[np.ndarray | float, np.ndarray | float]:
 
 
 def var_se(x, axis: int = 0) -> tuple[np.ndarray | float, np.ndarray | float]:
-    """Unbiased sample variance ``s^2`` and its large-sample SE ``sqrt((mu_4 - s^4) / S)`` (mu_4: 4th central moment)."""
+    """Unbiased sample variance ``s^2`` and its large-sample SE ``sqrt((mu_4 - s^4) / S)``
+    (mu_4: 4th central moment)."""
     a = _as_samples(x, "var_se", axis)
     S = a.shape[0]
     c = a - a.mean(axis=0)
@@ -179,9 +181,11 @@ def wls_extrapolate(widths: Sequence[float], y: Sequence[float], se: Sequence[fl
     if order not in (1, 2):
         raise ValueError(f"wls_extrapolate: order must be 1 or 2, got {order!r}")
     if not (n.ndim == yv.ndim == s.ndim == 1 and n.shape == yv.shape == s.shape):
-        raise ValueError(f"wls_extrapolate: widths, y and se must be 1-D of equal length, got {n.shape}, {yv.shape}, {s.shape}")
+        raise ValueError(f"wls_extrapolate: widths, y and se must be 1-D of equal length, "
+                         f"got {n.shape}, {yv.shape}, {s.shape}")
     if len(np.unique(n)) < order + 1:
-        raise ValueError(f"wls_extrapolate: order {order} needs at least {order + 1} distinct widths, got {len(np.unique(n))}")
+        raise ValueError(f"wls_extrapolate: order {order} needs at least {order + 1} distinct widths, "
+                         f"got {len(np.unique(n))}")
     if np.any(~(n > 0)) or np.any(~np.isfinite(n)):
         raise ValueError(f"wls_extrapolate: widths must be positive and finite, got {n.tolist()}")
     if np.any(~(s > 0)) or np.any(~np.isfinite(s)):

@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="run experiments in N processes, each with max(1, cores // N) numba threads (default 1)")
     parser.add_argument("--family-level", type=float, default=0.99, metavar="P",
-                        help="probability that a correct theory passes every check; sets the Sidak z bound (default 0.99)")
+                        help="probability that a correct theory passes every check; sets the Sidak z bound "
+                             "(default 0.99)")
     parser.add_argument("--no-cache", action="store_true", help="recompute every experiment, ignoring DIR/.cache")
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

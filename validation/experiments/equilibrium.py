@@ -8,8 +8,8 @@ Three measurements of the layer of maximal tangent-kernel/label alignment, on sk
       falls below each threshold; l* is read at the lowest threshold a network reached (else at the end).
 Layers are reported 1-based (hidden layer l+1 <-> tangent index l <-> theory kernel index l), and the log-log fits
 use these layer numbers for every curve alike.  Comparisons of exponents are scientific findings (kind 'info');
-kind 'z' is used only where theory must hold: explicit-weight simulated forward, backward and tangent Grams extrapolated in
-1/n against the infinite-width recursion.
+kind 'z' is used only where theory must hold: explicit-weight simulated forward, backward and tangent Grams
+extrapolated in 1/n against the infinite-width recursion.
 """
 from __future__ import annotations
 
@@ -80,7 +80,8 @@ def _simulation_checks(ctx: Context, s: dict[str, Any], X: np.ndarray) -> tuple[
                 se = [sims[n][kind][1][l - 1, a, b] for n in widths]
                 fit = stats.wls_extrapolate(widths, y, se, order=1)
                 checks.append(Check(
-                    NAME, f"simulated {'forward (postact)' if kind == 'postact' else kind} Gram, layer {l}, entry ({a},{b})", float(theory[l - 1, a, b]),
+                    NAME, f"simulated {'forward (postact)' if kind == 'postact' else kind} Gram, "
+                    f"layer {l}, entry ({a},{b})", float(theory[l - 1, a, b]),
                     fit.intercept, fit.intercept_se, f"1/n WLS extrapolation over widths {widths}, |z| <= zmax",
                     details={"widths": widths, "means": [float(v) for v in y], "ses": [float(v) for v in se],
                              "fit": fit.to_dict()}))
@@ -110,10 +111,11 @@ def _train_all(ctx: Context, s: dict[str, Any], X, y, Xa, ya) -> dict:
         mlp = init_mlp(X.shape[1], 10, depth=L, width=s["width"], seed=ctx.sub_seed(NAME, "init", L, k))
         stop = bool(s.get("stop_at_stage", False))  # stop once the stage threshold is reached (saves time)
         thresholds = [t for t in s["thresholds"] if not stop or t >= s["stage_threshold"]]
+        # train() runs BLAS on one thread (batch-sized products)
         r = train(mlp, X, y, loss=s["loss"], lr=learning_rate(s, L), momentum=s["momentum"],
                   batch_size=s["batch_size"], epochs=s["epochs"], thresholds=tuple(thresholds),
                   align_X=Xa, align_labels=ya, seed=ctx.sub_seed(NAME, "sgd", L, k),
-                  stop_at_last_threshold=stop, clip_norm=s.get("clip_norm"))  # train() runs BLAS on one thread (batch-sized products)
+                  stop_at_last_threshold=stop, clip_norm=s.get("clip_norm"))
         runs[(L, k)] = {"init": r.alignment_init, "at": dict(r.alignment_at), "epoch_at": dict(r.epoch_at),
                         "final": r.alignment_final, "diverged": r.diverged, "loss": r.loss_history,
                         "acc": r.accuracy_history[-1], "seconds": r.seconds,
@@ -231,8 +233,8 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
                                      "infinite_width_init": int(l_inf[i]),
                                      "stage": stage}))
 
-    figures = [_heatmap(ctx, s, depths, runs, inf_al, l_theory, stage), _loglog(ctx, depths, l_theory_cont, l_inf, l_init,
-                                                                        l_trained, fits)]
+    figures = [_heatmap(ctx, s, depths, runs, inf_al, l_theory, stage),
+               _loglog(ctx, depths, l_theory_cont, l_inf, l_init, l_trained, fits)]
     table = ["| L | theory l*(L)+1 | inf.-width init argmax | init argmax (mean ± sd) | trained argmax (mean ± sd) "
              f"| epoch reaching {stage} | final train loss | final train acc |", "|---|---|---|---|---|---|---|---|"]
     for i, L in enumerate(depths):
@@ -248,14 +250,16 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
     for k, m in stage_fits.items():
         f = fit_points(m)
         ftab.append(f"| trained, at {k} | {f.exponent:.3f} | [{f.ci_low:.3f}, {f.ci_high:.3f}] | {f.prefactor:.3g} | "
-                    f"{f.n} |" if not isinstance(f, str) else f"| trained, at {k} | {f} | | | {int(np.isfinite(m).sum())} |")
+                    f"{f.n} |" if not isinstance(f, str)
+                    else f"| trained, at {k} | {f} | | | {int(np.isfinite(m).sum())} |")
     ftab.append(f"| asymptote (9 pi^2/2)^(1/5) L^(3/5) | 0.600 | | {asymptotic_equilibrium_layer(1.0):.3g} | |")
     notes = (f"Digits: {s['n_train']} training samples, alignment on {s['align_n']} (oN x oN tangent kernels, o = 10, "
              f"target vec(Y) vec(Y)^T). ReLU MLPs of width {s['width']}, bias-free, Kaiming-normal, SGD momentum "
              f"{s['momentum']}, batch {s['batch_size']}, lr = {s['lr_base']} x ({s['lr_ref_depth']}/L)^"
              f"{s.get('lr_depth_power', 1.0):g}, gradient norm clipped at {s.get('clip_norm')} "
              f"({sum(r['clipped'] for r in runs.values())} clipped steps in all), "
-             f"up to {s['epochs']} epochs{' (stopping at the stage threshold)' if s.get('stop_at_stage') else ''}, {s['seeds']} seed(s) per depth, thresholds {s['thresholds']} on the training "
+             f"up to {s['epochs']} epochs{' (stopping at the stage threshold)' if s.get('stop_at_stage') else ''}, "
+             f"{s['seeds']} seed(s) per depth, thresholds {s['thresholds']} on the training "
              f"{s['loss']} loss; the trained hierarchy is read when the loss first fell below {t_stage:g} "
              f"({int(np.isfinite(l_trained).sum())} of {l_trained.size} networks got there; the others are left out "
              "of the trained fit). Layer numbers are 1-based. Exponent CIs are Student-t intervals of the log-log "
@@ -354,7 +358,8 @@ def _loglog(ctx: Context, depths, l_theory_cont, l_inf, l_init, l_trained, fits)
         ax.errorbar(d * off, mean, yerr=[mean - lo, hi - mean], fmt=mk, color=col, ms=5, capsize=2,
                     label=lab(key.replace(" argmax CKA", ""), fits[key]))
         line(fits[key], col)
-    ax.plot(grid, asymptotic_equilibrium_layer(1.0) * grid ** 0.6, "k--", lw=1, label="asymptote 2.14 L^(3/5) (0-based l*)")
+    ax.plot(grid, asymptotic_equilibrium_layer(1.0) * grid ** 0.6, "k--", lw=1,
+            label="asymptote 2.14 L^(3/5) (0-based l*)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     from matplotlib.ticker import ScalarFormatter
@@ -376,10 +381,11 @@ def _loglog(ctx: Context, depths, l_theory_cont, l_inf, l_init, l_trained, fits)
 EXPERIMENT = Experiment(
     name=NAME,
     title="Equilibrium hypothesis: layer of maximal alignment vs depth (L^(3/5))",
-    description=("Layerwise tangent-kernel/label alignment of ReLU MLPs on digits at initialisation (infinite and finite "
-                 "width) and after SGD training, for depths 10..100; log-log fit of the layer of maximal alignment against "
-                 "depth, compared with the asymptotic 3/5, the finite-L exponent of the equilibrium definition, and the "
-                 "initialisation; simulated backward and tangent Grams checked against the infinite-width recursion."),
+    description=("Layerwise tangent-kernel/label alignment of ReLU MLPs on digits at initialisation (infinite and "
+                 "finite width) and after SGD training, for depths 10..100; log-log fit of the layer of maximal "
+                 "alignment against depth, compared with the asymptotic 3/5, the finite-L exponent of the equilibrium "
+                 "definition, and the initialisation; simulated backward and tangent Grams checked against the "
+                 "infinite-width recursion."),
     settings=settings,
     run=run,
     order=60,

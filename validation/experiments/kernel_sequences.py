@@ -301,9 +301,10 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
         group = [rows[l] for l in labels if l in rows]
         if group:
             path = _figure(group, ctx.figure_path(NAME, key), captions[key])
-            figures.append((f"{captions[key]}: activation phi/C; kappa with the cobweb from the rho0 farthest from rho*; "
-                            f"rho_l vs layer (lines theory, dots widest-width mean +- SE, squares 1/n-extrapolation, "
-                            f"dotted theorem bound around rho*); distance to rho* on a log scale", path))
+            figures.append((f"{captions[key]}: activation phi/C; kappa with the cobweb from the rho0 farthest "
+                            f"from rho*; rho_l vs layer (lines theory, dots widest-width mean +- SE, squares "
+                            f"1/n-extrapolation, dotted theorem bound around rho*); distance to rho* on a log scale",
+                            path))
     other = [r for l, r in rows.items() if not any(l in g for g in FIGURE_GROUPS.values())]
     if other:
         figures.append(("Other activations", _figure(other, ctx.figure_path(NAME, "other"), "Other activations")))
@@ -331,7 +332,8 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
         f"{s.get('exp', {}).get('widths', s['widths'])}) and GELU to depth "
         f"{s.get('gelu', {}).get('depth', s['depth'])}. Measured: at depth 4 even n = 4096 exp networks sit several "
         "SE below kappa^4(rho0) and some overflow (dropped networks are counted in an info check); GELU at depth 24-40 "
-        "misses kappa^l(rho0) by 3-17 SE with widths up to 2048. Layers where 1 - |kappa^l(rho0)| < 1e-9 are not judged (reported as info): "
+        "misses kappa^l(rho0) by 3-17 SE with widths up to 2048. Layers where 1 - |kappa^l(rho0)| < 1e-9 are not "
+        "judged (reported as info): "
         "there the per-network correlation is limited by float64 rounding (~1e-15), not by the map "
         "(the paper notes the same for sigmoid)."
     )
