@@ -24,9 +24,6 @@ FORBIDDEN = {"sigprop.theory": ("sigprop.kernels", "sigprop.validation"), "sigpr
 # (importer, imported) -> why it is still there.  Each entry has its own strict xfail below: when it is fixed, that
 # test passes unexpectedly and fails the run, so the entry is removed and the rule holds without exception.
 KNOWN_VIOLATIONS = {
-    ("sigprop.theory.equilibrium_cli", "sigprop.validation.stats"):
-        "the `sigprop equilibrium` command prints fits (statistics); it moves to validation/ together with its entry "
-        "in sigprop.validation.cli.SUBCOMMANDS (issue 13)",
     ("sigprop.kernels.cli", "sigprop.validation.cli_checks"):
         "the `sigprop simulate` command checks its --out and --X paths with validation's CLI checks (issue 13)",
 }

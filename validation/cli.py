@@ -18,14 +18,16 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("sigprop.validation.validate_cli", "run the theory-versus-simulation suite and write a report"),
     "theory": ("sigprop.theory.cli", "kernel map, Hermite coefficients and convergence case of an activation"),
     "simulate": ("sigprop.kernels.cli", "simulate random finite-width networks and write an .npz of statistics"),
-    "correlators": ("sigprop.theory.correlators.cli", "finite-width correlators: Wick factors, exact and 1/n recursions"),
-    "equilibrium": ("sigprop.theory.equilibrium_cli", "equilibrium layer l*(L) and its fitted exponent"),
+    "correlators": ("sigprop.theory.correlators.cli",
+                    "finite-width correlators: Wick factors, exact and 1/n recursions"),
+    "equilibrium": ("sigprop.validation.equilibrium_cli", "equilibrium layer l*(L) and its fitted exponent"),
     "bench": ("sigprop.validation.bench", "benchmarks of the theory and Monte-Carlo engines"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sigprop", description="sigprop: numerical theory engine for signal propagation in deep networks.")
+    parser = argparse.ArgumentParser(
+        prog="sigprop", description="sigprop: numerical theory engine for signal propagation in deep networks.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_) in SUBCOMMANDS.items():

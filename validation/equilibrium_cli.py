@@ -57,20 +57,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depths", type=str, help="several depths, 10:100:10 or 10,20,50: table and log-log fit")
     parser.add_argument("--window", type=int, nargs=2, metavar=("LMIN", "LMAX"),
                         help="the finite-L exponent the definition predicts over [LMIN, LMAX] (40 log-spaced depths)")
-    parser.add_argument("--activation", default="relu", help="positively homogeneous activation (relu, leaky_relu, abs)")
+    parser.add_argument("--activation", default="relu",
+                        help="positively homogeneous activation (relu, leaky_relu, abs)")
     parser.add_argument("--slope", type=float, default=None, help="negative-side slope of leaky_relu")
     parser.add_argument("--rho0", type=float, default=0.0, help="input correlation c_0 in [-1, 1) (default 0)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def run(args: argparse.Namespace) -> int:
-    # The one known layering exception (tests/test_layering.py, KNOWN_VIOLATIONS): this command prints fits, which
-    # are statistics (sigprop.validation.stats), so the module belongs in validation/; it moves there together with
-    # its entry in sigprop.validation.cli.SUBCOMMANDS.
-    from sigprop.validation.stats import fit_power_law, theory_exponent
-
-    from .activations import activation
-    from .equilibrium import asymptotic_equilibrium_layer, equilibrium_layer, equilibrium_layers, equilibrium_position
+    # imported here, so that `sigprop equilibrium --help` stays fast
+    from ..theory.activations import activation
+    from ..theory.equilibrium import (
+        asymptotic_equilibrium_layer,
+        equilibrium_layer,
+        equilibrium_layers,
+        equilibrium_position,
+    )
+    from .stats import fit_power_law, theory_exponent
 
     act = activation(args.activation, **({"slope": args.slope} if args.slope is not None else {}))
     if args.depth is None and args.depths is None and args.window is None:
