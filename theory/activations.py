@@ -343,6 +343,15 @@ def activation(name: str | Activation, **params: float) -> Activation:
     Known names: identity, relu, leaky_relu(slope), abs, step, tanh, erf, sigmoid, gelu (erf form),
     gelu_tanh, elu(alpha), celu(alpha), selu, softplus, silu, exp, sin, cos.  An ``Activation`` passed
     in is returned unchanged (and must then come with no parameters).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = activation("leaky_relu", slope=0.2)
+    >>> a.label, a.kinks
+    ('leaky_relu(slope=0.2)', (0.0,))
+    >>> a.fn(np.array([-1.0, 2.0]))
+    array([-0.2,  2. ])
     """
     if isinstance(name, Activation):
         if params:
@@ -573,6 +582,24 @@ def custom_activation(
     ValueError
         A bad ``parity`` value or a parity that does not hold (naming ``parity=`` and the first violating
         point), non-finite kinks, or a ``scalar=``/``scalar_derivative=`` numba cannot compile.
+
+    Examples
+    --------
+    Softsign, ``x / (1 + |x|)``, with its derivative and a scalar for the Monte-Carlo kernels (its kink at 0
+    is in the derivative only, which is continuous there):
+
+    >>> import numpy as np
+    >>> soft = custom_activation(lambda x: x / (1 + np.abs(x)), name="softsign",
+    ...                          derivative=lambda x: 1 / (1 + np.abs(x)) ** 2, parity="odd",
+    ...                          scalar=lambda x: x / (1 + abs(x)))
+    >>> soft.label, soft.parity
+    ('softsign', 'odd')
+    >>> soft.fn(np.array([1.0, -3.0]))
+    array([ 0.5 , -0.75])
+    >>> custom_activation(np.abs, parity="odd")
+    Traceback (most recent call last):
+    ...
+    ValueError: ...parity=...
     """
     if not callable(fn):
         raise TypeError("custom_activation: fn must be callable")

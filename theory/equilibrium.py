@@ -175,6 +175,11 @@ def equilibrium_layer(depth: int, activation: str | Activation = "relu", rho0: f
     Default definition at the critical point of a homogeneous activation: the smallest l in 0..L with
     ``1 - c_l <= prod_{k=l}^{L-1} kappa'(c_k)`` (see :func:`equilibrium_imbalance`).  O(L); L = 10^6 in well under
     a second.
+
+    Examples
+    --------
+    >>> equilibrium_layer(100), equilibrium_layer(1000)
+    (27, 125)
     """
     depth = _check_depth(depth)
     gaps, log_slopes = correlation_gaps(depth, activation, rho0)

@@ -95,6 +95,14 @@ def hermite_coefficients(act: str | Activation, kmax: int, exact: bool = False):
 
     ``act`` is a name or an :class:`Activation`.  Returns a float64 NumPy array, or with ``exact=True`` a list
     of SymPy expressions (ValueError when no exact form is available for this activation).
+
+    Examples
+    --------
+    >>> hermite_coefficients("relu", 4, exact=True)
+    [sqrt(2)/(2*sqrt(pi)), 1/2, 1/(2*sqrt(pi)), 0, -sqrt(3)/(12*sqrt(pi))]
+    >>> c = hermite_coefficients("relu", 4)
+    >>> [round(float(v), 10) + 0.0 for v in c]  # c_3 is 0 up to rounding (+ 0.0 turns -0.0 into 0.0)
+    [0.3989422804, 0.5, 0.2820947918, 0.0, -0.081433752]
     """
     if isinstance(kmax, bool) or not isinstance(kmax, (int, np.integer)):
         raise TypeError(f"hermite_coefficients: kmax must be an integer, got {kmax!r}")

@@ -108,6 +108,19 @@ class KernelMap(KernelMapBase):
 
     Attributes: ``activation``, ``C = sqrt(E phi^2)``, ``kappa0``, ``kappa_prime0``, ``kappa_prime1``,
     ``method`` and ``error_bound`` (bound, or for the Chebyshev path estimate, of the absolute error of kappa).
+
+    Examples
+    --------
+    ReLU's normalised map is the degree-1 arc-cosine kernel, ``kappa(rho) = (sqrt(1 - rho^2) + (pi - arccos
+    rho) rho) / pi``:
+
+    >>> k = KernelMap("relu")
+    >>> k
+    KernelMap(relu, method='closed form', C=0.707107)
+    >>> round(k(0.0), 12), round(k(1.0), 12), round(float(k(0.5)), 12)
+    (0.318309886184, 1.0, 0.608997781044)
+    >>> k.convergence().case
+    3
     """
 
     _fine = False

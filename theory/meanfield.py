@@ -152,7 +152,20 @@ def _check_cw_cb(C_W, C_b, who):
 
 def kernel_recursion(act: str | Activation, G0, depth: int, C_W: float, C_b: float = 0.0) -> np.ndarray:
     """Mean-field kernels K^(1..depth) of P inputs: array (depth, P, P), index 0 = K^(1) = C_b + C_W G0,
-    K^(l+1) = C_b + C_W <phi(u_a) phi(u_b)>_{K^(l)}."""
+    K^(l+1) = C_b + C_W <phi(u_a) phi(u_b)>_{K^(l)}.
+
+    Examples
+    --------
+    ReLU at criticality (C_W = 2) keeps the variances and pulls the correlation towards 1:
+
+    >>> import numpy as np
+    >>> K = kernel_recursion("relu", np.array([[1.0, 0.5], [0.5, 1.0]]), depth=3, C_W=2.0)
+    >>> K.shape
+    (3, 2, 2)
+    >>> np.round(K[-1], 6)
+    array([[2.      , 1.367811],
+           [1.367811, 2.      ]])
+    """
     act = as_activation(act)
     G0 = np.asarray(G0, dtype=float)
     if G0.ndim != 2 or G0.shape[0] != G0.shape[1] or G0.shape[0] < 1:
@@ -347,7 +360,16 @@ def critical_point(act: str | Activation, C_b: float = 0.0, *,
     chi_perp < 1, or softplus/exp.  Special cases solved exactly: positively homogeneous phi
     (relu, leaky_relu, abs, identity) have C_W = 2/(a^2+b^2) at C_b = 0 (relu: 2; every K is then a fixed
     point and K* = 1 is reported); smooth phi with phi(0) = 0 at C_b = 0 (tanh, erf, sin) have the
-    K* = 0 limit C_W = 1/phi'(0)^2 (tanh: 1), used when K* = 0 is attracting there."""
+    K* = 0 limit C_W = 1/phi'(0)^2 (tanh: 1), used when K* = 0 is attracting there.
+
+    Examples
+    --------
+    >>> critical_point("relu").C_W
+    2.0
+    >>> cp = critical_point("tanh", C_b=0.1)
+    >>> round(cp.C_W, 6), round(cp.K_star, 6), cp.chi_perp
+    (1.986073, 0.805799, 1.0)
+    """
     act = as_activation(act)
     _check_cw_cb(1.0, C_b, "critical_point")
     if act.jumps:

@@ -252,6 +252,11 @@ def wick_factor(m: int) -> sp.Expr:
 
     ``wick_factor(1) = 1``, ``wick_factor(2) = 1 + 2/n``, ``wick_factor(3) = 1 + 6/n + 8/n**2``; in general it
     equals ``prod_{j<m} (1 + 2j/n)`` (the tests check this, it is not assumed).
+
+    Examples
+    --------
+    >>> wick_factor(2), wick_factor(3)
+    (1 + 2/n, 1 + 6/n + 8/n**2)
     """
     return _derive(_check_m(m, "wick_factor"), False).factor
 
