@@ -27,6 +27,8 @@ import numba
 import numpy as np
 from numba import prange
 
+from sigprop.theory.errors import InputError
+
 from .rng import STREAM_WEIGHTS, draw_pairs_into, normal_pair
 
 try:  # numba-cuda (optional): only the CUDA benchmarks and the PTX check use it
@@ -281,13 +283,13 @@ def _cuda_benchmarks(profile: str) -> list[dict]:
 def run_benchmarks(profile: str = "quick", backend: str = "cpu") -> list[dict]:
     """Benchmark rows ``{benchmark, metric, value, unit, note}`` (profile 'quick' or 'full')."""
     if profile not in ("quick", "full"):
-        raise ValueError(f"profile must be 'quick' or 'full', got {profile!r}")
+        raise InputError(f"profile must be 'quick' or 'full', got {profile!r}")
     if backend == "cpu":
         return _cpu_benchmarks(profile)
     if backend == "cuda":
         from .backend import cuda_available
 
         if not cuda_available():
-            raise ValueError("backend='cuda' benchmarks need a CUDA GPU (numba.cuda.is_available() is False)")
+            raise InputError("backend='cuda' benchmarks need a CUDA GPU (numba.cuda.is_available() is False)")
         return _cuda_benchmarks(profile)
-    raise ValueError(f"backend must be 'cpu' or 'cuda', got {backend!r}")
+    raise InputError(f"backend must be 'cpu' or 'cuda', got {backend!r}")

@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from sigprop.theory.errors import InputError
+
 from ..theory.activations import ACTIVATION_NAMES, activation
 from ..validation.cli_checks import check_input_file, check_output_path
 from .simulate import BACKENDS, METHODS, NORMS, WEIGHTS, simulate
@@ -77,12 +79,12 @@ def _parse_params(items: list[str]) -> dict[str, float]:
     params = {}
     for item in items:
         if "=" not in item:
-            raise ValueError(f"--param must look like NAME=VALUE, got {item!r}")
+            raise InputError(f"--param must look like NAME=VALUE, got {item!r}")
         k, v = item.split("=", 1)
         try:
             params[k.strip()] = float(v)
         except ValueError:
-            raise ValueError(f"--param {k.strip()}: value must be a number, got {v!r}") from None
+            raise InputError(f"--param {k.strip()}: value must be a number, got {v!r}") from None
     return params
 
 
@@ -90,15 +92,15 @@ def make_inputs(P: int, n0: int, corr: float | None, seed: int) -> np.ndarray:
     """(P, n0) inputs: i.i.d. N(0, 1) entries, or (corr given) exact equicorrelated rows with |x|^2/n0 = 1."""
     for name, v in (("--inputs", P), ("--input-dim", n0)):
         if v < 1:
-            raise ValueError(f"{name} must be >= 1, got {v}")
+            raise InputError(f"{name} must be >= 1, got {v}")
     g = np.random.default_rng(seed)
     if corr is None:
         return g.standard_normal((P, n0))
     lo = -1.0 / (P - 1) if P > 1 else -1.0
     if not lo <= corr <= 1.0:
-        raise ValueError(f"--corr must be in [{lo:g}, 1] for P={P} inputs, got {corr}")
+        raise InputError(f"--corr must be in [{lo:g}, 1] for P={P} inputs, got {corr}")
     if n0 < P:
-        raise ValueError(f"--corr needs --input-dim >= --inputs (an orthonormal frame), got {n0} < {P}")
+        raise InputError(f"--corr needs --input-dim >= --inputs (an orthonormal frame), got {n0} < {P}")
     Q, _ = np.linalg.qr(g.standard_normal((n0, P)))  # orthonormal columns
     C = np.full((P, P), corr) + (1 - corr) * np.eye(P)
     w, V = np.linalg.eigh(C)
@@ -117,7 +119,7 @@ def _load_X(path: str) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise ValueError(f"--X: cannot read {path!r} as a .npy array: {exc}") from None
+        raise InputError(f"--X: cannot read {path!r} as a .npy array: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:

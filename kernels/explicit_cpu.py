@@ -19,6 +19,7 @@ import numpy as np
 from numba import prange
 
 from sigprop.theory.activations import device_activation, device_derivative
+from sigprop.theory.errors import InputError
 
 from . import rng
 from .backend import kernel_for_scalar
@@ -276,11 +277,11 @@ def run_explicit(X, widths, act, C_W, C_b, n_networks, seed, weights="gaussian",
     methods (:func:`sigprop.kernels.float_range.check_statistics`).
     """
     if backend not in _BACKENDS:
-        raise ValueError(f"backend must be 'cpu' or 'cuda', got {backend!r}")
+        raise InputError(f"backend must be 'cpu' or 'cuda', got {backend!r}")
     X, widths = check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual, norm, backward,
                                     first_network, act)
     if act.code < 0 and act.scalar is None:
-        raise ValueError(f"activation {act.label!r} has no numba scalar version (act.scalar)")
+        raise InputError(f"activation {act.label!r} has no numba scalar version (act.scalar)")
     if backend == "cuda":
         from .explicit_cuda import run_explicit_cuda
 

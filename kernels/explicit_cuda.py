@@ -24,6 +24,7 @@ from numba import cuda as _cuda
 from numba import types
 
 from sigprop.theory.activations import device_activation, device_derivative
+from sigprop.theory.errors import InputError
 
 from . import layer_ops, rng
 from .backend import device_helper, kernel_for_scalar
@@ -232,7 +233,7 @@ def run_explicit_cuda(X, widths, act, C_W, C_b, n_networks, seed, weights="gauss
     X, widths = check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual, norm, backward,
                                     first_network, act)
     if act.code < 0 and act.scalar is None:
-        raise ValueError(f"activation {act.label!r} has no numba scalar version (act.scalar)")
+        raise InputError(f"activation {act.label!r} has no numba scalar version (act.scalar)")
     C_W, C_b, r = float(C_W), float(C_b), float(residual)
     S, kind, net0 = int(n_networks), rng.WEIGHT_KINDS[weights], int(first_network)
     seed_u = np.uint64(seed)

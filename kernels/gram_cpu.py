@@ -20,6 +20,8 @@ import types
 import numba
 import numpy as np
 
+from sigprop.theory.errors import InputTypeError
+
 from ..theory.activations import Activation, device_activation
 from .backend import kernel_for_scalar
 from .gram_device import (
@@ -191,7 +193,7 @@ def activation_device_fn(act: Activation):
         return device_activation
     scalar = act.scalar
     if scalar is None:
-        raise TypeError(f"activation {act.label}: a custom activation needs a numba scalar (act.scalar)")
+        raise InputTypeError(f"activation {act.label}: a custom activation needs a numba scalar (act.scalar)")
 
     @numba.njit(inline="always")
     def phi(code, x, p0, p1):

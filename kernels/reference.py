@@ -52,6 +52,7 @@ import math
 import numpy as np
 
 from sigprop.theory.activations import Activation
+from sigprop.theory.errors import InputError, InputTypeError
 
 from . import rng
 from .layer_ops import NORM_CODES
@@ -68,41 +69,41 @@ def check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual
                         first_network=0, act=None) -> tuple[np.ndarray, tuple[int, ...]]:
     """Validate the arguments shared by the explicit-weight engines; return (X as float64 array, widths)."""
     if act is not None and not isinstance(act, Activation):
-        raise TypeError(f"act must be an Activation (sigprop.theory.activations.activation(...)), got {act!r}")
+        raise InputTypeError(f"act must be an Activation (sigprop.theory.activations.activation(...)), got {act!r}")
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"X must be a (P, n_0) array with P, n_0 >= 1, got shape {X.shape}")
+        raise InputError(f"X must be a (P, n_0) array with P, n_0 >= 1, got shape {X.shape}")
     if not np.all(np.isfinite(X)):
-        raise ValueError("X must be finite")
+        raise InputError("X must be finite")
     try:
         widths = tuple(int(w) for w in widths)
     except TypeError:
-        raise TypeError(f"widths must be a sequence of positive ints, got {widths!r}") from None
+        raise InputTypeError(f"widths must be a sequence of positive ints, got {widths!r}") from None
     if len(widths) < 1 or any(w < 1 for w in widths):
-        raise ValueError(f"widths must be a non-empty sequence of ints >= 1, got {widths!r}")
+        raise InputError(f"widths must be a non-empty sequence of ints >= 1, got {widths!r}")
     if len(widths) + 1 >= 2**24:
-        raise ValueError(f"depth len(widths) must be < 2^24 - 1, got {len(widths)}")
+        raise InputError(f"depth len(widths) must be < 2^24 - 1, got {len(widths)}")
     for name, v in (("C_W", C_W), ("C_b", C_b)):
         if not (isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v) and v >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+            raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
     if isinstance(n_networks, bool) or not isinstance(n_networks, (int, np.integer)) or n_networks < 1:
-        raise ValueError(f"n_networks must be an int >= 1, got {n_networks!r}")
+        raise InputError(f"n_networks must be an int >= 1, got {n_networks!r}")
     if isinstance(first_network, bool) or not isinstance(first_network, (int, np.integer)) or first_network < 0 \
             or first_network + n_networks > 2**32:
-        raise ValueError(f"first_network must be an int >= 0 with first_network + n_networks <= 2^32, "
+        raise InputError(f"first_network must be an int >= 0 with first_network + n_networks <= 2^32, "
                          f"got {first_network!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
-        raise ValueError(f"seed must be an int in [0, 2^64), got {seed!r}")
+        raise InputError(f"seed must be an int in [0, 2^64), got {seed!r}")
     if weights not in rng.WEIGHT_KINDS:
-        raise ValueError(f"weights must be one of {sorted(rng.WEIGHT_KINDS)}, got {weights!r}")
+        raise InputError(f"weights must be one of {sorted(rng.WEIGHT_KINDS)}, got {weights!r}")
     if not (isinstance(residual, (int, float, np.integer, np.floating)) and 0.0 <= residual <= 1.0):
-        raise ValueError(f"residual must be a number in [0, 1], got {residual!r}")
+        raise InputError(f"residual must be a number in [0, 1], got {residual!r}")
     if norm not in NORM_CODES:
-        raise ValueError(f"norm must be one of None, 'rms_pre', 'ln_pre', 'rms_post', 'ln_post', got {norm!r}")
+        raise InputError(f"norm must be one of None, 'rms_pre', 'ln_pre', 'rms_post', 'ln_post', got {norm!r}")
     if norm in ("ln_pre", "ln_post") and min(widths) < 2:
-        raise ValueError(f"norm={norm!r} (LayerNorm) needs every width >= 2, got widths={widths!r}")
+        raise InputError(f"norm={norm!r} (LayerNorm) needs every width >= 2, got widths={widths!r}")
     if backward and (residual != 0.0 or norm is not None):
-        raise ValueError(f"backward=True needs residual=0 and norm=None, got residual={residual!r}, norm={norm!r}")
+        raise InputError(f"backward=True needs residual=0 and norm=None, got residual={residual!r}, norm={norm!r}")
     return X, widths
 
 

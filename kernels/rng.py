@@ -42,6 +42,8 @@ import math
 import numba
 import numpy as np
 
+from sigprop.theory.errors import InputError, InputTypeError
+
 from .simd import float64_bits, float64_from_bits
 
 __all__ = [
@@ -356,19 +358,19 @@ def _check_coords(seed: int, stream: int, network: int, layer: int, rows: int, c
     for name, v, hi in (("seed", seed, 2**64), ("stream", stream, 256), ("network", network, 2**32),
                         ("layer", layer, 2**24), ("rows", rows, 2**32 + 1), ("cols", cols, 2**33 + 1)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
+            raise InputTypeError(f"{name} must be an integer, got {type(v).__name__}")
         if not 0 <= int(v) < hi:
-            raise ValueError(f"{name} must be in [0, {hi}), got {v}")
+            raise InputError(f"{name} must be in [0, {hi}), got {v}")
 
 
 def _kind_code(kind: int | str) -> int:
     """0/1/2 for 'gaussian'/'uniform'/'rademacher' (or the code itself); ValueError otherwise."""
     if isinstance(kind, str):
         if kind not in WEIGHT_KINDS:
-            raise ValueError(f"kind must be one of {sorted(WEIGHT_KINDS)}, got {kind!r}")
+            raise InputError(f"kind must be one of {sorted(WEIGHT_KINDS)}, got {kind!r}")
         kind = WEIGHT_KINDS[kind]
     if kind not in (0, 1, 2):
-        raise ValueError(f"kind must be 0 (gaussian), 1 (uniform) or 2 (rademacher), got {kind!r}")
+        raise InputError(f"kind must be 0 (gaussian), 1 (uniform) or 2 (rademacher), got {kind!r}")
     return int(kind)
 
 

@@ -32,6 +32,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from sigprop.theory.errors import InputTypeError
+
 __all__ = ["LANES", "dot_lanes", "fourth_lanes", "float64_bits", "float64_from_bits", "aligned_rows"]
 
 LANES = 8
@@ -44,7 +46,7 @@ _ZEROS = ir.Constant(_VEC, [0.0] * LANES)
 
 def _check_array(name: str, t) -> None:
     if not (isinstance(t, types.Array) and t.ndim == 1 and t.layout == "C" and t.dtype == types.float64):
-        raise TypeError(f"{name} must be a 1-D C-contiguous float64 array, got {t}")
+        raise InputTypeError(f"{name} must be a 1-D C-contiguous float64 array, got {t}")
 
 
 def _lane_sum_codegen(fourth: bool):
@@ -118,7 +120,7 @@ def fourth_lanes(typingctx, x, n):
 def float64_bits(typingctx, x):
     """The IEEE-754 bits of the float64 x as an int64 (a bit cast, no conversion)."""
     if x != types.float64:
-        raise TypeError(f"x must be float64, got {x}")
+        raise InputTypeError(f"x must be float64, got {x}")
 
     def codegen(context, builder, sig, args):
         return builder.bitcast(args[0], _I64)
@@ -130,7 +132,7 @@ def float64_bits(typingctx, x):
 def float64_from_bits(typingctx, b):
     """The float64 whose IEEE-754 bits are the int64 b (a bit cast, no conversion)."""
     if b != types.int64:
-        raise TypeError(f"b must be int64, got {b}")
+        raise InputTypeError(f"b must be int64, got {b}")
 
     def codegen(context, builder, sig, args):
         return builder.bitcast(args[0], _DBL)

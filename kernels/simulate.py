@@ -18,6 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
+from sigprop.theory.errors import InputError, InputTypeError
+
 from ..theory.activations import Activation
 from ..theory.activations import activation as make_activation
 from .float_range import check_statistics
@@ -39,19 +41,19 @@ _MEMORY_FRACTION = 0.8
 
 def _positive_int(name: str, v, hi: int | None = None) -> int:
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{name} must be a positive int, got {type(v).__name__} {v!r}")
+        raise InputTypeError(f"{name} must be a positive int, got {type(v).__name__} {v!r}")
     if v < 1 or (hi is not None and v > hi):
         allowed = f"in [1, {hi}]" if hi is not None else ">= 1"
-        raise ValueError(f"{name} must be an integer {allowed}, got {v!r}")
+        raise InputError(f"{name} must be an integer {allowed}, got {v!r}")
     return int(v)
 
 
 def _real(name: str, v) -> float:
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(v).__name__} {v!r}")
+        raise InputTypeError(f"{name} must be a real number, got {type(v).__name__} {v!r}")
     v = float(v)
     if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v!r}")
+        raise InputError(f"{name} must be finite, got {v!r}")
     return v
 
 
@@ -59,13 +61,13 @@ def _check_X(X) -> np.ndarray:
     try:
         arr = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"X must be a real (P, n_0) array, got {type(X).__name__}") from None
+        raise InputTypeError(f"X must be a real (P, n_0) array, got {type(X).__name__}") from None
     if arr.ndim != 2:
-        raise ValueError(f"X must be 2-D with shape (P, n_0) (one input per row), got shape {arr.shape}")
+        raise InputError(f"X must be 2-D with shape (P, n_0) (one input per row), got shape {arr.shape}")
     if arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise ValueError(f"X must have P >= 1 inputs of dimension n_0 >= 1, got shape {arr.shape}")
+        raise InputError(f"X must have P >= 1 inputs of dimension n_0 >= 1, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError("X must be finite (it contains NaN or inf)")
+        raise InputError("X must be finite (it contains NaN or inf)")
     return np.array(arr, dtype=np.float64, order="C")
 
 
@@ -73,10 +75,11 @@ def _check_widths(width, depth: int) -> tuple[int, ...]:
     if isinstance(width, numbers.Integral) and not isinstance(width, bool):
         return (_positive_int("width", width),) * depth
     if isinstance(width, (str, bytes)) or not isinstance(width, (Sequence, np.ndarray)):
-        raise TypeError(f"width must be a positive int or a sequence of depth={depth} positive ints, got {width!r}")
+        raise InputTypeError(f"width must be a positive int or a sequence of depth={depth} positive ints, "
+                             f"got {width!r}")
     ws = list(width)
     if len(ws) != depth:
-        raise ValueError(f"width must have depth={depth} entries (one per hidden layer), got {len(ws)}")
+        raise InputError(f"width must have depth={depth} entries (one per hidden layer), got {len(ws)}")
     return tuple(_positive_int(f"width[{i}]", w) for i, w in enumerate(ws))
 
 
@@ -227,54 +230,55 @@ def simulate(X, *, depth: int, width, activation, C_W: float, C_b: float = 0.0, 
     elif isinstance(activation, Activation):
         act = activation
     else:
-        raise TypeError(f"activation must be a name (str) or an Activation object, got {type(activation).__name__}")
+        raise InputTypeError(f"activation must be a name (str) or an Activation object, "
+                             f"got {type(activation).__name__}")
     C_W = _real("C_W", C_W)
     if C_W <= 0.0:
-        raise ValueError(f"C_W must be > 0 (the weight variance times fan-in), got {C_W!r}")
+        raise InputError(f"C_W must be > 0 (the weight variance times fan-in), got {C_W!r}")
     C_b = _real("C_b", C_b)
     if C_b < 0.0:
-        raise ValueError(f"C_b must be >= 0 (the bias variance), got {C_b!r}")
+        raise InputError(f"C_b must be >= 0 (the bias variance), got {C_b!r}")
     n_networks = _positive_int("n_networks", n_networks, 2**32)
     if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise InputError(f"method must be one of {METHODS}, got {method!r}")
     if not isinstance(backend, str) or backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int in [0, 2^64), got {type(seed).__name__} {seed!r}")
+        raise InputTypeError(f"seed must be an int in [0, 2^64), got {type(seed).__name__} {seed!r}")
     if not 0 <= int(seed) < 2**64:
-        raise ValueError(f"seed must be an int in [0, 2^64), got {seed!r}")
+        raise InputError(f"seed must be an int in [0, 2^64), got {seed!r}")
     seed = int(seed)
     if not isinstance(weights, str) or weights not in WEIGHTS:
-        raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
+        raise InputError(f"weights must be one of {WEIGHTS}, got {weights!r}")
     residual = _real("residual", residual)
     if not 0.0 <= residual < 1.0:
-        raise ValueError(f"residual must be in [0, 1) (the skip weight r; 1 would remove the layer), got {residual!r}")
+        raise InputError(f"residual must be in [0, 1) (the skip weight r; 1 would remove the layer), got {residual!r}")
     if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        raise InputError(f"norm must be one of {NORMS}, got {norm!r}")
     if not isinstance(backward, (bool, np.bool_)):
-        raise TypeError(f"backward must be a bool, got {type(backward).__name__} {backward!r}")
+        raise InputTypeError(f"backward must be a bool, got {type(backward).__name__} {backward!r}")
     backward = bool(backward)
     if method == "gram" and weights != "gaussian":
-        raise ValueError(f"method='gram' is exact only for Gaussian weights (it samples each layer from its "
+        raise InputError(f"method='gram' is exact only for Gaussian weights (it samples each layer from its "
                          f"conditional Gaussian law); for weights={weights!r} use method='explicit'")
     if method == "gram" and backward:
-        raise ValueError("method='gram' cannot compute the backward pass (it reuses the same weights twice, "
+        raise InputError("method='gram' cannot compute the backward pass (it reuses the same weights twice, "
                          "which the Gram chain does not represent); use method='explicit' with backward=True")
     if backward and (residual != 0.0 or norm is not None):
-        raise ValueError(f"backward=True needs residual=0 and norm=None, got residual={residual!r}, norm={norm!r}")
+        raise InputError(f"backward=True needs residual=0 and norm=None, got residual={residual!r}, norm={norm!r}")
     if norm in ("ln_pre", "ln_post") and min(widths) < 2:
-        raise ValueError(f"norm={norm!r} needs every width >= 2 (LayerNorm over one neuron is 0/0), "
+        raise InputError(f"norm={norm!r} needs every width >= 2 (LayerNorm over one neuron is 0/0), "
                          f"got widths {widths}")
     if method == "numpy" and backend != "cpu":
-        raise ValueError("method='numpy' runs on the CPU only; use backend='cpu'")
+        raise InputError("method='numpy' runs on the CPU only; use backend='cpu'")
     if backend == "cuda":
         from .backend import cuda_available
 
         if not cuda_available():
-            raise ValueError("backend='cuda' needs a CUDA GPU (numba.cuda.is_available() is False here) or "
+            raise InputError("backend='cuda' needs a CUDA GPU (numba.cuda.is_available() is False here) or "
                              "numba's simulator (NUMBA_ENABLE_CUDASIM=1); use backend='cpu'")
     if not act.is_builtin and act.scalar is None:
-        raise TypeError(f"activation {act.label}: a custom activation needs a numba scalar (act.scalar)")
+        raise InputTypeError(f"activation {act.label}: a custom activation needs a numba scalar (act.scalar)")
     batch = _plan_batches(P, n0, widths, n_networks, method, backward, backend)
 
     # ---- work ---------------------------------------------------------------------------------

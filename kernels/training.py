@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sigprop.theory.errors import InputError
+
 __all__ = [
     "MLP",
     "TrainingResult",
@@ -61,7 +63,7 @@ class MLP:
 
 def _check_int(x, name: str, lo: int) -> int:
     if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {x!r}")
+        raise InputError(f"{name} must be an integer >= {lo}, got {x!r}")
     return int(x)
 
 
@@ -71,7 +73,7 @@ def init_mlp(inputs: int, outputs: int, depth: int, width: int = 256, bias: bool
     inputs, outputs = _check_int(inputs, "inputs", 1), _check_int(outputs, "outputs", 1)
     depth, width = _check_int(depth, "depth", 1), _check_int(width, "width", 1)
     if not (math.isfinite(readout_gain) and readout_gain > 0):
-        raise ValueError(f"readout_gain must be finite and > 0, got {readout_gain!r}")
+        raise InputError(f"readout_gain must be finite and > 0, got {readout_gain!r}")
     rng = np.random.default_rng(seed)
     sizes = [inputs] + [width] * depth
     W = [rng.standard_normal((sizes[l + 1], sizes[l])) * math.sqrt(2.0 / sizes[l]) for l in range(depth)]
@@ -161,7 +163,7 @@ def _layer_factors(mlp: MLP, X: np.ndarray, outs: list[int]):
 def _outputs(mlp: MLP, outputs) -> list[int]:
     outs = list(range(mlp.outputs)) if outputs is None else [int(i) for i in outputs]
     if not outs or min(outs) < 0 or max(outs) >= mlp.outputs:
-        raise ValueError(f"outputs must be indices in [0, {mlp.outputs}), got {outputs!r}")
+        raise InputError(f"outputs must be indices in [0, {mlp.outputs}), got {outputs!r}")
     return outs
 
 
@@ -191,18 +193,18 @@ def _cka_with_rank_one(T: np.ndarray, yc: np.ndarray) -> float:
     tot = r.sum()
     norm2 = np.vdot(T, T) - 2.0 * np.dot(r, r) / m + tot * tot / (m * m)
     if not norm2 > 1e-24 * max(np.vdot(T, T), 1e-300):
-        raise ValueError("tangent kernel has zero centred norm: its alignment is undefined")
+        raise InputError("tangent kernel has zero centred norm: its alignment is undefined")
     return float(yc @ T @ yc / (math.sqrt(norm2) * np.dot(yc, yc)))
 
 
 def layer_alignments(mlp: MLP, X: np.ndarray, Y1h: np.ndarray) -> np.ndarray:
     """CKA of each hidden layer's oN x oN tangent kernel with vec(Y) vec(Y)^T (Y one-hot, N x o); streams layers."""
     if Y1h.shape != (X.shape[0], mlp.outputs):
-        raise ValueError(f"label matrix must be (N, o) = ({X.shape[0]}, {mlp.outputs}), got {Y1h.shape}")
+        raise InputError(f"label matrix must be (N, o) = ({X.shape[0]}, {mlp.outputs}), got {Y1h.shape}")
     y = Y1h.T.reshape(-1).astype(float)
     yc = y - y.mean()
     if not np.dot(yc, yc) > 0:
-        raise ValueError("label matrix has zero centred norm (all entries equal)")
+        raise InputError("label matrix has zero centred norm (all entries equal)")
     o = mlp.outputs
     out = np.empty(mlp.depth)
     for l, F, D in _layer_factors(mlp, X, list(range(o))):
@@ -231,7 +233,7 @@ def load_digits_data(n: int | None = None, seed: int = 0) -> tuple[np.ndarray, n
     X = _normalise_rows(np.asarray(data.data, dtype=float))
     y = np.asarray(data.target, dtype=np.int64)
     if n is not None and not (1 <= n <= X.shape[0]):
-        raise ValueError(f"n must be in [1, {X.shape[0]}], got {n}")
+        raise InputError(f"n must be in [1, {X.shape[0]}], got {n}")
     idx = np.random.default_rng(seed).permutation(X.shape[0])[: n or X.shape[0]]
     return X[idx], y[idx]
 
@@ -314,27 +316,27 @@ def _clip_scale(gW: list[np.ndarray], gb: list[np.ndarray] | None, clip_norm: fl
 def _train(mlp, X, labels, loss, lr, momentum, batch_size, epochs, thresholds, align_X, align_labels, seed,
            final_alignment, stop_at_last_threshold, clip_norm=None) -> TrainingResult:
     if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        raise InputError(f"loss must be one of {LOSSES}, got {loss!r}")
     X = np.asarray(X, dtype=float)
     labels = np.asarray(labels)
     if X.ndim != 2 or X.shape[1] != mlp.W[0].shape[1]:
-        raise ValueError(f"X must be (N, {mlp.W[0].shape[1]}), got {X.shape}")
+        raise InputError(f"X must be (N, {mlp.W[0].shape[1]}), got {X.shape}")
     if labels.shape != (X.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be integer class indices of shape ({X.shape[0]},), got {labels.shape}")
+        raise InputError(f"labels must be integer class indices of shape ({X.shape[0]},), got {labels.shape}")
     if labels.min() < 0 or labels.max() >= mlp.outputs:
-        raise ValueError(f"labels must lie in [0, {mlp.outputs})")
+        raise InputError(f"labels must lie in [0, {mlp.outputs})")
     for name, v, lo in (("lr", lr, 0.0), ("momentum", momentum, -1e-300)):
         if not (math.isfinite(v) and v > lo):
-            raise ValueError(f"{name} must be finite and > {max(lo, 0)}, got {v!r}")
+            raise InputError(f"{name} must be finite and > {max(lo, 0)}, got {v!r}")
     if momentum >= 1:
-        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        raise InputError(f"momentum must be in [0, 1), got {momentum}")
     if clip_norm is not None and not (isinstance(clip_norm, (int, float)) and math.isfinite(clip_norm)
                                       and clip_norm > 0):
-        raise ValueError(f"clip_norm must be None or finite and > 0, got {clip_norm!r}")
+        raise InputError(f"clip_norm must be None or finite and > 0, got {clip_norm!r}")
     batch_size, epochs = _check_int(batch_size, "batch_size", 1), _check_int(epochs, "epochs", 0)
     thresholds = tuple(sorted((float(t) for t in thresholds), reverse=True))
     if any(not (t > 0) for t in thresholds):
-        raise ValueError("thresholds must be > 0")
+        raise InputError("thresholds must be > 0")
     if align_X is None:
         align_X, align_labels = X[:100], labels[:100]
     align_Y = one_hot(np.asarray(align_labels), mlp.outputs)

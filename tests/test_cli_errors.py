@@ -233,3 +233,53 @@ def test_cli_prints_any_memory_error_in_one_line(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(sim_cli, "simulate", raise_memory)
     assert main([*SIM, "--out", str(tmp_path / "x.npz")]) == 2
     assert one_error_line(capsys, "simulate").endswith("simulate: too big for this machine")
+
+
+def _fake_command(monkeypatch, exc: BaseException) -> None:
+    """A `sigprop fake` subcommand whose run() raises ``exc``."""
+    import sys
+    import types
+
+    from sigprop.validation import cli
+
+    mod = types.ModuleType("sigprop_fake_cmd")
+    mod.add_arguments = lambda parser: None
+
+    def run(args):
+        raise exc
+
+    mod.run = run
+    monkeypatch.setitem(sys.modules, "sigprop_fake_cmd", mod)
+    monkeypatch.setitem(cli.SUBCOMMANDS, "fake", ("sigprop_fake_cmd", "raises"))
+
+
+def test_input_errors_are_one_line_and_bugs_keep_their_traceback(monkeypatch, capsys):
+    """Only sigprop's input validation (InputError) becomes 'error: ...' with exit 2; a TypeError or ValueError
+    from anywhere else is a bug and propagates (issue 13: the dispatcher used to turn every TypeError into exit 2)."""
+    from sigprop.theory.errors import InputError, InputTypeError
+    from sigprop.validation.cli import main
+
+    for exc in (InputError("width must be positive,\n  got 0"), InputTypeError("depth must be an int")):
+        _fake_command(monkeypatch, exc)
+        assert main(["fake"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("sigprop fake: error: ")
+    for exc in (TypeError("'NoneType' object is not subscriptable"), ValueError("operands could not be broadcast")):
+        _fake_command(monkeypatch, exc)
+        with pytest.raises(type(exc)):
+            main(["fake"])
+
+
+def test_validation_errors_are_input_errors():
+    """Public entries raise InputError (still a ValueError/TypeError for callers that catch those)."""
+    import numpy as np
+
+    from sigprop.kernels import simulate
+    from sigprop.theory.errors import InputError, InputTypeError
+    from sigprop.theory.kernel_map import KernelMap
+
+    with pytest.raises(InputError, match="width"):
+        simulate(np.ones((1, 2)), depth=2, width=0, activation="relu", C_W=2.0, n_networks=1)
+    with pytest.raises(InputTypeError, match="activation"):
+        KernelMap(3)
+    assert issubclass(InputTypeError, TypeError) and issubclass(InputError, ValueError)

@@ -21,6 +21,8 @@ import numpy as np
 from numba.core.registry import CPUDispatcher
 from scipy import special
 
+from sigprop.theory.errors import InputError, InputTypeError
+
 __all__ = [
     "Activation",
     "activation",
@@ -355,28 +357,28 @@ def activation(name: str | Activation, **params: float) -> Activation:
     """
     if isinstance(name, Activation):
         if params:
-            raise TypeError(f"activation: parameters {sorted(params)} given with an Activation object")
+            raise InputTypeError(f"activation: parameters {sorted(params)} given with an Activation object")
         return name
     if not isinstance(name, str):
-        raise TypeError(f"activation: name must be a str or Activation, got {type(name).__name__}")
+        raise InputTypeError(f"activation: name must be a str or Activation, got {type(name).__name__}")
     key = name.strip().lower().replace("-", "_")
     aliases = {"linear": "identity", "lrelu": "leaky_relu", "swish": "silu", "heaviside": "step"}
     key = aliases.get(key, key)
     if key not in CODES:
-        raise ValueError(f"activation: unknown name {name!r}; known: {', '.join(ACTIVATION_NAMES)}")
+        raise InputError(f"activation: unknown name {name!r}; known: {', '.join(ACTIVATION_NAMES)}")
     allowed = _PARAMS.get(key, {})
     unknown = set(params) - set(allowed)
     if unknown:
         taken = ", ".join(allowed) if allowed else "no parameters"
-        raise TypeError(f"activation {key!r} does not take parameter(s) {sorted(unknown)}; it takes {taken}")
+        raise InputTypeError(f"activation {key!r} does not take parameter(s) {sorted(unknown)}; it takes {taken}")
     p: dict[str, float] = {}
     for pname, (default, (lo, hi)) in allowed.items():
         v = params.get(pname, default)
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise TypeError(f"activation {key!r}: parameter {pname} must be a real number, got {v!r}")
+            raise InputTypeError(f"activation {key!r}: parameter {pname} must be a real number, got {v!r}")
         v = float(v)
         if not math.isfinite(v) or not lo < v < hi:
-            raise ValueError(f"activation {key!r}: parameter {pname}={v!r} must be finite and in ({lo}, {hi})")
+            raise InputError(f"activation {key!r}: parameter {pname}={v!r} must be finite and in ({lo}, {hi})")
         p[pname] = v
     spec = _spec(key, p)
     code = CODES[key]
@@ -424,10 +426,10 @@ def as_activation(act: str | Activation, *, argname: str = "act", **params: floa
     >>> as_activation(3, argname="activation")
     Traceback (most recent call last):
         ...
-    TypeError: activation must be an activation name (str) or an Activation, got int
+    sigprop.theory.errors.InputTypeError: activation must be an activation name (str) or an Activation, got int
     """
     if not isinstance(act, (str, Activation)):
-        raise TypeError(f"{argname} must be an activation name (str) or an Activation, got {type(act).__name__}")
+        raise InputTypeError(f"{argname} must be an activation name (str) or an Activation, got {type(act).__name__}")
     return activation(act, **params)
 
 
@@ -488,11 +490,11 @@ def _compile_scalar(f: Callable[[float], float], what: str):
         disp.compile((numba.types.float64,))
         ret = disp.overloads[(numba.types.float64,)].signature.return_type
     except Exception as exc:  # numba raises TypingError, UnsupportedError, NotImplementedError, ...
-        raise ValueError(f"custom_activation: {what} must be a scalar function numba can compile for a float64 "
+        raise InputError(f"custom_activation: {what} must be a scalar function numba can compile for a float64 "
                          f"argument (it runs inside the Monte-Carlo kernels), got {_short_name(f)}; numba says: "
                          f"{_numba_error_line(exc)}") from None
     if not isinstance(ret, (numba.types.Float, numba.types.Integer, numba.types.Boolean)):
-        raise ValueError(f"custom_activation: {what} must return a real number for a float64 argument, but numba "
+        raise InputError(f"custom_activation: {what} must return a real number for a float64 argument, but numba "
                          f"types its result as {ret} (a vectorised NumPy function such as np.where returns an "
                          "array: write the scalar with math/if instead)")
     return disp
@@ -514,7 +516,7 @@ def _check_parity(fn: Callable[[np.ndarray], np.ndarray], parity: str) -> None:
         plus = np.asarray(fn(x), dtype=float)
         minus = np.asarray(fn(-x), dtype=float)
     if plus.shape != x.shape or minus.shape != x.shape:
-        raise TypeError("custom_activation: fn must map an array to an array of the same shape")
+        raise InputTypeError("custom_activation: fn must map an array to an array of the same shape")
     target = -plus if parity == "odd" else plus
     finite = np.isfinite(plus) & np.isfinite(minus)
     scale = max(1.0, float(np.max(np.abs(np.concatenate([plus[finite], minus[finite]])), initial=0.0)))
@@ -525,7 +527,7 @@ def _check_parity(fn: Callable[[np.ndarray], np.ndarray], parity: str) -> None:
         k = int(np.argmin(ok))
         rel = "phi(-x) = -phi(x)" if parity == "odd" else "phi(-x) = phi(x)"
         grid = ", ".join(f"{v:g}" for v in x)
-        raise ValueError(f"custom_activation: parity={parity!r} claims {rel}, but at x = {x[k]:g}: phi(x) = "
+        raise InputError(f"custom_activation: parity={parity!r} claims {rel}, but at x = {x[k]:g}: phi(x) = "
                          f"{plus[k]:.17g}, phi(-x) = {minus[k]:.17g} (checked at x = +-{grid} with relative "
                          f"tolerance {_PARITY_RTOL:g}); pass parity=None if phi has no parity")
 
@@ -599,20 +601,20 @@ def custom_activation(
     >>> custom_activation(np.abs, parity="odd")
     Traceback (most recent call last):
     ...
-    ValueError: ...parity=...
+    sigprop.theory.errors.InputError: ...parity=...
     """
     if not callable(fn):
-        raise TypeError("custom_activation: fn must be callable")
+        raise InputTypeError("custom_activation: fn must be callable")
     if parity not in (None, "odd", "even"):
-        raise ValueError(f"custom_activation: parity must be None, 'odd' or 'even', got {parity!r}")
+        raise InputError(f"custom_activation: parity must be None, 'odd' or 'even', got {parity!r}")
     for what, pts in (("kinks", kinks), ("jumps", jumps)):
         for k in pts:
             if not math.isfinite(float(k)):
-                raise ValueError(f"custom_activation: {what} must be finite numbers, got {k!r}")
+                raise InputError(f"custom_activation: {what} must be finite numbers, got {k!r}")
     kinks_t = tuple(sorted({float(k) for k in kinks} | {float(j) for j in jumps}))
     test = np.asarray(fn(np.linspace(-3.0, 3.0, 7)), dtype=float)
     if test.shape != (7,):
-        raise TypeError("custom_activation: fn must map an array to an array of the same shape")
+        raise InputTypeError("custom_activation: fn must map an array to an array of the same shape")
     if parity is not None:
         _check_parity(fn, parity)
     if derivative is None:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sigprop.theory.errors import InputError
+
 __all__ = ["run_benchmarks"]
 
 
@@ -37,7 +39,7 @@ def _cli_time(name: str) -> float:
 
 def run_benchmarks(profile: str = "quick") -> list[dict]:
     if profile not in ("quick", "full"):
-        raise ValueError(f"run_benchmarks: profile must be 'quick' or 'full', got {profile!r}")
+        raise InputError(f"run_benchmarks: profile must be 'quick' or 'full', got {profile!r}")
     from .kernel_map import KernelMap
     from .meanfield import kernel_recursion
 

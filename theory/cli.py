@@ -15,6 +15,8 @@ import json
 import math
 import sys
 
+from sigprop.theory.errors import InputError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="activation name (e.g. relu, leaky_relu, tanh, gelu, selu, erf, exp)")
@@ -39,13 +41,13 @@ def _parse_params(items: list[str]) -> dict[str, float]:
     out: dict[str, float] = {}
     for item in items:
         if "=" not in item:
-            raise ValueError(f"--param must be KEY=VALUE, got {item!r}")
+            raise InputError(f"--param must be KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
         k = k.strip()
         try:
             out[k] = float(v)
         except ValueError:
-            raise ValueError(f"--param {k}: value must be a number, got {v!r}") from None
+            raise InputError(f"--param {k}: value must be a number, got {v!r}") from None
     return out
 
 
@@ -54,15 +56,15 @@ def run(args: argparse.Namespace) -> int:
 
     params = _parse_params(args.param)
     if args.kmax < 0:
-        raise ValueError(f"--kmax must be >= 0, got {args.kmax}")
+        raise InputError(f"--kmax must be >= 0, got {args.kmax}")
     rhos = []
     for s in args.rho:
         try:
             r = float(s)
         except ValueError:
-            raise ValueError(f"--rho must be a number in [-1, 1], got {s!r}") from None
+            raise InputError(f"--rho must be a number in [-1, 1], got {s!r}") from None
         if math.isnan(r) or abs(r) > 1:
-            raise ValueError(f"--rho must be in [-1, 1], got {s!r}")
+            raise InputError(f"--rho must be in [-1, 1], got {s!r}")
         rhos.append((s, r))
     act = activation(args.name, **params)
     km = KernelMap(act)

@@ -22,6 +22,8 @@ from typing import Callable
 
 import numpy as np
 
+from sigprop.theory.errors import InputError
+
 from .activations import Activation
 
 __all__ = ["piecewise_linear_slopes", "pair_form", "pair_deriv_form", "unit_form"]
@@ -57,7 +59,7 @@ def _pl_unit(b: float, a: float, rho, order: int):
             return np.zeros_like(rho)
         with np.errstate(divide="ignore"):
             return A / np.sqrt(one_m)
-    raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
+    raise InputError(f"order must be 0, 1 or 2, got {order!r}")
 
 
 def _step_unit(rho, order: int):
@@ -70,7 +72,7 @@ def _step_unit(rho, order: int):
             return 1.0 / (_TWO_PI * np.sqrt(one_m))
         if order == 2:
             return np.where(rho == 0, 0.0, rho / (_TWO_PI * one_m ** 1.5))
-    raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
+    raise InputError(f"order must be 0, 1 or 2, got {order!r}")
 
 
 def _erf_unit(rho, order: int):
@@ -82,7 +84,7 @@ def _erf_unit(rho, order: int):
         return (4.0 / (3.0 * math.pi)) / np.sqrt(q)
     if order == 2:
         return (4.0 / (3.0 * math.pi)) * (4.0 * rho / 9.0) / q**1.5
-    raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
+    raise InputError(f"order must be 0, 1 or 2, got {order!r}")
 
 
 def _gelu_unit(rho, order: int):
@@ -94,12 +96,12 @@ def _gelu_unit(rho, order: int):
         return 0.25 + (1.0 / _TWO_PI) * (rho / q**1.5 + np.arcsin(rho / 2.0) + rho / np.sqrt(q))
     if order == 2:
         return (1.0 / _TWO_PI) * (5.0 / q**1.5 + 3.0 * rho * rho / q**2.5 + 1.0 / np.sqrt(q))
-    raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
+    raise InputError(f"order must be 0, 1 or 2, got {order!r}")
 
 
 def _check_order(order: int) -> None:
     if order not in (0, 1, 2):
-        raise ValueError(f"order must be 0, 1 or 2, got {order!r}")
+        raise InputError(f"order must be 0, 1 or 2, got {order!r}")
 
 
 def unit_form(act: Activation) -> Callable | None:

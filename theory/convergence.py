@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sigprop.theory.errors import InputError
+
 
 def _brentq(*args, **kwargs):
     from scipy.optimize import brentq  # lazy: keeps `sigprop theory` start-up fast
@@ -41,14 +43,14 @@ LINEAR_TOL = 1e-12
 def _check_rho0(rho0) -> np.ndarray:
     r = np.asarray(rho0, dtype=float)
     if np.any(np.isnan(r)) or np.any(np.abs(r) > 1.0):
-        raise ValueError(f"rho0 must be in [-1, 1] (no NaN), got {rho0!r}")
+        raise InputError(f"rho0 must be in [-1, 1] (no NaN), got {rho0!r}")
     return r
 
 
 def _check_depth(depth) -> np.ndarray:
     d = np.asarray(depth)
     if d.dtype.kind not in "iuf" or np.any(~np.isfinite(d.astype(float))) or np.any(d < 0):
-        raise ValueError(f"depth must be >= 0 (integers), got {depth!r}")
+        raise InputError(f"depth must be >= 0 (integers), got {depth!r}")
     return d.astype(float)
 
 
@@ -101,7 +103,7 @@ def classify(km) -> Convergence:
     ``kappa_prime1``) into the theorem's cases; rho* in case 4 by a bracketing root finder on (0, 1)."""
     k0, kp0, kp1 = float(km.kappa0), float(km.kappa_prime0), float(km.kappa_prime1)
     if abs(kp0 - 1.0) <= LINEAR_TOL and abs(k0) <= KAPPA0_TOL:
-        raise ValueError("the kernel map is linear (kappa(rho) = rho): every rho is a fixed point and the "
+        raise InputError("the kernel map is linear (kappa(rho) = rho): every rho is a fixed point and the "
                          "convergence theorem (for nonlinear activations) does not apply")
     if abs(k0) <= KAPPA0_TOL:
         a = 1.0 / (2.0 - kp0)
@@ -118,7 +120,7 @@ def classify(km) -> Convergence:
             hi = x
             break
     if hi is None:
-        raise ValueError("case 4: could not bracket the fixed point in (0, 1) (kappa(rho) >= rho up to 1 - 1e-16)")
+        raise InputError("case 4: could not bracket the fixed point in (0, 1) (kappa(rho) >= rho up to 1 - 1e-16)")
     rs = _bisect_root(km, 0.0, hi)
     kps = float(km.derivative(rs, order=1))
     a = max(1.0 - k0, kps, (1.0 - rs) / (2.0 - kps))

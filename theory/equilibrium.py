@@ -29,6 +29,8 @@ from typing import Sequence
 import numba
 import numpy as np
 
+from sigprop.theory.errors import InputError, InputTypeError
+
 from .activations import Activation, as_activation
 
 __all__ = [
@@ -96,7 +98,7 @@ def relu_gap_map(e: float | np.ndarray, lam: float = 1.0) -> np.ndarray:
     """One step of the normalised homogeneous correlation map written for the gap: e -> 1 - kappa(1 - e)."""
     e = np.asarray(e, dtype=float)
     if np.any(~np.isfinite(e)) or np.any(e < 0) or np.any(e > 2):
-        raise ValueError("relu_gap_map: e = 1 - c must lie in [0, 2]")
+        raise InputError("relu_gap_map: e = 1 - c must lie in [0, 2]")
     out = np.vectorize(lambda x: _gap_step(float(x), float(lam)), otypes=[float])(e)
     return out if out.ndim else float(out)
 
@@ -105,30 +107,30 @@ def homogeneous_lambda(act: str | Activation) -> float:
     """lam = (a+ - a-)^2 / (a+^2 + a-^2) for a nonlinear positively homogeneous activation, else ValueError."""
     a = as_activation(act, argname="activation")
     if a.slopes is None:
-        raise ValueError(
+        raise InputError(
             f"activation {a.label!r} has no critical point for the equilibrium definition: it needs a positively "
             "homogeneous activation (relu, leaky_relu, abs), whose critical point C_b = 0, C_W = 1/E[phi^2] keeps "
             "the correlation map kappa'(1) = 1 at every depth")
     ap, am = (float(x) for x in a.slopes)
     lam = (ap - am) ** 2 / (ap * ap + am * am)
     if lam == 0.0:
-        raise ValueError(f"activation {a.label!r} is linear: the correlation map is the identity, "
+        raise InputError(f"activation {a.label!r} is linear: the correlation map is the identity, "
                          "no equilibrium exists")
     return lam
 
 
 def _check_depth(depth, name: str = "depth") -> int:
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer >= 2, got {depth!r}")
+        raise InputTypeError(f"{name} must be an integer >= 2, got {depth!r}")
     if depth < 2:
-        raise ValueError(f"{name} must be an integer >= 2, got {depth}")
+        raise InputError(f"{name} must be an integer >= 2, got {depth}")
     return int(depth)
 
 
 def _check_rho0(rho0) -> float:
     rho0 = float(rho0)
     if not (math.isfinite(rho0) and -1.0 <= rho0 < 1.0):
-        raise ValueError(f"rho0 must be a correlation in [-1, 1) (rho0 = 1 gives identical inputs), got {rho0!r}")
+        raise InputError(f"rho0 must be a correlation in [-1, 1) (rho0 = 1 gives identical inputs), got {rho0!r}")
     return rho0
 
 
@@ -206,7 +208,7 @@ def equilibrium_layers(depths: Sequence[int], activation: str | Activation = "re
     """l*(L) for several depths, from one forward sequence (c_l does not depend on L)."""
     depths = [_check_depth(int(d) if isinstance(d, (np.integer,)) else d, "depths[i]") for d in depths]
     if not depths:
-        raise ValueError("depths must be a non-empty sequence of integers >= 2")
+        raise InputError("depths must be a non-empty sequence of integers >= 2")
     gaps, log_slopes = correlation_gaps(max(depths), activation, rho0)
     if continuous:
         return np.array([_position_from(gaps, log_slopes, L) for L in depths])
@@ -258,7 +260,7 @@ def equilibrium_window(depth_min: int, depth_max: int, activation: str | Activat
     """
     depth_min, depth_max = _check_depth(depth_min, "depth_min"), _check_depth(depth_max, "depth_max")
     if depth_max <= depth_min:
-        raise ValueError(f"depth_max must be greater than depth_min, got {depth_min}..{depth_max}")
+        raise InputError(f"depth_max must be greater than depth_min, got {depth_min}..{depth_max}")
     if depths is None:
         depths = np.unique(np.round(np.geomspace(depth_min, depth_max, 40)).astype(int))
     layers = equilibrium_layers(list(depths), activation, rho0, continuous=continuous)

@@ -13,6 +13,8 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import integrate
 
+from sigprop.theory.errors import InputError
+
 __all__ = ["expect", "expect2", "expect_fast", "pair_expect", "std_normal_pdf"]
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -33,7 +35,7 @@ def expect(f: Callable[[float], float], var: float = 1.0, kinks: Sequence[float]
            epsabs: float = 1e-14, epsrel: float = 1e-13, limit: int = 200) -> float:
     """E[f(u)] for u ~ N(0, var); ``f`` is a scalar or vectorised callable, ``kinks`` in units of u."""
     if not (math.isfinite(var) and var >= 0.0):
-        raise ValueError(f"expect: var must be finite and >= 0, got {var!r}")
+        raise InputError(f"expect: var must be finite and >= 0, got {var!r}")
     if var == 0.0:
         return float(f(0.0))
     s = math.sqrt(var)
@@ -57,10 +59,10 @@ def expect2(f: Callable[[float, float], float], K: np.ndarray, kinks: Sequence[f
     """
     K = np.asarray(K, dtype=float)
     if K.shape != (2, 2) or not np.all(np.isfinite(K)):
-        raise ValueError(f"expect2: K must be a finite 2x2 matrix, got shape {K.shape}")
+        raise InputError(f"expect2: K must be a finite 2x2 matrix, got shape {K.shape}")
     kaa, kab, kbb = K[0, 0], 0.5 * (K[0, 1] + K[1, 0]), K[1, 1]
     if kaa < 0 or kbb < 0 or kab * kab > kaa * kbb * (1 + 1e-12):
-        raise ValueError(f"expect2: K must be positive semi-definite, got {K.tolist()}")
+        raise InputError(f"expect2: K must be positive semi-definite, got {K.tolist()}")
     if kaa == 0.0:
         return expect(lambda ub: f(0.0, ub), kbb, kinks)
     sa = math.sqrt(kaa)

@@ -16,6 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from sigprop.theory.errors import InputError, InputTypeError
+
 from .activations import Activation, as_activation
 
 __all__ = ["hermite_coefficients", "hermite_table", "he_normalised"]
@@ -70,7 +72,7 @@ def hermite_table(fn, scales, kmax: int, kinks: Sequence[float] = ()) -> np.ndar
         x, wg, H = _smooth_basis(kmax)
         vals = np.asarray(fn(scales[:, None] * x[None, :]), dtype=float)
         if not np.all(np.isfinite(vals)):
-            raise ValueError("hermite_table: the activation is not finite on the quadrature grid (|x| <= 16)")
+            raise InputError("hermite_table: the activation is not finite on the quadrature grid (|x| <= 16)")
         # einsum, not BLAS matmul: small products where a threaded BLAS on a busy machine is 10x slower
         return np.einsum("ij,kj->ik", vals * wg, H)
     out = np.empty((scales.size, kmax + 1))
@@ -79,7 +81,7 @@ def hermite_table(fn, scales, kmax: int, kinks: Sequence[float] = ()) -> np.ndar
         g = np.exp(-0.25 * x * x)
         vals = np.asarray(fn(s * x), dtype=float)
         if not np.all(np.isfinite(vals)):
-            raise ValueError("hermite_table: the activation is not finite on the quadrature grid (|x| <= 16)")
+            raise InputError("hermite_table: the activation is not finite on the quadrature grid (|x| <= 16)")
         base = vals * g * w / math.sqrt(2.0 * math.pi)
         hp = np.zeros_like(x)
         hk = g.copy()  # he_0(x) e^{-x^2/4}
@@ -105,14 +107,14 @@ def hermite_coefficients(act: str | Activation, kmax: int, exact: bool = False):
     [0.3989422804, 0.5, 0.2820947918, 0.0, -0.081433752]
     """
     if isinstance(kmax, bool) or not isinstance(kmax, (int, np.integer)):
-        raise TypeError(f"hermite_coefficients: kmax must be an integer, got {kmax!r}")
+        raise InputTypeError(f"hermite_coefficients: kmax must be an integer, got {kmax!r}")
     if kmax < 0:
-        raise ValueError(f"hermite_coefficients: kmax must be >= 0, got {kmax}")
+        raise InputError(f"hermite_coefficients: kmax must be >= 0, got {kmax}")
     act = as_activation(act)
     if exact:
         from .hermite_exact import exact_hermite_coefficients
 
         return exact_hermite_coefficients(act, int(kmax))
     if kmax > 2000:
-        raise ValueError(f"hermite_coefficients: kmax must be <= 2000 for the numeric rule, got {kmax}")
+        raise InputError(f"hermite_coefficients: kmax must be <= 2000 for the numeric rule, got {kmax}")
     return hermite_table(act.fn, [1.0], int(kmax), act.kinks)[0]

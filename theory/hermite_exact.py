@@ -13,6 +13,8 @@ Methods (all exact; no numerical integration):
 """
 from __future__ import annotations
 
+from sigprop.theory.errors import InputError
+
 from .activations import SELU_ALPHA, SELU_SCALE, Activation
 
 __all__ = ["exact_hermite_coefficients", "piecewise_hermite"]
@@ -161,17 +163,17 @@ def _compute(act: Activation, kmax: int):
             return tuple(st)
     expr = act.sympy()
     if expr is None:
-        raise ValueError(f"hermite_coefficients(exact=True): {act.label} has no SymPy expression")
+        raise InputError(f"hermite_coefficients(exact=True): {act.label} has no SymPy expression")
     x = sorted(expr.free_symbols, key=str)
     if len(x) != 1:
-        raise ValueError(f"hermite_coefficients(exact=True): expression {expr} must depend on exactly one symbol")
+        raise InputError(f"hermite_coefficients(exact=True): expression {expr} must depend on exactly one symbol")
     x = x[0]
     if expr.is_polynomial(x):
         poly = sp.Poly(sp.expand(expr), x)
         pieces = [(c, m[0], 0, -sp.oo, sp.oo) for m, c in zip(poly.monoms(), poly.coeffs())]
         return tuple(piecewise_hermite(pieces, kmax))
     if act.is_builtin:
-        raise ValueError(f"hermite_coefficients(exact=True): no exact form for {act.label} (SymPy cannot integrate "
+        raise InputError(f"hermite_coefficients(exact=True): no exact form for {act.label} (SymPy cannot integrate "
                          "it in closed form); exact forms exist for polynomials, identity, relu, leaky_relu, abs, "
                          "step, exp, elu, celu, selu, sin, cos, erf, gelu")
     out = []
@@ -179,6 +181,6 @@ def _compute(act: Activation, kmax: int):
     for k in range(kmax + 1):
         val = sp.integrate(expr * sp.hermite_prob(k, x) * w, (x, -sp.oo, sp.oo))
         if val.has(sp.Integral):
-            raise ValueError(f"hermite_coefficients(exact=True): SymPy could not integrate {expr} He_{k}")
+            raise InputError(f"hermite_coefficients(exact=True): SymPy could not integrate {expr} He_{k}")
         out.append(sp.simplify(val / sp.sqrt(sp.factorial(k))))
     return tuple(out)

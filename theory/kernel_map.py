@@ -29,6 +29,8 @@ import math
 
 import numpy as np
 
+from sigprop.theory.errors import InputError, InputTypeError
+
 from .activations import Activation, as_activation
 from .closed_forms import unit_form
 from .convergence import Convergence, classify
@@ -45,12 +47,12 @@ CHEB_TOL = 1e-13
 def check_rho(rho, who: str = "kappa") -> np.ndarray:
     r = np.asarray(rho, dtype=float)
     if r.dtype.kind != "f":
-        raise TypeError(f"{who}: rho must be real numbers")
+        raise InputTypeError(f"{who}: rho must be real numbers")
     if np.any(np.isnan(r)):
-        raise ValueError(f"{who}: rho must not be NaN")
+        raise InputError(f"{who}: rho must not be NaN")
     if np.any(np.abs(r) > 1.0):
         bad = r[np.abs(r) > 1.0].ravel()[0]
-        raise ValueError(f"{who}: rho must be in [-1, 1], got {bad!r}")
+        raise InputError(f"{who}: rho must be in [-1, 1], got {bad!r}")
     return r
 
 
@@ -78,7 +80,7 @@ class KernelMapBase(abc.ABC):
     def derivative(self, rho, order: int = 1):
         """d^order kappa / drho^order at rho (order 0, 1 or 2); may be +inf at rho = +-1."""
         if isinstance(order, bool) or order not in (0, 1, 2):
-            raise ValueError(f"derivative: order must be 0, 1 or 2, got {order!r}")
+            raise InputError(f"derivative: order must be 0, 1 or 2, got {order!r}")
         r = check_rho(rho, "derivative")
         return _out(self._eval(r, order), rho)
 
@@ -94,7 +96,7 @@ class KernelMapBase(abc.ABC):
         """rho_0, rho_1 = kappa(rho_0), ..., rho_depth: array of length depth + 1 (rho0 may be an array:
         shape (depth+1,) + rho0.shape)."""
         if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
-            raise ValueError(f"sequence: depth must be an integer >= 0, got {depth!r}")
+            raise InputError(f"sequence: depth must be an integer >= 0, got {depth!r}")
         r = check_rho(rho0, "sequence")
         out = np.empty((int(depth) + 1,) + r.shape)
         out[0] = r
@@ -138,9 +140,9 @@ class KernelMap(KernelMapBase):
         except OverflowError:
             m2 = math.inf
         if not math.isfinite(m2):
-            raise ValueError(f"KernelMap: E[phi(X)^2] is infinite or undefined for {act.label}")
+            raise InputError(f"KernelMap: E[phi(X)^2] is infinite or undefined for {act.label}")
         if m2 <= 0.0:
-            raise ValueError(f"KernelMap: E[phi(X)^2] = 0 for {act.label} (phi = 0 almost everywhere); "
+            raise InputError(f"KernelMap: E[phi(X)^2] = 0 for {act.label} (phi = 0 almost everywhere); "
                              "kappa is undefined")
         self.C2 = m2
         self.C = math.sqrt(m2)
@@ -265,7 +267,7 @@ class KernelMap(KernelMapBase):
                 with np.errstate(divide="ignore", invalid="ignore"):
                     d = -cv(t, self._cheb_deriv1[0]) / np.sin(theta)
                 return np.where(np.abs(r) == 1.0, np.inf, d)
-            raise ValueError("derivative: order 2 is not available for an activation with jumps")
+            raise InputError("derivative: order 2 is not available for an activation with jumps")
         if order == 1:
             out = cv(t, self._cheb[1])
             return np.where(r == 1.0, self.kappa_prime1, out)

@@ -19,6 +19,8 @@ from typing import Callable
 
 import numpy as np
 
+from sigprop.theory.errors import InputError
+
 from .activations import Activation, as_activation
 from .closed_forms import pair_deriv_form, pair_form, piecewise_linear_slopes
 from .gaussian import expect_fast, pair_expect
@@ -52,11 +54,11 @@ def _check_K(Kaa, Kab, Kbb, who: str):
     Kaa, Kab, Kbb = np.broadcast_arrays(np.asarray(Kaa, dtype=float), np.asarray(Kab, dtype=float),
                                         np.asarray(Kbb, dtype=float))
     if not (np.all(np.isfinite(Kaa)) and np.all(np.isfinite(Kab)) and np.all(np.isfinite(Kbb))):
-        raise ValueError(f"{who}: Kaa, Kab, Kbb must be finite")
+        raise InputError(f"{who}: Kaa, Kab, Kbb must be finite")
     if np.any(Kaa < 0) or np.any(Kbb < 0):
-        raise ValueError(f"{who}: variances Kaa, Kbb must be >= 0")
+        raise InputError(f"{who}: variances Kaa, Kbb must be >= 0")
     if np.any(Kab * Kab > Kaa * Kbb * (1.0 + 1e-10) + 1e-300):
-        raise ValueError(f"{who}: K must be positive semi-definite (Kab^2 <= Kaa Kbb)")
+        raise InputError(f"{who}: K must be positive semi-definite (Kab^2 <= Kaa Kbb)")
     return Kaa, Kab, Kbb
 
 
@@ -121,7 +123,7 @@ def gaussian_pair_expectation_deriv(act: str | Activation, Kaa, Kab, Kbb) -> np.
     act = as_activation(act)
     Kaa, Kab, Kbb = _check_K(Kaa, Kab, Kbb, "gaussian_pair_expectation_deriv")
     if act.jumps:
-        raise ValueError(f"gaussian_pair_expectation_deriv: {act.label} jumps at {act.jumps}, so phi' has a delta "
+        raise InputError(f"gaussian_pair_expectation_deriv: {act.label} jumps at {act.jumps}, so phi' has a delta "
                          "mass and <phi' phi'> is not a function of K")
     form = pair_deriv_form(act)
     if form is not None:
@@ -133,7 +135,7 @@ def _check_variance(K, where: str) -> np.ndarray:
     """K as a float array, after checking every entry is a finite variance (>= 0)."""
     K = np.asarray(K, dtype=float)
     if not np.all(np.isfinite(K)) or np.any(K < 0):
-        raise ValueError(f"{where}: K must be finite and >= 0")
+        raise InputError(f"{where}: K must be finite and >= 0")
     return K
 
 
@@ -145,9 +147,9 @@ def gaussian_expectation(f: Callable[[np.ndarray], np.ndarray], K, kinks=()) -> 
 
 def _check_cw_cb(C_W, C_b, who):
     if not (isinstance(C_W, (int, float, np.floating, np.integer)) and math.isfinite(C_W) and C_W > 0):
-        raise ValueError(f"{who}: C_W must be a finite number > 0, got {C_W!r}")
+        raise InputError(f"{who}: C_W must be a finite number > 0, got {C_W!r}")
     if not (isinstance(C_b, (int, float, np.floating, np.integer)) and math.isfinite(C_b) and C_b >= 0):
-        raise ValueError(f"{who}: C_b must be a finite number >= 0, got {C_b!r}")
+        raise InputError(f"{who}: C_b must be a finite number >= 0, got {C_b!r}")
 
 
 def kernel_recursion(act: str | Activation, G0, depth: int, C_W: float, C_b: float = 0.0) -> np.ndarray:
@@ -169,14 +171,14 @@ def kernel_recursion(act: str | Activation, G0, depth: int, C_W: float, C_b: flo
     act = as_activation(act)
     G0 = np.asarray(G0, dtype=float)
     if G0.ndim != 2 or G0.shape[0] != G0.shape[1] or G0.shape[0] < 1:
-        raise ValueError(f"kernel_recursion: G0 must be a square (P, P) matrix, got shape {G0.shape}")
+        raise InputError(f"kernel_recursion: G0 must be a square (P, P) matrix, got shape {G0.shape}")
     if not np.all(np.isfinite(G0)) or not np.allclose(G0, G0.T, rtol=1e-12, atol=1e-14):
-        raise ValueError("kernel_recursion: G0 must be finite and symmetric")
+        raise InputError("kernel_recursion: G0 must be finite and symmetric")
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ValueError(f"kernel_recursion: depth must be an integer >= 1, got {depth!r}")
+        raise InputError(f"kernel_recursion: depth must be an integer >= 1, got {depth!r}")
     _check_cw_cb(C_W, C_b, "kernel_recursion")
     if np.min(np.linalg.eigvalsh(0.5 * (G0 + G0.T))) < -1e-10 * max(1.0, float(np.max(np.abs(G0)))):
-        raise ValueError("kernel_recursion: G0 must be positive semi-definite")
+        raise InputError("kernel_recursion: G0 must be positive semi-definite")
     P = G0.shape[0]
     iu, ju = np.triu_indices(P)
     out = np.empty((depth, P, P))
@@ -195,7 +197,7 @@ def kernel_recursion(act: str | Activation, G0, depth: int, C_W: float, C_b: flo
         K[iu, ju] = vals
         K[ju, iu] = vals
         if not np.all(np.isfinite(K)):
-            raise ValueError(f"kernel_recursion: the kernel overflowed at layer {layer + 1} (C_W={C_W}, C_b={C_b})")
+            raise InputError(f"kernel_recursion: the kernel overflowed at layer {layer + 1} (C_W={C_W}, C_b={C_b})")
         out[layer] = K
     return out
 
@@ -223,7 +225,7 @@ def chi_perp(act: str | Activation, K, C_W: float) -> np.ndarray:
     _check_cw_cb(C_W, 0.0, "chi_perp")
     K = _check_variance(K, "chi_perp")
     if act.jumps:
-        raise ValueError(f"chi_perp: {act.label} jumps, so <phi'^2> is infinite")
+        raise InputError(f"chi_perp: {act.label} jumps, so <phi'^2> is infinite")
     form = pair_deriv_form(act)
     if form is not None:
         val = np.asarray(form(K, K, K), dtype=float)
@@ -248,13 +250,13 @@ def chi_parallel(act: str | Activation, K, C_W: float) -> np.ndarray:
     _check_cw_cb(C_W, 0.0, "chi_parallel")
     K = _check_variance(K, "chi_parallel")
     if act.jumps:
-        raise ValueError(f"chi_parallel: {act.label} jumps; d<phi^2>/dK involves a delta term not supported")
+        raise InputError(f"chi_parallel: {act.label} jumps; d<phi^2>/dK involves a delta term not supported")
     Kpos = np.where(K > 0, K, 1.0)
     val = expect_fast(lambda u: u * act.fn(u) * act.deriv(u), Kpos, act.kinks) / Kpos
     if np.any(K == 0):
         if 0.0 in act.kinks:
             if float(act.fn(np.array(0.0))) != 0.0:
-                raise ValueError(f"chi_parallel: {act.label} has a kink at 0 and phi(0) != 0; "
+                raise InputError(f"chi_parallel: {act.label} has a kink at 0 and phi(0) != 0; "
                                  "the K -> 0 limit is undefined")
             # phi ~ piecewise linear near 0: <phi^2>_K ~ K (phi'(0+)^2 + phi'(0-)^2)/2
             return C_W * np.where(K > 0, val, _one_sided_sq_mean(act))
@@ -279,7 +281,7 @@ def fixed_point_variance(act: str | Activation, C_W: float, C_b: float = 0.0, *,
     act = as_activation(act)
     _check_cw_cb(C_W, C_b, "fixed_point_variance")
     if not (math.isfinite(K0) and K0 > 0):
-        raise ValueError(f"fixed_point_variance: K0 must be finite and > 0, got {K0!r}")
+        raise InputError(f"fixed_point_variance: K0 must be finite and > 0, got {K0!r}")
 
     def F(K: float) -> float:
         with np.errstate(over="ignore", invalid="ignore"):
@@ -293,11 +295,11 @@ def fixed_point_variance(act: str | Activation, C_W: float, C_b: float = 0.0, *,
         while True:
             hi = lo * 2.0
             if hi > K_max:
-                raise ValueError(f"fixed_point_variance: no fixed point below K_max={K_max:g}; the variance diverges "
+                raise InputError(f"fixed_point_variance: no fixed point below K_max={K_max:g}; the variance diverges "
                                  f"for {act.label} with C_W={C_W}, C_b={C_b}")
             fhi = F(hi)
             if not math.isfinite(fhi):
-                raise ValueError(f"fixed_point_variance: <phi^2>_K overflowed for {act.label} (variance diverges)")
+                raise InputError(f"fixed_point_variance: <phi^2>_K overflowed for {act.label} (variance diverges)")
             if fhi <= 0:
                 break
             lo, flo = hi, fhi
@@ -328,10 +330,10 @@ def correlation_map(act: str | Activation, rho, C_W: float, C_b: float = 0.0,
     _check_cw_cb(C_W, C_b, "correlation_map")
     rho = np.asarray(rho, dtype=float)
     if np.any(~np.isfinite(rho)) or np.any(np.abs(rho) > 1):
-        raise ValueError("correlation_map: rho must be in [-1, 1] (no NaN)")
+        raise InputError("correlation_map: rho must be in [-1, 1] (no NaN)")
     Ks = fixed_point_variance(act, C_W, C_b) if K_star is None else float(K_star)
     if not Ks > 0:
-        raise ValueError("correlation_map: the fixed-point variance is 0, so correlations are undefined")
+        raise InputError("correlation_map: the fixed-point variance is 0, so correlations are undefined")
     return (C_b + C_W * gaussian_pair_expectation(act, Ks, rho * Ks, Ks)) / Ks
 
 
@@ -373,7 +375,7 @@ def critical_point(act: str | Activation, C_b: float = 0.0, *,
     act = as_activation(act)
     _check_cw_cb(1.0, C_b, "critical_point")
     if act.jumps:
-        raise ValueError(f"critical_point: {act.label} jumps, chi_perp is infinite")
+        raise InputError(f"critical_point: {act.label} jumps, chi_perp is infinite")
 
     def g(cw: float) -> float:
         """chi_perp(K*) - 1 on the attracting fixed point; inf where there is none (diverges, or only unstable)."""
@@ -389,7 +391,7 @@ def critical_point(act: str | Activation, C_b: float = 0.0, *,
     if pl is not None:  # positively homogeneous: <phi^2>_K = S K, <phi'^2>_K = S for every K > 0
         S = 0.5 * (pl[0] ** 2 + pl[1] ** 2)
         if C_b != 0.0:
-            raise ValueError(f"critical_point: {act.label} is positively homogeneous; with C_b > 0 the variance "
+            raise InputError(f"critical_point: {act.label} is positively homogeneous; with C_b > 0 the variance "
                              "vanishes or diverges at chi_perp = 1, so only C_b = 0 is critical")
         # every K is a fixed point at C_W = 1/S (marginal); K* = 1 is reported by convention
         return CriticalPoint(C_b=0.0, C_W=1.0 / S, K_star=1.0, chi_perp=1.0, chi_parallel=1.0)
@@ -416,12 +418,12 @@ def critical_point(act: str | Activation, C_b: float = 0.0, *,
                      if math.isfinite(vals[i]) and not math.isfinite(vals[i + 1])), None)
         why = (f"; the attracting variance fixed point disappears (or diverges) near C_W ~ {lost:.4g} while "
                f"chi_perp < 1" if lost is not None else "")
-        raise ValueError(f"critical_point: no C_W in [{lo:g}, {hi:g}] with chi_perp(K*) = 1 on an attracting "
+        raise InputError(f"critical_point: no C_W in [{lo:g}, {hi:g}] with chi_perp(K*) = 1 on an attracting "
                          f"variance fixed point for {act.label}, C_b={C_b}{why}")
     cw = float(_brentq(g, float(grid[idx]), float(grid[idx + 1]), xtol=1e-15, rtol=1e-14, maxiter=200))
     cp, Ks = _chi_perp_at_fixed_point(act, cw, C_b)
     if not abs(cp - 1.0) <= 1e-9:
-        raise ValueError(f"critical_point: chi_perp(K*) jumps across 1 near C_W = {cw:.6g} for {act.label}, "
+        raise InputError(f"critical_point: chi_perp(K*) jumps across 1 near C_W = {cw:.6g} for {act.label}, "
                          f"C_b={C_b} (K* = {Ks:.6g}, chi_perp = {cp:.6g}); no critical point there")
     cpar = float(chi_parallel(act, Ks, cw))
     return CriticalPoint(C_b=float(C_b), C_W=cw, K_star=Ks, chi_perp=cp, chi_parallel=cpar)

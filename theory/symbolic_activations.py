@@ -11,6 +11,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from sigprop.theory.errors import InputError
+
 from .activations import Activation, custom_activation
 
 __all__ = ["polynomial_activation", "sympy_activation"]
@@ -20,9 +22,9 @@ def polynomial_activation(coeffs: Sequence[float], *, name: str = "polynomial") 
     """phi(x) = sum_i coeffs[i] x^i (coefficients in increasing degree; at least one non-zero)."""
     c = [float(v) for v in coeffs]
     if not c or not all(math.isfinite(v) for v in c):
-        raise ValueError("polynomial_activation: coeffs must be a non-empty sequence of finite numbers")
+        raise InputError("polynomial_activation: coeffs must be a non-empty sequence of finite numbers")
     if all(v == 0.0 for v in c):
-        raise ValueError("polynomial_activation: the zero polynomial has E[phi^2] = 0")
+        raise InputError("polynomial_activation: the zero polynomial has E[phi^2] = 0")
     ct = tuple(c)
     dc = tuple(i * v for i, v in enumerate(ct))[1:] or (0.0,)
 
@@ -58,7 +60,7 @@ def sympy_activation(expr: Any, *, name: str | None = None, kinks: Sequence[floa
     e = sp.sympify(expr) if isinstance(expr, str) else expr
     syms = sorted(e.free_symbols, key=str)
     if len(syms) != 1:
-        raise ValueError(f"sympy_activation: the expression must depend on exactly one symbol, got {syms}")
+        raise InputError(f"sympy_activation: the expression must depend on exactly one symbol, got {syms}")
     x = syms[0]
     f_np = sp.lambdify(x, e, modules="numpy")
     d_np = sp.lambdify(x, sp.diff(e, x), modules="numpy")

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sigprop.theory.errors import InputError
+
 from .activations import Activation, as_activation
 
 __all__ = [
@@ -39,9 +41,9 @@ __all__ = [
 def _square(K, name: str, min_side: int = 2) -> np.ndarray:
     K = np.asarray(K, dtype=float)
     if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] < min_side:
-        raise ValueError(f"{name} must be a square matrix of side >= {min_side}, got shape {K.shape}")
+        raise InputError(f"{name} must be a square matrix of side >= {min_side}, got shape {K.shape}")
     if not np.all(np.isfinite(K)):
-        raise ValueError(f"{name} has non-finite entries")
+        raise InputError(f"{name} has non-finite entries")
     return K
 
 
@@ -55,12 +57,12 @@ def centered_kernel_alignment(K1, K2) -> float:
     """A(K1, K2) = <C K1 C, C K2 C>_F / (|C K1 C|_F |C K2 C|_F), in [-1, 1] for symmetric PSD kernels."""
     K1, K2 = _square(K1, "K1"), _square(K2, "K2")
     if K1.shape != K2.shape:
-        raise ValueError(f"K1 and K2 must have the same shape, got {K1.shape} and {K2.shape}")
+        raise InputError(f"K1 and K2 must have the same shape, got {K1.shape} and {K2.shape}")
     a, b = center_kernel(K1), center_kernel(K2)
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     for name, n, K in (("K1", na, K1), ("K2", nb, K2)):
         if not n > 1e-14 * max(np.abs(K).max(), 1e-300) or n == 0.0:
-            raise ValueError(f"{name} has zero centred norm (a constant kernel): its alignment is undefined")
+            raise InputError(f"{name} has zero centred norm (a constant kernel): its alignment is undefined")
     return float(np.vdot(a, b) / (na * nb))
 
 
@@ -68,21 +70,21 @@ def _labels(Y, num_classes: int | None = None) -> np.ndarray:
     Y = np.asarray(Y)
     if Y.ndim == 1:
         if not np.issubdtype(Y.dtype, np.integer):
-            raise ValueError("labels Y of shape (N,) must be integer class indices")
+            raise InputError("labels Y of shape (N,) must be integer class indices")
         if Y.size and Y.min() < 0:
-            raise ValueError("class indices in Y must be >= 0")
+            raise InputError("class indices in Y must be >= 0")
         o = int(Y.max()) + 1 if num_classes is None else int(num_classes)
         if Y.size and Y.max() >= o:
-            raise ValueError(f"class index {int(Y.max())} >= num_classes = {o}")
+            raise InputError(f"class index {int(Y.max())} >= num_classes = {o}")
         out = np.zeros((Y.size, o))
         out[np.arange(Y.size), Y] = 1.0
         return out
     if Y.ndim == 2:
         Y = Y.astype(float)
         if not np.all(np.isfinite(Y)):
-            raise ValueError("label matrix Y has non-finite entries")
+            raise InputError("label matrix Y has non-finite entries")
         return Y
-    raise ValueError(f"label matrix Y must be (N,) class indices or (N, o), got shape {Y.shape}")
+    raise InputError(f"label matrix Y must be (N,) class indices or (N, o), got shape {Y.shape}")
 
 
 def label_kernel(Y, num_classes: int | None = None) -> np.ndarray:
@@ -110,7 +112,7 @@ def label_alignment(K, Y, num_classes: int | None = None) -> float:
         return centered_kernel_alignment(K, Yl @ Yl.T)
     if K.shape[0] == o * N:
         return centered_kernel_alignment(K, vectorised_label_kernel(Yl))
-    raise ValueError(f"label matrix of shape {Yl.shape} does not match a kernel of side {K.shape[0]}: "
+    raise InputError(f"label matrix of shape {Yl.shape} does not match a kernel of side {K.shape[0]}: "
                      f"need N = {K.shape[0]} or o * N = {K.shape[0]}")
 
 
@@ -118,7 +120,7 @@ def layer_alignments(kernels, Y, num_classes: int | None = None) -> np.ndarray:
     """label_alignment for each kernel of a (layers, m, m) stack."""
     kernels = np.asarray(kernels, dtype=float)
     if kernels.ndim != 3:
-        raise ValueError(f"kernels must be a (layers, m, m) stack, got shape {kernels.shape}")
+        raise InputError(f"kernels must be a (layers, m, m) stack, got shape {kernels.shape}")
     return np.array([label_alignment(k, Y, num_classes) for k in kernels])
 
 
@@ -142,7 +144,7 @@ def pair_expectations(act: Activation, K: np.ndarray) -> tuple[np.ndarray, np.nd
             rho = K / np.outer(d, d)
         rho = np.where(np.outer(d, d) > 0, rho, 0.0)
         if np.any(np.abs(rho) > 1 + 1e-9):
-            raise ValueError("kernel is not positive semi-definite (|correlation| > 1)")
+            raise InputError("kernel is not positive semi-definite (|correlation| > 1)")
         rho = np.clip(rho, -1.0, 1.0)  # rounding excursions only (checked above)
         np.fill_diagonal(rho, 1.0)
         theta = np.arccos(rho)
@@ -158,7 +160,7 @@ def pair_expectations(act: Activation, K: np.ndarray) -> tuple[np.ndarray, np.nd
     kaa, kbb = K[iu, iu], K[ju, ju]
     lim = np.sqrt(kaa * kbb)
     if np.any(np.abs(K[iu, ju]) > lim * (1 + 1e-9) + 1e-300):
-        raise ValueError("kernel is not positive semi-definite (|correlation| > 1)")
+        raise InputError("kernel is not positive semi-definite (|correlation| > 1)")
     kab = np.clip(K[iu, ju], -lim, lim)  # rounding excursions only (checked above)
     phiphi = np.empty((P, P))
     dd = np.empty((P, P))
@@ -170,13 +172,13 @@ def pair_expectations(act: Activation, K: np.ndarray) -> tuple[np.ndarray, np.nd
 def _check_common(G0, depth, C_W, C_b) -> np.ndarray:
     G0 = _square(G0, "G0", min_side=1)
     if not np.allclose(G0, G0.T, rtol=1e-12, atol=1e-14 * np.abs(G0).max()):
-        raise ValueError("G0 must be symmetric")
+        raise InputError("G0 must be symmetric")
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
+        raise InputError(f"depth must be an integer >= 1, got {depth!r}")
     if not (math.isfinite(C_W) and C_W > 0):
-        raise ValueError(f"C_W must be finite and > 0, got {C_W!r}")
+        raise InputError(f"C_W must be finite and > 0, got {C_W!r}")
     if not (math.isfinite(C_b) and C_b >= 0):
-        raise ValueError(f"C_b must be finite and >= 0, got {C_b!r}")
+        raise InputError(f"C_b must be finite and >= 0, got {C_b!r}")
     return G0
 
 

@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from sigprop.theory.errors import InputError
+
 from .activations import Activation
 from .kernel_map import KernelMap, KernelMapBase
 
@@ -27,7 +29,7 @@ class ResidualKernelMap(KernelMapBase):
     def __init__(self, base: KernelMapBase, residual: float):
         r = float(residual)
         if not (math.isfinite(r) and 0.0 <= r < 1.0):
-            raise ValueError(f"residual must be in [0, 1), got {residual!r} (r = 1 is the identity map)")
+            raise InputError(f"residual must be in [0, 1), got {residual!r} (r = 1 is the identity map)")
         self.base = base
         self.residual = r
         w = 1.0 - r * r
@@ -56,7 +58,7 @@ class LayerNormPostKernelMap(KernelMapBase):
     def __init__(self, base: KernelMapBase):
         k0 = float(base.kappa0)
         if not k0 < 1.0 - 1e-12:
-            raise ValueError("ln_post: kappa(0) = 1 (phi is constant), LayerNorm of a constant is undefined")
+            raise InputError("ln_post: kappa(0) = 1 (phi is constant), LayerNorm of a constant is undefined")
         self.base = base
         self._s = 1.0 - k0
         self._k0 = k0
@@ -80,10 +82,10 @@ def kernel_map(act: str | Activation | KernelMapBase, residual: float = 0.0, nor
     (None, 'rms_pre', 'ln_pre', 'rms_post', 'ln_post').  Returns a plain :class:`KernelMap` when residual = 0
     and norm is None (or only changes nothing in the mean-field limit)."""
     if norm not in NORMS:
-        raise ValueError(f"kernel_map: norm must be one of {NORMS}, got {norm!r}")
+        raise InputError(f"kernel_map: norm must be one of {NORMS}, got {norm!r}")
     r = float(residual) if not isinstance(residual, bool) else math.nan
     if not (math.isfinite(r) and 0.0 <= r < 1.0):
-        raise ValueError(f"kernel_map: residual must be in [0, 1), got {residual!r}")
+        raise InputError(f"kernel_map: residual must be in [0, 1), got {residual!r}")
     km = act if isinstance(act, KernelMapBase) else KernelMap(act)
     if norm == "ln_post":
         km = LayerNormPostKernelMap(km)

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sigprop.theory.errors import InputError
+
 __all__ = ["BENCH_MODULES", "collect", "format_table", "add_arguments", "run"]
 
 # short name (for --only) -> module
@@ -34,7 +36,7 @@ def collect(profile: str = "quick", backend: str = "cpu", only: list[str] | None
     names = list(only) if only else list(BENCH_MODULES)
     unknown = [n for n in names if n not in BENCH_MODULES]
     if unknown:
-        raise ValueError(f"--only: unknown benchmark module(s) {', '.join(unknown)}; "
+        raise InputError(f"--only: unknown benchmark module(s) {', '.join(unknown)}; "
                          f"available: {', '.join(BENCH_MODULES)}")
     rows: list[dict[str, Any]] = []
     errors: list[str] = []
@@ -107,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         from .validate_cli import cuda_available
 
         if not cuda_available():
-            raise ValueError("--backend cuda: no usable CUDA GPU found (numba.cuda.is_available() is False)")
+            raise InputError("--backend cuda: no usable CUDA GPU found (numba.cuda.is_available() is False)")
     rows, errors = collect(args.profile, args.backend, args.only)
     print(format_table(rows) if rows else "no benchmarks ran")
     if args.out:

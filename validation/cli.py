@@ -3,15 +3,18 @@
 A subcommand module exposes ``add_arguments(parser)`` and ``run(args) -> int``; it is imported only when
 its subcommand runs, so ``sigprop theory`` does not pay for the Monte-Carlo kernels' import.
 
-Errors: a ``ValueError``/``TypeError`` (bad input, found before any work) or a ``MemoryError`` (a run that
-cannot fit in memory, e.g. from the simulation planner) is printed as one line ``sigprop CMD: error: ...``
-with exit status 2; argparse's own errors also exit with 2.
+Errors: sigprop's input validation (:class:`sigprop.theory.errors.InputError`, a ``ValueError``: bad input,
+found before any work) or a ``MemoryError`` (a run that cannot fit in memory, e.g. from the simulation planner)
+is printed as one line ``sigprop CMD: error: ...`` with exit status 2; argparse's own errors also exit with 2.
+Any other exception is a bug: it propagates with its traceback.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+
+from sigprop.theory.errors import InputError
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -56,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sub_parser.parse_args(argv[1:])
     try:
         return int(module.run(args) or 0)
-    except (ValueError, TypeError) as exc:  # bad input: one clear line, exit code 2
+    except InputError as exc:  # bad input (sigprop's validation): one clear line, exit code 2; anything else is a bug
+        # and shows its traceback
         print(f"sigprop {name}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except MemoryError as exc:  # the planner's "does not fit" (before work), or an allocation that failed

@@ -16,18 +16,20 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
+from sigprop.theory.errors import InputError
+
 __all__ = ["check_output_path", "check_input_file"]
 
 
 def _probe_writable(folder: Path, option: str, shown: str) -> None:
     """ValueError naming ``option`` unless a file can be created in the existing folder ``folder``."""
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"{option}: cannot write to {shown}: folder {str(folder)!r} is not writable")
+        raise InputError(f"{option}: cannot write to {shown}: folder {str(folder)!r} is not writable")
     try:
         with tempfile.TemporaryFile(dir=folder, prefix=".sigprop-write-test-"):
             pass
     except OSError as exc:
-        raise ValueError(f"{option}: cannot write to {shown}: cannot create a file in folder {str(folder)!r} "
+        raise InputError(f"{option}: cannot write to {shown}: cannot create a file in folder {str(folder)!r} "
                          f"({exc.strerror or exc})") from None
 
 
@@ -59,24 +61,24 @@ def check_output_path(path: str | os.PathLike, *, option: str, kind: Literal["fi
         can be created (permissions, read-only file system, ``/proc``).
     """
     if kind not in ("file", "dir"):
-        raise ValueError(f"check_output_path: kind must be 'file' or 'dir', got {kind!r}")
+        raise InputError(f"check_output_path: kind must be 'file' or 'dir', got {kind!r}")
     text = os.fspath(path)
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"{option} must name a {'file' if kind == 'file' else 'folder'}, got {text!r}")
+        raise InputError(f"{option} must name a {'file' if kind == 'file' else 'folder'}, got {text!r}")
     p = Path(text)
     shown = repr(text)
     if kind == "dir":
         if p.exists():
             if not p.is_dir():
-                raise ValueError(f"{option} {shown} is an existing file, not a folder; name a folder for the report")
+                raise InputError(f"{option} {shown} is an existing file, not a folder; name a folder for the report")
             _probe_writable(p, option, shown)
             return p
         target_parent = p.parent
     else:
         if p.is_dir():
-            raise ValueError(f"{option} {shown} is an existing folder; name a file")
+            raise InputError(f"{option} {shown} is an existing folder; name a file")
         if p.exists() and not os.access(p, os.W_OK):
-            raise ValueError(f"{option}: cannot write to {shown}: the file exists and is not writable")
+            raise InputError(f"{option}: cannot write to {shown}: the file exists and is not writable")
         target_parent = p.parent
     parent = target_parent if str(target_parent) else Path(".")
     if not parent.exists():
@@ -84,11 +86,11 @@ def check_output_path(path: str | os.PathLike, *, option: str, kind: Literal["fi
         for anc in [parent, *parent.parents]:
             if anc.exists():
                 if not anc.is_dir():
-                    raise ValueError(f"{option}: cannot write to {shown}: {str(anc)!r} is a file, not a folder")
+                    raise InputError(f"{option}: cannot write to {shown}: {str(anc)!r} is a file, not a folder")
                 break
-        raise ValueError(f"{option}: cannot write to {shown}: folder {str(parent)!r} does not exist")
+        raise InputError(f"{option}: cannot write to {shown}: folder {str(parent)!r} does not exist")
     if not parent.is_dir():
-        raise ValueError(f"{option}: cannot write to {shown}: {str(parent)!r} is a file, not a folder")
+        raise InputError(f"{option}: cannot write to {shown}: {str(parent)!r} is a file, not a folder")
     _probe_writable(parent, option, shown)
     return p
 
@@ -115,12 +117,12 @@ def check_input_file(path: str | os.PathLike, *, option: str) -> Path:
     """
     text = os.fspath(path)
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"{option} must name a file, got {text!r}")
+        raise InputError(f"{option} must name a file, got {text!r}")
     p = Path(text)
     if not p.exists():
-        raise ValueError(f"{option}: file {text!r} does not exist")
+        raise InputError(f"{option}: file {text!r} does not exist")
     if p.is_dir():
-        raise ValueError(f"{option}: {text!r} is a folder, not a file")
+        raise InputError(f"{option}: {text!r} is a folder, not a file")
     if not os.access(p, os.R_OK):
-        raise ValueError(f"{option}: file {text!r} is not readable")
+        raise InputError(f"{option}: file {text!r} is not readable")
     return p

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from sigprop.theory.errors import InputError
+
 
 def _parse_depths(text: str) -> list[int]:
     """Depths from ``'10:100:10'`` (start:stop:step, stop inclusive) or ``'10,20,50'``.
@@ -44,12 +46,12 @@ def _parse_depths(text: str) -> list[int]:
         fields = text.split(",")
         for k, p in enumerate(fields):
             if not p.strip():
-                raise ValueError(f"{usage}; field {k + 1} is empty in {text!r}")
+                raise InputError(f"{usage}; field {k + 1} is empty in {text!r}")
         return [int(p) for p in fields]
     except ValueError as exc:
         if str(exc).startswith(usage):
             raise
-        raise ValueError(f"{usage}, got {text!r}") from None
+        raise InputError(f"{usage}, got {text!r}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     act = activation(args.activation, **({"slope": args.slope} if args.slope is not None else {}))
     if args.depth is None and args.depths is None and args.window is None:
-        raise ValueError("give --depth, --depths or --window")
+        raise InputError("give --depth, --depths or --window")
     out: dict = {"activation": act.label, "rho0": args.rho0,
                  "definition": "smallest l in 0..L with 1 - c_l <= prod_{k=l}^{L-1} kappa'(c_k) (THEORY.md sec. 5)"}
     if args.depth is not None:

@@ -28,6 +28,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from sigprop.theory.errors import InputError
+
 __all__ = [
     "Estimate",
     "jackknife",
@@ -54,9 +56,9 @@ class Estimate:
 def _samples(x, name: str) -> np.ndarray:
     a = np.asarray(x, dtype=float)
     if a.ndim == 0 or a.shape[0] < 2:
-        raise ValueError(f"{name}: need at least 2 independent networks along axis 0, got shape {a.shape}")
+        raise InputError(f"{name}: need at least 2 independent networks along axis 0, got shape {a.shape}")
     if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name}: samples must be finite")
+        raise InputError(f"{name}: samples must be finite")
     return a
 
 
@@ -71,7 +73,7 @@ def jackknife(samples: Sequence[np.ndarray], f: Callable[..., np.ndarray], bias_
     ys = [_samples(y, "jackknife") for y in samples]
     S = ys[0].shape[0]
     if any(y.shape[0] != S for y in ys):
-        raise ValueError("jackknife: all samples need the same number of networks")
+        raise InputError("jackknife: all samples need the same number of networks")
     means = [y.mean(axis=0) for y in ys]
     loo = [(S * m - y) / (S - 1) for m, y in zip(means, ys)]
     full = np.asarray(f(*means), dtype=float)
@@ -87,7 +89,7 @@ def jackknife(samples: Sequence[np.ndarray], f: Callable[..., np.ndarray], bias_
 def _widths(width, L: int) -> np.ndarray:
     w = np.broadcast_to(np.asarray(width, dtype=float), (L,)).copy()
     if np.any(~np.isfinite(w)) or np.any(w < 2) or np.any(w != np.round(w)):
-        raise ValueError(f"width must be integer(s) >= 2 (one per layer or one for all), got {width!r}")
+        raise InputError(f"width must be integer(s) >= 2 (one per layer or one for all), got {width!r}")
     return w
 
 
@@ -97,10 +99,10 @@ def gram_moment(m2, m: int, width) -> Estimate:
     ``m2``: (S, L) per-network ``mean_i z_i^2``; ``width``: ``n_l`` of each measured layer (scalar or (L,)).
     """
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
-        raise ValueError(f"gram_moment: m must be an integer >= 1, got {m!r}")
+        raise InputError(f"gram_moment: m must be an integer >= 1, got {m!r}")
     a = _samples(m2, "gram_moment(m2)")
     if a.ndim != 2:
-        raise ValueError(f"gram_moment: m2 must be (S, L), got shape {a.shape}")
+        raise InputError(f"gram_moment: m2 must be (S, L), got shape {a.shape}")
     w = _widths(width, a.shape[1])
     c = np.prod([1.0 + 2.0 * j / w for j in range(m)], axis=0)
     return jackknife([a**m], lambda x: x / c)
@@ -131,20 +133,20 @@ def single_input_estimates(m2, m4, width, form: str = "cross") -> SingleInputEst
     """
     a2 = _samples(m2, "single_input_estimates(m2)")
     if a2.ndim != 2:
-        raise ValueError(f"single_input_estimates: m2 must be (S, L), got shape {a2.shape}")
+        raise InputError(f"single_input_estimates: m2 must be (S, L), got shape {a2.shape}")
     w = _widths(width, a2.shape[1])
     if form == "gram":
         q = a2**2 * (w / (w + 2.0))
     else:
         a4 = _samples(m4, "single_input_estimates(m4)")
         if a4.shape != a2.shape:
-            raise ValueError(f"single_input_estimates: m4 shape {a4.shape} differs from m2 shape {a2.shape}")
+            raise InputError(f"single_input_estimates: m4 shape {a4.shape} differs from m2 shape {a2.shape}")
         if form == "single":
             q = a4 / 3.0
         elif form == "cross":
             q = (w * a2**2 - a4) / (w - 1.0)
         else:
-            raise ValueError(f"single_input_estimates: form must be 'single', 'cross' or 'gram', got {form!r}")
+            raise InputError(f"single_input_estimates: form must be 'single', 'cross' or 'gram', got {form!r}")
     G2 = jackknife([a2], lambda x: x)
     G4 = jackknife([q], lambda x: x)
     ratio = jackknife([q, a2], lambda x, y: x / y**2 - 1.0)
@@ -169,7 +171,7 @@ def gram_four_point(gram, width: int) -> tuple[Estimate, Estimate]:
     """
     g = _samples(gram, "gram_four_point(gram)")
     if g.ndim != 3 or g.shape[1] != g.shape[2]:
-        raise ValueError(f"gram_four_point: gram must be (S, P, P), got shape {g.shape}")
+        raise InputError(f"gram_four_point: gram must be (S, P, P), got shape {g.shape}")
     nw = float(_widths(width, 1)[0])
     pairs = pair_index(g.shape[1])
     S, npairs = g.shape[0], len(pairs)
@@ -198,7 +200,7 @@ def reliable_layers(EY2, EY4, n_networks: int, factor: float = 16.0) -> np.ndarr
     e2 = np.asarray(EY2, dtype=float)
     e4 = np.asarray(EY4, dtype=float)
     if isinstance(n_networks, bool) or not isinstance(n_networks, (int, np.integer)) or n_networks < 2:
-        raise ValueError(f"reliable_layers: n_networks must be an integer >= 2, got {n_networks!r}")
+        raise InputError(f"reliable_layers: n_networks must be an integer >= 2, got {n_networks!r}")
     if not factor > 0:
-        raise ValueError(f"reliable_layers: factor must be > 0, got {factor!r}")
+        raise InputError(f"reliable_layers: factor must be > 0, got {factor!r}")
     return e4 / e2**2 <= n_networks / factor

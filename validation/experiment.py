@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from sigprop.theory.errors import InputError
+
 __all__ = ["Check", "Context", "Experiment", "ExperimentResult", "Finding", "discover"]
 
 
@@ -43,9 +45,9 @@ class Check:
 
     def __post_init__(self) -> None:
         if self.kind not in ("z", "exact", "info"):
-            raise ValueError(f"Check.kind must be 'z', 'exact' or 'info', got {self.kind!r}")
+            raise InputError(f"Check.kind must be 'z', 'exact' or 'info', got {self.kind!r}")
         if self.kind == "z" and not (self.stderr > 0 and math.isfinite(self.stderr)):
-            raise ValueError(f"check {self.name!r}: kind 'z' needs a positive finite stderr, got {self.stderr!r}")
+            raise InputError(f"check {self.name!r}: kind 'z' needs a positive finite stderr, got {self.stderr!r}")
 
     @property
     def z(self) -> float | None:
@@ -139,12 +141,12 @@ class Finding:
 
     def __post_init__(self) -> None:
         if self.basis not in FINDING_BASES:
-            raise ValueError(f"Finding.basis must be one of {', '.join(FINDING_BASES)}, got {self.basis!r}")
+            raise InputError(f"Finding.basis must be one of {', '.join(FINDING_BASES)}, got {self.basis!r}")
         if self.interval is not None:
             object.__setattr__(self, "interval", (float(self.interval[0]), float(self.interval[1])))
         object.__setattr__(self, "rivals", tuple(float(r) for r in self.rivals))
         if self.basis == "interval" and self.paper_value is None:
-            raise ValueError("Finding: basis 'interval' needs paper_value")
+            raise InputError("Finding: basis 'interval' needs paper_value")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready fields (NaN stays a float; the report's writer turns it into null)."""

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from sigprop.theory.errors import InputError
+
 from .cache import ResultCache, cache_key, sigprop_version
 from .experiment import Check, Context, Experiment, ExperimentResult, discover
 from .stats import z_bound
@@ -100,7 +102,7 @@ def select_experiments(experiments: Sequence[Experiment], only: Iterable[str] | 
     wanted = list(dict.fromkeys(only))
     unknown = [n for n in wanted if n not in names]
     if unknown:
-        raise ValueError(f"--only: unknown experiment(s) {', '.join(unknown)}; available: {', '.join(sorted(names))}")
+        raise InputError(f"--only: unknown experiment(s) {', '.join(unknown)}; available: {', '.join(sorted(names))}")
     return [e for e in experiments if e.name in wanted]
 
 
@@ -163,15 +165,15 @@ def run_suite(*, profile: str = "quick", backend: str = "cpu", seed: int = 0, jo
     when the key (settings, seed, backend, sigprop version) matches, unless ``use_cache`` is False.
     """
     if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+        raise InputError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        raise InputError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+        raise InputError(f"jobs must be a positive integer, got {jobs!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     if not 0.0 < family_level < 1.0:
-        raise ValueError(f"family_level must be in (0, 1), got {family_level!r}")
+        raise InputError(f"family_level must be in (0, 1), got {family_level!r}")
     log = log or (lambda msg: print(msg, file=sys.stderr))
     t_start = time.perf_counter()
     out = Path(out_dir)

@@ -19,6 +19,7 @@ from scipy import stats as _st
 
 from sigprop.theory.activations import Activation
 from sigprop.theory.equilibrium import equilibrium_window
+from sigprop.theory.errors import InputError
 
 __all__ = [
     "mean_se",
@@ -39,10 +40,10 @@ __all__ = [
 def _as_samples(x, name: str, axis: int = 0) -> np.ndarray:
     a = np.asarray(x, dtype=float)
     if a.ndim == 0:
-        raise ValueError(f"{name}: need an array of independent replicates along an axis, got a scalar")
+        raise InputError(f"{name}: need an array of independent replicates along an axis, got a scalar")
     a = np.moveaxis(a, axis, 0)
     if a.shape[0] < 2:
-        raise ValueError(f"{name}: need at least 2 replicates along axis 0, got {a.shape[0]}")
+        raise InputError(f"{name}: need at least 2 replicates along axis 0, got {a.shape[0]}")
     return a
 
 
@@ -76,7 +77,7 @@ def ratio_se(num, den, axis: int = 0) -> tuple[np.ndarray | float, np.ndarray | 
     a = _as_samples(num, "ratio_se(num)", axis)
     b = _as_samples(den, "ratio_se(den)", axis)
     if a.shape != b.shape:
-        raise ValueError(f"ratio_se: num and den must have the same shape, got {a.shape} and {b.shape}")
+        raise InputError(f"ratio_se: num and den must have the same shape, got {a.shape} and {b.shape}")
     S = a.shape[0]
     ma, mb = a.mean(axis=0), b.mean(axis=0)
     R = ma / mb
@@ -99,7 +100,7 @@ def zscore(estimate, theory, stderr):
     """``(estimate - theory) / stderr``; stderr must be positive."""
     se = np.asarray(stderr, dtype=float)
     if np.any(~(se > 0)):
-        raise ValueError(f"zscore: stderr must be positive, got {stderr!r}")
+        raise InputError(f"zscore: stderr must be positive, got {stderr!r}")
     z = (np.asarray(estimate, dtype=float) - np.asarray(theory, dtype=float)) / se
     return float(z) if z.ndim == 0 else z
 
@@ -117,9 +118,9 @@ def z_bound(n_checks: int, family_level: float = 0.99) -> float:
     coverage is still >= ``family_level`` (Sidak's inequality), so it is conservative there.
     """
     if isinstance(n_checks, bool) or not isinstance(n_checks, (int, np.integer)) or n_checks < 0:
-        raise ValueError(f"z_bound: n_checks must be a non-negative integer, got {n_checks!r}")
+        raise InputError(f"z_bound: n_checks must be a non-negative integer, got {n_checks!r}")
     if not 0.0 < family_level < 1.0:
-        raise ValueError(f"z_bound: family_level must be in (0, 1), got {family_level!r}")
+        raise InputError(f"z_bound: family_level must be in (0, 1), got {family_level!r}")
     m = max(int(n_checks), 1)
     alpha1 = -math.expm1(math.log(family_level) / m)  # 1 - level^(1/m), accurate for large m
     return float(_st.norm.isf(alpha1 / 2.0))
@@ -190,19 +191,19 @@ def wls_extrapolate(widths: Sequence[float], y: Sequence[float], se: Sequence[fl
     yv = np.asarray(y, dtype=float)
     s = np.asarray(se, dtype=float)
     if order not in (1, 2):
-        raise ValueError(f"wls_extrapolate: order must be 1 or 2, got {order!r}")
+        raise InputError(f"wls_extrapolate: order must be 1 or 2, got {order!r}")
     if not (n.ndim == yv.ndim == s.ndim == 1 and n.shape == yv.shape == s.shape):
-        raise ValueError(f"wls_extrapolate: widths, y and se must be 1-D of equal length, "
+        raise InputError(f"wls_extrapolate: widths, y and se must be 1-D of equal length, "
                          f"got {n.shape}, {yv.shape}, {s.shape}")
     if len(np.unique(n)) < order + 1:
-        raise ValueError(f"wls_extrapolate: order {order} needs at least {order + 1} distinct widths, "
+        raise InputError(f"wls_extrapolate: order {order} needs at least {order + 1} distinct widths, "
                          f"got {len(np.unique(n))}")
     if np.any(~(n > 0)) or np.any(~np.isfinite(n)):
-        raise ValueError(f"wls_extrapolate: widths must be positive and finite, got {n.tolist()}")
+        raise InputError(f"wls_extrapolate: widths must be positive and finite, got {n.tolist()}")
     if np.any(~(s > 0)) or np.any(~np.isfinite(s)):
-        raise ValueError(f"wls_extrapolate: se must be positive and finite, got {s.tolist()}")
+        raise InputError(f"wls_extrapolate: se must be positive and finite, got {s.tolist()}")
     if np.any(~np.isfinite(yv)):
-        raise ValueError(f"wls_extrapolate: y must be finite, got {yv.tolist()}")
+        raise InputError(f"wls_extrapolate: y must be finite, got {yv.tolist()}")
     x = 1.0 / n
     A = np.vander(x, order + 1, increasing=True)
     w = 1.0 / s**2
@@ -285,19 +286,19 @@ def fit_power_law(x: Sequence[float], y: Sequence[float], confidence: float = 0.
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"fit_power_law: x and y must be 1-D of the same length, got {x.shape} and {y.shape}")
+        raise InputError(f"fit_power_law: x and y must be 1-D of the same length, got {x.shape} and {y.shape}")
     if x.size < 3:
-        raise ValueError(f"fit_power_law: need at least 3 points for a confidence interval, got {x.size}")
+        raise InputError(f"fit_power_law: need at least 3 points for a confidence interval, got {x.size}")
     if np.any(~np.isfinite(x)) or np.any(~np.isfinite(y)) or np.any(x <= 0) or np.any(y <= 0):
-        raise ValueError("fit_power_law: x and y must be finite and > 0 (a layer index 0 has no logarithm)")
+        raise InputError("fit_power_law: x and y must be finite and > 0 (a layer index 0 has no logarithm)")
     if not (0.0 < confidence < 1.0):
-        raise ValueError(f"fit_power_law: confidence must be in (0, 1), got {confidence}")
+        raise InputError(f"fit_power_law: confidence must be in (0, 1), got {confidence}")
     lx, ly = np.log(x), np.log(y)
     if np.ptp(lx) == 0:
-        raise ValueError("fit_power_law: x must take at least two distinct values")
+        raise InputError("fit_power_law: x must take at least two distinct values")
     w = np.ones_like(lx) if sigma is None else 1.0 / np.asarray(sigma, dtype=float) ** 2
     if w.shape != lx.shape or np.any(~np.isfinite(w)) or np.any(w <= 0):
-        raise ValueError("fit_power_law: sigma must be positive and finite, one per point")
+        raise InputError("fit_power_law: sigma must be positive and finite, one per point")
     W = w.sum()
     mx, my = (w * lx).sum() / W, (w * ly).sum() / W
     sxx = (w * (lx - mx) ** 2).sum()

@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from sigprop.theory.errors import InputError
+
 from .cli_checks import check_output_path
 
 __all__ = ["add_arguments", "run", "cuda_available", "interrupted_message"]
@@ -88,11 +90,11 @@ def run(args: argparse.Namespace) -> int:
     from .runner import run_suite, select_experiments
 
     if args.jobs < 1:
-        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+        raise InputError(f"--jobs must be >= 1, got {args.jobs}")
     if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+        raise InputError(f"--seed must be >= 0, got {args.seed}")
     if not 0.0 < args.family_level < 1.0:
-        raise ValueError(f"--family-level must be in (0, 1), got {args.family_level}")
+        raise InputError(f"--family-level must be in (0, 1), got {args.family_level}")
     experiments = discover()
     if args.list:
         for e in experiments:
@@ -100,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     select_experiments(experiments, args.only)  # ValueError naming unknown experiments, before any work
     if args.backend == "cuda" and not cuda_available():
-        raise ValueError("--backend cuda: no usable CUDA GPU found (numba.cuda.is_available() is False); "
+        raise InputError("--backend cuda: no usable CUDA GPU found (numba.cuda.is_available() is False); "
                          "use --backend cpu")
     out = check_output_path(args.out, option="--out", kind="dir")  # before any work: one line, exit 2
     try:

@@ -12,6 +12,8 @@ import argparse
 
 import numpy as np
 
+from sigprop.theory.errors import InputError
+
 from .wick import MAX_M, double_factorial_count
 
 __all__ = ["add_arguments", "run", "parse_widths"]
@@ -40,7 +42,7 @@ def parse_widths(text: str) -> list[int]:
     for k, raw in enumerate(text.split(",")):
         part = raw.strip()
         if not part:
-            raise ValueError(f"--widths: field {k + 1} is empty in {text!r}; {usage}")
+            raise InputError(f"--widths: field {k + 1} is empty in {text!r}; {usage}")
         try:
             if "x" in part:
                 w_text, k_text = part.split("x")
@@ -48,10 +50,10 @@ def parse_widths(text: str) -> list[int]:
             else:
                 w, rep = int(part), 1
         except ValueError:
-            raise ValueError(f"--widths: field {part!r} is not W or WxK with integers W, K; {usage}, "
+            raise InputError(f"--widths: field {part!r} is not W or WxK with integers W, K; {usage}, "
                              f"got {text!r}") from None
         if w < 1 or rep < 1:
-            raise ValueError(f"--widths: field {part!r} needs width >= 1 and repeat count >= 1; {usage}, got {text!r}")
+            raise InputError(f"--widths: field {part!r} needs width >= 1 and repeat count >= 1; {usage}, got {text!r}")
         out += [w] * rep
     return out
 
@@ -115,9 +117,9 @@ def _wick(args) -> None:
     from . import wick
 
     if args.m < 1:
-        raise ValueError(f"--m must be in 1..{MAX_M}, got {args.m}")
+        raise InputError(f"--m must be in 1..{MAX_M}, got {args.m}")
     if args.m > MAX_M:  # refused before any work: m = 8 ran for minutes and past 2.9 GB
-        raise ValueError(f"--m must be in 1..{MAX_M}, got {args.m}: the derivation contracts (2m-1)!! = "
+        raise InputError(f"--m must be in 1..{MAX_M}, got {args.m}: the derivation contracts (2m-1)!! = "
                          f"{double_factorial_count(args.m)} Wick pairings ({double_factorial_count(MAX_M)} for "
                          f"m = {MAX_M}, about 15 s); c_2m(n) = prod_(j<m) (1 + 2j/n) for larger m")
     m = args.m
@@ -182,7 +184,7 @@ def run(args) -> int:
         try:
             g11, g12, g22 = (float(v) for v in args.G0.split(","))
         except ValueError:
-            raise ValueError(f"--G0: expected three numbers G0_11,G0_12,G0_22, got {args.G0!r}") from None
+            raise InputError(f"--G0: expected three numbers G0_11,G0_12,G0_22, got {args.G0!r}") from None
         G0 = np.array([[g11, g12], [g12, g22]])
         r = multi_input_vertex_recursion(args.activation, widths, args.C_W, args.C_b, G0)
         names = [f"({a+1}{b+1})" for a, b in r.pairs]
@@ -191,4 +193,4 @@ def run(args) -> int:
             for p, name in enumerate(names):
                 print(f"   V_{name}(..) = " + "  ".join(f"{names[q]}:{r.V[l, p, q]:.8g}" for q in range(len(names))))
         return 0
-    raise ValueError(f"unknown correlators subcommand {args.what!r}")
+    raise InputError(f"unknown correlators subcommand {args.what!r}")

@@ -20,6 +20,8 @@ from typing import Sequence
 import numpy as np
 import sympy as sp
 
+from sigprop.theory.errors import InputError, InputTypeError
+
 from .wick import n as _n
 from .wick import wick_factor
 
@@ -29,24 +31,25 @@ __all__ = ["deep_linear_moments", "deep_linear_four_point", "DeepLinearFourPoint
 def validate_widths(widths, name: str = "widths") -> np.ndarray:
     """Widths of hidden layers 1..L as a float array; each a positive integer (float allowed if integral)."""
     if isinstance(widths, (int, np.integer)) and not isinstance(widths, bool):
-        raise TypeError(f"{name} must be a sequence of hidden-layer widths (one per layer), got the int {widths!r}")
+        raise InputTypeError(f"{name} must be a sequence of hidden-layer widths (one per layer), "
+                             f"got the int {widths!r}")
     try:
         w = np.asarray(list(widths), dtype=float)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a sequence of positive integers, got {widths!r}") from None
+        raise InputTypeError(f"{name} must be a sequence of positive integers, got {widths!r}") from None
     if w.ndim != 1 or w.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence of widths, got {widths!r}")
+        raise InputError(f"{name} must be a non-empty 1-D sequence of widths, got {widths!r}")
     if not np.all(np.isfinite(w)) or np.any(w < 1) or np.any(w != np.round(w)):
-        raise ValueError(f"{name} must hold integers >= 1, got {w.tolist()}")
+        raise InputError(f"{name} must hold integers >= 1, got {w.tolist()}")
     return w
 
 
 def check_positive(x, name: str) -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {x!r}")
+        raise InputTypeError(f"{name} must be a real number, got {x!r}")
     x = float(x)
     if not (math.isfinite(x) and x > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {x!r}")
+        raise InputError(f"{name} must be finite and > 0, got {x!r}")
     return x
 
 
@@ -71,7 +74,7 @@ def deep_linear_moments(m: int, widths: Sequence[int], C_W: float = 1.0, G0: flo
     Wick contraction).  The width of the last layer does not enter (only layers before it do).
     """
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
-        raise ValueError(f"deep_linear_moments: m must be an integer >= 1, got {m!r}")
+        raise InputError(f"deep_linear_moments: m must be an integer >= 1, got {m!r}")
     w = validate_widths(widths)
     C_W = check_positive(C_W, "C_W")
     G0 = check_positive(G0, "G0")

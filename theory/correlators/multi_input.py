@@ -29,6 +29,8 @@ from typing import Sequence
 import numpy as np
 import sympy as sp
 
+from sigprop.theory.errors import InputError
+
 from ..activations import as_activation
 from ..gaussian import expect2
 from .deep_linear import check_positive, validate_widths
@@ -50,7 +52,7 @@ def derive_score_weights(P: int = 2) -> dict:
     ``(1 - delta_ef/2) (K^{-1} z z^T K^{-1} - K^{-1})_ef`` (AssertionError otherwise).
     """
     if isinstance(P, bool) or not isinstance(P, int) or not 1 <= P <= 3:
-        raise ValueError(f"derive_score_weights: P must be 1, 2 or 3, got {P!r}")
+        raise InputError(f"derive_score_weights: P must be 1, 2 or 3, got {P!r}")
     z = sp.Matrix(sp.symbols(f"z0:{P}", real=True))
     ks = {(e, f): sp.Symbol(f"K_{e}{f}", real=True) for e, f in pair_index(P)}
     K = sp.Matrix(P, P, lambda a, b: ks[(min(a, b), max(a, b))])
@@ -199,9 +201,9 @@ def multi_input_vertex_recursion(activation, widths: Sequence[int], C_W: float, 
     C_b = check_nonneg(C_b, "C_b")
     G = np.array([[1.0]]) if G0 is None else np.asarray(G0, dtype=float)
     if G.ndim != 2 or G.shape[0] != G.shape[1] or G.shape[0] not in (1, 2):
-        raise ValueError(f"multi_input_vertex_recursion: G0 must be a 1x1 or 2x2 matrix, got shape {G.shape}")
+        raise InputError(f"multi_input_vertex_recursion: G0 must be a 1x1 or 2x2 matrix, got shape {G.shape}")
     if not np.all(np.isfinite(G)) or not np.allclose(G, G.T) or np.any(np.linalg.eigvalsh(G) <= 0):
-        raise ValueError("multi_input_vertex_recursion: G0 must be symmetric positive definite")
+        raise InputError("multi_input_vertex_recursion: G0 must be symmetric positive definite")
     P = G.shape[0]
     L = w.size
     pairs = pair_index(P)
@@ -212,7 +214,7 @@ def multi_input_vertex_recursion(activation, widths: Sequence[int], C_W: float, 
         if P == 2:
             rho = K[l, 0, 1] / math.sqrt(K[l, 0, 0] * K[l, 1, 1])
             if not abs(rho) < 1 - 1e-9:
-                raise ValueError(f"multi_input_vertex_recursion: kernel became degenerate at layer {l + 1} "
+                raise InputError(f"multi_input_vertex_recursion: kernel became degenerate at layer {l + 1} "
                                  f"(rho={rho!r})")
         C, D, mean = _layer_terms(phi, K[l], C_W)
         K[l + 1] = C_b + C_W * mean

@@ -26,6 +26,8 @@ import numpy as np
 import sympy as sp
 from sympy.functions.combinatorial.numbers import stirling
 
+from sigprop.theory.errors import InputError
+
 from .deep_linear import check_positive, layer_moment_product, validate_widths
 from .wick import n as _n
 
@@ -52,7 +54,7 @@ def relu_moment_factor(m: int, C_W=None) -> sp.Expr:
     pass a number to substitute it).  ``relu_moment_factor(2, 2) = 1 + 5/n``.
     """
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
-        raise ValueError(f"relu_moment_factor: m must be an integer >= 1, got {m!r}")
+        raise InputError(f"relu_moment_factor: m must be an integer >= 1, got {m!r}")
     base = _factor(int(m))
     cw = _CW if C_W is None else sp.nsimplify(check_positive(C_W, "C_W"))
     return sp.expand(cw**m * base)
@@ -69,7 +71,7 @@ def relu_moments(m: int, widths: Sequence[int], C_W: float = 2.0, G0: float = 1.
     Exact at any width (no bias).  ``widths[i]`` is the width of hidden layer ``i+1``; ``G0 = |x|^2/n_0``.
     """
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
-        raise ValueError(f"relu_moments: m must be an integer >= 1, got {m!r}")
+        raise InputError(f"relu_moments: m must be an integer >= 1, got {m!r}")
     w = validate_widths(widths)
     C_W = check_positive(C_W, "C_W")
     G0 = check_positive(G0, "G0")

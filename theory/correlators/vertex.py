@@ -36,6 +36,8 @@ from typing import Sequence
 import numpy as np
 import sympy as sp
 
+from sigprop.theory.errors import InputError, InputTypeError
+
 from ..activations import as_activation
 from .deep_linear import check_positive, validate_widths
 
@@ -51,10 +53,10 @@ __all__ = [
 
 def check_nonneg(x, name: str) -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {x!r}")
+        raise InputTypeError(f"{name} must be a real number, got {x!r}")
     x = float(x)
     if not (math.isfinite(x) and x >= 0):
-        raise ValueError(f"{name} must be finite and >= 0, got {x!r}")
+        raise InputError(f"{name} must be finite and >= 0, got {x!r}")
     return x
 
 
@@ -147,9 +149,9 @@ def vertex_recursion(activation, widths: Sequence[int], C_W: float, C_b: float =
     C_b = check_nonneg(C_b, "C_b")
     K0 = check_nonneg(K0, "K0")
     if C_b + C_W * K0 <= 0:
-        raise ValueError("vertex_recursion: K^(1) = C_b + C_W K0 must be > 0 (K0 = 0 needs C_b > 0)")
+        raise InputError("vertex_recursion: K^(1) = C_b + C_W K0 must be > 0 (K0 = 0 needs C_b > 0)")
     if phi.jumps:
-        raise ValueError(f"vertex_recursion: activation {phi.label} is discontinuous; its chi_par is not defined here")
+        raise InputError(f"vertex_recursion: activation {phi.label} is discontinuous; its chi_par is not defined here")
     L = w.size
     K = np.empty(L)
     kap = np.zeros(L)
@@ -197,9 +199,9 @@ def scale_invariant_vertex(activation, depth: int, K: float = 1.0) -> np.ndarray
     """
     phi = as_activation(activation, argname="activation")
     if phi.slopes is None:
-        raise ValueError(f"scale_invariant_vertex: {phi.label} is not scale-invariant (no slopes)")
+        raise InputError(f"scale_invariant_vertex: {phi.label} is not scale-invariant (no slopes)")
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise ValueError(f"scale_invariant_vertex: depth must be an integer >= 1, got {depth!r}")
+        raise InputError(f"scale_invariant_vertex: depth must be an integer >= 1, got {depth!r}")
     K = check_positive(K, "K")
     ap, am = phi.slopes
     A2, A4 = (ap**2 + am**2) / 2, (ap**4 + am**4) / 2
@@ -218,7 +220,7 @@ def double_critical_point(activation, K_range: tuple[float, float] = (1e-2, 1e2)
     phi = as_activation(activation, argname="activation")
     lo, hi = (check_positive(k, "K_range") for k in K_range)
     if not lo < hi:
-        raise ValueError(f"double_critical_point: K_range must be increasing, got {K_range!r}")
+        raise InputError(f"double_critical_point: K_range must be increasing, got {K_range!r}")
 
     def dphi2(K):
         return gauss_expect1(lambda u: phi.deriv(u) ** 2, K, phi.kinks)
@@ -230,10 +232,10 @@ def double_critical_point(activation, K_range: tuple[float, float] = (1e-2, 1e2)
     vals = [gap(float(k)) for k in grid]
     idx = next((i for i in range(len(grid) - 1) if vals[i] == 0 or vals[i] * vals[i + 1] < 0), None)
     if idx is None:
-        raise ValueError(f"double_critical_point: no K in [{lo:g}, {hi:g}] with chi_par = chi_perp for {phi.label}")
+        raise InputError(f"double_critical_point: no K in [{lo:g}, {hi:g}] with chi_par = chi_perp for {phi.label}")
     K = float(brentq(gap, grid[idx], grid[idx + 1], xtol=1e-14, rtol=1e-14))
     C_W = 1.0 / dphi2(K)
     C_b = K - C_W * gaussian_moments(phi, K).m2
     if C_b < -1e-12:
-        raise ValueError(f"double_critical_point: {phi.label} needs a negative bias variance ({C_b:g})")
+        raise InputError(f"double_critical_point: {phi.label} needs a negative bias variance ({C_b:g})")
     return C_W, max(C_b, 0.0), K

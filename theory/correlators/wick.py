@@ -23,6 +23,8 @@ from typing import Hashable, Iterator, Sequence
 
 import sympy as sp
 
+from sigprop.theory.errors import InputError
+
 __all__ = [
     "n",
     "pairings",
@@ -55,7 +57,7 @@ def pairings(items: Sequence[int]) -> Iterator[Pairing]:
     """
     items = tuple(items)
     if len(items) % 2:
-        raise ValueError(f"pairings: need an even number of items, got {len(items)}")
+        raise InputError(f"pairings: need an even number of items, got {len(items)}")
     if not items:
         yield ()
         return
@@ -80,7 +82,7 @@ def wick_pairings(entries: Sequence[tuple[Hashable, Hashable]]) -> list[DeltaTer
     if len(entries) % 2:
         return []  # odd moments of centred Gaussians vanish
     if len(entries) > 2 * MAX_M:
-        raise ValueError(f"wick_pairings: entries must have at most {2 * MAX_M} items (m <= {MAX_M}), got "
+        raise InputError(f"wick_pairings: entries must have at most {2 * MAX_M} items (m <= {MAX_M}), got "
                          f"{len(entries)}, which have {double_factorial_count(len(entries) // 2)} pairings; "
                          "iterate over pairings() lazily instead")
     terms = []
@@ -170,9 +172,9 @@ MAX_M_ALL_STRUCTURES = 5
 def _check_m(m, name: str, lo: int = 1, hi: int = MAX_M) -> int:
     """``m`` itself if it is an integer in ``[lo, hi]``; else ValueError naming ``name``, the range and the cost."""
     if isinstance(m, bool) or not isinstance(m, int) or m < lo:
-        raise ValueError(f"{name}: m must be an integer >= {lo}, got {m!r}")
+        raise InputError(f"{name}: m must be an integer >= {lo}, got {m!r}")
     if m > hi:
-        raise ValueError(f"{name}: m must be <= {hi}, got {m}: the derivation contracts (2m-1)!! = "
+        raise InputError(f"{name}: m must be <= {hi}, got {m}: the derivation contracts (2m-1)!! = "
                          f"{double_factorial_count(m)} Wick pairings (m = {hi}: {double_factorial_count(hi)}), "
                          f"which takes too long and too much memory; c_2m(n) = prod_(j<m) (1 + 2j/n) for larger m")
     return m
@@ -209,7 +211,7 @@ def derive_layer_recursion(m: int, all_structures: bool = False) -> LayerRecursi
     """
     hi = MAX_M_ALL_STRUCTURES if all_structures else MAX_M
     if all_structures and isinstance(m, int) and not isinstance(m, bool) and m > hi:
-        raise ValueError(f"derive_layer_recursion: with all_structures=True m must be <= {hi}, got {m}: it makes "
+        raise InputError(f"derive_layer_recursion: with all_structures=True m must be <= {hi}, got {m}: it makes "
                          f"(2m-1)!!^2 = {double_factorial_count(m) ** 2} contractions; use all_structures=False")
     return _derive(_check_m(m, "derive_layer_recursion", hi=hi), bool(all_structures))
 

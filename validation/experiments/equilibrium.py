@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from sigprop.theory.errors import InputError
+
 from .. import stats
 from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
 
@@ -43,7 +45,7 @@ def settings(profile: str) -> dict[str, Any]:
         return {**common, "depths": list(range(10, 101, 10)), "seeds": 3, "width": 256, "n_train": 1000,
                 "epochs": 80, "stop_at_stage": True, "align_n": 100, "sim_depth": 12,
                 "sim_widths": [64, 128, 256, 512], "sim_networks": 96}
-    raise ValueError(f"{NAME}: unknown profile {profile!r}; use 'smoke', 'quick' or 'full'")
+    raise InputError(f"{NAME}: unknown profile {profile!r}; use 'smoke', 'quick' or 'full'")
 
 
 def learning_rate(s: dict[str, Any], depth: int) -> float:

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from sigprop.theory.errors import InputError
+
 from .. import stats
 from ..estimators import gram_four_point, gram_moment, reliable_layers, single_input_estimates
 from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
@@ -51,7 +53,7 @@ def settings(profile: str) -> dict[str, Any]:
                 "tanh": {"depth": 8, "widths": [16, 32, 64, 128, 256], "networks": 100_000, "check_shift": True},
                 "gelu": {"depth": 6, "widths": [64, 128, 256, 512], "networks": 50_000},
                 "multi": {"depth": 5, "widths": [32, 64, 128, 256], "networks": 100_000, "G0": G0}}
-    raise ValueError(f"{NAME}: unknown profile {profile!r}; use 'smoke', 'quick' or 'full'")
+    raise InputError(f"{NAME}: unknown profile {profile!r}; use 'smoke', 'quick' or 'full'")
 
 
 def _simulate(ctx: Context, act, X, depth, n, S, C_W, C_b, key):

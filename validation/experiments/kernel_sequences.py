@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from sigprop.theory.errors import InputError
+
 from .. import stats
 from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
 
@@ -69,7 +71,7 @@ def settings(profile: str) -> dict[str, Any]:
                 "widths": [256, 512, 1024, 2048, 4096], "budget": 128 * 20000, "depth": 40,
                 "exp": {"depth": 3, "widths": [1024, 2048, 4096, 8192, 16384]}, "gelu": {"depth": 10},
                 "judge_layers": [1, 2, 4, 8, 16, 24, 32, 40], "rho0": list(RHO0), "method": "gram", "order": 1}
-    raise ValueError(f"{NAME}: unknown profile {profile!r}; use 'smoke', 'quick' or 'full'")
+    raise InputError(f"{NAME}: unknown profile {profile!r}; use 'smoke', 'quick' or 'full'")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -79,7 +81,7 @@ def correlation_matrix(rho0) -> np.ndarray:
     r01, r02, r12 = rho0
     R = np.array([[1.0, r01, r02], [r01, 1.0, r12], [r02, r12, 1.0]])
     if np.linalg.eigvalsh(R).min() <= 0:
-        raise ValueError(f"rho0={rho0!r} is not a valid set of pair correlations (matrix not positive definite)")
+        raise InputError(f"rho0={rho0!r} is not a valid set of pair correlations (matrix not positive definite)")
     return R
 
 

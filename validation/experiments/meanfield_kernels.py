@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from sigprop.theory.errors import InputError
+
 from .. import stats
 from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
 
@@ -50,7 +52,7 @@ def settings(profile: str) -> dict[str, Any]:
     if profile == "full":
         return {"configs": CONFIGS, "widths": [64, 128, 256, 512, 1024], "budget": 128 * 30000, "depth": 30,
                 "judge_layers": [1, 2, 5, 10, 20, 30], "order": 1, "G0": G0.tolist()}
-    raise ValueError(f"{NAME}: unknown profile {profile!r}; use 'smoke', 'quick' or 'full'")
+    raise InputError(f"{NAME}: unknown profile {profile!r}; use 'smoke', 'quick' or 'full'")
 
 
 def resolve(cfg: dict[str, Any]) -> tuple[float, float, str]:

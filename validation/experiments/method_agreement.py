@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from sigprop.theory.errors import InputError
+
 from .. import stats
 from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
 
@@ -57,7 +59,7 @@ def settings(profile: str) -> dict[str, Any]:
         return {"dist": dist_configs, "width": 64, "depth": 6, "n_networks": 40000, "judge_layers": [1, 2, 4, 6],
                 "exact": exact_configs, "exact_width": 48, "exact_depth": 4, "exact_networks": 8,
                 "cuda_width": 256, "cuda_depth": 8, "cuda_networks": 256}
-    raise ValueError(f"{NAME}: unknown profile {profile!r}; use 'smoke', 'quick' or 'full'")
+    raise InputError(f"{NAME}: unknown profile {profile!r}; use 'smoke', 'quick' or 'full'")
 
 
 def _inputs(P: int) -> np.ndarray:
