@@ -1,11 +1,12 @@
-"""Where a simulation can run: CUDA availability (real GPU or numba's simulator) and free memory."""
+"""Where a simulation can run (CUDA availability: a real GPU or numba's simulator; free memory), and what the CPU and
+CUDA engines share about custom activations (compiled-kernel cache, scalar derivative)."""
 from __future__ import annotations
 
 import os
 import threading
 
-__all__ = ["kernel_for_scalar", "device_helper", "cuda_simulator_enabled", "cuda_available", "host_memory_available",
-           "gpu_memory_available"]
+__all__ = ["kernel_for_scalar", "custom_scalar_derivative", "device_helper", "cuda_simulator_enabled",
+           "cuda_available", "host_memory_available", "gpu_memory_available"]
 
 
 def cuda_simulator_enabled() -> bool:
@@ -77,3 +78,22 @@ def kernel_for_scalar(family: str, act, build):
             hit = (act.scalar, build(act))
             _SCALAR_KERNELS[key] = hit
         return hit[1]
+
+
+FD_STEP = 1e-6  # step of the central difference for a custom activation without a scalar derivative
+
+
+def custom_scalar_derivative(act):
+    """``act.scalar_deriv``, or the central difference ``(phi(x+h) - phi(x-h)) / 2h``, ``h = 1e-6``, of ``act.scalar``
+    (an ``inline='always'`` njit function, callable from CPU and CUDA kernels)."""
+    if act.scalar_deriv is not None:
+        return act.scalar_deriv
+    import numba
+
+    phi = act.scalar
+
+    @numba.njit(inline="always")
+    def dphi(x):
+        return (phi(x + FD_STEP) - phi(x - FD_STEP)) / (2.0 * FD_STEP)
+
+    return dphi

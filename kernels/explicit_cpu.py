@@ -8,7 +8,8 @@ operations of :mod:`sigprop.kernels.layer_ops`), so results do not depend on the
 with the CUDA kernels (:mod:`sigprop.kernels.explicit_cuda`) to rounding.  The model and the statistics
 returned are defined in :mod:`sigprop.kernels.reference`.
 
-Entry point: :func:`run_explicit` (``backend='cpu'`` here, ``'cuda'`` forwarded to explicit_cuda).
+Entry point: :func:`run_explicit` (the CUDA twin is :func:`sigprop.kernels.explicit_cuda.run_explicit_cuda`; the
+dispatch between them is :func:`sigprop.kernels.simulate`'s).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from sigprop.theory.activations import device_activation, device_derivative
 from sigprop.theory.errors import InputError
 
 from . import rng
-from .backend import kernel_for_scalar
+from .backend import custom_scalar_derivative, kernel_for_scalar
 from .layer_ops import (
     NORM_CODES,
     add_bias_row,
@@ -36,7 +37,6 @@ from .reference import check_explicit_args, tangent_from_backward
 
 __all__ = ["run_explicit"]
 
-_BACKENDS = ("cpu", "cuda")
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,22 +213,6 @@ def _k_act_builtin(code, p0, p1, deriv, x, out):
         _act_builtin_span(code, p0, p1, deriv, x, out, c)
 
 
-_FD_STEP = 1e-6
-
-
-def custom_scalar_derivative(act):
-    """act.scalar_deriv, or the central difference (phi(x+h) - phi(x-h)) / 2h, h = 1e-6, of act.scalar."""
-    if act.scalar_deriv is not None:
-        return act.scalar_deriv
-    phi = act.scalar
-
-    @numba.njit(inline="always")
-    def dphi(x):
-        return (phi(x + _FD_STEP) - phi(x - _FD_STEP)) / (2.0 * _FD_STEP)
-
-    return dphi
-
-
 def _custom_act_kernel(act):
     """Compiled elementwise kernel applying the custom activation (or its derivative); cached per activation."""
     return kernel_for_scalar("explicit_cpu.act", act, _build_custom_act_kernel)
@@ -267,26 +251,19 @@ def _apply_activation(act, deriv: bool, x: np.ndarray, out: np.ndarray) -> None:
 # Driver
 # --------------------------------------------------------------------------------------------
 def run_explicit(X, widths, act, C_W, C_b, n_networks, seed, weights="gaussian", residual=0.0, norm=None,
-                 backward=False, backend="cpu", first_network=0) -> dict[str, np.ndarray]:
-    """Statistics of ``n_networks`` random networks (ids first_network, ...) on the inputs X (P, n_0).
+                 backward=False, first_network=0) -> dict[str, np.ndarray]:
+    """Statistics of ``n_networks`` random networks (ids first_network, ...) on the inputs X (P, n_0), on the CPU.
 
     Returns float64 arrays preact_gram, postact_gram (S, L, P, P), preact_m2, preact_m4 (S, L, P) and, with
     ``backward=True`` (needs residual=0, norm=None), backward_gram and tangent_gram (S, L, P, P); definitions
-    in :mod:`sigprop.kernels.reference`.  ``backend``: 'cpu' (numba parallel) or 'cuda'.  Raw engine numbers
-    (equal to the reference's); :func:`sigprop.kernels.simulate` applies the overflow/underflow convention of all
-    methods (:func:`sigprop.kernels.float_range.check_statistics`).
+    in :mod:`sigprop.kernels.reference`.  Raw engine numbers (equal to the reference's);
+    :func:`sigprop.kernels.simulate` applies the overflow/underflow convention of all methods
+    (:func:`sigprop.kernels.float_range.check_statistics`).
     """
-    if backend not in _BACKENDS:
-        raise InputError(f"backend must be 'cpu' or 'cuda', got {backend!r}")
     X, widths = check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual, norm, backward,
                                     first_network, act)
     if act.code < 0 and act.scalar is None:
         raise InputError(f"activation {act.label!r} has no numba scalar version (act.scalar)")
-    if backend == "cuda":
-        from .explicit_cuda import run_explicit_cuda
-
-        return run_explicit_cuda(X, widths, act, C_W, C_b, n_networks, seed, weights=weights, residual=residual,
-                                 norm=norm, backward=backward, first_network=first_network)
     return _run_cpu(X, widths, act, float(C_W), float(C_b), int(n_networks), int(seed), rng.WEIGHT_KINDS[weights],
                     float(residual), norm, bool(backward), int(first_network))
 

@@ -10,7 +10,7 @@ Results agree with the CPU backend up to libm/FMA rounding for the same seed.
 
 ``PTX_TARGETS`` lists ``(name, python function, signature, threads per block)`` for every kernel, for the
 PTX and ``ptxas`` checks of ``python -m sigprop.kernels.ptx``; :func:`run_explicit_cuda` is the entry point
-(normally reached through ``run_explicit(..., backend='cuda')``).  Under the CUDA simulator
+(normally reached through ``simulate(..., method='explicit', backend='cuda')``).  Under the CUDA simulator
 (``NUMBA_ENABLE_CUDASIM=1``) the array helpers run as plain Python (``py_func``), the RNG stays compiled.
 """
 from __future__ import annotations
@@ -27,10 +27,10 @@ from sigprop.theory.activations import device_activation, device_derivative
 from sigprop.theory.errors import InputError
 
 from . import layer_ops, rng
-from .backend import device_helper, kernel_for_scalar
+from .backend import cuda_available, custom_scalar_derivative, device_helper, kernel_for_scalar
 from .reference import check_explicit_args, tangent_from_backward
 
-__all__ = ["run_explicit_cuda", "PTX_TARGETS", "cuda_kernels", "cuda_usable"]
+__all__ = ["run_explicit_cuda", "PTX_TARGETS", "cuda_kernels"]
 
 _SIM = bool(numba.config.ENABLE_CUDASIM)
 
@@ -195,8 +195,6 @@ def _kernel(name: str):
 
 def _custom_kernel(act):
     """cuda.jit elementwise kernel applying a custom activation (act.scalar) or its derivative; cached."""
-    from .explicit_cpu import custom_scalar_derivative
-
     def build(act):
         phi = act.scalar
         dphi = custom_scalar_derivative(act)
@@ -214,11 +212,6 @@ def _custom_kernel(act):
     return kernel_for_scalar("explicit_cuda.act", act, build)
 
 
-def cuda_usable() -> bool:
-    """True when a CUDA GPU is available or the CUDA simulator is enabled."""
-    return _SIM or bool(_cuda.is_available())
-
-
 def _launch(name: str, total: int, *args) -> None:
     if total > 0:
         _kernel(name)[(total + _TPB - 1) // _TPB, _TPB](*args)
@@ -227,9 +220,9 @@ def _launch(name: str, total: int, *args) -> None:
 def run_explicit_cuda(X, widths, act, C_W, C_b, n_networks, seed, weights="gaussian", residual=0.0, norm=None,
                       backward=False, first_network=0) -> dict[str, np.ndarray]:
     """Same contract as :func:`sigprop.kernels.explicit_cpu.run_explicit`, computed on the GPU."""
-    if not cuda_usable():
-        raise RuntimeError("backend='cuda' needs a CUDA GPU (numba.cuda.is_available() is False) "
-                           "or the simulator (NUMBA_ENABLE_CUDASIM=1)")
+    if not cuda_available():
+        raise InputError("backend='cuda' needs a CUDA GPU (numba.cuda.is_available() is False) "
+                         "or the simulator (NUMBA_ENABLE_CUDASIM=1)")
     X, widths = check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual, norm, backward,
                                     first_network, act)
     if act.code < 0 and act.scalar is None:

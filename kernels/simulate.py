@@ -12,6 +12,7 @@ per batch, so batching never changes a number), and dispatches to one of three m
 """
 from __future__ import annotations
 
+import importlib
 import math
 import numbers
 from typing import Sequence
@@ -308,22 +309,22 @@ def _run_batch(X, widths, act, C_W, C_b, S, seed, weights, residual, norm, backw
                            first)
 
 
+# The one dispatch table: (method, backend) -> (module, function).  Every engine takes the same arguments
+# (X, widths, act, C_W, C_b, n_networks, seed, **options) and assumes them validated by simulate(); the gram engines
+# have no weights/backward options (simulate refuses those combinations before any work).
+ENGINES: dict[tuple[str, str], tuple[str, str]] = {
+    ("gram", "cpu"): ("sigprop.kernels.gram_cpu", "run_gram_cpu"),
+    ("gram", "cuda"): ("sigprop.kernels.gram_cuda", "run_gram_cuda"),
+    ("explicit", "cpu"): ("sigprop.kernels.explicit_cpu", "run_explicit"),
+    ("explicit", "cuda"): ("sigprop.kernels.explicit_cuda", "run_explicit_cuda"),
+    ("numpy", "cpu"): ("sigprop.kernels.reference", "run_reference"),
+}
+
+
 def _run_engine(X, widths, act, C_W, C_b, S, seed, weights, residual, norm, backward, method, backend, first):
-    if method == "gram":
-        if backend == "cuda":
-            from .gram_cuda import run_gram_cuda
-
-            return run_gram_cuda(X, widths, act, C_W, C_b, S, seed, residual=residual, norm=norm,
-                                 first_network=first)
-        from .gram_cpu import run_gram_cpu
-
-        return run_gram_cpu(X, widths, act, C_W, C_b, S, seed, residual=residual, norm=norm, first_network=first)
-    if method == "explicit":
-        from .explicit_cpu import run_explicit
-
-        return run_explicit(X, widths, act, C_W, C_b, S, seed, weights=weights, residual=residual, norm=norm,
-                            backward=backward, backend=backend, first_network=first)
-    from .reference import run_reference
-
-    return run_reference(X, widths, act, C_W, C_b, S, seed, weights=weights, residual=residual, norm=norm,
-                         backward=backward, first_network=first)
+    module, name = ENGINES[(method, backend)]
+    engine = getattr(importlib.import_module(module), name)  # imported on first use (numba compiles on import)
+    options = dict(residual=residual, norm=norm, first_network=first)
+    if method != "gram":
+        options.update(weights=weights, backward=backward)
+    return engine(X, widths, act, C_W, C_b, S, seed, **options)

@@ -127,7 +127,6 @@ def test_results_do_not_depend_on_thread_count():
     (dict(weights="cauchy"), "weights"),
     (dict(norm="batch"), "norm"),
     (dict(residual=1.5), "residual"),
-    (dict(backend="tpu"), "backend"),
 ])
 def test_bad_arguments_raise(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -155,12 +154,17 @@ def test_layernorm_needs_two_neurons_and_degenerate_layers_give_nan():
 
 
 def test_cuda_backend_without_gpu_raises_clearly():
-    from numba import cuda
+    from sigprop.kernels import simulate
+    from sigprop.kernels.backend import cuda_available
+    from sigprop.kernels.explicit_cuda import run_explicit_cuda
+    from sigprop.theory.errors import InputError
 
-    if cuda.is_available():
-        pytest.skip("a GPU is present")
-    with pytest.raises(RuntimeError, match="CUDA"):
-        run_explicit(X3, (4,), activation("relu"), 2.0, 0.0, 1, 0, backend="cuda")
+    if cuda_available():
+        pytest.skip("a GPU (or the simulator) is present")
+    with pytest.raises(InputError, match="backend='cuda' needs a CUDA GPU"):
+        simulate(X3, depth=1, width=4, activation="relu", C_W=2.0, n_networks=1, method="explicit", backend="cuda")
+    with pytest.raises(InputError, match="CUDA GPU"):
+        run_explicit_cuda(X3, (4,), activation("relu"), 2.0, 0.0, 1, 0)
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ SIM_SCRIPT = textwrap.dedent("""
     from numba import config
     assert config.ENABLE_CUDASIM
     from sigprop.kernels.explicit_cpu import run_explicit
+    from sigprop.kernels.explicit_cuda import run_explicit_cuda
     from sigprop.theory.activations import activation, custom_activation
 
     soft = custom_activation(lambda x: 0.5 * x + np.sin(x), scalar=lambda x: 0.5 * x + math.sin(x),
@@ -27,8 +28,8 @@ SIM_SCRIPT = textwrap.dedent("""
         (activation('erf'), (3, 3), dict(norm='rms_pre')),
     ]
     for act, widths, kw in cases:
-        a = run_explicit(X, widths, act, 1.5, 0.1, 2, 42, backend='cuda', first_network=3, **kw)
-        b = run_explicit(X, widths, act, 1.5, 0.1, 2, 42, backend='cpu', first_network=3, **kw)
+        a = run_explicit_cuda(X, widths, act, 1.5, 0.1, 2, 42, first_network=3, **kw)
+        b = run_explicit(X, widths, act, 1.5, 0.1, 2, 42, first_network=3, **kw)
         assert set(a) == set(b)
         for k in a:
             np.testing.assert_allclose(a[k], b[k], rtol=1e-12, atol=1e-14, err_msg=f'{act.label} {kw} {k}')
@@ -38,7 +39,7 @@ SIM_SCRIPT = textwrap.dedent("""
     # must be excluded at layer 2 (z > 3)
     S, n, L = 400, 4, 3
     x = np.ones((1, 4))
-    res = run_explicit(x, (n,) * L, activation('identity'), 1.0, 0.0, S, 77, backend='cuda')
+    res = run_explicit_cuda(x, (n,) * L, activation('identity'), 1.0, 0.0, S, 77)
     m2, m4 = res['preact_m2'][:, :, 0], res['preact_m4'][:, :, 0]
     M2, M4 = m2.mean(0), m4.mean(0)
     R = M4 / (3 * M2 ** 2)

@@ -81,7 +81,7 @@ def parse_only(argv: list[str]) -> None:
 
 
 def cuda_available() -> bool:
-    from sigprop.validation.validate_cli import cuda_available as available
+    from sigprop.kernels.backend import cuda_available as available
 
     return available()
 

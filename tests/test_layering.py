@@ -27,8 +27,6 @@ KNOWN_VIOLATIONS = {
     ("sigprop.kernels.cli", "sigprop.validation.cli_checks"):
         "the `sigprop simulate` command checks its --out and --X paths with validation's CLI checks (issue 13)",
 }
-# the one known dependency cycle (through imports inside functions), between two kernels modules being reworked
-KNOWN_KERNEL_CYCLE = frozenset({"sigprop.kernels.explicit_cpu", "sigprop.kernels.explicit_cuda"})
 
 
 @dataclass(frozen=True)
@@ -293,15 +291,6 @@ def test_no_dependency_cycle_in_theory_or_validation():
     assert not cycles, f"dependency cycles: {_show(cycles)}"
 
 
-def test_no_dependency_cycle_in_kernels_but_the_known_one():
-    cycles = [c for c in import_cycles(import_graph(top_level_only=False))
-              if _touches(c, ("sigprop.kernels",)) and frozenset(c) != KNOWN_KERNEL_CYCLE]
-    assert not cycles, f"dependency cycles: {_show(cycles)}"
-
-
-@pytest.mark.xfail(strict=True, reason="kernels/explicit_cpu.py (run_explicit, backend='cuda') and "
-                                       "kernels/explicit_cuda.py (_custom_kernel) import each other inside functions "
-                                       "(being reworked in kernels/, issue 13)")
 def test_no_import_cycle_in_kernels():
     """Counting the imports inside functions too, no kernels module depends on itself."""
     cycles = [c for c in import_cycles(import_graph(top_level_only=False)) if _touches(c, ("sigprop.kernels",))]

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
         check_output_path(args.out, option="--out", kind="file")
     if args.backend == "cuda":
-        from .validate_cli import cuda_available
+        from sigprop.kernels.backend import cuda_available
 
         if not cuda_available():
             raise InputError("--backend cuda: no usable CUDA GPU found (numba.cuda.is_available() is False)")

@@ -15,16 +15,7 @@ from sigprop.theory.errors import InputError
 
 from .cli_checks import check_output_path
 
-__all__ = ["add_arguments", "run", "cuda_available", "interrupted_message"]
-
-
-def cuda_available() -> bool:
-    try:
-        from numba import cuda
-
-        return bool(cuda.is_available())
-    except Exception:
-        return False
+__all__ = ["add_arguments", "run", "interrupted_message"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{e.name:24s} {e.title}")
         return 0
     select_experiments(experiments, args.only)  # ValueError naming unknown experiments, before any work
+    from sigprop.kernels.backend import cuda_available  # the one CUDA check (simulate and bench use it too)
+
     if args.backend == "cuda" and not cuda_available():
         raise InputError("--backend cuda: no usable CUDA GPU found (numba.cuda.is_available() is False); "
                          "use --backend cpu")

@@ -165,7 +165,7 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
                             tol=EXACT_TOL, rule=f"max relative difference over {', '.join(keys)} <= {EXACT_TOL:g}",
                             details={"worst_array": where}))
 
-    from ..validate_cli import cuda_available
+    from sigprop.kernels.backend import cuda_available
 
     if cuda_available():
         for method in ("gram", "explicit"):
