@@ -1,0 +1,651 @@
+"""Feature-learning measures of the Deep Neural Feature Ansatz (NFA): pure functions of NumPy arrays.
+
+They apply to the weights and Jacobians of any network (trained here or elsewhere); nothing is trained or
+simulated.  Conventions (docs/feature_learning.md, THEORY.md section 6):
+
+* A layer computes ``z = h W^T + b`` with ``W`` of shape ``(n_out, n_in)``; ``h`` (``n_in``) is the layer input and
+  ``z`` (``n_out``) its pre-activations.
+* A Jacobian stack ``J`` has shape ``(N, o, n)``: ``J[x, k, :]`` is the gradient of output ``k`` with respect to the
+  ``n`` coordinates of a layer's input (or pre-activations) on sample ``x``.
+* AGOP (average gradient outer product) ``M = (1/N) sum_x sum_k J[x, k, :]^T J[x, k, :]`` (``n x n``), normalised by
+  the number of samples ``N``, not by ``N o``.  Chain rule: with ``J_h = J_z W``, ``AGOP_h = W^T G W``, ``G`` the AGOP
+  with respect to the next pre-activations (:func:`chain_rule_agop`).
+* NFA correlation: cosine similarity (default) or Pearson correlation of the flattened ``W^T W`` (or
+  ``(W - W0)^T (W - W0)``) and ``M^alpha``.
+* Frame isotropy ``tr(G) / (sqrt(n) ||G||_F)`` in ``(0, 1]``, 1 exactly when ``G`` is proportional to the identity.
+
+Proposition (proved in docs/feature_learning.md; tested in tests/test_measures.py): with ``alpha = 1``, uncentred
+gradients, cosine and ``W`` itself, ``cos(W^T W, W^T G W) = 1`` iff ``Q^T G Q`` is proportional to the identity
+(``Q`` an orthonormal basis of range(W)), and the two angles bound each other through the singular values of ``W``
+(:func:`nfa_isotropy_relation`).
+
+Every public function checks its arguments first and raises :class:`~sigprop.theory.errors.InputError` (a
+``ValueError``) or :class:`~sigprop.theory.errors.InputTypeError` naming the argument and its allowed range.  No
+input is symmetrised or clipped silently.
+
+Examples
+--------
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> W = rng.standard_normal((3, 5))
+>>> Jz = rng.standard_normal((200, 2, 3))           # Jacobians w.r.t. the pre-activations
+>>> Jh = Jz @ W                                     # ... and w.r.t. the layer input (chain rule)
+>>> bool(np.allclose(agop(Jh), chain_rule_agop(W, agop(Jz))))
+True
+>>> round(nfa_correlation(W, chain_rule_agop(W, 2.0 * np.eye(3))), 12)   # G proportional to I: the NFA holds
+1.0
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from sigprop.theory.errors import InputError, InputTypeError
+
+__all__ = [
+    "agop",
+    "chain_rule_agop",
+    "psd_power",
+    "nfa_correlation",
+    "frame_isotropy",
+    "range_basis",
+    "NFAIsotropy",
+    "nfa_isotropy_relation",
+    "run_benchmarks",
+]
+
+MEASURES = ("cosine", "pearson")
+DEFAULT_TOL = 1e-10
+BENCH_SHAPE = (2000, 10, 512)  # (N, o, n) of run_benchmarks
+
+
+# --- argument checks (each runs before any work) ------------------------------------------------------------
+
+
+def _array(x, name: str, who: str, ndim: int | tuple[int, ...]) -> np.ndarray:
+    """``x`` as a finite float64 array of the given number of dimensions, or an InputError/InputTypeError."""
+    if isinstance(x, (str, bytes)) or x is None:
+        raise InputTypeError(f"{who}: {name} must be a real numeric array, got {type(x).__name__}")
+    try:
+        a = np.asarray(x)
+    except Exception as exc:  # ragged nested lists and the like
+        raise InputTypeError(f"{who}: {name} must be a real numeric array ({exc})") from None
+    if a.dtype.kind not in "iuf":
+        raise InputTypeError(f"{who}: {name} must be a real numeric array (int or float), got dtype {a.dtype}")
+    dims = (ndim,) if isinstance(ndim, int) else ndim
+    if a.ndim not in dims:
+        want = " or ".join(f"{d}-D" for d in dims)
+        raise InputError(f"{who}: {name} must be a {want} array, got shape {a.shape}")
+    if a.size == 0:
+        raise InputError(f"{who}: {name} must not be empty, got shape {a.shape}")
+    a = a.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(a)):
+        raise InputError(f"{who}: {name} must be finite (no NaN or inf)")
+    return a
+
+
+def _tol(tol, who: str) -> float:
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
+        raise InputTypeError(f"{who}: tol must be a real number, got {type(tol).__name__}")
+    if not (math.isfinite(tol) and 0.0 <= tol < 1.0):
+        raise InputError(f"{who}: tol must be in [0, 1), got {tol!r}")
+    return float(tol)
+
+
+def _flag(value, name: str, who: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputTypeError(f"{who}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _alpha(alpha, who: str) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise InputTypeError(f"{who}: alpha must be a real number > 0, got {type(alpha).__name__}")
+    if not (math.isfinite(alpha) and alpha > 0):
+        raise InputError(f"{who}: alpha must be a finite number > 0, got {alpha!r}")
+    return float(alpha)
+
+
+def _check_symmetric(M: np.ndarray, name: str, who: str, tol: float) -> None:
+    scale = np.linalg.norm(M)
+    if np.linalg.norm(M - M.T) > tol * scale:
+        raise InputError(f"{who}: {name} must be symmetric to within ||{name} - {name}^T||_F <= {tol:g} "
+                         f"||{name}||_F, got relative asymmetry {np.linalg.norm(M - M.T) / scale:.3g} "
+                         "(it is not symmetrised silently)")
+
+
+def _check_psd_eigs(lam: np.ndarray, name: str, who: str, tol: float, why: str) -> None:
+    top = float(np.max(np.abs(lam)))
+    if lam.min() < -tol * top:
+        raise InputError(f"{who}: {name} must be positive semi-definite {why}: eigenvalues >= -{tol:g} "
+                         f"max|eigenvalue|, got smallest {lam.min():.6g} (largest |.| {top:.6g})")
+
+
+def _square(M: np.ndarray, name: str, who: str, n: int | None = None, what: str = "") -> None:
+    if M.shape[0] != M.shape[1]:
+        raise InputError(f"{who}: {name} must be square, got shape {M.shape}")
+    if n is not None and M.shape[0] != n:
+        raise InputError(f"{who}: {name} must be {n} x {n} {what}, got shape {M.shape}")
+
+
+# --- AGOP ---------------------------------------------------------------------------------------------------
+
+
+def agop(J, *, per_output: bool = False, centered: bool = False) -> np.ndarray:
+    """Average gradient outer product of a Jacobian stack.
+
+    ``M = (1/N) sum_x sum_k g_{x,k} g_{x,k}^T`` with ``g_{x,k} = J[x, k, :]`` (the gradient of output ``k`` on sample
+    ``x``), computed as one matrix product ``A^T A / N`` with ``A = J.reshape(N o, n)`` (BLAS, no Python loop).
+
+    ``centered=True`` uses centred gradients ``g_{x,k} - mean_x g_{x,k}`` (the mean over samples, per output and
+    coordinate), i.e. the gradient covariance ``M - sum_k m_k m_k^T`` with ``m_k = mean_x g_{x,k}``.  This is the
+    ``centering=True`` option of ``egop`` in ``aradha/deep_neural_feature_ansatz`` (verify_deep_NFA.py), which
+    reports both.  Centring commutes with the chain rule: ``agop(J_z @ W, centered=True) == W^T agop(J_z,
+    centered=True) W``, so the proposition of docs/feature_learning.md holds for centred gradients with the centred
+    pre-activation AGOP in place of ``G``.  (Not to be confused with the "centered NFA" of
+    ``dmbeaglehole/centered_NFA``, which centres the *weights*: ``W - W0``; see :func:`nfa_correlation`.)
+
+    Parameters
+    ----------
+    J : array_like, shape (N, o, n)
+        ``J[x, k, i] = d f_k(x) / d h_i`` (float64 after conversion; finite).
+    per_output : bool, default False
+        Return the per-output AGOPs ``(1/N) sum_x g_{x,k} g_{x,k}^T`` as an ``(o, n, n)`` array (their sum over
+        ``k`` is the AGOP).
+    centered : bool, default False
+        Subtract the sample mean of each output's gradient first (needs ``N >= 2``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, n)``, or ``(o, n, n)`` with ``per_output``; symmetric positive semi-definite up to rounding.
+
+    Raises
+    ------
+    InputError
+        ``J`` not 3-D (a single-output stack is ``(N, 1, n)``), empty or non-finite; ``centered`` with ``N < 2``.
+    InputTypeError
+        ``J`` not a real numeric array; ``per_output``/``centered`` not bool.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> J = np.array([[[1.0, 0.0]], [[0.0, 2.0]]])    # N=2 samples, o=1 output, n=2
+    >>> agop(J)
+    array([[0.5, 0. ],
+           [0. , 2. ]])
+    >>> agop(J, centered=True)                       # gradients minus their mean (0.5, 1)
+    array([[ 0.25, -0.5 ],
+           [-0.5 ,  1.  ]])
+    """
+    who = "agop"
+    per_output = _flag(per_output, "per_output", who)
+    centered = _flag(centered, "centered", who)
+    J = _array(J, "J", who, 3)
+    N, o, n = J.shape
+    if centered:
+        if N < 2:
+            raise InputError(f"{who}: centered=True needs at least 2 samples (J.shape[0] >= 2), got {N}")
+        J = J - J.mean(axis=0, keepdims=True)
+    if per_output:
+        Jt = np.ascontiguousarray(J.transpose(1, 0, 2))          # (o, N, n)
+        return np.matmul(Jt.transpose(0, 2, 1), Jt) / N           # batched GEMM
+    A = J.reshape(N * o, n)
+    return (A.T @ A) / N
+
+
+def chain_rule_agop(W, G) -> np.ndarray:
+    """The AGOP with respect to a layer's input from the AGOP ``G`` with respect to its pre-activations.
+
+    With ``z = h W^T + b`` the Jacobians satisfy ``J_h = J_z W`` (whatever the bias and the activation of the
+    *next* layers), so ``AGOP_h = (1/N) sum J_h^T J_h = W^T G W``, exactly.
+
+    Parameters
+    ----------
+    W : array_like, shape (n_out, n_in)
+        The layer's weights.
+    G : array_like, shape (n_out, n_out)
+        AGOP with respect to the layer's pre-activations (e.g. ``agop(J_z)``); any square matrix is accepted.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``W^T G W``, shape ``(n_in, n_in)``.
+
+    Raises
+    ------
+    InputError
+        Non-2-D, empty or non-finite arrays; ``G`` not ``n_out x n_out``.
+    InputTypeError
+        Non-numeric input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.array([[1.0, 2.0], [0.0, 1.0], [1.0, 0.0]])
+    >>> chain_rule_agop(W, np.eye(3))                  # G = I gives W^T W
+    array([[2., 2.],
+           [2., 5.]])
+    """
+    who = "chain_rule_agop"
+    W = _array(W, "W", who, 2)
+    G = _array(G, "G", who, 2)
+    _square(G, "G", who, W.shape[0], "(n_out x n_out for W of shape (n_out, n_in))")
+    return W.T @ G @ W
+
+
+# --- matrix power and correlations --------------------------------------------------------------------------
+
+
+def psd_power(M, alpha: float, *, tol: float = DEFAULT_TOL) -> np.ndarray:
+    """``M^alpha`` of a symmetric positive semi-definite matrix, by eigendecomposition ``M = V diag(lam) V^T``.
+
+    ``alpha == 1`` returns ``M`` unchanged (as float64; no symmetry required).  Any other ``alpha`` needs ``M``
+    symmetric (``||M - M^T||_F <= tol ||M||_F``; only then is ``eigh``, which reads one triangle, faithful) and, for
+    non-integer ``alpha``, positive semi-definite: eigenvalues ``>= -tol max|lam|``.  Eigenvalues in
+    ``[-tol max|lam|, 0)`` are rounding of a PSD matrix and are taken as 0 (stated here, so not silent); anything
+    more negative is an error.  Integer ``alpha`` allows any symmetric ``M`` (``lam^alpha`` is real).
+
+    Parameters
+    ----------
+    M : array_like, shape (n, n)
+    alpha : float
+        Power, ``> 0``.
+    tol : float, default 1e-10
+        Relative tolerance of the symmetry and PSD checks, in ``[0, 1)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``V diag(lam^alpha) V^T`` (symmetric), shape ``(n, n)``.
+
+    Raises
+    ------
+    InputError
+        ``alpha <= 0`` or non-finite; ``M`` not square, non-finite, not symmetric (``alpha != 1``), or with an
+        eigenvalue below ``-tol max|lam|`` (non-integer ``alpha``); ``tol`` outside ``[0, 1)``.
+    InputTypeError
+        Non-numeric ``M``, ``alpha`` or ``tol``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> psd_power(np.diag([4.0, 9.0]), 0.5)
+    array([[2., 0.],
+           [0., 3.]])
+    """
+    who = "psd_power"
+    alpha = _alpha(alpha, who)
+    tol = _tol(tol, who)
+    M = _array(M, "M", who, 2)
+    _square(M, "M", who)
+    return _power(M, alpha, tol, who, "M")
+
+
+def _power(M: np.ndarray, alpha: float, tol: float, who: str, name: str) -> np.ndarray:
+    if alpha == 1.0:
+        return M
+    _check_symmetric(M, name, who, tol)
+    lam, V = np.linalg.eigh(M)
+    if alpha != round(alpha):
+        _check_psd_eigs(lam, name, who, tol, f"for the fractional power alpha={alpha:g}")
+        lam = np.where(lam < 0.0, 0.0, lam)  # only rounding-level negatives reach here (documented)
+    return (V * lam ** alpha) @ V.T
+
+
+def _corr(A: np.ndarray, B: np.ndarray, measure: str, names: tuple[str, str], who: str) -> float:
+    a, b = A.ravel(), B.ravel()
+    if measure == "pearson":
+        a, b = a - a.mean(), b - b.mean()
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    what = "zero" if measure == "cosine" else "constant (all entries equal)"
+    for norm, name in ((na, names[0]), (nb, names[1])):
+        if norm == 0.0:
+            raise InputError(f"{who}: the {measure} correlation is undefined because {name} is {what}; "
+                             f"{name} must have a nonzero {'norm' if measure == 'cosine' else 'spread'}")
+    return float(np.clip(a @ b / (na * nb), -1.0, 1.0))  # rounding only: |a.b| <= |a||b|
+
+
+def nfa_correlation(W, M, *, alpha: float = 1.0, W0=None, measure: str = "cosine",
+                    tol: float = DEFAULT_TOL) -> float:
+    """Correlation of the neural feature matrix ``W^T W`` with a power of the AGOP ``M``: the NFA's number.
+
+    ``nfa_correlation = corr(vec(D^T D), vec(M^alpha))`` with ``D = W`` (``W0=None``) or ``D = W - W0``, where
+    ``corr`` is
+
+    * ``measure='cosine'``: ``<A, B>_F / (||A||_F ||B||_F)`` (cosine similarity of the flattened matrices);
+    * ``measure='pearson'``: the Pearson correlation of the ``n^2`` entries, i.e. the cosine after subtracting from
+      each matrix the mean of its entries.  It is invariant to ``B -> c B + mu 11^T``, so Pearson = 1 does *not*
+      imply proportionality (docs/feature_learning.md has a square-``W`` example with Pearson 1 and anisotropic
+      ``G``).
+
+    and ``M^alpha`` is :func:`psd_power`.  Which code uses which choice:
+
+    * Radhakrishnan et al. (arXiv 2212.13881), code ``aradha/deep_neural_feature_ansatz`` ``verify_deep_NFA.py``:
+      cosine (its ``correlate``), ``alpha = 1``, ``D = W - W0`` (``remove_init = True``), and it prints the value for
+      both uncentred and centred gradients (:func:`agop` ``centered=``).  The paper's stated ansatz uses ``W``.
+    * Beaglehole et al., ``dmbeaglehole/centered_NFA`` (``MLP/utils.py`` ``mat_cov``, ``MLP/main.py``): Pearson,
+      ``alpha = 1``, uncentred gradients, AGOP formed by the chain rule ``D^T K D`` with ``K`` the pre-activation
+      gradient outer product; its "centered NFA" (``cnfa``) uses ``D = W - W0`` on *both* sides, i.e.
+      ``nfa_correlation(W - W0, chain_rule_agop(W - W0, K), measure='pearson')``, not this function's ``W0=``.
+    * Later work (THEORY.md section 6) reports Pearson for ``W^T W`` against ``AGOP^(1/2)`` (``alpha = 0.5``).
+
+    The defaults (``alpha=1``, cosine, ``W0=None``, uncentred ``M`` from the caller) are the paper's ansatz as
+    stated and the choice under which the proposition holds: value 1 iff ``G`` is proportional to the identity on
+    range(W).  Pass ``W0=`` to reproduce verify_deep_NFA.py's number.
+
+    Parameters
+    ----------
+    W : array_like, shape (n_out, n_in)
+        The layer's weights (``z = h W^T + b``).
+    M : array_like, shape (n_in, n_in)
+        AGOP with respect to the layer's input (:func:`agop`, :func:`chain_rule_agop`), built from centred or
+        uncentred gradients as the caller chooses.
+    alpha : float, default 1.0
+        Power of ``M`` (``> 0``); ``0.5`` for the square-root version.
+    W0 : array_like, shape (n_out, n_in), optional
+        Initial weights, subtracted from ``W`` when given.
+    measure : {'cosine', 'pearson'}, default 'cosine'
+    tol : float, default 1e-10
+        Tolerance of the symmetry/PSD checks of ``M`` when ``alpha != 1`` (:func:`psd_power`).
+
+    Returns
+    -------
+    float
+        In ``[-1, 1]`` (``[0, 1]`` for cosine of PSD matrices).
+
+    Raises
+    ------
+    InputError
+        Non-finite or wrongly shaped ``W``, ``M``, ``W0`` (``M`` must be ``n_in x n_in``, ``W0`` the shape of ``W``);
+        ``alpha <= 0``; ``M`` not symmetric (``alpha != 1``) or not PSD beyond ``tol`` (fractional ``alpha``); a
+        correlation that is undefined (``D`` or ``M^alpha`` zero for cosine, constant for Pearson); unknown
+        ``measure``.
+    InputTypeError
+        Non-numeric arrays, ``alpha`` or ``tol``; ``measure`` not a str.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.array([[1.0, 0.0, 1.0], [0.0, 2.0, 0.0]])
+    >>> G = np.diag([1.0, 3.0])                        # anisotropic pre-activation AGOP
+    >>> M = chain_rule_agop(W, G)
+    >>> round(nfa_correlation(W, M), 6)
+    0.955779
+    >>> round(nfa_correlation(W, M, measure="pearson"), 6)
+    0.962374
+    >>> round(nfa_correlation(W, M, alpha=0.5), 6)
+    0.99711
+    """
+    who = "nfa_correlation"
+    if not isinstance(measure, str):
+        raise InputTypeError(f"{who}: measure must be a str, one of {MEASURES}, got {type(measure).__name__}")
+    if measure not in MEASURES:
+        raise InputError(f"{who}: measure must be one of {MEASURES}, got {measure!r}")
+    alpha = _alpha(alpha, who)
+    tol = _tol(tol, who)
+    W = _array(W, "W", who, 2)
+    M = _array(M, "M", who, 2)
+    _square(M, "M", who, W.shape[1], "(n_in x n_in for W of shape (n_out, n_in))")
+    if W0 is not None:
+        W0 = _array(W0, "W0", who, 2)
+        if W0.shape != W.shape:
+            raise InputError(f"{who}: W0 must have the shape of W {W.shape}, got {W0.shape}")
+        D, dname = W - W0, "(W - W0)^T (W - W0)"
+    else:
+        D, dname = W, "W^T W"
+    Ma = _power(M, alpha, tol, who, "M")
+    return _corr(D.T @ D, Ma, measure, (dname, "M^alpha" if alpha != 1.0 else "M"), who)
+
+
+# --- isotropy and the proposition ---------------------------------------------------------------------------
+
+
+def frame_isotropy(G, subspace=None, *, tol: float = DEFAULT_TOL) -> float:
+    """Isotropy of a PSD frame operator: ``tr(G) / (sqrt(n) ||G||_F)``, in ``(0, 1]``.
+
+    It is the cosine similarity of ``G`` with the identity.  With eigenvalues ``lam >= 0`` it equals
+    ``mean(lam) / rms(lam)``: 1 exactly when ``G`` is proportional to ``I`` (a tight frame), ``1/sqrt(n)`` for rank
+    one.  With ``subspace=Q`` (orthonormal columns, ``n x k``) it is the same for the compression ``Q^T G Q`` with
+    ``k`` in place of ``n``: the isotropy of ``G`` on span(Q) (:func:`range_basis` gives the span of a layer's
+    weights, the only part of ``G`` the NFA sees).
+
+    Parameters
+    ----------
+    G : array_like, shape (n, n)
+        Symmetric (to ``tol``, relative, Frobenius) and positive semi-definite (eigenvalues ``>= -tol max|lam|``).
+    subspace : array_like, shape (n, k), optional
+        ``Q`` with ``||Q^T Q - I_k||_max <= sqrt(tol)``, ``1 <= k <= n``.
+    tol : float, default 1e-10
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InputError
+        ``G`` not square, non-finite, not symmetric or not PSD beyond ``tol``; ``Q`` of the wrong shape or not
+        orthonormal; ``G`` (or ``Q^T G Q``) zero, where the isotropy is undefined.
+    InputTypeError
+        Non-numeric input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> frame_isotropy(3.0 * np.eye(4))
+    1.0
+    >>> round(frame_isotropy(np.diag([1.0, 0.0, 0.0, 0.0])), 12)    # rank one: 1/sqrt(4)
+    0.5
+    >>> round(frame_isotropy(np.diag([1.0, 1.0, 5.0]), subspace=np.eye(3)[:, :2]), 12)
+    1.0
+    """
+    who = "frame_isotropy"
+    tol = _tol(tol, who)
+    G = _array(G, "G", who, 2)
+    _square(G, "G", who)
+    _check_symmetric(G, "G", who, tol)
+    if np.any(G):
+        _check_psd_eigs(np.linalg.eigvalsh(G), "G", who, tol, "(a frame operator)")
+    if subspace is not None:
+        Q = _array(subspace, "subspace", who, 2)
+        n = G.shape[0]
+        if Q.shape[0] != n or not 1 <= Q.shape[1] <= n:
+            raise InputError(f"{who}: subspace must be n x k with n = {n} (G's size) and 1 <= k <= n, "
+                             f"got shape {Q.shape}")
+        err = float(np.max(np.abs(Q.T @ Q - np.eye(Q.shape[1]))))
+        if err > math.sqrt(tol):
+            raise InputError(f"{who}: subspace must have orthonormal columns (max|Q^T Q - I| <= {math.sqrt(tol):g}), "
+                             f"got {err:.3g}")
+        G = Q.T @ G @ Q
+        name = "Q^T G Q"
+    else:
+        name = "G"
+    if not np.any(G):
+        raise InputError(f"{who}: the isotropy is undefined because {name} is zero; it needs a nonzero PSD matrix")
+    return _isotropy(G)
+
+
+def _isotropy(G: np.ndarray) -> float:
+    return float(min(1.0, np.trace(G) / (math.sqrt(G.shape[0]) * np.linalg.norm(G))))
+
+
+def range_basis(W, *, rtol: float | None = None) -> np.ndarray:
+    """Orthonormal basis ``Q`` (``n_out x r``) of range(W), the column space of ``W`` (``n_out x n_in``).
+
+    ``Q = U[:, :r]`` from the SVD ``W = U S V^T``; the rank ``r`` counts singular values ``> rtol * s_max``
+    (default ``rtol = max(n_out, n_in) * eps``, as numpy.linalg.matrix_rank).  When ``W`` has full row rank
+    (``r = n_out``, possible only for ``n_out <= n_in``) the range is all of ``R^{n_out}``.
+
+    Parameters
+    ----------
+    W : array_like, shape (n_out, n_in)
+    rtol : float, optional
+        Relative rank threshold in ``[0, 1)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_out, r)`` with orthonormal columns.
+
+    Raises
+    ------
+    InputError
+        ``W`` not 2-D, non-finite, or zero; ``rtol`` outside ``[0, 1)``.
+    InputTypeError
+        Non-numeric input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> range_basis(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 0.0]])).shape    # rank 1 in R^3
+    (3, 1)
+    """
+    who = "range_basis"
+    W = _array(W, "W", who, 2)
+    rt = max(W.shape) * np.finfo(float).eps if rtol is None else _tol(rtol, who)
+    U, s, _ = np.linalg.svd(W, full_matrices=False)
+    if s[0] == 0.0:
+        raise InputError(f"{who}: W is zero; its range is {{0}} and has no basis")
+    return U[:, : int(np.sum(s > rt * s[0]))]
+
+
+@dataclass(frozen=True)
+class NFAIsotropy:
+    """One layer's NFA cosine and the isotropy of its pre-activation AGOP on range(W), with the bounds linking them.
+
+    Notation: ``s_1 >= ... >= s_r > 0`` the nonzero singular values of ``W``, ``q = rms(s_i^2) = ||W^T W||_F /
+    sqrt(r)``; angles ``theta_nfa = arccos(cosine)`` and ``theta_iso = arccos(isotropy)`` (both in ``[0, pi/2]``).
+    Proven (docs/feature_learning.md): ``sin theta_nfa <= rho_forward sin theta_iso`` and ``sin theta_iso <=
+    rho_reverse sin theta_nfa``, with equality of the angles when all ``s_i`` are equal.
+
+    Attributes
+    ----------
+    cosine : float
+        ``cos(W^T W, W^T G W)`` (alpha 1, uncentred as given, cosine, ``W``).
+    isotropy : float
+        ``frame_isotropy(Q^T G Q)``, ``Q`` an orthonormal basis of range(W).
+    rank : int
+        ``r``.
+    condition : float
+        ``kappa = s_1 / s_r``.
+    rho_forward : float
+        ``s_1^2 / q`` in ``[1, min(sqrt(r), kappa^2)]``.
+    rho_reverse : float
+        ``q / s_r^2`` in ``[1, kappa^2]``; ``rho_forward * rho_reverse = kappa^2``.
+    cosine_lower, cosine_upper : float
+        The interval for ``cosine`` implied by ``isotropy`` and the two sine bounds:
+        ``sqrt(1 - min(1, rho_forward^2 (1 - isotropy^2))) <= cosine <= sqrt(1 - (1 - isotropy^2) / rho_reverse^2)``.
+    """
+
+    cosine: float
+    isotropy: float
+    rank: int
+    condition: float
+    rho_forward: float
+    rho_reverse: float
+    cosine_lower: float
+    cosine_upper: float
+
+
+def nfa_isotropy_relation(W, G, *, rtol: float | None = None, tol: float = DEFAULT_TOL) -> NFAIsotropy:
+    """The NFA cosine ``cos(W^T W, W^T G W)`` and the isotropy of ``G`` on range(W), with the proven bounds.
+
+    With the SVD ``W = U S V^T`` (rank ``r``, ``U`` = :func:`range_basis`) and ``C = U^T G U``,
+    ``W^T W = V S^2 V^T`` and ``W^T G W = V (S C S) V^T``, so ``cosine = cos(S^2, S C S)`` and ``isotropy =
+    cos(I_r, C)``: the congruence ``X -> S X S`` (singular values ``s_i s_j`` on symmetric matrices) maps one pair
+    onto the other.  Hence ``cosine == isotropy`` when ``S`` is proportional to ``I``, ``cosine == 1`` iff
+    ``C`` is proportional to ``I_r``, and in general ``sin theta_nfa <= (s_1^2 / q) sin theta_iso``,
+    ``sin theta_iso <= (q / s_r^2) sin theta_nfa``, ``q = rms(s_i^2)``.  In terms of ``1 - cos``:
+    ``1 - cosine <= 2 rho_forward^2 (1 - isotropy) <= 2 r (1 - isotropy)`` and ``1 - isotropy <= 2 rho_reverse^2
+    (1 - cosine) <= 2 kappa^4 (1 - cosine)``.  See docs/feature_learning.md for the proof and sharpness.
+
+    Parameters
+    ----------
+    W : array_like, shape (n_out, n_in)
+        Nonzero.
+    G : array_like, shape (n_out, n_out)
+        Pre-activation AGOP: symmetric PSD to ``tol``, nonzero on range(W).
+    rtol : float, optional
+        Rank threshold of :func:`range_basis`.
+    tol : float, default 1e-10
+        Symmetry/PSD tolerance of :func:`frame_isotropy`.
+
+    Returns
+    -------
+    NFAIsotropy
+
+    Raises
+    ------
+    InputError
+        Shapes (``G`` must be ``n_out x n_out``), non-finite values, zero ``W``, ``G`` not symmetric PSD, or ``G``
+        zero on range(W).
+    InputTypeError
+        Non-numeric input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.diag([3.0, 1.0])                          # condition number 3
+    >>> rel = nfa_isotropy_relation(W, np.diag([1.0, 0.0]))
+    >>> round(rel.isotropy, 6), round(rel.cosine, 6)     # G anisotropic, yet the NFA cosine is high
+    (0.707107, 0.993884)
+    >>> round(rel.rho_reverse, 6)                        # reverse bound attained: sin(iso) = rho_reverse sin(nfa)
+    6.403124
+    """
+    who = "nfa_isotropy_relation"
+    tol = _tol(tol, who)
+    W = _array(W, "W", who, 2)
+    G = _array(G, "G", who, 2)
+    _square(G, "G", who, W.shape[0], "(n_out x n_out for W of shape (n_out, n_in))")
+    _check_symmetric(G, "G", who, tol)
+    if np.any(G):
+        _check_psd_eigs(np.linalg.eigvalsh(G), "G", who, tol, "(a frame operator)")
+    rt = max(W.shape) * np.finfo(float).eps if rtol is None else _tol(rtol, who)
+    U, s, _ = np.linalg.svd(W, full_matrices=False)
+    if s[0] == 0.0:
+        raise InputError(f"{who}: W must be nonzero")
+    r = int(np.sum(s > rt * s[0]))
+    U, s = U[:, :r], s[:r]
+    C = U.T @ G @ U
+    if not np.any(C) or np.trace(C) <= 0.0:
+        raise InputError(f"{who}: G is zero on range(W); the NFA cosine and the isotropy are undefined")
+    iso = _isotropy(C)
+    q = math.sqrt(float(np.mean(s ** 4)))
+    rho_f, rho_r = float(s[0] ** 2 / q), float(q / s[-1] ** 2)
+    cosine = _corr(W.T @ W, W.T @ G @ W, "cosine", ("W^T W", "W^T G W"), who)
+    sin2 = max(0.0, 1.0 - iso * iso)
+    return NFAIsotropy(cosine=cosine, isotropy=iso, rank=r, condition=float(s[0] / s[-1]), rho_forward=rho_f,
+                       rho_reverse=rho_r, cosine_lower=math.sqrt(1.0 - min(1.0, rho_f ** 2 * sin2)),
+                       cosine_upper=math.sqrt(1.0 - sin2 / rho_r ** 2))
+
+
+# --- benchmarks ---------------------------------------------------------------------------------------------
+
+
+def run_benchmarks(profile: str = "quick") -> list[dict]:
+    """Time :func:`agop` on a Jacobian stack of N=2000 samples, o=10 outputs, n=512 (plain, per-output, centred).
+
+    Rows ``{"benchmark", "metric", "value", "unit", "note"}`` (docs/conventions.md); best of 3 (``quick``) or 10
+    (``full``) repeats.
+    """
+    if profile not in ("quick", "full"):
+        raise InputError(f"run_benchmarks: profile must be 'quick' or 'full', got {profile!r}")
+    reps = 3 if profile == "quick" else 10
+    N, o, n = BENCH_SHAPE
+    J = np.random.default_rng(0).standard_normal((N, o, n))
+    rows = []
+    for label, kw in (("agop", {}), ("agop per_output", {"per_output": True}), ("agop centered", {"centered": True})):
+        agop(J[:10], **kw)
+        times = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            agop(J, **kw)
+            times.append(time.perf_counter() - t)
+        rows.append({"benchmark": f"{label}, N={N}, o={o}, n={n}", "metric": "wall time", "value": min(times),
+                     "unit": "s", "note": f"float64, best of {reps}; {2 * N * o * n * n / 1e9:.1f} GFLOP as one GEMM"})
+    return rows
