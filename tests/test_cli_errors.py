@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sigprop.theory.correlators.cli import parse_widths
-from sigprop.validation import cli_checks
+from sigprop.validation.cli import checks as cli_checks
 from sigprop.validation.cli import main
+from sigprop.validation.cli.correlators import parse_widths
 
-sim_cli = importlib.import_module("sigprop.kernels.cli")
+sim_cli = importlib.import_module("sigprop.validation.cli.simulate")
 sim_mod = importlib.import_module("sigprop.kernels.simulate")
 
 
@@ -179,7 +179,7 @@ def test_simulate_good_paths_still_run(tmp_path, capsys):
 
 
 def test_bench_bad_out_is_refused_before_benchmarks(tmp_path, afile, monkeypatch, capsys):
-    from sigprop.validation import bench
+    from sigprop.validation.cli import bench
 
     monkeypatch.setattr(bench, "collect", lambda *a, **k: pytest.fail("the benchmarks started"))
     for out in (str(afile / "b.json"), "", str(tmp_path / "missing" / "b.json"), str(tmp_path)):

@@ -21,12 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"theory": "sigprop.theory", "kernels": "sigprop.kernels", "validation": "sigprop.validation"}
 FORBIDDEN = {"sigprop.theory": ("sigprop.kernels", "sigprop.validation"), "sigprop.kernels": ("sigprop.validation",)}
 
-# (importer, imported) -> why it is still there.  Each entry has its own strict xfail below: when it is fixed, that
-# test passes unexpectedly and fails the run, so the entry is removed and the rule holds without exception.
-KNOWN_VIOLATIONS = {
-    ("sigprop.kernels.cli", "sigprop.validation.cli_checks"):
-        "the `sigprop simulate` command checks its --out and --X paths with validation's CLI checks (issue 13)",
-}
 
 
 @dataclass(frozen=True)
@@ -261,17 +255,11 @@ def test_cycle_finder_reports_a_cycle():
 
 
 @pytest.mark.parametrize("layer", ["sigprop.theory", "sigprop.kernels"])
-def test_layering_rule_holds_apart_from_the_known_exceptions(layer):
-    """theory never imports kernels or validation; kernels never import validation."""
-    bad = {k: v for k, v in layering_violations().items() if _layer(k[0]) == layer and k not in KNOWN_VIOLATIONS}
+def test_layering_rule_holds(layer):
+    """theory never imports kernels or validation; kernels never import validation (no exceptions)."""
+    bad = {k: v for k, v in layering_violations().items() if _layer(k[0]) == layer}
     assert not bad, f"{layer} imports a layer above it: " + "; ".join(f"{a} -> {b} at {', '.join(w)}"
                                                                     for (a, b), w in sorted(bad.items()))
-
-
-@pytest.mark.parametrize("pair", [pytest.param(pair, marks=pytest.mark.xfail(strict=True, reason=why), id=pair[0])
-                                  for pair, why in KNOWN_VIOLATIONS.items()])
-def test_known_layering_exception_is_gone(pair):
-    assert pair not in layering_violations(), f"{pair[0]} -> {pair[1]} at {layering_violations()[pair]}"
 
 
 def _touches(cycle: list[str], layers: tuple[str, ...]) -> bool:

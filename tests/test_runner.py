@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sigprop.validation import cli, runner, validate_cli
+from sigprop.kernels import backend as kernels_backend
+from sigprop.validation import cli, runner
 from sigprop.validation.cache import ResultCache, cache_key, result_from_dict, result_to_dict
 from sigprop.validation.experiment import Check, Context, Experiment, ExperimentResult
 from sigprop.validation.stats import z_bound
@@ -211,7 +212,7 @@ def test_cli_exit_codes(tmp_path, fake_registry, monkeypatch, capsys):
     assert cli.main(["validate", "--profile", "smoke", "--only", "crash", "--out", str(out), "--quiet"]) == 1
     assert cli.main(["validate", "--only", "nope", "--out", str(out)]) == 2
     assert "unknown experiment" in capsys.readouterr().err
-    monkeypatch.setattr(validate_cli, "cuda_available", lambda: False)
+    monkeypatch.setattr(kernels_backend, "cuda_available", lambda: False)
     assert cli.main(["validate", "--backend", "cuda", "--only", "good", "--out", str(out)]) == 2
     assert "no usable CUDA GPU" in capsys.readouterr().err
     assert cli.main(["validate", "--jobs", "0", "--out", str(out)]) == 2
@@ -227,7 +228,7 @@ def run_benchmarks(profile: str = "quick") -> list[dict]:
 
 
 def test_bench_collects_and_skips_missing(tmp_path, monkeypatch, capsys):
-    from sigprop.validation import bench
+    from sigprop.validation.cli import bench
 
     monkeypatch.setattr(bench, "BENCH_MODULES", {"fake": "test_runner", "missing": "sigprop.no_such_module"})
     out = tmp_path / "bench.json"

@@ -17,15 +17,16 @@ import sys
 
 from sigprop.theory.errors import InputError
 
+from .args import activation_from_args, add_json_flag, add_param_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="activation name (e.g. relu, leaky_relu, tanh, gelu, selu, erf, exp)")
-    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="activation parameter, e.g. --param slope=0.2 (repeatable)")
+    add_param_argument(parser)
     parser.add_argument("--rho", action="append", default=[], metavar="R",
                         help="evaluate kappa at R in [-1, 1] (repeatable)")
     parser.add_argument("--kmax", type=int, default=10, help="highest Hermite coefficient to print (default 10)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    add_json_flag(parser)
 
 
 def _num(x):
@@ -37,24 +38,9 @@ def _num(x):
     return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
 
 
-def _parse_params(items: list[str]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for item in items:
-        if "=" not in item:
-            raise InputError(f"--param must be KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        k = k.strip()
-        try:
-            out[k] = float(v)
-        except ValueError:
-            raise InputError(f"--param {k}: value must be a number, got {v!r}") from None
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
-    from . import KernelMap, activation, hermite_coefficients
+    from sigprop.theory import KernelMap, hermite_coefficients
 
-    params = _parse_params(args.param)
     if args.kmax < 0:
         raise InputError(f"--kmax must be >= 0, got {args.kmax}")
     rhos = []
@@ -66,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         if math.isnan(r) or abs(r) > 1:
             raise InputError(f"--rho must be in [-1, 1], got {s!r}")
         rhos.append((s, r))
-    act = activation(args.name, **params)
+    act = activation_from_args(args, name=args.name)
     km = KernelMap(act)
     try:
         conv = km.convergence()

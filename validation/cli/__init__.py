@@ -1,4 +1,6 @@
-"""The ``sigprop`` command: a thin dispatcher over subcommands, each defined in its own module.
+"""The ``sigprop`` command: a thin dispatcher over subcommands, each defined in its own module of this package
+(``sigprop.validation.cli.<name>``), with the arguments they share in :mod:`.args` and the path checks in
+:mod:`.checks`.
 
 A subcommand module exposes ``add_arguments(parser)`` and ``run(args) -> int``; it is imported only when
 its subcommand runs, so ``sigprop theory`` does not pay for the Monte-Carlo kernels' import.
@@ -18,13 +20,15 @@ from sigprop.theory.errors import InputError
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("sigprop.validation.validate_cli", "run the theory-versus-simulation suite and write a report"),
-    "theory": ("sigprop.theory.cli", "kernel map, Hermite coefficients and convergence case of an activation"),
-    "simulate": ("sigprop.kernels.cli", "simulate random finite-width networks and write an .npz of statistics"),
-    "correlators": ("sigprop.theory.correlators.cli",
+    "validate": ("sigprop.validation.cli.validate", "run the theory-versus-simulation suite and write a report"),
+    "theory": ("sigprop.validation.cli.theory",
+               "kernel map, Hermite coefficients and convergence case of an activation"),
+    "simulate": ("sigprop.validation.cli.simulate",
+                 "simulate random finite-width networks and write an .npz of statistics"),
+    "correlators": ("sigprop.validation.cli.correlators",
                     "finite-width correlators: Wick factors, exact and 1/n recursions"),
-    "equilibrium": ("sigprop.validation.equilibrium_cli", "equilibrium layer l*(L) and its fitted exponent"),
-    "bench": ("sigprop.validation.bench", "benchmarks of the theory and Monte-Carlo engines"),
+    "equilibrium": ("sigprop.validation.cli.equilibrium", "equilibrium layer l*(L) and its fitted exponent"),
+    "bench": ("sigprop.validation.cli.bench", "benchmarks of the theory and Monte-Carlo engines"),
 }
 
 

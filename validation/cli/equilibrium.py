@@ -4,7 +4,7 @@ Examples::
 
     sigprop equilibrium --depth 1000000
     sigprop equilibrium --depths 10:100:10 --rho0 0.2
-    sigprop equilibrium --window 50 1600 --activation leaky_relu --slope 0.1
+    sigprop equilibrium --window 50 1600 --activation leaky_relu --param slope=0.1
 """
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import argparse
 import json
 
 from sigprop.theory.errors import InputError
+
+from .args import RenamedFlag, activation_from_args, add_activation_arguments, add_json_flag
 
 
 def _parse_depths(text: str) -> list[int]:
@@ -59,25 +61,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depths", type=str, help="several depths, 10:100:10 or 10,20,50: table and log-log fit")
     parser.add_argument("--window", type=int, nargs=2, metavar=("LMIN", "LMAX"),
                         help="the finite-L exponent the definition predicts over [LMIN, LMAX] (40 log-spaced depths)")
-    parser.add_argument("--activation", default="relu",
-                        help="positively homogeneous activation (relu, leaky_relu, abs)")
-    parser.add_argument("--slope", type=float, default=None, help="negative-side slope of leaky_relu")
+    add_activation_arguments(parser, help="positively homogeneous activation (relu, leaky_relu, abs)")
+    parser.add_argument("--slope", action=RenamedFlag, new="--param slope=VALUE")
     parser.add_argument("--rho0", type=float, default=0.0, help="input correlation c_0 in [-1, 1) (default 0)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_json_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     # imported here, so that `sigprop equilibrium --help` stays fast
-    from ..theory.activations import activation
-    from ..theory.equilibrium import (
+    from sigprop.theory.equilibrium import (
         asymptotic_equilibrium_layer,
         equilibrium_layer,
         equilibrium_layers,
         equilibrium_position,
     )
-    from .stats import fit_power_law, theory_exponent
 
-    act = activation(args.activation, **({"slope": args.slope} if args.slope is not None else {}))
+    from ..stats import fit_power_law, theory_exponent
+
+    act = activation_from_args(args)
     if args.depth is None and args.depths is None and args.window is None:
         raise InputError("give --depth, --depths or --window")
     out: dict = {"activation": act.label, "rho0": args.rho0,

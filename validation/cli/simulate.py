@@ -11,11 +11,12 @@ import math
 
 import numpy as np
 
+from sigprop.kernels.simulate import BACKENDS, METHODS, NORMS, WEIGHTS, simulate
+from sigprop.theory.activations import ACTIVATION_NAMES
 from sigprop.theory.errors import InputError
 
-from ..theory.activations import ACTIVATION_NAMES, activation
-from ..validation.cli_checks import check_input_file, check_output_path
-from .simulate import BACKENDS, METHODS, NORMS, WEIGHTS, simulate
+from .args import activation_from_args, add_activation_arguments
+from .checks import check_input_file, check_output_path
 
 __all__ = ["add_arguments", "run"]
 
@@ -36,10 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EXAMPLES
     net = parser.add_argument_group("network")
-    net.add_argument("--activation", default="relu",
-                     help=f"activation name (default relu); one of: {', '.join(ACTIVATION_NAMES)}")
-    net.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                     help="activation parameter, e.g. slope=0.2 for leaky_relu (repeatable)")
+    add_activation_arguments(net, help=f"activation name; one of: {', '.join(ACTIVATION_NAMES)}")
     net.add_argument("--depth", type=int, required=True, help="number of hidden layers L (>= 1)")
     net.add_argument("--width", type=int, nargs="+", required=True,
                      help="width of every hidden layer, or one width per layer (L values)")
@@ -73,19 +71,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_.add_argument("--out", default="simulation.npz",
                       help="output .npz path (default simulation.npz; .npz is appended when missing); its folder "
                            "must exist and be writable, checked before the simulation starts")
-
-
-def _parse_params(items: list[str]) -> dict[str, float]:
-    params = {}
-    for item in items:
-        if "=" not in item:
-            raise InputError(f"--param must look like NAME=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            params[k.strip()] = float(v)
-        except ValueError:
-            raise InputError(f"--param {k.strip()}: value must be a number, got {v!r}") from None
-    return params
 
 
 def make_inputs(P: int, n0: int, corr: float | None, seed: int) -> np.ndarray:
@@ -123,11 +108,11 @@ def _load_X(path: str) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
-    # ---- paths first, before any work: one-line errors, exit 2 (see validation/cli_checks.py) ----
+    # ---- paths first, before any work: one-line errors, exit 2 (see validation/cli/checks.py) ----
     check_output_path(args.out, option="--out", kind="file")  # empty, an existing folder ('.'), missing folder
     if _npz_path(args.out) != args.out:
         check_output_path(_npz_path(args.out), option="--out", kind="file")
-    act = activation(args.activation, **_parse_params(args.param))
+    act = activation_from_args(args)
     if args.X_path is not None:
         X = _load_X(args.X_path)
     else:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sigprop.theory.errors import InputError
 
-from .cli_checks import check_output_path
+from .checks import check_output_path
 
 __all__ = ["add_arguments", "run", "interrupted_message"]
 
@@ -60,8 +60,8 @@ def interrupted_message(args: argparse.Namespace, experiments) -> str:
         return (f"sigprop validate: interrupted; nothing was cached (--no-cache): run again without --no-cache to "
                 f"keep finished experiments in {cache_dir}")
     try:
-        from .cache import ResultCache, cache_key, sigprop_version
-        from .runner import select_experiments
+        from ..cache import ResultCache, cache_key, sigprop_version
+        from ..runner import select_experiments
 
         selected = select_experiments(experiments, args.only)
         cache = ResultCache(args.out)
@@ -76,9 +76,9 @@ def interrupted_message(args: argparse.Namespace, experiments) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .experiment import discover
-    from .report import terminal_table, write_report
-    from .runner import run_suite, select_experiments
+    from ..experiment import discover
+    from ..report import terminal_table, write_report
+    from ..runner import run_suite, select_experiments
 
     if args.jobs < 1:
         raise InputError(f"--jobs must be >= 1, got {args.jobs}")

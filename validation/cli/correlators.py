@@ -12,9 +12,10 @@ import argparse
 
 import numpy as np
 
+from sigprop.theory.correlators.wick import MAX_M, double_factorial_count
 from sigprop.theory.errors import InputError
 
-from .wick import MAX_M, double_factorial_count
+from .args import RenamedFlag, activation_from_args, add_activation_arguments
 
 __all__ = ["add_arguments", "run", "parse_widths"]
 
@@ -58,17 +59,6 @@ def parse_widths(text: str) -> list[int]:
     return out
 
 
-class _RenamedFlag(argparse.Action):
-    """A hidden old spelling of an option: using it is an error that names the new spelling."""
-
-    def __init__(self, option_strings, dest, new: str = "", **kwargs):
-        self.new = new
-        super().__init__(option_strings, dest=argparse.SUPPRESS, nargs="?", help=argparse.SUPPRESS, **kwargs)
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        parser.error(f"{option_string} is now spelled {self.new} (as in 'sigprop simulate')")
-
-
 def _coupling_flags(p: argparse.ArgumentParser, cw_default: float | None, with_cb: bool) -> None:
     """``--C-W`` (and ``--C-b``), with the old spellings ``--C_W``/``--C_b`` rejected with a pointer."""
     if cw_default is None:
@@ -77,11 +67,11 @@ def _coupling_flags(p: argparse.ArgumentParser, cw_default: float | None, with_c
     else:
         p.add_argument("--C-W", dest="C_W", type=float, default=cw_default, metavar="C_W",
                        help=f"weight variance times fan-in (> 0, default {cw_default:g})")
-    p.add_argument("--C_W", action=_RenamedFlag, new="--C-W")
+    p.add_argument("--C_W", action=RenamedFlag, new="--C-W")
     if with_cb:
         p.add_argument("--C-b", dest="C_b", type=float, default=0.0, metavar="C_b",
                        help="bias variance (>= 0, default 0)")
-        p.add_argument("--C_b", action=_RenamedFlag, new="--C-b")
+        p.add_argument("--C_b", action=RenamedFlag, new="--C-b")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,12 +90,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         _coupling_flags(p, cw, with_cb=False)
         p.add_argument("--G0", type=float, default=1.0, help="|x|^2/n_0")
     p = sub.add_parser("vertex", help="leading-order K and kappa_4 = V/n recursion, one input")
-    p.add_argument("--activation", required=True)
+    add_activation_arguments(p, default=None)
     p.add_argument("--widths", required=True, help="hidden widths, e.g. 64,64 or 64x10")
     _coupling_flags(p, None, with_cb=True)
     p.add_argument("--K0", type=float, default=1.0, help="G0 = |x|^2/n_0 (K^(1) = C_b + C_W K0)")
     p = sub.add_parser("multi", help="leading-order V_(ab)(cd) for two inputs")
-    p.add_argument("--activation", required=True)
+    add_activation_arguments(p, default=None)
     p.add_argument("--widths", required=True, help="hidden widths, e.g. 32,32 or 32x5")
     _coupling_flags(p, None, with_cb=True)
     p.add_argument("--G0", default="1,0.5,1", help="G0_11,G0_12,G0_22 (default 1,0.5,1)")
@@ -114,7 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _wick(args) -> None:
     import sympy as sp
 
-    from . import wick
+    from sigprop.theory.correlators import wick
 
     if args.m < 1:
         raise InputError(f"--m must be in 1..{MAX_M}, got {args.m}")
@@ -157,8 +147,8 @@ def run(args) -> int:
         return 0
     widths = parse_widths(args.widths)
     if args.what in ("deep-linear", "relu"):
-        from .deep_linear import deep_linear_moments
-        from .relu_exact import relu_moments
+        from sigprop.theory.correlators.deep_linear import deep_linear_moments
+        from sigprop.theory.correlators.relu_exact import relu_moments
 
         fn = deep_linear_moments if args.what == "deep-linear" else relu_moments
         g2 = fn(1, widths, args.C_W, args.G0)
@@ -169,9 +159,9 @@ def run(args) -> int:
                 for l in range(len(widths))])
         return 0
     if args.what == "vertex":
-        from .vertex import vertex_recursion
+        from sigprop.theory.correlators.vertex import vertex_recursion
 
-        r = vertex_recursion(args.activation, widths, args.C_W, args.C_b, args.K0)
+        r = vertex_recursion(activation_from_args(args), widths, args.C_W, args.C_b, args.K0)
         print(f"vertex recursion: {r.activation}, C_W={args.C_W:g}, C_b={args.C_b:g}, K0={args.K0:g}; "
               "kappa4 = (E z^4 - 3 (E z^2)^2)/3 at O(1/n), V = n_(l-1) kappa4")
         _table(["layer", "K", "chi_par", "kappa4", "V", "V/K^2", "dK"],
@@ -179,14 +169,14 @@ def run(args) -> int:
                  float(r.V[l] / r.K[l] ** 2), float(r.dK[l])] for l in range(len(widths))])
         return 0
     if args.what == "multi":
-        from .multi_input import multi_input_vertex_recursion
+        from sigprop.theory.correlators.multi_input import multi_input_vertex_recursion
 
         try:
             g11, g12, g22 = (float(v) for v in args.G0.split(","))
         except ValueError:
             raise InputError(f"--G0: expected three numbers G0_11,G0_12,G0_22, got {args.G0!r}") from None
         G0 = np.array([[g11, g12], [g12, g22]])
-        r = multi_input_vertex_recursion(args.activation, widths, args.C_W, args.C_b, G0)
+        r = multi_input_vertex_recursion(activation_from_args(args), widths, args.C_W, args.C_b, G0)
         names = [f"({a+1}{b+1})" for a, b in r.pairs]
         for l in range(len(widths)):
             print(f"layer {l + 1}: K = {r.K[l].tolist()}")

@@ -102,7 +102,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.out is not None:  # before the benchmarks: one line, exit 2
-        from .cli_checks import check_output_path
+        from .checks import check_output_path
 
         check_output_path(args.out, option="--out", kind="file")
     if args.backend == "cuda":
@@ -113,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
     rows, errors = collect(args.profile, args.backend, args.only)
     print(format_table(rows) if rows else "no benchmarks ran")
     if args.out:
-        from .cache import jsonable
-        from .runner import versions
+        from ..cache import jsonable
+        from ..runner import versions
 
         payload = {"profile": args.profile, "backend": args.backend, "machine": platform.machine(),
                    "versions": versions(args.backend), "rows": rows, "errors": errors}
