@@ -27,6 +27,8 @@ BENCH_MODULES: dict[str, str] = {
     "kernels": "sigprop.kernels.bench",
     "equilibrium": "sigprop.theory.equilibrium",
     "training": "sigprop.kernels.training",
+    "rfm": "sigprop.kernels.rfm",
+    "measures": "sigprop.validation.measures",
 }
 
 
