@@ -24,6 +24,7 @@ __all__ = [
     "TangentKernels",
     "backward_kernels",
     "centered_kernel_alignment",
+    "centered_kernel_alignment_rank_one",
     "center_kernel",
     "forward_kernels",
     "label_alignment",
@@ -64,6 +65,57 @@ def centered_kernel_alignment(K1, K2) -> float:
         if not n > 1e-14 * max(np.abs(K).max(), 1e-300) or n == 0.0:
             raise InputError(f"{name} has zero centred norm (a constant kernel): its alignment is undefined")
     return float(np.vdot(a, b) / (na * nb))
+
+
+def centered_kernel_alignment_rank_one(K, y) -> float:
+    """A(K, y y^T) for a square kernel K and a vector y, in O(m^2) without forming or centring y y^T.
+
+    With C = I - 1 1^T / m, y_c = C y, r = K 1, c = K^T 1 and s = 1^T K 1:
+    ``<C K C, C y y^T C>_F = y_c^T K y_c``, ``|C K C|_F^2 = |K|_F^2 - (|r|^2 + |c|^2) / m + s^2 / m^2`` and
+    ``|C y y^T C|_F = |y_c|^2``, so ``A(K, y y^T) = y_c^T K y_c / (|C K C|_F |y_c|^2)``; equal to
+    :func:`centered_kernel_alignment` ``(K, np.outer(y, y))`` to rounding.
+
+    Parameters
+    ----------
+    K : array_like, shape (m, m)
+        A finite square kernel, m >= 2.
+    y : array_like, shape (m,)
+        The finite vector of the rank-one target, e.g. vec(Y) of :func:`vectorised_label_kernel`.
+
+    Returns
+    -------
+    float
+        The centred kernel alignment, in [-1, 1].
+
+    Raises
+    ------
+    InputError
+        K not square (side >= 2) or non-finite; y not of length m or non-finite; K or y y^T with zero centred norm.
+
+    Examples
+    --------
+    >>> K = np.array([[2.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 1.0]])
+    >>> y = np.array([1.0, 1.0, 0.0])
+    >>> a = centered_kernel_alignment_rank_one(K, y)
+    >>> bool(abs(a - centered_kernel_alignment(K, np.outer(y, y))) < 1e-14)
+    True
+    """
+    K = _square(K, "K")
+    m = K.shape[0]
+    y = np.asarray(y, dtype=float)
+    if y.shape != (m,) or not np.all(np.isfinite(y)):
+        raise InputError(f"y must be a finite vector of length {m} (the side of K), got shape {y.shape}")
+    yc = y - y.mean()
+    yy = float(np.dot(yc, yc))
+    if not yy > 0:
+        raise InputError("y y^T has zero centred norm (all entries of y equal): its alignment is undefined")
+    r, c = K.sum(axis=1), K.sum(axis=0)
+    tot = r.sum()
+    kk = float(np.vdot(K, K))
+    norm2 = kk - (np.dot(r, r) + np.dot(c, c)) / m + tot * tot / (m * m)
+    if not norm2 > 1e-24 * max(kk, 1e-300):
+        raise InputError("K has zero centred norm (a constant kernel): its alignment is undefined")
+    return float(yc @ K @ yc / (math.sqrt(norm2) * yy))
 
 
 def _labels(Y, num_classes: int | None = None) -> np.ndarray:
