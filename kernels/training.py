@@ -1,309 +1,916 @@
-"""A small, fast trainer for ReLU MLPs (NumPy BLAS, no deep-learning framework) and per-layer tangent kernels.
+"""A small, fast, hookable trainer for MLPs (NumPy BLAS, no deep-learning framework), and the features of a network.
 
-Network (standard parametrisation, as trained in the published protocol): depth L = number of hidden layers,
-``z_l = h_{l-1} W_l^T (+ b_l)``, ``h_l = phi(z_l)`` for l = 1..L, ``h_0 = x``, output ``f = h_L W_out^T (+ b_out)``.
-Init: Kaiming-normal hidden weights ``W_l ~ N(0, 2 / fan_in)`` (PyTorch ``kaiming_normal_``, fan_in, ReLU gain),
-LeCun-normal readout ``W_out ~ N(0, 1 / n_L)``, zero biases.  Training: mini-batch SGD with momentum
-(PyTorch convention ``v <- mu v + g``, ``theta <- theta - lr v``; optionally the mini-batch gradient g is first
-rescaled to global L2 norm ``clip_norm`` when larger, as ``torch.nn.utils.clip_grad_norm_``), loss ``'mse'``
-(mean over the N x o entries of ``(f - y)^2``, y one-hot) or ``'cross_entropy'`` (mean over samples of
-``-log softmax(f)_y``).
+Network (docs/training.md): widths ``n_0 = d, n_1, ..., n_L, n_{L+1} = o``; L >= 1 hidden layers, layer i = 1..L+1
+(the last is the linear readout).  With ``h_0 = x``::
 
-Per-layer tangent kernel of hidden layer l on N samples, for o outputs (gradients w.r.t. the trained W_l, b_l):
-``Theta_l[(i,a),(j,b)] = (H_{l-1} H_{l-1}^T + [bias])_ab * (D_l^i D_l^j^T)_ab``, with H_{l-1} the layer inputs and
-``D_l^i = df_i / dz_l`` (N x n_l); oN x oN, output-major order (row i N + a).  Its alignment with the labels is the
-CKA with ``vec(Y) vec(Y)^T`` (sigprop.theory.tangent.vectorised_label_kernel); array index l <-> layer l+1.
+    z_i = s_i h_{i-1} W_i^T + t_i b_i,    h_i = phi(z_i) (i <= L),    f = z_{L+1}.
+
+Parametrisations: ``'standard'``: s_i = t_i = 1, W_i ~ N(0, C_W / n_{i-1}), b_i ~ N(0, C_b);
+``'ntk'``: W_i, b_i ~ N(0, 1), s_i = sqrt(C_W / n_{i-1}), t_i = sqrt(C_b).  The readout uses C_W = readout_gain^2
+(LeCun for gain 1) in both.  Both parametrisations draw the same standard normals in the same order, so a network
+and its twin in the other parametrisation compute the same function at initialisation; they train differently
+(the gradient of a raw parameter carries its multiplier: Theta_i^NTK = s_i^2 HH^T + t_i^2, Hadamard the backward
+kernel).  Biases are off (``b = None``) or on; with C_b = 0 the standard biases start at zero.
+
+Training: mini-batch SGD with momentum (PyTorch convention: g <- clip(g_loss) + weight_decay theta,
+v <- mu v + g, theta <- theta - lr v; clipping rescales the loss gradient of all parameters together to norm
+``clip_norm`` when larger, as ``torch.nn.utils.clip_grad_norm_``), loss ``'mse'`` (mean over the N x o entries of
+(f - y)^2; y one-hot for class labels) or ``'cross_entropy'`` (mean over samples of ``-log softmax(f)_y``).  Weight
+decay is the gradient of ``(weight_decay / 2) |theta|^2`` over all weights and biases.
+
+Measurements are callbacks: a measure is a callable ``m(net) -> value`` with a ``name``; :func:`train` calls the
+measures before training, after chosen epochs, when the training loss first falls below given thresholds and at the
+end, and records each value in :attr:`TrainingResult.records`; :func:`apply_measures` runs them on any network.
+Features for such measures come from :func:`network_features` (inputs, pre-activations and the Jacobians of the
+outputs, batched).  :class:`TangentAlignment` is the per-layer tangent-kernel/label alignment of the equilibrium
+experiment: hidden layer i's kernel ``Theta_i[(k,a),(j,b)] = (s_i^2 H H^T + t_i^2 [bias])_ab (D^k D^j^T)_ab``,
+H = h_{i-1} on the samples, ``D^k = df_k / dz_i`` (N x n_i); oN x oN, output-major (row k N + a); its CKA with
+``vec(Y) vec(Y)^T`` (sigprop.theory.tangent).  Array index l <-> hidden layer l+1.
 """
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from sigprop.theory.errors import InputError
+from sigprop.theory.activations import Activation, as_activation
+from sigprop.theory.errors import InputError, InputTypeError
+from sigprop.theory.tangent import centered_kernel_alignment_rank_one
+
+from .datasets import load_digits_data, synthetic_data
 
 __all__ = [
+    "LOSSES",
+    "PARAMETRISATIONS",
+    "LayerFeatures",
     "MLP",
+    "MeasureRecord",
+    "TangentAlignment",
     "TrainingResult",
-    "init_mlp",
-    "forward",
-    "layer_kernels",
-    "layer_alignments",
-    "load_digits_data",
-    "one_hot",
+    "apply_measures",
     "evaluate",
+    "forward",
+    "init_mlp",
+    "init_network",
+    "iter_layer_features",
+    "layer_alignments",
+    "layer_kernels",
+    "load_digits_data",
+    "loss_and_gradients",
+    "measure_name",
+    "network_features",
+    "one_hot",
+    "run_benchmarks",
     "synthetic_data",
     "train",
-    "run_benchmarks",
 ]
 
 LOSSES = ("mse", "cross_entropy")
+PARAMETRISATIONS = ("standard", "ntk")
 
 
-@dataclass
+# --------------------------------------------------------------------------------------------
+# Argument checks
+# --------------------------------------------------------------------------------------------
+def _check_int(x, name: str, lo: int) -> int:
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+        raise InputTypeError(f"{name} must be an integer >= {lo}, got {type(x).__name__}")
+    if x < lo:
+        raise InputError(f"{name} must be an integer >= {lo}, got {x!r}")
+    return int(x)
+
+
+def _check_real(x, name: str, lo: float, *, strict: bool, hi: float | None = None) -> float:
+    """A finite real in (lo, hi) / [lo, hi) (``strict``: lo excluded; hi always excluded)."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise InputTypeError(f"{name} must be a real number, got {type(x).__name__}")
+    x = float(x)
+    ok = math.isfinite(x) and (x > lo if strict else x >= lo) and (hi is None or x < hi)
+    if not ok:
+        rng = ("> " if strict else ">= ") + f"{lo:g}" + ("" if hi is None else f" and < {hi:g}")
+        raise InputError(f"{name} must be finite and {rng}, got {x!r}")
+    return x
+
+
+def _check_data(X, name: str, dim: int | None = None) -> np.ndarray:
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.shape[0] < 1 or (dim is not None and X.shape[1] != dim):
+        raise InputError(f"{name} must be an (N, {dim if dim is not None else 'd'}) array with N >= 1, "
+                         f"got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise InputError(f"{name} has non-finite entries")
+    return X
+
+
+# --------------------------------------------------------------------------------------------
+# The network
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
 class MLP:
-    """Weights ``W[l]`` (n_{l+1} x n_l), l = 0..L (the last is the readout), biases ``b[l]`` or None (bias-free)."""
+    """An MLP: raw parameters ``W[i]`` (n_{i+1} x n_i) and ``b[i]`` (or ``b = None``), i = 0..L (the last: readout).
+
+    The forward pass uses ``w_scale[i] * W[i]`` and ``b_scale[i] * b[i]`` (all 1 in the standard
+    parametrisation).  The fields are fixed; :func:`train` updates the arrays in place (use :meth:`copy` first to
+    keep the initial network).
+    """
 
     W: list[np.ndarray]
-    b: list[np.ndarray] | None
+    b: list[np.ndarray] | None = None
+    activation: Activation = field(default_factory=lambda: as_activation("relu"))
+    parametrisation: str = "standard"
+    w_scale: tuple[float, ...] = ()
+    b_scale: tuple[float, ...] = ()
+
+    def __post_init__(self):
+        n = len(self.W)
+        if not self.w_scale:
+            object.__setattr__(self, "w_scale", (1.0,) * n)
+        if not self.b_scale:
+            object.__setattr__(self, "b_scale", (1.0,) * n)
 
     @property
     def depth(self) -> int:
+        """Number of hidden layers L."""
         return len(self.W) - 1
+
+    @property
+    def inputs(self) -> int:
+        return self.W[0].shape[1]
 
     @property
     def outputs(self) -> int:
         return self.W[-1].shape[0]
 
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """(n_0, n_1, ..., n_L, o)."""
+        return (self.inputs,) + tuple(w.shape[0] for w in self.W)
+
+    def weight(self, i: int) -> np.ndarray:
+        """The effective weight ``w_scale[i] * W[i]`` of array index i (layer i+1)."""
+        s = self.w_scale[i]
+        return self.W[i] if s == 1.0 else s * self.W[i]
+
     def copy(self) -> "MLP":
-        return MLP([w.copy() for w in self.W], None if self.b is None else [v.copy() for v in self.b])
+        """A deep copy of the parameters (activation, parametrisation and multipliers shared)."""
+        return MLP([w.copy() for w in self.W], None if self.b is None else [v.copy() for v in self.b],
+                   self.activation, self.parametrisation, self.w_scale, self.b_scale)
 
 
-def _check_int(x, name: str, lo: int) -> int:
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < lo:
-        raise InputError(f"{name} must be an integer >= {lo}, got {x!r}")
-    return int(x)
+def _check_widths(widths) -> list[int]:
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
+        raise InputTypeError(f"widths must be a sequence of integers (n_0, n_1, ..., n_L, o), got "
+                             f"{type(widths).__name__}")
+    if len(widths) < 3:
+        raise InputError(f"widths must list the input, at least one hidden layer and the output (length >= 3), "
+                         f"got {list(widths)!r}")
+    return [_check_int(w, f"widths[{i}]", 1) for i, w in enumerate(widths)]
+
+
+def _default_C_W(act: Activation) -> float:
+    """Critical C_W = 2 / (a+^2 + a-^2) for positively homogeneous activations (2: Kaiming relu), else 1 (LeCun)."""
+    if act.slopes is not None:
+        ap, am = act.slopes
+        if ap * ap + am * am > 0:
+            return 2.0 / (ap * ap + am * am)
+    return 1.0
+
+
+def init_network(widths: Sequence[int], *, activation: str | Activation = "relu", C_W: float | None = None,
+                 C_b: float = 0.0, bias: bool = False, parametrisation: str = "standard",
+                 readout_gain: float = 1.0, seed: int = 0) -> MLP:
+    """A random MLP with hidden weights of variance ``C_W / fan_in``, biases ``N(0, C_b)``, readout ``gain^2/n_L``.
+
+    Draws from ``default_rng(seed)``: every ``W_i`` as a standard normal (n_i x n_{i-1}) matrix in layer order
+    (readout last), then, with biases and ``C_b > 0``, every ``b_i`` in layer order.  Standard: ``W_i = sqrt(C_W /
+    n_{i-1}) Z_i``, readout ``readout_gain / sqrt(n_L) Z``, ``b_i = sqrt(C_b) Z_i^b`` (zero when C_b = 0); NTK: the raw
+    ``Z`` are stored and the factors become the multipliers ``w_scale``, ``b_scale``.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        ``(n_0, n_1, ..., n_L, o)``: input dimension, the L >= 1 hidden widths, number of outputs; all >= 1.
+    activation : str or Activation, optional
+        Any ``sigprop.theory`` activation (:func:`~sigprop.theory.activations.as_activation`); default relu.
+    C_W : float or None, optional
+        Weight variance times fan-in, > 0.  None: ``2 / (a+^2 + a-^2)`` for positively homogeneous activations
+        (2, Kaiming, for relu), else 1 (LeCun).
+    C_b : float, optional
+        Bias variance, >= 0 (default 0).
+    bias : bool, optional
+        Whether the layers have biases (default False).
+    parametrisation : {'standard', 'ntk'}, optional
+        Where the scale sits: in the weights (standard) or in fixed multipliers (NTK).  NTK with biases needs
+        C_b > 0.
+    readout_gain : float, optional
+        Readout weights ``N(0, readout_gain^2 / n_L)``, > 0 (default 1).
+    seed : int, optional
+        Seed of ``default_rng``.
+
+    Returns
+    -------
+    MLP
+        The network.
+
+    Raises
+    ------
+    InputError
+        Widths shorter than 3 or not positive, C_W <= 0, C_b < 0, readout_gain <= 0, an unknown parametrisation,
+        NTK biases with C_b = 0, an unknown activation.
+    InputTypeError
+        Arguments of the wrong type.
+
+    Examples
+    --------
+    >>> net = init_network([4, 8, 6, 2], activation="tanh", bias=True, C_b=0.1, seed=0)
+    >>> net.depth, net.widths
+    (2, (4, 8, 6, 2))
+    >>> twin = init_network([4, 8, 6, 2], activation="tanh", bias=True, C_b=0.1, parametrisation="ntk", seed=0)
+    >>> X = np.ones((3, 4))
+    >>> bool(np.allclose(forward(net, X)[1], forward(twin, X)[1], rtol=1e-12, atol=1e-14))
+    True
+    """
+    widths = _check_widths(widths)
+    act = as_activation(activation, argname="activation")
+    C_W = _default_C_W(act) if C_W is None else _check_real(C_W, "C_W", 0.0, strict=True)
+    C_b = _check_real(C_b, "C_b", 0.0, strict=False)
+    readout_gain = _check_real(readout_gain, "readout_gain", 0.0, strict=True)
+    if not isinstance(bias, (bool, np.bool_)):
+        raise InputTypeError(f"bias must be a bool, got {type(bias).__name__}")
+    if parametrisation not in PARAMETRISATIONS:
+        raise InputError(f"parametrisation must be one of {PARAMETRISATIONS}, got {parametrisation!r}")
+    ntk = parametrisation == "ntk"
+    if ntk and bias and C_b == 0:
+        raise InputError("C_b must be > 0 for biases in the NTK parametrisation (their multiplier is sqrt(C_b))")
+    rng = np.random.default_rng(seed)
+    n = len(widths) - 1
+    w_fac = [math.sqrt(C_W / widths[i]) for i in range(n - 1)] + [readout_gain / math.sqrt(widths[-2])]
+    Z = [rng.standard_normal((widths[i + 1], widths[i])) for i in range(n)]
+    b = None
+    if bias:
+        b = [rng.standard_normal(widths[i + 1]) for i in range(n)] if C_b > 0 else [np.zeros(w) for w in widths[1:]]
+    if ntk:
+        return MLP(Z, b, act, "ntk", tuple(w_fac), (math.sqrt(C_b),) * n)
+    W = [z * f for z, f in zip(Z, w_fac)]
+    if b is not None and C_b > 0:
+        b = [v * math.sqrt(C_b) for v in b]
+    return MLP(W, b, act, "standard")
 
 
 def init_mlp(inputs: int, outputs: int, depth: int, width: int = 256, bias: bool = False, seed: int = 0,
-             readout_gain: float = 1.0) -> MLP:
-    """Kaiming-normal ReLU MLP with ``depth`` hidden layers of ``width`` units; readout N(0, readout_gain^2 / width)."""
+             readout_gain: float = 1.0, **kwargs: Any) -> MLP:
+    """:func:`init_network` with ``depth`` hidden layers of one ``width`` (default: Kaiming relu, no biases).
+
+    Parameters
+    ----------
+    inputs, outputs, depth, width : int
+        ``widths = [inputs] + [width] * depth + [outputs]``; all >= 1.
+    bias, seed, readout_gain, **kwargs
+        Passed to :func:`init_network` (``activation``, ``C_W``, ``C_b``, ``parametrisation``).
+
+    Returns
+    -------
+    MLP
+        The network.
+
+    Examples
+    --------
+    >>> init_mlp(64, 10, depth=3, width=32).widths
+    (64, 32, 32, 32, 10)
+    """
     inputs, outputs = _check_int(inputs, "inputs", 1), _check_int(outputs, "outputs", 1)
     depth, width = _check_int(depth, "depth", 1), _check_int(width, "width", 1)
-    if not (math.isfinite(readout_gain) and readout_gain > 0):
-        raise InputError(f"readout_gain must be finite and > 0, got {readout_gain!r}")
-    rng = np.random.default_rng(seed)
-    sizes = [inputs] + [width] * depth
-    W = [rng.standard_normal((sizes[l + 1], sizes[l])) * math.sqrt(2.0 / sizes[l]) for l in range(depth)]
-    W.append(rng.standard_normal((outputs, width)) * (readout_gain / math.sqrt(width)))
-    b = [np.zeros(w.shape[0]) for w in W] if bias else None
-    return MLP(W, b)
+    return init_network([inputs] + [width] * depth + [outputs], bias=bias, seed=seed, readout_gain=readout_gain,
+                        **kwargs)
 
 
-def forward(mlp: MLP, X: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """(H, F): H[l] = h_l (N x n_l) for l = 0..L (H[0] = X), F = outputs (N x o)."""
-    H = [X]
+# --------------------------------------------------------------------------------------------
+# Forward and backward passes
+# --------------------------------------------------------------------------------------------
+def _preact(net: MLP, i: int, h: np.ndarray) -> np.ndarray:
+    """z_{i+1} = s_i h W_i^T + t_i b_i (array index i)."""
+    z = h @ net.W[i].T
+    s = net.w_scale[i]
+    if s != 1.0:
+        z *= s
+    if net.b is not None:
+        t = net.b_scale[i]
+        z += net.b[i] if t == 1.0 else t * net.b[i]
+    return z
+
+
+def _forward_pass(net: MLP, X: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(H, Z): H[i] = h_i (i = 0..L, H[0] = X), Z[i] = z_{i+1} (i = 0..L, Z[L] = outputs f)."""
+    H, Z = [X], []
+    phi = net.activation.fn
     h = X
-    for l in range(mlp.depth):
-        z = h @ mlp.W[l].T
-        if mlp.b is not None:
-            z += mlp.b[l]
-        h = np.maximum(z, 0.0)
+    for i in range(net.depth):
+        z = _preact(net, i, h)
+        h = phi(z)
+        Z.append(z)
         H.append(h)
-    F = h @ mlp.W[-1].T
-    if mlp.b is not None:
-        F += mlp.b[-1]
-    return H, F
+    Z.append(_preact(net, net.depth, h))
+    return H, Z
 
 
-def _loss_and_dF(F: np.ndarray, Y1h: np.ndarray, loss: str) -> tuple[float, np.ndarray]:
+def forward(net: MLP, X: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """(H, F): H[l] = h_l (N x n_l) for l = 0..L (H[0] = X), F = outputs (N x o).
+
+    Examples
+    --------
+    >>> net = init_mlp(3, 2, depth=1, width=4)
+    >>> H, F = forward(net, np.zeros((5, 3)))
+    >>> len(H), F.shape
+    (2, (5, 2))
+    """
+    H, Z = _forward_pass(net, X)
+    return H, Z[-1]
+
+
+def _loss_and_dF(F: np.ndarray, T: np.ndarray, loss: str) -> tuple[float, np.ndarray]:
+    """Mean loss and its gradient with respect to the outputs F (N x o); T one-hot labels or targets (N x o)."""
     n = F.shape[0]
     if loss == "mse":
-        R = F - Y1h
+        R = F - T
         return float(np.mean(R * R)), (2.0 / R.size) * R
     m = F.max(axis=1, keepdims=True)
     E = np.exp(F - m)
     S = E.sum(axis=1, keepdims=True)
     logp = F - m - np.log(S)
-    return float(-np.sum(logp * Y1h) / n), (E / S - Y1h) / n
+    return float(-np.sum(logp * T) / n), (E / S - T) / n
 
 
-def _gradients(mlp: MLP, H: list[np.ndarray], dF: np.ndarray):
-    L = mlp.depth
-    gW = [None] * (L + 1)
-    gb = None if mlp.b is None else [None] * (L + 1)
-    gW[L] = dF.T @ H[L]
-    if gb is not None:
-        gb[L] = dF.sum(axis=0)
-    g = dF @ mlp.W[L]
-    for l in range(L - 1, -1, -1):
-        g *= H[l + 1] > 0.0
-        gW[l] = g.T @ H[l]
+def _gradients(net: MLP, H: list[np.ndarray], Z: list[np.ndarray], dF: np.ndarray):
+    """Gradients of a loss with gradient dF (N x o) w.r.t. the raw parameters: (gW, gb), gb None without biases."""
+    L = net.depth
+    deriv = net.activation.deriv
+    gW: list = [None] * (L + 1)
+    gb: list | None = None if net.b is None else [None] * (L + 1)
+    g = dF
+    for i in range(L, -1, -1):
+        if i < L:
+            g *= deriv(Z[i])                       # dLoss/dz_{i+1}
+        s = net.w_scale[i]
+        gW[i] = g.T @ H[i] if s == 1.0 else s * (g.T @ H[i])
         if gb is not None:
-            gb[l] = g.sum(axis=0)
-        if l > 0:
-            g = g @ mlp.W[l]
+            t = net.b_scale[i]
+            gb[i] = g.sum(axis=0) if t == 1.0 else t * g.sum(axis=0)
+        if i > 0:
+            g = g @ net.W[i]                       # dLoss/dh_i (times s below)
+            if s != 1.0:
+                g *= s
     return gW, gb
 
 
-def evaluate(mlp: MLP, X: np.ndarray, Y1h: np.ndarray, loss: str, chunk: int = 2048) -> tuple[float, float]:
-    """(mean loss, accuracy) over a data set, in chunks."""
-    tot, correct = 0.0, 0
-    for s in range(0, X.shape[0], chunk):
-        _, F = forward(mlp, X[s:s + chunk])
-        val, _ = _loss_and_dF(F, Y1h[s:s + chunk], loss)
-        tot += val * F.shape[0]
-        correct += int(np.sum(F.argmax(axis=1) == Y1h[s:s + chunk].argmax(axis=1)))
-    return tot / X.shape[0], correct / X.shape[0]
+def _params(net: MLP) -> list[np.ndarray]:
+    return list(net.W) + ([] if net.b is None else list(net.b))
 
 
-# --------------------------------------------------------------------------------------------
-# Per-layer kernels
-# --------------------------------------------------------------------------------------------
-def _layer_factors(mlp: MLP, X: np.ndarray, outs: list[int]):
-    """Yield (l, F_l, D_l) from the top hidden layer down: F_l = H_l H_l^T (+1 with biases), N x N, the forward
-    kernel on the inputs of layer l+1; D_l = df_i/dz_{l+1} for the selected outputs, (o N) x n_{l+1}, output-major."""
-    N = X.shape[0]
-    o = len(outs)
-    H, _ = forward(mlp, X)
-    L = mlp.depth
-    D = np.repeat(mlp.W[L][outs][:, None, :], N, axis=1).reshape(o * N, -1)  # df_i/dh_L
-    for l in range(L - 1, -1, -1):
-        D *= np.tile(H[l + 1] > 0.0, (o, 1))  # df_i/dz_{l+1}
-        F = H[l] @ H[l].T
-        if mlp.b is not None:
-            F += 1.0
-        yield l, F, D
-        if l > 0:
-            D = D @ mlp.W[l]
+def loss_and_gradients(net: MLP, X: np.ndarray, y: np.ndarray, loss: str = "mse",
+                       weight_decay: float = 0.0) -> tuple[float, list[np.ndarray], list[np.ndarray] | None]:
+    """Objective ``mean loss + (weight_decay / 2) |theta|^2`` and its gradients w.r.t. the raw W and b.
 
+    Parameters
+    ----------
+    net : MLP
+        The network.
+    X : numpy.ndarray, shape (N, n_0)
+        Finite inputs.
+    y : numpy.ndarray
+        Integer class labels (N,) (one-hot targets), or for ``'mse'`` float targets (N,) (o = 1) or (N, o).
+    loss : {'mse', 'cross_entropy'}, optional
+        The loss (module docstring).
+    weight_decay : float, optional
+        >= 0; the penalty covers all weights and biases.
 
-def _outputs(mlp: MLP, outputs) -> list[int]:
-    outs = list(range(mlp.outputs)) if outputs is None else [int(i) for i in outputs]
-    if not outs or min(outs) < 0 or max(outs) >= mlp.outputs:
-        raise InputError(f"outputs must be indices in [0, {mlp.outputs}), got {outputs!r}")
-    return outs
+    Returns
+    -------
+    objective : float
+        The value.
+    gW, gb : list of numpy.ndarray, list or None
+        Gradients, shaped as ``net.W`` and ``net.b``.
 
-
-def layer_kernels(mlp: MLP, X: np.ndarray, outputs: list[int] | None = None):
-    """(forward, backward, tangent) per hidden layer: forward (L, N, N), backward and tangent (L, m, m), m = o N.
-
-    forward[l] = H_l H_l^T (+1 with biases) on the inputs of layer l+1; backward[l] = D_{l+1} D_{l+1}^T over the
-    selected outputs (output-major); tangent = forward (tiled o x o) o backward.  ``outputs=None``: all outputs.
-    Standard parametrisation: tangent[l] * C_W / n_l is the NTK-parametrised kernel of docs/conventions.md.
-    Memory O(L m^2): for large L use :func:`layer_alignments`, which streams over layers.
+    Examples
+    --------
+    >>> net = init_mlp(3, 2, depth=2, width=4, seed=1)
+    >>> val, gW, gb = loss_and_gradients(net, np.eye(3), np.array([0, 1, 1]), "cross_entropy")
+    >>> [g.shape for g in gW], gb is None
+    ([(4, 3), (4, 4), (2, 4)], True)
     """
-    outs = _outputs(mlp, outputs)
-    N, o, L = X.shape[0], len(outs), mlp.depth
-    fwd = np.empty((L, N, N))
-    bwd = np.empty((L, o * N, o * N))
-    for l, F, D in _layer_factors(mlp, X, outs):
-        fwd[l] = F
-        bwd[l] = D @ D.T
-    return fwd, bwd, np.tile(fwd, (1, o, o)) * bwd
-
-
-def _cka_with_rank_one(T: np.ndarray, yc: np.ndarray) -> float:
-    """CKA(T, y y^T) for symmetric T using C y y^T C = yc yc^T: <T_c, yc yc^T> = yc^T T yc,
-    |T_c|_F^2 = |T|_F^2 - 2 |T 1|^2 / m + (1^T T 1)^2 / m^2."""
-    m = T.shape[0]
-    r = T.sum(axis=1)
-    tot = r.sum()
-    norm2 = np.vdot(T, T) - 2.0 * np.dot(r, r) / m + tot * tot / (m * m)
-    if not norm2 > 1e-24 * max(np.vdot(T, T), 1e-300):
-        raise InputError("tangent kernel has zero centred norm: its alignment is undefined")
-    return float(yc @ T @ yc / (math.sqrt(norm2) * np.dot(yc, yc)))
-
-
-def layer_alignments(mlp: MLP, X: np.ndarray, Y1h: np.ndarray) -> np.ndarray:
-    """CKA of each hidden layer's oN x oN tangent kernel with vec(Y) vec(Y)^T (Y one-hot, N x o); streams layers."""
-    if Y1h.shape != (X.shape[0], mlp.outputs):
-        raise InputError(f"label matrix must be (N, o) = ({X.shape[0]}, {mlp.outputs}), got {Y1h.shape}")
-    y = Y1h.T.reshape(-1).astype(float)
-    yc = y - y.mean()
-    if not np.dot(yc, yc) > 0:
-        raise InputError("label matrix has zero centred norm (all entries equal)")
-    o = mlp.outputs
-    out = np.empty(mlp.depth)
-    for l, F, D in _layer_factors(mlp, X, list(range(o))):
-        T = D @ D.T
-        T *= np.tile(F, (o, o))
-        out[l] = _cka_with_rank_one(T, yc)
-    return out
+    _check_loss(loss)
+    X = _check_data(X, "X", net.inputs)
+    T, _ = _targets(net, y, loss, X.shape[0])
+    weight_decay = _check_real(weight_decay, "weight_decay", 0.0, strict=False)
+    H, Z = _forward_pass(net, X)
+    val, dF = _loss_and_dF(Z[-1], T, loss)
+    gW, gb = _gradients(net, H, Z, dF)
+    if weight_decay > 0:
+        val += 0.5 * weight_decay * sum(float(np.vdot(p, p)) for p in _params(net))
+        gW = [g + weight_decay * w for g, w in zip(gW, net.W)]
+        gb = None if gb is None else [g + weight_decay * v for g, v in zip(gb, net.b)]
+    return val, gW, gb
 
 
 # --------------------------------------------------------------------------------------------
-# Data
+# Targets and evaluation
 # --------------------------------------------------------------------------------------------
-def _normalise_rows(X: np.ndarray) -> np.ndarray:
-    X = X - X.mean(axis=0, keepdims=True)
-    return X / np.sqrt(np.mean(X * X, axis=1, keepdims=True))
-
-
-def load_digits_data(n: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """sklearn's 8x8 digits (1797 x 64, 10 classes): features centred, each sample scaled to |x|^2 / d = 1.
-
-    Returns (X, labels) with ``n`` samples drawn without replacement (all, shuffled, if None).
-    """
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    X = _normalise_rows(np.asarray(data.data, dtype=float))
-    y = np.asarray(data.target, dtype=np.int64)
-    if n is not None and not (1 <= n <= X.shape[0]):
-        raise InputError(f"n must be in [1, {X.shape[0]}], got {n}")
-    idx = np.random.default_rng(seed).permutation(X.shape[0])[: n or X.shape[0]]
-    return X[idx], y[idx]
-
-
-def synthetic_data(n: int, dim: int = 32, classes: int = 4, separation: float = 2.0, seed: int = 0):
-    """Gaussian mixture: class means m_c ~ N(0, separation^2 I / dim)·sqrt(dim), x = m_c + N(0, I); rows normalised."""
-    n, dim, classes = _check_int(n, "n", 2), _check_int(dim, "dim", 1), _check_int(classes, "classes", 2)
-    rng = np.random.default_rng(seed)
-    means = rng.standard_normal((classes, dim)) * separation
-    y = rng.integers(0, classes, n)
-    X = means[y] + rng.standard_normal((n, dim))
-    return _normalise_rows(X), y.astype(np.int64)
-
-
 def one_hot(y: np.ndarray, classes: int) -> np.ndarray:
+    """(N, classes) matrix with a 1 at (a, y_a).
+
+    Examples
+    --------
+    >>> one_hot(np.array([1, 0]), 3).tolist()
+    [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
+    """
     out = np.zeros((y.size, classes))
     out[np.arange(y.size), y] = 1.0
     return out
 
 
+def _check_loss(loss) -> None:
+    if loss not in LOSSES:
+        raise InputError(f"loss must be one of {LOSSES}, got {loss!r}")
+
+
+def _targets(net: MLP, y, loss: str, N: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(T, labels): T (N x o) one-hot labels or float targets; labels the class indices (None for regression)."""
+    y = np.asarray(y)
+    o = net.outputs
+    if np.issubdtype(y.dtype, np.integer):
+        if y.shape != (N,):
+            raise InputError(f"labels must be integer class indices of shape ({N},), got {y.shape}")
+        if y.min() < 0 or y.max() >= o:
+            raise InputError(f"labels must lie in [0, {o}) (the number of outputs), got [{y.min()}, {y.max()}]")
+        return one_hot(y, o), y
+    if loss == "cross_entropy":
+        raise InputError(f"cross_entropy needs integer class labels of shape ({N},), got dtype {y.dtype}")
+    if not np.issubdtype(y.dtype, np.floating) or not (y.shape == (N, o) or (o == 1 and y.shape == (N,))):
+        raise InputError(f"mse targets must be integer labels ({N},) or floats of shape ({N}, {o})"
+                         f"{f' or ({N},)' if o == 1 else ''}, got {y.dtype} {y.shape}")
+    if not np.all(np.isfinite(y)):
+        raise InputError("targets y have non-finite entries")
+    return y.astype(float).reshape(N, o), None
+
+
+def evaluate(net: MLP, X: np.ndarray, T: np.ndarray, loss: str, chunk: int = 2048,
+             labels: np.ndarray | None = None) -> tuple[float, float]:
+    """(mean loss, accuracy) over a data set, in chunks; T (N x o) one-hot or targets.
+
+    The accuracy compares argmax f with ``labels`` (default: argmax of T); NaN for regression targets (o = 1).
+    """
+    tot, correct = 0.0, 0
+    for s in range(0, X.shape[0], chunk):
+        _, F = forward(net, X[s:s + chunk])
+        val, _ = _loss_and_dF(F, T[s:s + chunk], loss)
+        tot += val * F.shape[0]
+        ref = T[s:s + chunk].argmax(axis=1) if labels is None else labels[s:s + chunk]
+        correct += int(np.sum(F.argmax(axis=1) == ref))
+    acc = correct / X.shape[0] if (labels is not None or T.shape[1] > 1) else math.nan
+    return tot / X.shape[0], acc
+
+
+# --------------------------------------------------------------------------------------------
+# Features: layer inputs, pre-activations, Jacobians
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LayerFeatures:
+    """Features of layer ``layer`` (1-based; L+1 = readout) on N samples, o outputs.
+
+    ``inputs`` h_{i-1} (N x n_{i-1}); ``preact`` z_i (N x n_i); ``jac_input`` df/dh_{i-1} (N x o x n_{i-1});
+    ``jac_preact`` df/dz_i (N x o x n_i).  ``jac_input = jac_preact @ weight``, ``weight`` = s_i W_i (n_i x n_{i-1}).
+    """
+
+    layer: int
+    inputs: np.ndarray
+    preact: np.ndarray
+    jac_input: np.ndarray
+    jac_preact: np.ndarray
+    weight: np.ndarray
+
+
+def iter_layer_features(net: MLP, X: np.ndarray) -> Iterator[LayerFeatures]:
+    """:class:`LayerFeatures` of layers L+1, L, ..., 1 (top down; memory of one layer's Jacobians at a time).
+
+    Backward recursion, batched over samples and outputs (one BLAS product per layer): ``df/dz_{L+1} = I_o``,
+    ``df/dh_{i-1} = df/dz_i (s_i W_i)``, ``df/dz_{i-1} = df/dh_{i-1} * phi'(z_{i-1})``.
+    """
+    X = _check_data(X, "X", net.inputs)
+    H, Z = _forward_pass(net, X)
+    N, o = X.shape[0], net.outputs
+    deriv = net.activation.deriv
+    Jp = np.broadcast_to(np.eye(o), (N, o, o))
+    for i in range(net.depth, -1, -1):
+        Wi = net.weight(i)
+        n_out, n_in = Wi.shape
+        Ji = (Jp.reshape(N * o, n_out) @ Wi).reshape(N, o, n_in)
+        yield LayerFeatures(i + 1, H[i], Z[i], Ji, Jp, Wi)
+        if i > 0:
+            Jp = Ji * deriv(Z[i - 1])[:, None, :]
+
+
+def network_features(net: MLP, X: np.ndarray) -> list[LayerFeatures]:
+    """Inputs, pre-activations and output Jacobians of every layer 1..L+1 (list index i-1 <-> layer i).
+
+    Parameters
+    ----------
+    net : MLP
+        The network.
+    X : numpy.ndarray, shape (N, n_0)
+        Finite inputs.
+
+    Returns
+    -------
+    list of LayerFeatures
+        Layer i: h_{i-1} (N x n_{i-1}), z_i (N x n_i), df/dh_{i-1} (N x o x n_{i-1}), df/dz_i (N x o x n_i), with
+        ``df/dh_{i-1} = df/dz_i @ (s_i W_i)`` exactly.  Memory O(N o sum_i n_i); stream layers with
+        :func:`iter_layer_features` for deep networks.
+
+    Raises
+    ------
+    InputError
+        X not (N, n_0) or non-finite.
+
+    Examples
+    --------
+    >>> net = init_network([3, 5, 4, 2], activation="tanh", seed=0)
+    >>> feats = network_features(net, np.ones((6, 3)))
+    >>> [(f.layer, f.jac_input.shape, f.jac_preact.shape) for f in feats]
+    [(1, (6, 2, 3), (6, 2, 5)), (2, (6, 2, 5), (6, 2, 4)), (3, (6, 2, 4), (6, 2, 2))]
+    """
+    return list(iter_layer_features(net, X))[::-1]
+
+
+# --------------------------------------------------------------------------------------------
+# Per-layer tangent kernels and their label alignment
+# --------------------------------------------------------------------------------------------
+def _outputs(net: MLP, outputs) -> list[int]:
+    outs = list(range(net.outputs)) if outputs is None else [int(i) for i in outputs]
+    if not outs or min(outs) < 0 or max(outs) >= net.outputs:
+        raise InputError(f"outputs must be indices in [0, {net.outputs}), got {outputs!r}")
+    return outs
+
+
+def _layer_factors(net: MLP, X: np.ndarray, outs: list[int]):
+    """Yield (l, F_l, D_l) for hidden layers l+1 = L..1: F_l = s^2 H H^T (+ t^2 with biases), N x N, on the layer's
+    inputs; D_l = df_k/dz_{l+1} for the selected outputs, (o N) x n_{l+1}, output-major."""
+    for feat in iter_layer_features(net, X):
+        l = feat.layer - 1
+        if l == net.depth:
+            continue
+        h = feat.inputs
+        F = h @ h.T
+        s = net.w_scale[l]
+        if s != 1.0:
+            F *= s * s
+        if net.b is not None:
+            F += net.b_scale[l] ** 2
+        Jp = feat.jac_preact[:, outs, :]
+        yield l, F, np.ascontiguousarray(Jp.transpose(1, 0, 2)).reshape(len(outs) * h.shape[0], -1)
+
+
+def layer_kernels(net: MLP, X: np.ndarray, outputs: list[int] | None = None):
+    """(forward, backward, tangent) per hidden layer: forward (L, N, N), backward and tangent (L, m, m), m = o N.
+
+    forward[l] = s^2 H_l H_l^T (+ t^2 with biases) on the inputs of layer l+1; backward[l] = D_{l+1} D_{l+1}^T over
+    the selected outputs (output-major); tangent = forward (tiled o x o) o backward, the Gram of the gradients of
+    f_k(x_a) w.r.t. layer l+1's raw parameters.  ``outputs=None``: all outputs.  Standard parametrisation:
+    tangent[l] * C_W / n_l is the NTK-parametrised kernel of docs/conventions.md.  Memory O(L m^2): for large L use
+    :func:`layer_alignments`, which streams over layers.
+
+    Examples
+    --------
+    >>> fwd, bwd, T = layer_kernels(init_mlp(3, 2, depth=2, width=4), np.eye(3))
+    >>> fwd.shape, T.shape
+    ((2, 3, 3), (2, 6, 6))
+    """
+    outs = _outputs(net, outputs)
+    X = _check_data(X, "X", net.inputs)
+    N, o, L = X.shape[0], len(outs), net.depth
+    fwd = np.empty((L, N, N))
+    bwd = np.empty((L, o * N, o * N))
+    for l, F, D in _layer_factors(net, X, outs):
+        fwd[l] = F
+        bwd[l] = D @ D.T
+    return fwd, bwd, np.tile(fwd, (1, o, o)) * bwd
+
+
+def layer_alignments(net: MLP, X: np.ndarray, Y1h: np.ndarray) -> np.ndarray:
+    """CKA of each hidden layer's oN x oN tangent kernel with vec(Y) vec(Y)^T (Y (N, o), e.g. one-hot); streams.
+
+    Uses :func:`sigprop.theory.tangent.centered_kernel_alignment_rank_one` (equal to the general CKA).
+
+    Examples
+    --------
+    >>> X, y = synthetic_data(8, dim=3, classes=2, seed=0)
+    >>> layer_alignments(init_mlp(3, 2, depth=2, width=16), X, one_hot(y, 2)).shape
+    (2,)
+    """
+    X = _check_data(X, "X", net.inputs)
+    Y1h = np.asarray(Y1h, dtype=float)
+    if Y1h.shape != (X.shape[0], net.outputs):
+        raise InputError(f"label matrix must be (N, o) = ({X.shape[0]}, {net.outputs}), got {Y1h.shape}")
+    y = Y1h.T.reshape(-1)
+    if not np.ptp(y) > 0:
+        raise InputError("label matrix has zero centred norm (all entries equal)")
+    o = net.outputs
+    out = np.empty(net.depth)
+    for l, F, D in _layer_factors(net, X, list(range(o))):
+        T = D @ D.T
+        T *= np.tile(F, (o, o))
+        out[l] = centered_kernel_alignment_rank_one(T, y)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Measures (callbacks)
+# --------------------------------------------------------------------------------------------
+def measure_name(measure: Callable[[MLP], Any]) -> str:
+    """The name a measure is recorded under: its ``name`` attribute, else its ``__name__``.
+
+    Examples
+    --------
+    >>> def weight_norm(net):
+    ...     return float(np.linalg.norm(net.W[0]))
+    >>> measure_name(weight_norm)
+    'weight_norm'
+    """
+    if not callable(measure):
+        raise InputTypeError(f"a measure must be a callable taking the network, got {type(measure).__name__}")
+    name = getattr(measure, "name", None) or getattr(measure, "__name__", None)
+    if not isinstance(name, str) or not name:
+        raise InputError(f"measure {measure!r} has no name: give it a str attribute 'name'")
+    return name
+
+
+def _check_measures(measures) -> list[tuple[str, Callable[[MLP], Any]]]:
+    if callable(measures):
+        measures = [measures]
+    if isinstance(measures, (str, bytes)) or not isinstance(measures, Sequence):
+        raise InputTypeError(f"measures must be a list of callables, got {type(measures).__name__}")
+    named = [(measure_name(m), m) for m in measures]
+    names = [n for n, _ in named]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InputError(f"measures must have distinct names, got {dup} more than once")
+    return named
+
+
+def apply_measures(net: MLP, measures: Sequence[Callable[[MLP], Any]]) -> dict[str, Any]:
+    """Run measures on a network (trained or not): ``{name: measure(net)}`` in the given order.
+
+    Parameters
+    ----------
+    net : MLP
+        The network.
+    measures : sequence of callables
+        Each ``m(net) -> value``, with distinct names (:func:`measure_name`).
+
+    Returns
+    -------
+    dict
+        Name -> value.
+
+    Examples
+    --------
+    >>> def readout_norm(net):
+    ...     return float(np.linalg.norm(net.W[-1]))
+    >>> list(apply_measures(init_mlp(3, 2, depth=1, width=4), [readout_norm]))
+    ['readout_norm']
+    """
+    return {name: m(net) for name, m in _check_measures(measures)}
+
+
+@dataclass(frozen=True, eq=False)
+class TangentAlignment:
+    """Measure: per-hidden-layer CKA of the tangent kernel with the labels (:func:`layer_alignments`), shape (L,).
+
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (N, n_0)
+        Samples on which the kernels are taken.
+    labels : numpy.ndarray of int, shape (N,)
+        Their class indices (one-hot over the network's outputs).
+    name : str, optional
+        Record name (default ``'tangent_alignment'``).
+
+    Examples
+    --------
+    >>> X, y = synthetic_data(8, dim=3, classes=2, seed=0)
+    >>> m = TangentAlignment(X, y)
+    >>> apply_measures(init_mlp(3, 2, depth=2, width=16), [m])["tangent_alignment"].shape
+    (2,)
+    """
+
+    X: np.ndarray
+    labels: np.ndarray
+    name: str = "tangent_alignment"
+
+    def __post_init__(self):
+        X = _check_data(self.X, "X")
+        labels = np.asarray(self.labels)
+        if labels.shape != (X.shape[0],) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+            raise InputError(f"labels must be non-negative integer class indices of shape ({X.shape[0]},), "
+                             f"got {labels.dtype} {labels.shape}")
+        object.__setattr__(self, "X", X)
+        object.__setattr__(self, "labels", labels)
+
+    def __call__(self, net: MLP) -> np.ndarray:
+        if self.labels.max() >= net.outputs:
+            raise InputError(f"labels must lie in [0, {net.outputs}) (the network's outputs)")
+        return layer_alignments(net, self.X, one_hot(self.labels, net.outputs))
+
+
 # --------------------------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MeasureRecord:
+    """One value of a measure: ``trigger`` 'init' (epoch 0), 'epoch', 'threshold' (with its ``threshold``) or
+    'final'; ``epoch`` = epochs completed; ``loss`` = training loss then."""
+
+    name: str
+    trigger: str
+    epoch: int
+    loss: float
+    value: Any
+    threshold: float | None = None
+
+
 @dataclass
 class TrainingResult:
-    """Loss per epoch, and per-layer alignments at initialisation and when the loss first fell below each threshold."""
+    """Loss and accuracy per epoch (index 0: before training), the measures' records, threshold epochs."""
 
-    mlp: MLP
+    net: MLP
     loss_history: list[float]
     accuracy_history: list[float]
     thresholds: tuple[float, ...]
-    alignment_init: np.ndarray
-    alignment_at: dict[float, np.ndarray] = field(default_factory=dict)   # threshold -> (L,) alignments
-    epoch_at: dict[float, int] = field(default_factory=dict)              # threshold -> epoch (1-based)
-    alignment_final: np.ndarray | None = None
+    records: list[MeasureRecord] = field(default_factory=list)
+    epoch_at: dict[float, int] = field(default_factory=dict)   # threshold -> epoch (1-based) it was first crossed
     diverged: bool = False
     seconds: float = 0.0
-    clipped_steps: int = 0                                                # steps whose gradient was clipped
+    measure_seconds: float = 0.0
+    clipped_steps: int = 0                                    # steps whose gradient was clipped
 
-    def last_alignment(self) -> tuple[str, np.ndarray]:
-        """The alignment at the lowest threshold reached ('loss<thr'), else at the end of training ('final')."""
-        reached = sorted(self.alignment_at)
+    @property
+    def mlp(self) -> MLP:
+        return self.net
+
+    def _find(self, name: str, trigger: str, key=None):
+        for r in self.records:
+            if r.name == name and r.trigger == trigger and (key is None or key(r)):
+                return r.value
+        return None
+
+    def initial(self, name: str):
+        """The value before training (None if not measured)."""
+        return self._find(name, "init")
+
+    def final(self, name: str):
+        """The value at the end of training (None if not measured, or diverged)."""
+        return self._find(name, "final")
+
+    def at_threshold(self, name: str, threshold: float):
+        """The value when the loss first fell below ``threshold`` (None if never)."""
+        return self._find(name, "threshold", lambda r: r.threshold == float(threshold))
+
+    def at_epoch(self, name: str, epoch: int):
+        """The value after epoch ``epoch`` (a ``measure_epochs`` entry; None if not measured)."""
+        return self._find(name, "epoch", lambda r: r.epoch == int(epoch))
+
+    def last(self, name: str) -> tuple[str, Any]:
+        """The value at the lowest threshold reached ('loss<thr'), else at the end of training ('final')."""
+        reached = sorted(t for t in self.epoch_at if self.at_threshold(name, t) is not None)
         if reached:
-            return f"loss<{reached[0]:g}", self.alignment_at[reached[0]]
-        return "final", self.alignment_final
+            return f"loss<{reached[0]:g}", self.at_threshold(name, reached[0])
+        return "final", self.final(name)
 
 
-def train(mlp: MLP, X: np.ndarray, labels: np.ndarray, *, loss: str = "cross_entropy", lr: float = 0.01,
-          momentum: float = 0.9, batch_size: int = 32, epochs: int = 50, thresholds=(1.0, 0.1, 0.01),
-          align_X: np.ndarray | None = None, align_labels: np.ndarray | None = None, seed: int = 0,
-          final_alignment: bool = True, stop_at_last_threshold: bool = False,
-          blas_threads: int | None = 1, clip_norm: float | None = None) -> TrainingResult:
-    """Train ``mlp`` in place by SGD with momentum; record per-layer label alignment on (align_X, align_labels).
+@dataclass(frozen=True)
+class _Plan:
+    loss: str
+    lr: float
+    momentum: float
+    batch_size: int
+    epochs: int
+    weight_decay: float
+    clip_norm: float | None
+    thresholds: tuple[float, ...]
+    measure_epochs: frozenset[int]
+    measure_init: bool
+    measure_final: bool
+    stop_at_last_threshold: bool
+    seed: int
 
-    The training loss is evaluated on the whole training set after every epoch; the first time it is below a
-    threshold, the alignments of all hidden layers are recorded for that threshold (all thresholds crossed in one
-    epoch share one record).  Alignment samples default to the first 100 training samples.
-    ``blas_threads`` caps BLAS threads during training (default 1: batch-sized products gain little from threads,
-    and multithreaded BLAS slows down many-fold on a busy machine); None leaves BLAS alone.
-    ``clip_norm``: if set, each mini-batch gradient g (all weights and biases together) is replaced by
-    ``g * min(1, clip_norm / |g|_2)`` before the momentum update (gradient-norm clipping); None: no clipping.
+
+def _check_plan(loss, lr, momentum, batch_size, epochs, weight_decay, clip_norm, thresholds, measure_epochs,
+                measure_init, measure_final, stop_at_last_threshold, seed) -> _Plan:
+    _check_loss(loss)
+    lr = _check_real(lr, "lr", 0.0, strict=True)
+    momentum = _check_real(momentum, "momentum", 0.0, strict=False, hi=1.0)
+    weight_decay = _check_real(weight_decay, "weight_decay", 0.0, strict=False)
+    if clip_norm is not None:
+        if isinstance(clip_norm, bool) or not isinstance(clip_norm, numbers.Real):
+            raise InputTypeError(f"clip_norm must be None or a real number > 0, got {type(clip_norm).__name__}")
+        if not (math.isfinite(clip_norm) and clip_norm > 0):
+            raise InputError(f"clip_norm must be None or finite and > 0, got {clip_norm!r}")
+        clip_norm = float(clip_norm)
+    batch_size, epochs = _check_int(batch_size, "batch_size", 1), _check_int(epochs, "epochs", 0)
+    ts = tuple(sorted((_check_real(t, "thresholds", 0.0, strict=True) for t in thresholds), reverse=True))
+    eps = frozenset(_check_int(e, "measure_epochs", 1) for e in measure_epochs)
+    return _Plan(loss, lr, momentum, batch_size, epochs, weight_decay, clip_norm, ts, eps, bool(measure_init),
+                 bool(measure_final), bool(stop_at_last_threshold), seed)
+
+
+def train(net: MLP, X: np.ndarray, y: np.ndarray, *, loss: str = "cross_entropy", lr: float = 0.01,
+          momentum: float = 0.9, batch_size: int = 32, epochs: int = 50, weight_decay: float = 0.0,
+          clip_norm: float | None = None, measures: Sequence[Callable[[MLP], Any]] = (),
+          thresholds: Sequence[float] = (), measure_epochs: Sequence[int] = (), measure_init: bool = True,
+          measure_final: bool = True, stop_at_last_threshold: bool = False, seed: int = 0,
+          blas_threads: int | None = 1) -> TrainingResult:
+    """Train ``net`` in place by mini-batch SGD with momentum, calling the measures at the chosen moments.
+
+    After every epoch the loss is evaluated on the whole training set (``loss_history``).  Measures run: before
+    training (``measure_init``), after each epoch in ``measure_epochs``, after the epoch in which the loss first
+    fell below each threshold (all thresholds crossed in one epoch share one evaluation), and at the end
+    (``measure_final``; not after a divergence).  A measure runs at most once per epoch; every trigger gets its
+    own :class:`MeasureRecord`.  Training stops early on a non-finite loss (``diverged``) and, with
+    ``stop_at_last_threshold``, once every threshold has been crossed.
+
+    Parameters
+    ----------
+    net : MLP
+        Updated in place.
+    X : numpy.ndarray, shape (N, n_0)
+        Finite training inputs.
+    y : numpy.ndarray
+        Integer class labels (N,) in [0, o), or for ``'mse'`` float targets (N, o) (or (N,) when o = 1).
+    loss : {'mse', 'cross_entropy'}, optional
+        Default cross-entropy.
+    lr : float, optional
+        Learning rate, > 0.
+    momentum : float, optional
+        In [0, 1).
+    batch_size : int, optional
+        >= 1; the last batch of an epoch may be smaller.  Batches follow ``default_rng(seed).permutation(N)``.
+    epochs : int, optional
+        >= 0.
+    weight_decay : float, optional
+        >= 0: adds ``weight_decay * theta`` to every gradient (after clipping).
+    clip_norm : float or None, optional
+        If set (> 0), the mini-batch loss gradient g (all parameters) becomes ``g min(1, clip_norm / |g|_2)``.
+    measures : sequence of callables, optional
+        ``m(net) -> value`` with distinct names (:func:`measure_name`).
+    thresholds : sequence of float, optional
+        Loss thresholds (> 0); ``epoch_at[t]`` records the first epoch with loss < t.
+    measure_epochs : sequence of int, optional
+        Epochs (>= 1) after which the measures run.
+    measure_init, measure_final : bool, optional
+        Measure before / after training (default True).
+    stop_at_last_threshold : bool, optional
+        Stop once every threshold is crossed.
+    seed : int, optional
+        Seed of the mini-batch order.
+    blas_threads : int or None, optional
+        Caps BLAS threads during training and measuring (default 1: batch-sized products gain little from threads,
+        and multithreaded BLAS slows down many-fold on a busy machine); None leaves BLAS alone.
+
+    Returns
+    -------
+    TrainingResult
+        Histories, records, threshold epochs, timing, clipped steps.
+
+    Raises
+    ------
+    InputError
+        Any argument out of range, checked before training (non-finite X, labels out of range, lr <= 0, ...).
+
+    Examples
+    --------
+    >>> X, y = synthetic_data(40, dim=4, classes=2, seed=0)
+    >>> net = init_network([4, 16, 2], seed=1)
+    >>> def first_layer_norm(net):
+    ...     return float(np.linalg.norm(net.W[0]))
+    >>> r = train(net, X, y, lr=0.05, epochs=3, measures=[first_layer_norm], measure_epochs=[2])
+    >>> [(rec.trigger, rec.epoch) for rec in r.records]
+    [('init', 0), ('epoch', 2), ('final', 3)]
     """
+    plan = _check_plan(loss, lr, momentum, batch_size, epochs, weight_decay, clip_norm, thresholds, measure_epochs,
+                       measure_init, measure_final, stop_at_last_threshold, seed)
+    named = _check_measures(measures)
+    if not isinstance(net, MLP):
+        raise InputTypeError(f"net must be an MLP, got {type(net).__name__}")
+    X = _check_data(X, "X", net.inputs)
+    T, labels = _targets(net, y, plan.loss, X.shape[0])
     if blas_threads is None:
-        return _train(mlp, X, labels, loss, lr, momentum, batch_size, epochs, thresholds, align_X, align_labels,
-                      seed, final_alignment, stop_at_last_threshold, clip_norm)
+        return _train(net, X, T, labels, plan, named)
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(int(blas_threads), user_api="blas"):
-        return _train(mlp, X, labels, loss, lr, momentum, batch_size, epochs, thresholds, align_X, align_labels,
-                      seed, final_alignment, stop_at_last_threshold, clip_norm)
+    with threadpool_limits(_check_int(blas_threads, "blas_threads", 1), user_api="blas"):
+        return _train(net, X, T, labels, plan, named)
 
 
 def _clip_scale(gW: list[np.ndarray], gb: list[np.ndarray] | None, clip_norm: float) -> float:
@@ -313,80 +920,89 @@ def _clip_scale(gW: list[np.ndarray], gb: list[np.ndarray] | None, clip_norm: fl
     return clip_norm / norm if norm > clip_norm else 1.0
 
 
-def _train(mlp, X, labels, loss, lr, momentum, batch_size, epochs, thresholds, align_X, align_labels, seed,
-           final_alignment, stop_at_last_threshold, clip_norm=None) -> TrainingResult:
-    if loss not in LOSSES:
-        raise InputError(f"loss must be one of {LOSSES}, got {loss!r}")
-    X = np.asarray(X, dtype=float)
-    labels = np.asarray(labels)
-    if X.ndim != 2 or X.shape[1] != mlp.W[0].shape[1]:
-        raise InputError(f"X must be (N, {mlp.W[0].shape[1]}), got {X.shape}")
-    if labels.shape != (X.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
-        raise InputError(f"labels must be integer class indices of shape ({X.shape[0]},), got {labels.shape}")
-    if labels.min() < 0 or labels.max() >= mlp.outputs:
-        raise InputError(f"labels must lie in [0, {mlp.outputs})")
-    for name, v, lo in (("lr", lr, 0.0), ("momentum", momentum, -1e-300)):
-        if not (math.isfinite(v) and v > lo):
-            raise InputError(f"{name} must be finite and > {max(lo, 0)}, got {v!r}")
-    if momentum >= 1:
-        raise InputError(f"momentum must be in [0, 1), got {momentum}")
-    if clip_norm is not None and not (isinstance(clip_norm, (int, float)) and math.isfinite(clip_norm)
-                                      and clip_norm > 0):
-        raise InputError(f"clip_norm must be None or finite and > 0, got {clip_norm!r}")
-    batch_size, epochs = _check_int(batch_size, "batch_size", 1), _check_int(epochs, "epochs", 0)
-    thresholds = tuple(sorted((float(t) for t in thresholds), reverse=True))
-    if any(not (t > 0) for t in thresholds):
-        raise InputError("thresholds must be > 0")
-    if align_X is None:
-        align_X, align_labels = X[:100], labels[:100]
-    align_Y = one_hot(np.asarray(align_labels), mlp.outputs)
-    Y1h = one_hot(labels, mlp.outputs)
+def _sgd_step(net: MLP, gW, gb, vW, vb, plan: _Plan) -> None:
+    """v <- mu v + (g + wd theta), theta <- theta - lr v, for all weights and biases, in place."""
+    wd, mu, lr = plan.weight_decay, plan.momentum, plan.lr
+    for i in range(len(net.W)):
+        vW[i] *= mu
+        vW[i] += gW[i]
+        if wd:
+            vW[i] += wd * net.W[i]
+        net.W[i] -= lr * vW[i]
+        if vb is not None:
+            vb[i] *= mu
+            vb[i] += gb[i]
+            if wd:
+                vb[i] += wd * net.b[i]
+            net.b[i] -= lr * vb[i]
 
+
+def _epoch(net: MLP, X, T, perm, vW, vb, plan: _Plan) -> int:
+    """One pass over the mini-batches of ``perm``; returns the number of clipped steps."""
+    clipped = 0
+    for s in range(0, X.shape[0], plan.batch_size):
+        idx = perm[s:s + plan.batch_size]
+        H, Z = _forward_pass(net, X[idx])
+        _, dF = _loss_and_dF(Z[-1], T[idx], plan.loss)
+        gW, gb = _gradients(net, H, Z, dF)
+        scale = 1.0 if plan.clip_norm is None else _clip_scale(gW, gb, plan.clip_norm)
+        if scale != 1.0:
+            clipped += 1
+            gW = [g * scale for g in gW]
+            gb = None if gb is None else [g * scale for g in gb]
+        _sgd_step(net, gW, gb, vW, vb, plan)
+    return clipped
+
+
+class _Recorder:
+    """Runs the measures at most once per epoch and files a record per trigger."""
+
+    def __init__(self, result: TrainingResult, named):
+        self.result, self.named = result, named
+        self._epoch, self._values = -1, {}
+
+    def record(self, net: MLP, trigger: str, epoch: int, threshold: float | None = None) -> None:
+        if not self.named:
+            return
+        if epoch != self._epoch:
+            t0 = time.perf_counter()
+            self._epoch, self._values = epoch, {name: m(net) for name, m in self.named}
+            self.result.measure_seconds += time.perf_counter() - t0
+        loss = self.result.loss_history[epoch]
+        for name, _ in self.named:
+            self.result.records.append(MeasureRecord(name, trigger, epoch, loss, self._values[name], threshold))
+
+
+def _train(net: MLP, X, T, labels, plan: _Plan, named) -> TrainingResult:
     t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    vW = [np.zeros_like(w) for w in mlp.W]
-    vb = None if mlp.b is None else [np.zeros_like(v) for v in mlp.b]
-    result = TrainingResult(mlp, [], [], thresholds, layer_alignments(mlp, align_X, align_Y))
-    l0, a0 = evaluate(mlp, X, Y1h, loss)
+    rng = np.random.default_rng(plan.seed)
+    vW = [np.zeros_like(w) for w in net.W]
+    vb = None if net.b is None else [np.zeros_like(v) for v in net.b]
+    result = TrainingResult(net, [], [], plan.thresholds)
+    rec = _Recorder(result, named)
+    l0, a0 = evaluate(net, X, T, plan.loss, labels=labels)
     result.loss_history.append(l0)
     result.accuracy_history.append(a0)
-    N = X.shape[0]
-    for epoch in range(1, epochs + 1):
-        perm = rng.permutation(N)
-        for s in range(0, N, batch_size):
-            idx = perm[s:s + batch_size]
-            H, F = forward(mlp, X[idx])
-            _, dF = _loss_and_dF(F, Y1h[idx], loss)
-            gW, gb = _gradients(mlp, H, dF)
-            scale = 1.0 if clip_norm is None else _clip_scale(gW, gb, clip_norm)
-            if scale != 1.0:
-                result.clipped_steps += 1
-                gW = [g * scale for g in gW]
-                gb = None if gb is None else [g * scale for g in gb]
-            for l in range(len(mlp.W)):
-                vW[l] *= momentum
-                vW[l] += gW[l]
-                mlp.W[l] -= lr * vW[l]
-                if vb is not None:
-                    vb[l] *= momentum
-                    vb[l] += gb[l]
-                    mlp.b[l] -= lr * vb[l]
-        cur, acc = evaluate(mlp, X, Y1h, loss)
+    if plan.measure_init:
+        rec.record(net, "init", 0)
+    epoch = 0
+    for epoch in range(1, plan.epochs + 1):
+        result.clipped_steps += _epoch(net, X, T, rng.permutation(X.shape[0]), vW, vb, plan)
+        cur, acc = evaluate(net, X, T, plan.loss, labels=labels)
         result.loss_history.append(cur)
         result.accuracy_history.append(acc)
         if not math.isfinite(cur):
             result.diverged = True
             break
-        crossed = [t for t in thresholds if t not in result.alignment_at and cur < t]
-        if crossed:
-            al = layer_alignments(mlp, align_X, align_Y)
-            for t in crossed:
-                result.alignment_at[t] = al
-                result.epoch_at[t] = epoch
-            if stop_at_last_threshold and len(result.alignment_at) == len(thresholds):
-                break
-    if final_alignment and not result.diverged:
-        result.alignment_final = layer_alignments(mlp, align_X, align_Y)
+        if epoch in plan.measure_epochs:
+            rec.record(net, "epoch", epoch)
+        for t in [t for t in plan.thresholds if t not in result.epoch_at and cur < t]:
+            result.epoch_at[t] = epoch
+            rec.record(net, "threshold", epoch, t)
+        if plan.stop_at_last_threshold and plan.thresholds and len(result.epoch_at) == len(plan.thresholds):
+            break
+    if plan.measure_final and not result.diverged:
+        rec.record(net, "final", len(result.loss_history) - 1)
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -397,8 +1013,8 @@ def run_benchmarks(profile: str = "quick") -> list[dict]:
     epochs = 2 if profile == "quick" else 50
     mlp = init_mlp(64, 10, depth=100, width=256, seed=0)
     t0 = time.perf_counter()
-    train(mlp, X, y, epochs=epochs, lr=0.0006, align_X=X[:20], align_labels=y[:20], final_alignment=False,
-          thresholds=())
+    # as the equilibrium experiment: the alignment measure runs once, before training (20 samples)
+    train(mlp, X, y, epochs=epochs, lr=0.0006, measures=[TangentAlignment(X[:20], y[:20])], measure_final=False)
     dt = time.perf_counter() - t0
     rows = [{"benchmark": "train MLP depth 100 width 256, 1000 digits", "metric": "seconds per epoch",
              "value": dt / epochs, "unit": "s",

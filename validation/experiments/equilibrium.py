@@ -95,18 +95,18 @@ def _simulation_checks(ctx: Context, s: dict[str, Any], X: np.ndarray) -> tuple[
 # --------------------------------------------------------------------------------------------
 def _infinite_width_alignment(Xa: np.ndarray, ya: np.ndarray, depth: int, o: int) -> np.ndarray:
     """CKA of Theta_l (x) I_o (infinite width, o independent readouts, output-major) with vec(Y) vec(Y)^T."""
-    from sigprop.kernels.training import _cka_with_rank_one, one_hot
-    from sigprop.theory.tangent import tangent_kernels
+    from sigprop.kernels.training import one_hot
+    from sigprop.theory.tangent import centered_kernel_alignment_rank_one, tangent_kernels
 
     th = tangent_kernels("relu", Xa @ Xa.T / Xa.shape[1], depth, 2.0, 0.0)
     y = one_hot(ya, o).T.reshape(-1)
-    yc = y - y.mean()
-    return np.array([_cka_with_rank_one(np.kron(np.eye(o), t), yc) for t in th.tangent])
+    return np.array([centered_kernel_alignment_rank_one(np.kron(np.eye(o), t), y) for t in th.tangent])
 
 
 def _train_all(ctx: Context, s: dict[str, Any], X, y, Xa, ya) -> dict:
-    from sigprop.kernels.training import init_mlp, train
+    from sigprop.kernels.training import TangentAlignment, init_mlp, train
 
+    align = TangentAlignment(Xa, ya)  # the measure, run at init, at each threshold crossed and at the end
     runs = {}
     jobs = [(L, k) for L in s["depths"] for k in range(s["seeds"])]
     for L, k in ctx.track(jobs, desc=f"{NAME}: train"):
@@ -116,10 +116,11 @@ def _train_all(ctx: Context, s: dict[str, Any], X, y, Xa, ya) -> dict:
         # train() runs BLAS on one thread (batch-sized products)
         r = train(mlp, X, y, loss=s["loss"], lr=learning_rate(s, L), momentum=s["momentum"],
                   batch_size=s["batch_size"], epochs=s["epochs"], thresholds=tuple(thresholds),
-                  align_X=Xa, align_labels=ya, seed=ctx.sub_seed(NAME, "sgd", L, k),
+                  measures=[align], seed=ctx.sub_seed(NAME, "sgd", L, k),
                   stop_at_last_threshold=stop, clip_norm=s.get("clip_norm"))
-        runs[(L, k)] = {"init": r.alignment_init, "at": dict(r.alignment_at), "epoch_at": dict(r.epoch_at),
-                        "final": r.alignment_final, "diverged": r.diverged, "loss": r.loss_history,
+        at = {t: r.at_threshold(align.name, t) for t in r.epoch_at}
+        runs[(L, k)] = {"init": r.initial(align.name), "at": at, "epoch_at": dict(r.epoch_at),
+                        "final": r.final(align.name), "diverged": r.diverged, "loss": r.loss_history,
                         "acc": r.accuracy_history[-1], "seconds": r.seconds,
                         "clipped": r.clipped_steps}
     return runs

@@ -1,0 +1,313 @@
+"""Data sets for trained networks: sklearn's digits, a Gaussian mixture, and teacher tasks with known relevant features.
+
+Every data set is a pure function of its arguments and ``seed`` (NumPy ``default_rng(seed)``): the same call returns
+the same arrays bit for bit.
+
+Teacher tasks (multi-index models): inputs ``x ~ N(0, I_d)`` (so ``|x|^2 / d ~ 1``, as the digits are scaled),
+a random orthonormal ``U`` (d x k, ``U^T U = I_k``, k << d) and targets ``y = g(U^T x)`` (+ optional Gaussian noise).
+The relevant features are span(U): a network that learns the task should concentrate its first-layer weights
+``W_1^T W_1`` (or the AGOP of its input Jacobian) on that k-dimensional subspace (THEORY.md sec. 6).
+
+- :func:`product_task`: ``y = p_1 p_2`` with ``p = U^T x`` (k = 2), the RFM test case ``y = x_1 x_2`` of
+  THEORY.md sec. 6 in the U basis.
+- :func:`relu_sum_task`: ``y = sum_j (relu(p_j) - 1/sqrt(2 pi))`` over k projections (centred: ``E y = 0``).
+- :func:`multi_index_data`: any link ``g`` mapping the (N x k) projections to N targets.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from sigprop.theory.errors import InputError, InputTypeError
+
+__all__ = [
+    "TeacherData",
+    "load_digits_data",
+    "multi_index_data",
+    "normalise_rows",
+    "product_task",
+    "random_orthonormal",
+    "relu_sum_task",
+    "synthetic_data",
+]
+
+
+class TeacherData(NamedTuple):
+    """A teacher task: inputs X (N x d), targets y (N,), and the orthonormal relevant directions U (d x k)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    U: np.ndarray
+
+
+def _check_int(x, name: str, lo: int, hi: int | None = None) -> int:
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+        raise InputTypeError(f"{name} must be an integer, got {type(x).__name__}")
+    if x < lo or (hi is not None and x > hi):
+        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise InputError(f"{name} must be an integer {rng}, got {x!r}")
+    return int(x)
+
+
+def _check_nonneg(x, name: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+        raise InputTypeError(f"{name} must be a real number, got {type(x).__name__}")
+    if not (math.isfinite(x) and x >= 0):
+        raise InputError(f"{name} must be finite and >= 0, got {x!r}")
+    return float(x)
+
+
+def normalise_rows(X: np.ndarray) -> np.ndarray:
+    """Centre each feature over the samples, then scale each sample to ``|x|^2 / d = 1``.
+
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (N, d)
+        Raw features.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N, d)
+        ``x_a <- (x_a - mean_b x_b) / sqrt(|x_a - mean|^2 / d)``.
+
+    Examples
+    --------
+    >>> Z = normalise_rows(np.array([[1.0, 2.0], [3.0, 1.0]]))
+    >>> np.allclose((Z ** 2).mean(axis=1), 1.0)
+    True
+    """
+    X = X - X.mean(axis=0, keepdims=True)
+    return X / np.sqrt(np.mean(X * X, axis=1, keepdims=True))
+
+
+def load_digits_data(n: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """sklearn's 8x8 digits (1797 x 64, 10 classes): features centred, each sample scaled to ``|x|^2 / d = 1``.
+
+    Parameters
+    ----------
+    n : int or None, optional
+        Number of samples, drawn without replacement in a random order; None (default): all 1797, shuffled.
+    seed : int, optional
+        Seed of the shuffle (``default_rng(seed).permutation``).
+
+    Returns
+    -------
+    X : numpy.ndarray, shape (n, 64)
+        Normalised features (the normalisation uses all 1797 samples).
+    labels : numpy.ndarray of int64, shape (n,)
+        Class indices 0..9.
+
+    Raises
+    ------
+    InputError
+        ``n`` outside [1, 1797].
+
+    Examples
+    --------
+    >>> X, y = load_digits_data(5, seed=0)
+    >>> X.shape, y.dtype.name
+    ((5, 64), 'int64')
+    """
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    X = normalise_rows(np.asarray(data.data, dtype=float))
+    y = np.asarray(data.target, dtype=np.int64)
+    if n is not None:
+        _check_int(n, "n", 1, X.shape[0])
+    idx = np.random.default_rng(seed).permutation(X.shape[0])[: n or X.shape[0]]
+    return X[idx], y[idx]
+
+
+def synthetic_data(n: int, dim: int = 32, classes: int = 4, separation: float = 2.0,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian mixture: class means ``m_c ~ N(0, separation^2 I_dim)``, ``x = m_c + N(0, I)``; rows normalised.
+
+    Parameters
+    ----------
+    n : int
+        Number of samples (>= 2); classes are drawn uniformly.
+    dim : int, optional
+        Input dimension (>= 1).
+    classes : int, optional
+        Number of classes (>= 2).
+    separation : float, optional
+        Standard deviation of the class means' coordinates (>= 0).
+    seed : int, optional
+        Seed of ``default_rng``.
+
+    Returns
+    -------
+    X : numpy.ndarray, shape (n, dim)
+        Features, normalised by :func:`normalise_rows`.
+    labels : numpy.ndarray of int64, shape (n,)
+        Class indices.
+
+    Examples
+    --------
+    >>> X, y = synthetic_data(6, dim=3, classes=2, seed=1)
+    >>> X.shape, sorted(set(y.tolist())) <= [0, 1]
+    ((6, 3), True)
+    """
+    n, dim, classes = _check_int(n, "n", 2), _check_int(dim, "dim", 1), _check_int(classes, "classes", 2)
+    separation = _check_nonneg(separation, "separation")
+    rng = np.random.default_rng(seed)
+    means = rng.standard_normal((classes, dim)) * separation
+    y = rng.integers(0, classes, n)
+    X = means[y] + rng.standard_normal((n, dim))
+    return normalise_rows(X), y.astype(np.int64)
+
+
+def random_orthonormal(dim: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """A Haar-random ``dim x k`` matrix with orthonormal columns (QR of a Gaussian matrix, signs fixed by diag(R)).
+
+    Parameters
+    ----------
+    dim, k : int
+        Shape; ``1 <= k <= dim``.
+    rng : numpy.random.Generator
+        Source of the Gaussian draws.
+
+    Returns
+    -------
+    numpy.ndarray, shape (dim, k)
+        U with ``U^T U = I_k``.
+
+    Examples
+    --------
+    >>> U = random_orthonormal(5, 2, np.random.default_rng(0))
+    >>> np.allclose(U.T @ U, np.eye(2))
+    True
+    """
+    dim = _check_int(dim, "dim", 1)
+    k = _check_int(k, "k", 1, dim)
+    Q, R = np.linalg.qr(rng.standard_normal((dim, k)))
+    return Q * np.where(np.diag(R) < 0, -1.0, 1.0)
+
+
+def multi_index_data(n: int, dim: int, k: int, link: Callable[[np.ndarray], np.ndarray], *, noise: float = 0.0,
+                     seed: int = 0) -> TeacherData:
+    """Multi-index teacher ``y = g(U^T x) + noise * N(0, 1)``, ``x ~ N(0, I_dim)``, U a random orthonormal dim x k.
+
+    Draw order from ``default_rng(seed)``: U, then X (n x dim), then the noise (only if ``noise > 0``).
+
+    Parameters
+    ----------
+    n : int
+        Number of samples (>= 1).
+    dim : int
+        Input dimension d (>= 1).
+    k : int
+        Number of relevant directions, ``1 <= k <= dim``.
+    link : callable
+        ``g``: maps the (n, k) projections ``P = X U`` to n finite targets.
+    noise : float, optional
+        Standard deviation of additive Gaussian label noise (>= 0; default 0).
+    seed : int, optional
+        Seed of ``default_rng``.
+
+    Returns
+    -------
+    TeacherData
+        ``(X, y, U)``: X (n, dim), y (n,), U (dim, k).
+
+    Raises
+    ------
+    InputError
+        Sizes out of range, negative noise, or a link returning anything but n finite values.
+    InputTypeError
+        ``link`` not callable.
+
+    Examples
+    --------
+    >>> X, y, U = multi_index_data(4, 6, 1, lambda P: P[:, 0] ** 2, seed=3)
+    >>> X.shape, y.shape, U.shape
+    ((4, 6), (4,), (6, 1))
+    >>> np.allclose(y, (X @ U)[:, 0] ** 2)
+    True
+    """
+    n, dim = _check_int(n, "n", 1), _check_int(dim, "dim", 1)
+    k = _check_int(k, "k", 1, dim)
+    noise = _check_nonneg(noise, "noise")
+    if not callable(link):
+        raise InputTypeError(f"link must be a callable mapping (n, k) projections to n targets, got "
+                             f"{type(link).__name__}")
+    rng = np.random.default_rng(seed)
+    U = random_orthonormal(dim, k, rng)
+    X = rng.standard_normal((n, dim))
+    y = np.asarray(link(X @ U), dtype=float)
+    if y.shape != (n,) or not np.all(np.isfinite(y)):
+        raise InputError(f"link must return {n} finite targets (shape ({n},)), got shape {y.shape}")
+    if noise > 0:
+        y = y + noise * rng.standard_normal(n)
+    return TeacherData(X, y, U)
+
+
+def _product(P: np.ndarray) -> np.ndarray:
+    return P[:, 0] * P[:, 1]
+
+
+def product_task(n: int, dim: int = 10, *, noise: float = 0.0, seed: int = 0) -> TeacherData:
+    """``y = p_1 p_2``, ``p = U^T x`` (k = 2): ``y = x_1 x_2`` in the basis of U.  ``E y = 0``, ``Var y = 1``.
+
+    Parameters
+    ----------
+    n : int
+        Number of samples.
+    dim : int, optional
+        Input dimension (>= 2; default 10).
+    noise : float, optional
+        Label noise standard deviation (default 0).
+    seed : int, optional
+        Seed (see :func:`multi_index_data`).
+
+    Returns
+    -------
+    TeacherData
+        ``(X, y, U)`` with U of shape (dim, 2).
+
+    Examples
+    --------
+    >>> X, y, U = product_task(8, dim=5, seed=0)
+    >>> P = X @ U
+    >>> np.allclose(y, P[:, 0] * P[:, 1])
+    True
+    """
+    dim = _check_int(dim, "dim", 2)
+    return multi_index_data(n, dim, 2, _product, noise=noise, seed=seed)
+
+
+def relu_sum_task(n: int, dim: int = 10, k: int = 3, *, noise: float = 0.0, seed: int = 0) -> TeacherData:
+    """``y = sum_{j=1}^k (relu(p_j) - 1/sqrt(2 pi))``, ``p = U^T x``: a sum of k ReLUs of orthonormal projections.
+
+    ``E relu(p) = 1/sqrt(2 pi)`` for ``p ~ N(0, 1)``, so ``E y = 0``; ``Var y = k (1/2 - 1/(2 pi))``.
+
+    Parameters
+    ----------
+    n : int
+        Number of samples.
+    dim : int, optional
+        Input dimension (default 10).
+    k : int, optional
+        Number of ReLU units (relevant directions), ``1 <= k <= dim`` (default 3).
+    noise : float, optional
+        Label noise standard deviation (default 0).
+    seed : int, optional
+        Seed (see :func:`multi_index_data`).
+
+    Returns
+    -------
+    TeacherData
+        ``(X, y, U)`` with U of shape (dim, k).
+
+    Examples
+    --------
+    >>> X, y, U = relu_sum_task(6, dim=4, k=2, seed=0)
+    >>> np.allclose(y, np.maximum(X @ U, 0.0).sum(axis=1) - 2 / np.sqrt(2 * np.pi))
+    True
+    """
+    c = 1.0 / math.sqrt(2.0 * math.pi)
+    return multi_index_data(n, dim, k, lambda P: np.maximum(P, 0.0).sum(axis=1) - P.shape[1] * c,
+                            noise=noise, seed=seed)
