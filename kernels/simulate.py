@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import math
 import numbers
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -27,7 +28,8 @@ from .float_range import check_statistics
 from .result import SimulationResult
 from .rng import WEIGHT_KINDS
 
-__all__ = ["simulate", "estimate_memory", "METHODS", "BACKENDS", "NORMS"]
+__all__ = ["simulate", "estimate_memory", "check_request", "run_networks", "assemble_result", "SimulationRequest",
+           "METHODS", "BACKENDS", "NORMS"]
 
 METHODS = ("gram", "explicit", "numpy")
 BACKENDS = ("cpu", "cuda")
@@ -221,18 +223,43 @@ def simulate(X, *, depth: int, width, activation, C_W: float, C_b: float = 0.0, 
     >>> print(f"simulation {g.mean():.3f} +- {g.std(ddof=1) / 10:.3f}, theory {K[-1, 0, 1]:.4f}")
     simulation 0.679 +- 0.016, theory 0.6839
     """
-    # ---- validation, before any work ------------------------------------------------------
+    request = check_request(X, depth=depth, width=width, activation=activation, C_W=C_W, C_b=C_b,
+                            n_networks=n_networks, method=method, backend=backend, seed=seed, weights=weights,
+                            residual=residual, norm=norm, backward=backward)
+    r = request
+    batch = _plan_batches(r.X.shape[0], r.X.shape[1], r.widths, r.n_networks, r.method, r.backward, r.backend)
+    parts = [run_networks(request, first, min(batch, r.n_networks - first))
+             for first in range(0, r.n_networks, batch)]
+    return assemble_result(request, parts)
+
+
+@dataclass(frozen=True)
+class SimulationRequest:
+    """The arguments of :func:`simulate`, checked and normalised (widths a tuple, activation an Activation)."""
+
+    X: np.ndarray
+    depth: int
+    widths: tuple[int, ...]
+    act: Activation
+    C_W: float
+    C_b: float
+    n_networks: int
+    method: str
+    backend: str
+    seed: int
+    weights: str
+    residual: float
+    norm: str | None
+    backward: bool
+
+
+def check_request(X, *, depth, width, activation, C_W, C_b=0.0, n_networks, method="gram", backend="cpu", seed=0,
+                  weights="gaussian", residual=0.0, norm=None, backward=False) -> SimulationRequest:
+    """Every check of :func:`simulate`'s arguments, before any work (InputError/InputTypeError naming the argument)."""
     X = _check_X(X)
-    P, n0 = X.shape
     depth = _positive_int("depth", depth, 2**24 - 2)
     widths = _check_widths(width, depth)
-    if isinstance(activation, str):
-        act = make_activation(activation)
-    elif isinstance(activation, Activation):
-        act = activation
-    else:
-        raise InputTypeError(f"activation must be a name (str) or an Activation object, "
-                             f"got {type(activation).__name__}")
+    act = _check_activation(activation)
     C_W = _real("C_W", C_W)
     if C_W <= 0.0:
         raise InputError(f"C_W must be > 0 (the weight variance times fan-in), got {C_W!r}")
@@ -244,11 +271,7 @@ def simulate(X, *, depth: int, width, activation, C_W: float, C_b: float = 0.0, 
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise InputTypeError(f"seed must be an int in [0, 2^64), got {type(seed).__name__} {seed!r}")
-    if not 0 <= int(seed) < 2**64:
-        raise InputError(f"seed must be an int in [0, 2^64), got {seed!r}")
-    seed = int(seed)
+    seed = _check_seed(seed)
     if not isinstance(weights, str) or weights not in WEIGHTS:
         raise InputError(f"weights must be one of {WEIGHTS}, got {weights!r}")
     residual = _real("residual", residual)
@@ -258,47 +281,83 @@ def simulate(X, *, depth: int, width, activation, C_W: float, C_b: float = 0.0, 
         raise InputError(f"norm must be one of {NORMS}, got {norm!r}")
     if not isinstance(backward, (bool, np.bool_)):
         raise InputTypeError(f"backward must be a bool, got {type(backward).__name__} {backward!r}")
-    backward = bool(backward)
-    if method == "gram" and weights != "gaussian":
+    request = SimulationRequest(X, depth, widths, act, C_W, C_b, n_networks, method, backend, seed, weights,
+                                residual, norm, bool(backward))
+    _check_combination(request)
+    return request
+
+
+def _check_activation(activation) -> Activation:
+    if isinstance(activation, str):
+        return make_activation(activation)
+    if isinstance(activation, Activation):
+        return activation
+    raise InputTypeError(f"activation must be a name (str) or an Activation object, got {type(activation).__name__}")
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise InputTypeError(f"seed must be an int in [0, 2^64), got {type(seed).__name__} {seed!r}")
+    if not 0 <= int(seed) < 2**64:
+        raise InputError(f"seed must be an int in [0, 2^64), got {seed!r}")
+    return int(seed)
+
+
+def _check_combination(r: SimulationRequest) -> None:
+    """The checks that involve several arguments (method x weights x backward x norm x backend x activation)."""
+    if r.method == "gram" and r.weights != "gaussian":
         raise InputError(f"method='gram' is exact only for Gaussian weights (it samples each layer from its "
-                         f"conditional Gaussian law); for weights={weights!r} use method='explicit'")
-    if method == "gram" and backward:
+                         f"conditional Gaussian law); for weights={r.weights!r} use method='explicit'")
+    if r.method == "gram" and r.backward:
         raise InputError("method='gram' cannot compute the backward pass (it reuses the same weights twice, "
                          "which the Gram chain does not represent); use method='explicit' with backward=True")
-    if backward and (residual != 0.0 or norm is not None):
-        raise InputError(f"backward=True needs residual=0 and norm=None, got residual={residual!r}, norm={norm!r}")
-    if norm in ("ln_pre", "ln_post") and min(widths) < 2:
-        raise InputError(f"norm={norm!r} needs every width >= 2 (LayerNorm over one neuron is 0/0), "
-                         f"got widths {widths}")
-    if method == "numpy" and backend != "cpu":
+    if r.backward and (r.residual != 0.0 or r.norm is not None):
+        raise InputError(f"backward=True needs residual=0 and norm=None, got residual={r.residual!r}, "
+                         f"norm={r.norm!r}")
+    if r.norm in ("ln_pre", "ln_post") and min(r.widths) < 2:
+        raise InputError(f"norm={r.norm!r} needs every width >= 2 (LayerNorm over one neuron is 0/0), "
+                         f"got widths {r.widths}")
+    if r.method == "numpy" and r.backend != "cpu":
         raise InputError("method='numpy' runs on the CPU only; use backend='cpu'")
-    if backend == "cuda":
+    if r.backend == "cuda":
         from .backend import cuda_available
 
         if not cuda_available():
             raise InputError("backend='cuda' needs a CUDA GPU (numba.cuda.is_available() is False here) or "
                              "numba's simulator (NUMBA_ENABLE_CUDASIM=1); use backend='cpu'")
-    if not act.is_builtin and act.scalar is None:
-        raise InputTypeError(f"activation {act.label}: a custom activation needs a numba scalar (act.scalar)")
-    batch = _plan_batches(P, n0, widths, n_networks, method, backward, backend)
+    if not r.act.is_builtin and r.act.scalar is None:
+        raise InputTypeError(f"activation {r.act.label}: a custom activation needs a numba scalar (act.scalar)")
 
-    # ---- work ---------------------------------------------------------------------------------
-    parts = []
-    for first in range(0, n_networks, batch):
-        S_b = min(batch, n_networks - first)
-        parts.append(_run_batch(X, widths, act, C_W, C_b, S_b, seed, weights, residual, norm, backward, method,
-                                backend, first))
+
+def run_networks(request: SimulationRequest, first: int, count: int) -> dict[str, np.ndarray]:
+    """The engine's raw statistics of networks ``first .. first + count - 1`` of a checked request.
+
+    Each network is a pure function of ``(seed, network index)``, so any split of ``0 .. n_networks - 1`` into
+    such calls, in any order and in any process, gives the same numbers as one call; :func:`assemble_result`
+    joins them.
+    """
+    r = request
+    return _run_batch(r.X, r.widths, r.act, r.C_W, r.C_b, count, r.seed, r.weights, r.residual, r.norm,
+                      r.backward, r.method, r.backend, first)
+
+
+def assemble_result(request: SimulationRequest, parts: list[dict[str, np.ndarray]]) -> SimulationResult:
+    """Join the :func:`run_networks` outputs of consecutive network ranges (in network order), apply the
+    overflow/underflow convention once, and return the :class:`SimulationResult`."""
+    r = request
     keys = ["preact_gram", "postact_gram", "preact_m2", "preact_m4"] + (["backward_gram", "tangent_gram"]
-                                                                        if backward else [])
+                                                                        if r.backward else [])
     out = {k: parts[0][k] if len(parts) == 1 else np.concatenate([p[k] for p in parts]) for k in keys}
+    if out["preact_gram"].shape[0] != r.n_networks:
+        raise InputError(f"parts hold {out['preact_gram'].shape[0]} networks, the request {r.n_networks}")
     # one overflow/underflow convention for every method and backend, at most one warning of each kind per run
-    check_statistics(out, X, C_b, method, stacklevel=2)
+    check_statistics(out, r.X, r.C_b, r.method, stacklevel=3)
     return SimulationResult(
         preact_gram=out["preact_gram"], postact_gram=out["postact_gram"], preact_m2=out["preact_m2"],
         preact_m4=out["preact_m4"], backward_gram=out.get("backward_gram"), tangent_gram=out.get("tangent_gram"),
-        X=X, depth=depth, widths=widths, activation=act.label, C_W=C_W, C_b=C_b, n_networks=n_networks,
-        method=method, backend=backend, seed=seed, weights=weights, residual=residual, norm=norm,
-        backward=backward)
+        X=r.X, depth=r.depth, widths=r.widths, activation=r.act.label, C_W=r.C_W, C_b=r.C_b,
+        n_networks=r.n_networks, method=r.method, backend=r.backend, seed=r.seed, weights=r.weights,
+        residual=r.residual, norm=r.norm, backward=r.backward)
 
 
 def _run_batch(X, widths, act, C_W, C_b, S, seed, weights, residual, norm, backward, method, backend, first):
