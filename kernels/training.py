@@ -303,18 +303,30 @@ def _preact(net: MLP, i: int, h: np.ndarray) -> np.ndarray:
     return z
 
 
-def _forward_pass(net: MLP, X: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(H, Z): H[i] = h_i (i = 0..L, H[0] = X), Z[i] = z_{i+1} (i = 0..L, Z[L] = outputs f)."""
+def _forward_pass(net: MLP, X: np.ndarray, keep_preact: bool = True) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(H, Z): H[i] = h_i (i = 0..L, H[0] = X), Z[i] = z_{i+1} (i = 0..L, Z[L] = outputs f).
+
+    ``keep_preact=False``: Z holds only the outputs, ``Z = [None] * L + [f]`` (less memory traffic in training
+    when phi' is read off the outputs, see :func:`_deriv_multiplier`)."""
     H, Z = [X], []
     phi = net.activation.fn
     h = X
     for i in range(net.depth):
         z = _preact(net, i, h)
         h = phi(z)
-        Z.append(z)
+        Z.append(z if keep_preact else None)
         H.append(h)
     Z.append(_preact(net, net.depth, h))
     return H, Z
+
+
+def _output(net: MLP, X: np.ndarray) -> np.ndarray:
+    """f(X) (N x o), keeping no intermediate arrays (evaluation)."""
+    phi = net.activation.fn
+    h = X
+    for i in range(net.depth):
+        h = phi(_preact(net, i, h))
+    return _preact(net, net.depth, h)
 
 
 def forward(net: MLP, X: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
@@ -344,16 +356,34 @@ def _loss_and_dF(F: np.ndarray, T: np.ndarray, loss: str) -> tuple[float, np.nda
     return float(-np.sum(logp * T) / n), (E / S - T) / n
 
 
+def _relu_deriv_multiply(g: np.ndarray, h: np.ndarray) -> None:
+    np.multiply(g, h > 0.0, out=g)
+
+
+def _deriv_multiplier(act: Activation) -> tuple[Callable[[np.ndarray, np.ndarray], None], bool]:
+    """(multiply, from_output): ``multiply(g, a)`` sets g <- g * phi'(z) in place, where ``a`` is the output
+    h = phi(z) if ``from_output`` else z.  relu reads its 0/1 derivative off the output (h > 0 iff z > 0: the same
+    numbers, and training need not keep z); every other activation uses ``act.deriv(z)``."""
+    if act.name == "relu" and act.is_builtin:
+        return _relu_deriv_multiply, True
+    deriv = act.deriv
+
+    def multiply(g: np.ndarray, z: np.ndarray) -> None:
+        g *= deriv(z)
+
+    return multiply, False
+
+
 def _gradients(net: MLP, H: list[np.ndarray], Z: list[np.ndarray], dF: np.ndarray):
     """Gradients of a loss with gradient dF (N x o) w.r.t. the raw parameters: (gW, gb), gb None without biases."""
     L = net.depth
-    deriv = net.activation.deriv
+    scale_by_deriv, from_output = _deriv_multiplier(net.activation)
     gW: list = [None] * (L + 1)
     gb: list | None = None if net.b is None else [None] * (L + 1)
     g = dF
     for i in range(L, -1, -1):
         if i < L:
-            g *= deriv(Z[i])                       # dLoss/dz_{i+1}
+            scale_by_deriv(g, H[i + 1] if from_output else Z[i])    # dLoss/dz_{i+1}
         s = net.w_scale[i]
         gW[i] = g.T @ H[i] if s == 1.0 else s * (g.T @ H[i])
         if gb is not None:
@@ -464,7 +494,7 @@ def evaluate(net: MLP, X: np.ndarray, T: np.ndarray, loss: str, chunk: int = 204
     """
     tot, correct = 0.0, 0
     for s in range(0, X.shape[0], chunk):
-        _, F = forward(net, X[s:s + chunk])
+        F = _output(net, X[s:s + chunk])
         val, _ = _loss_and_dF(F, T[s:s + chunk], loss)
         tot += val * F.shape[0]
         ref = T[s:s + chunk].argmax(axis=1) if labels is None else labels[s:s + chunk]
@@ -940,9 +970,10 @@ def _sgd_step(net: MLP, gW, gb, vW, vb, plan: _Plan) -> None:
 def _epoch(net: MLP, X, T, perm, vW, vb, plan: _Plan) -> int:
     """One pass over the mini-batches of ``perm``; returns the number of clipped steps."""
     clipped = 0
+    keep_preact = not _deriv_multiplier(net.activation)[1]
     for s in range(0, X.shape[0], plan.batch_size):
         idx = perm[s:s + plan.batch_size]
-        H, Z = _forward_pass(net, X[idx])
+        H, Z = _forward_pass(net, X[idx], keep_preact)
         _, dF = _loss_and_dF(Z[-1], T[idx], plan.loss)
         gW, gb = _gradients(net, H, Z, dF)
         scale = 1.0 if plan.clip_norm is None else _clip_scale(gW, gb, plan.clip_norm)

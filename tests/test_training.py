@@ -220,6 +220,10 @@ def test_rank_one_cka_equals_the_general_cka(m):
         centered_kernel_alignment_rank_one(A @ A.T, np.ones(m))
     with pytest.raises(InputError, match="zero centred norm"):
         centered_kernel_alignment_rank_one(np.ones((m, m)), y)
+    with pytest.raises(InputError, match="non-finite"):
+        centered_kernel_alignment_rank_one(np.full((m, m), np.nan), y)
+    with pytest.raises(InputError, match="square"):
+        centered_kernel_alignment_rank_one(A, y)
 
 
 def test_init_kernels_against_infinite_width_theory():

@@ -90,7 +90,8 @@ def centered_kernel_alignment_rank_one(K, y) -> float:
     Raises
     ------
     InputError
-        K not square (side >= 2) or non-finite; y not of length m or non-finite; K or y y^T with zero centred norm.
+        K not square (side >= 2) or non-finite (or |K|_F^2 overflows); y not of length m or non-finite; K or y y^T
+        with zero centred norm.
 
     Examples
     --------
@@ -100,18 +101,22 @@ def centered_kernel_alignment_rank_one(K, y) -> float:
     >>> bool(abs(a - centered_kernel_alignment(K, np.outer(y, y))) < 1e-14)
     True
     """
-    K = _square(K, "K")
+    K = np.asarray(K, dtype=float)
+    if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] < 2:
+        raise InputError(f"K must be a square matrix of side >= 2, got shape {K.shape}")
     m = K.shape[0]
     y = np.asarray(y, dtype=float)
     if y.shape != (m,) or not np.all(np.isfinite(y)):
         raise InputError(f"y must be a finite vector of length {m} (the side of K), got shape {y.shape}")
+    kk = float(np.vdot(K, K))
+    if not math.isfinite(kk):  # |K|_F^2 is finite iff every entry is (short of overflow)
+        raise InputError("K has non-finite entries (or entries too large to square)")
     yc = y - y.mean()
     yy = float(np.dot(yc, yc))
     if not yy > 0:
         raise InputError("y y^T has zero centred norm (all entries of y equal): its alignment is undefined")
     r, c = K.sum(axis=1), K.sum(axis=0)
     tot = r.sum()
-    kk = float(np.vdot(K, K))
     norm2 = kk - (np.dot(r, r) + np.dot(c, c)) / m + tot * tot / (m * m)
     if not norm2 > 1e-24 * max(kk, 1e-300):
         raise InputError("K has zero centred norm (a constant kernel): its alignment is undefined")
