@@ -14,7 +14,7 @@ from sigprop.validation.cache import ResultCache, cache_key, result_from_dict, r
 from sigprop.validation.experiment import Check, Context, Experiment, ExperimentResult
 from sigprop.validation.stats import z_bound
 
-# --- fake experiments (module level, so that spawned worker processes can unpickle them) -------------
+# --- fake experiments (module level, so that Dask worker processes can import them) -----------------
 
 
 def _settings(profile: str) -> dict:

@@ -1,30 +1,31 @@
 """Runs experiments of the validation suite, caches them, and judges every check with one z bound.
 
-Two phases: (1) run (or load from the cache) each selected experiment, in this process or in
-``jobs`` spawned worker processes; (2) count the judged checks ``m`` of the whole run and set
-``zmax = z_bound(m, family_level)`` (Sidak), so that a correct theory passes *all* checks with
-probability >= family_level.  An experiment that raises is recorded as a failed ``completed`` check
-(and not cached); the others are unaffected.
+Two phases: (1) run (or load from the cache) each selected experiment, in this process (the default, no Dask), on a
+Dask ``LocalCluster`` of ``jobs`` single-threaded worker processes, or on an existing Dask cluster (``scheduler``);
+(2) count the judged checks ``m`` of the whole run and set ``zmax = z_bound(m, family_level)`` (Sidak), so that a
+correct theory passes *all* checks with probability >= family_level.  The unit of work is one experiment
+(:mod:`sigprop.validation.units`); units are cached as they finish, by this process only.  An experiment that raises
+(or whose worker dies more often than Dask retries) is recorded as a failed ``completed`` check (and not cached);
+the others are unaffected.  How the work was spread (workers, numba and BLAS threads each) is recorded in
+``settings['execution']``.
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
+import contextlib
 import math
-import multiprocessing
-import os
 import platform
 import sys
 import time
-import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from sigprop.theory.errors import InputError
 
-from .cache import ResultCache, cache_key, sigprop_version
-from .experiment import Check, Context, Experiment, ExperimentResult, discover
+from .cache import ResultCache, cache_key, code_fingerprint, sigprop_version
+from .experiment import Check, Experiment, ExperimentResult, discover
 from .stats import z_bound
+from .units import UnitOutcome, attach_files, execute, installation, run_unit
 
 __all__ = ["ExperimentRun", "SuiteResult", "select_experiments", "run_suite", "versions", "PROFILES", "BACKENDS"]
 
@@ -112,57 +113,21 @@ def _failure_check(name: str, message: str) -> Check:
                  details={"error": message})
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads is None:
-        return
-    os.environ["NUMBA_NUM_THREADS"] = str(threads)
-    if "numba" in sys.modules:
-        import numba
-
-        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-
-
-def _worker_init(threads: int) -> None:
-    """Spawned worker: fix the numba thread count before numba is imported by an experiment."""
-    os.environ["NUMBA_NUM_THREADS"] = str(threads)
-    os.environ.setdefault("MPLBACKEND", "Agg")
-
-
-def _execute(exp: Experiment, settings: dict[str, Any], profile: str, backend: str, seed: int, jobs: int,
-             out_dir: str, show_progress: bool,
-             threads: int | None = None) -> tuple[ExperimentResult | None, float, str | None]:
-    """Run one experiment; returns (result, elapsed, error traceback or None). Never raises."""
-    _set_threads(threads)
-    progress = None
-    if show_progress:
-        from functools import partial
-
-        from tqdm.auto import tqdm
-
-        progress = partial(tqdm, leave=False, dynamic_ncols=True, file=sys.stderr)
-    ctx = Context(profile=profile, backend=backend, seed=seed, jobs=jobs, out_dir=Path(out_dir), progress=progress)
-    t0 = time.perf_counter()
-    try:
-        result = exp.run(ctx, settings)
-        if not isinstance(result, ExperimentResult):
-            raise TypeError(f"experiment {exp.name!r}: run() returned {type(result).__name__}, not ExperimentResult")
-        return result, time.perf_counter() - t0, None
-    except BaseException as exc:  # noqa: BLE001 - one experiment's crash must not kill the run
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        return None, time.perf_counter() - t0, "".join(traceback.format_exception(exc)).strip()
-
-
 def run_suite(*, profile: str = "quick", backend: str = "cpu", seed: int = 0, jobs: int = 1,
               out_dir: Path | str = "sigprop-report", only: Iterable[str] | None = None,
               experiments: Sequence[Experiment] | None = None, use_cache: bool = True,
               family_level: float = 0.99, progress: bool = True,
-              log: Callable[[str], None] | None = None) -> SuiteResult:
+              log: Callable[[str], None] | None = None, scheduler: str | None = None,
+              threads: int | None = None, connect_timeout: float = 10.0) -> SuiteResult:
     """Run the selected experiments (``experiments`` defaults to :func:`discover`), then judge all checks.
 
-    ``jobs > 1`` runs experiments in that many spawned processes with ``max(1, cores // jobs)`` numba
-    threads each.  Finished experiments are stored in ``<out_dir>/.cache`` as they complete and reused
-    when the key (settings, seed, backend, sigprop version) matches, unless ``use_cache`` is False.
+    ``jobs > 1`` starts a Dask ``LocalCluster`` of ``jobs`` worker processes (one task each, ``threads`` numba and
+    BLAS threads each, default ``max(1, cores // jobs)``) when at least two experiments are left to run;
+    ``scheduler`` (``tcp://host:8786`` or a scheduler file) sends them to that cluster instead, connecting before
+    any work (one that does not answer within ``connect_timeout`` seconds is an :class:`InputError`).  The default
+    runs them here, one after the other, without Dask.  Finished experiments are stored in ``<out_dir>/.cache`` by
+    this process as they complete and reused when the key (settings, seed, backend, sigprop version and sources)
+    matches, unless ``use_cache`` is False.  No number depends on ``jobs``, ``scheduler`` or ``threads``.
     """
     if profile not in PROFILES:
         raise InputError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
@@ -170,6 +135,8 @@ def run_suite(*, profile: str = "quick", backend: str = "cpu", seed: int = 0, jo
         raise InputError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise InputError(f"jobs must be a positive integer, got {jobs!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise InputError(f"threads must be a positive integer, got {threads!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     if not 0.0 < family_level < 1.0:
@@ -182,60 +149,57 @@ def run_suite(*, profile: str = "quick", backend: str = "cpu", seed: int = 0, jo
     cache = ResultCache(out)
     version = sigprop_version()
 
-    runs: dict[str, ExperimentRun] = {}
-    todo: list[tuple[Experiment, dict[str, Any], str]] = []
-    for exp in selected:
-        settings = exp.settings(profile)
-        key = cache_key(exp.name, settings, seed, backend, version)
-        hit = cache.load(exp.name, key) if use_cache else None
-        if hit is not None:
-            result, elapsed = hit
-            runs[exp.name] = ExperimentRun(exp.name, exp.title, exp.description, settings, result, elapsed, cached=True)
-            log(f"[cached] {exp.name} (from {cache.path(exp.name, key)})")
+    with contextlib.ExitStack() as stack:
+        client = plan = None
+        if scheduler is not None:  # connect first: a bad address fails before any work
+            from sigprop.kernels.cluster import open_client
+
+            client, plan = stack.enter_context(open_client(scheduler=scheduler, threads=threads,
+                                                                  timeout=connect_timeout))
+            log(f"[dask] connected to {plan['address']} ({plan['workers']} workers)")
+            if backend == "cuda":
+                from sigprop.kernels.backend import cuda_available
+
+                no_gpu = sorted(w for w, ok in client.run(cuda_available).items() if not ok)
+                if no_gpu:
+                    raise InputError(f"backend cuda: {len(no_gpu)} worker(s) of {scheduler} have no usable CUDA GPU "
+                                     f"({', '.join(no_gpu[:3])}); start them with dask-cuda, or use backend cpu")
+
+        runs: dict[str, ExperimentRun] = {}
+        todo: list[tuple[Experiment, dict[str, Any], str]] = []
+        for exp in selected:
+            settings = exp.settings(profile)
+            key = cache_key(exp.name, settings, seed, backend, version)
+            hit = cache.load(exp.name, key) if use_cache else None
+            if hit is not None:
+                result, elapsed = hit
+                runs[exp.name] = ExperimentRun(exp.name, exp.title, exp.description, settings, result, elapsed,
+                                               cached=True)
+                log(f"[cached] {exp.name} (from {cache.path(exp.name, key)})")
+            else:
+                todo.append((exp, settings, key))
+
+        def finish(exp: Experiment, settings: dict[str, Any], key: str, result, elapsed: float, error: str | None):
+            if error is not None:
+                log(f"[error] {exp.name} failed after {elapsed:.1f}s:\n{error}")
+                result = ExperimentResult(checks=[_failure_check(exp.name, error.splitlines()[-1])],
+                                          notes=f"The experiment raised an error:\n\n```\n{error}\n```")
+            elif use_cache:
+                cache.store(exp.name, key, result, elapsed, settings)
+            runs[exp.name] = ExperimentRun(exp.name, exp.title, exp.description, settings, result, elapsed,
+                                           error=error)
+
+        if client is None and jobs > 1 and len(todo) > 1:
+            from sigprop.kernels.cluster import open_client
+
+            client, plan = stack.enter_context(open_client(jobs=jobs, threads=threads))
+        if client is not None:
+            seen = _run_on_cluster(client, plan, todo, finish, profile=profile, backend=backend, seed=seed,
+                                   jobs=jobs, threads=threads, out=out, progress=progress)
+            execution = {**plan, "threads_used": seen}
         else:
-            todo.append((exp, settings, key))
-
-    def finish(exp: Experiment, settings: dict[str, Any], key: str, result, elapsed: float, error: str | None):
-        if error is not None:
-            log(f"[error] {exp.name} failed after {elapsed:.1f}s:\n{error}")
-            result = ExperimentResult(checks=[_failure_check(exp.name, error.splitlines()[-1])],
-                                      notes=f"The experiment raised an error:\n\n```\n{error}\n```")
-        elif use_cache:
-            cache.store(exp.name, key, result, elapsed, settings)
-        runs[exp.name] = ExperimentRun(exp.name, exp.title, exp.description, settings, result, elapsed, error=error)
-
-    cores = os.cpu_count() or 1
-    if jobs == 1 or len(todo) <= 1:
-        outer = todo
-        if progress and len(todo) > 1:
-            from tqdm.auto import tqdm
-
-            outer = tqdm(todo, desc="experiments", dynamic_ncols=True, file=sys.stderr)
-        for exp, settings, key in outer:
-            if hasattr(outer, "set_postfix_str"):
-                outer.set_postfix_str(exp.name)
-            result, elapsed, error = _execute(exp, settings, profile, backend, seed, jobs, str(out), progress)
-            finish(exp, settings, key, result, elapsed, error)
-    else:
-        threads = max(1, cores // jobs)
-        ctx = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx,
-                                    initializer=_worker_init, initargs=(threads,)) as pool:
-            futures = {pool.submit(_execute, exp, settings, profile, backend, seed, jobs, str(out), False, threads):
-                       (exp, settings, key) for exp, settings, key in todo}
-            done_iter = cf.as_completed(futures)
-            if progress:
-                from tqdm.auto import tqdm
-
-                done_iter = tqdm(done_iter, total=len(futures), desc=f"experiments ({jobs} processes)",
-                                 dynamic_ncols=True, file=sys.stderr)
-            for fut in done_iter:
-                exp, settings, key = futures[fut]
-                try:
-                    result, elapsed, error = fut.result()
-                except Exception as exc:  # the worker process died (e.g. killed for memory)
-                    result, elapsed, error = None, math.nan, f"worker process failed: {exc!r}"
-                finish(exp, settings, key, result, elapsed, error)
+            execution = _run_here(todo, finish, profile=profile, backend=backend, seed=seed, jobs=jobs,
+                                  threads=threads, out=out, progress=progress)
 
     ordered = [runs[e.name] for e in selected]
     for run in ordered:  # the experiment field is the runner's business, whatever the module wrote
@@ -247,7 +211,69 @@ def run_suite(*, profile: str = "quick", backend: str = "cpu", seed: int = 0, jo
     return SuiteResult(
         runs=ordered, zmax=zmax, n_judged=n_judged, family_level=family_level,
         settings={"profile": profile, "backend": backend, "seed": seed, "jobs": jobs, "out": str(out),
-                  "only": list(only) if only else None, "use_cache": use_cache},
+                  "only": list(only) if only else None, "use_cache": use_cache, "scheduler": scheduler,
+                  "execution": execution},
         versions=versions(backend), seed=seed, total_time=total,
         timings={run.name: run.elapsed for run in ordered} | {"total": total},
     )
+
+
+def _run_here(todo, finish, *, profile, backend, seed, jobs, threads, out, progress) -> dict[str, Any]:
+    """The experiments one after the other in this process; returns the execution record."""
+    import os
+
+    from sigprop.kernels.cluster import limit_threads
+
+    outer = todo
+    if progress and len(todo) > 1:
+        from tqdm.auto import tqdm
+
+        outer = tqdm(todo, desc="experiments", dynamic_ncols=True, file=sys.stderr)
+    limits = limit_threads(threads, threads) if threads is not None else contextlib.nullcontext()
+    with limits:
+        for exp, settings, key in outer:
+            if hasattr(outer, "set_postfix_str"):
+                outer.set_postfix_str(exp.name)
+            result, elapsed, error = execute(exp, settings, profile, backend, seed, jobs, str(out), progress)
+            finish(exp, settings, key, result, elapsed, error)
+        from sigprop.kernels.cluster import threads_in_use
+
+        used = threads_in_use()
+    return {"mode": "in-process", "address": None, "workers": 1, **used, "cores": os.cpu_count()}
+
+
+def _run_on_cluster(client, plan, todo, finish, *, profile, backend, seed, jobs, threads, out,
+                    progress) -> list[dict[str, int]]:
+    """The experiments as Dask tasks, combined (and cached) here as they finish; returns the distinct
+    numba/BLAS thread counts the units ran with."""
+    from distributed import as_completed
+
+    fingerprint, origin = code_fingerprint(), installation()
+    threads = threads if threads is not None else plan.get("numba_threads")  # None: each worker's own share
+    futures = {}
+    for exp, settings, key in todo:
+        fut = client.submit(run_unit, exp, settings, profile, backend, seed, jobs, threads, fingerprint, origin,
+                            key=f"sigprop-unit-{exp.name}-{key[:12]}-{time.time_ns()}", pure=False)
+        futures[fut.key] = (fut, exp, settings, key)
+    seen: list[dict[str, int]] = []
+    done_iter = as_completed([f for f, *_ in futures.values()])
+    if progress:
+        from tqdm.auto import tqdm
+
+        done_iter = tqdm(done_iter, total=len(futures), desc=f"experiments ({plan['workers']} Dask workers)",
+                         dynamic_ncols=True, file=sys.stderr)
+    try:
+        for fut in done_iter:
+            _, exp, settings, key = futures[fut.key]
+            try:
+                outcome: UnitOutcome = fut.result()
+            except Exception as exc:  # the worker died more often than Dask retries, or the cluster went away
+                outcome = UnitOutcome(None, math.nan, f"worker process failed: {type(exc).__name__}: {exc}")
+            fut.release()
+            result = attach_files(outcome, out)
+            if outcome.threads and outcome.threads not in seen:
+                seen.append(outcome.threads)
+            finish(exp, settings, key, result, outcome.elapsed, outcome.error)
+    finally:
+        client.cancel([f for f, *_ in futures.values() if not f.done()])
+    return seen

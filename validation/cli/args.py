@@ -4,6 +4,7 @@
   ``--activation leaky_relu --param slope=0.2``; :func:`activation_from_args` builds the Activation.
 - ``--json``: print one JSON object instead of text.
 - Variances are ``--C-W`` and ``--C-b`` everywhere.
+- ``--jobs N`` / ``--scheduler ADDRESS`` / ``--threads T`` / ``--connect-timeout S``: where the work runs (Dask).
 
 Errors in values are :class:`sigprop.theory.errors.InputError`, which the dispatcher prints as one line with exit 2.
 """
@@ -14,7 +15,7 @@ import argparse
 from sigprop.theory.errors import InputError
 
 __all__ = ["add_activation_arguments", "add_param_argument", "parse_params", "activation_from_args", "add_json_flag",
-           "RenamedFlag"]
+           "RenamedFlag", "add_cluster_arguments", "check_cluster_arguments"]
 
 
 def add_param_argument(parser) -> None:
@@ -75,3 +76,38 @@ class RenamedFlag(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         parser.error(f"{option_string} is now spelled {self.new} (one spelling across sigprop commands)")
+
+
+def add_cluster_arguments(parser, *, unit: str) -> None:
+    """``--jobs N``, ``--scheduler ADDRESS``, ``--threads T`` and ``--connect-timeout S``: where the work runs
+    (``unit``: what one task is, for the help text)."""
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help=f"run {unit} on a Dask LocalCluster of N single-threaded worker processes, each with "
+                             "max(1, cores // N) numba and BLAS threads (default 1: this process, no Dask)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help=f"run {unit} on an existing Dask cluster: tcp://host:8786 or a scheduler file "
+                             "(checked before any work; excludes --jobs)")
+    parser.add_argument("--threads", type=int, default=None, metavar="T",
+                        help="numba and BLAS threads per worker (default: cores // workers, so that workers x "
+                             "threads <= cores)")
+    parser.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
+                        help="seconds to wait for --scheduler to answer (default 10)")
+
+
+def check_cluster_arguments(args: argparse.Namespace) -> None:
+    """The values of :func:`add_cluster_arguments`, before any work (InputError)."""
+    if args.jobs < 1:
+        raise InputError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.threads is not None and args.threads < 1:
+        raise InputError(f"--threads must be >= 1, got {args.threads}")
+    if not args.connect_timeout > 0:
+        raise InputError(f"--connect-timeout must be > 0, got {args.connect_timeout}")
+    if args.scheduler is not None:
+        if args.jobs > 1:
+            raise InputError("--jobs and --scheduler exclude each other (the cluster's workers do the work)")
+        from sigprop.kernels.cluster import check_scheduler_address
+
+        try:
+            check_scheduler_address(args.scheduler)
+        except InputError as exc:
+            raise InputError(f"--scheduler: {exc}") from None

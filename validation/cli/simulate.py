@@ -1,13 +1,17 @@
 """``sigprop simulate``: simulate random finite-width networks and write the statistics to an .npz file.
 
 The .npz holds ``X``, the statistics arrays of :class:`sigprop.kernels.SimulationResult` and ``settings``
-(a JSON string); read it back with :func:`sigprop.kernels.load_npz`.
+(a JSON string); read it back with :func:`sigprop.kernels.load_npz`.  With ``--jobs N`` or ``--scheduler ADDRESS``
+the networks are split into chunks over Dask workers (:mod:`sigprop.kernels.distributed`; the same numbers, bit
+for bit); ``--chunk-files`` writes each chunk to ``OUT.chunks/`` as it finishes and merges them into OUT, so that
+no process holds every network.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import sys
 
 import numpy as np
 
@@ -15,7 +19,7 @@ from sigprop.kernels.simulate import BACKENDS, METHODS, NORMS, WEIGHTS, simulate
 from sigprop.theory.activations import ACTIVATION_NAMES
 from sigprop.theory.errors import InputError
 
-from .args import activation_from_args, add_activation_arguments
+from .args import activation_from_args, add_activation_arguments, add_cluster_arguments, check_cluster_arguments
 from .checks import check_input_file, check_output_path
 
 __all__ = ["add_arguments", "run"]
@@ -29,6 +33,8 @@ EXAMPLES = (
     " --method explicit --weights rademacher --backward\n"
     "  sigprop simulate --X inputs.npy --activation gelu --C-W 1 --depth 10 --width 1024 --norm ln_pre"
     " --residual 0.5 --backend cuda\n"
+    "  sigprop simulate --activation relu --C-W 2 --depth 10 --width 128 --networks 400 --jobs 2 --chunk 50"
+    " --chunk-files --out big.npz\n"
     "(inputs.npy: your inputs, one per row, saved with numpy.save; --backend cuda needs an NVIDIA GPU)\n"
 )
 
@@ -71,6 +77,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_.add_argument("--out", default="simulation.npz",
                       help="output .npz path (default simulation.npz; .npz is appended when missing); its folder "
                            "must exist and be writable, checked before the simulation starts")
+    dist = parser.add_argument_group("distributed (Dask; see docs/distributed.md)")
+    add_cluster_arguments(dist, unit="chunks of networks")
+    dist.add_argument("--chunk", type=int, default=None, metavar="C",
+                      help="networks per Dask task (default: about 64 MiB of outputs, at least 4 tasks per worker)")
+    dist.add_argument("--chunk-files", action="store_true",
+                      help="write each chunk to OUT.chunks/ as it finishes (an interrupted run reuses them), then "
+                           "merge them into OUT, one chunk in memory at a time")
 
 
 def make_inputs(P: int, n0: int, corr: float | None, seed: int) -> np.ndarray:
@@ -118,12 +131,40 @@ def run(args: argparse.Namespace) -> int:
     else:
         X = make_inputs(args.inputs, args.input_dim, args.corr, args.input_seed)
     width = args.width[0] if len(args.width) == 1 else args.width
-    res = simulate(X, depth=args.depth, width=width, activation=act, C_W=args.C_W, C_b=args.C_b,
-                   n_networks=args.n_networks, method=args.method, backend=args.backend, seed=args.seed,
-                   weights=args.weights, residual=args.residual, norm=args.norm, backward=args.backward)
+    kwargs = dict(depth=args.depth, width=width, activation=act, C_W=args.C_W, C_b=args.C_b,
+                  n_networks=args.n_networks, method=args.method, backend=args.backend, seed=args.seed,
+                  weights=args.weights, residual=args.residual, norm=args.norm, backward=args.backward)
+    check_cluster_arguments(args)
+    if args.chunk is not None and args.chunk < 1:
+        raise InputError(f"--chunk must be >= 1, got {args.chunk}")
+    if args.jobs == 1 and args.scheduler is None:
+        if args.chunk is not None or args.chunk_files:
+            raise InputError("--chunk and --chunk-files need --jobs N (N > 1) or --scheduler")
+        res = simulate(X, **kwargs)
+    else:
+        from sigprop.kernels.cluster import open_client
+        from sigprop.kernels.distributed import simulate_distributed
+        from sigprop.kernels.simulate import check_request
+
+        check_request(X, **kwargs)  # every argument, before a cluster starts
+        with open_client(jobs=args.jobs, scheduler=args.scheduler, threads=args.threads,
+                         timeout=args.connect_timeout) as (client, plan):
+            print(f"dask: {plan['mode']} {plan['address']}, {plan['workers']} workers", file=sys.stderr)
+            res = simulate_distributed(client, X, chunk=args.chunk, progress=sys.stderr.isatty(),
+                                       out=_npz_path(args.out) if args.chunk_files else None, **kwargs)
+        if args.chunk_files:
+            print(f"wrote {res} (merged from {chunk_folder_text(args.out)})")
+            return 0
     path = res.save_npz(args.out)
     mean_pre = res.preact_gram.mean(axis=0)
     print(json.dumps(res.settings))
     print(f"wrote {path}: {', '.join(f'{k} {v.shape}' for k, v in res.arrays().items())}")
     print("mean preact_gram[0, 0] per layer:", np.array2string(mean_pre[:, 0, 0], precision=4))
     return 0
+
+
+def chunk_folder_text(out: str) -> str:
+    """Where ``--chunk-files`` puts the chunks of ``out`` (removed after the merge)."""
+    from sigprop.kernels.distributed import chunk_folder
+
+    return f"{chunk_folder(_npz_path(out))}/, removed after the merge"

@@ -1,9 +1,10 @@
 """``sigprop validate``: run the theory-versus-simulation suite and write a report.
 
 Exit status: 0 iff every judged check passed; 1 if any failed (or an experiment crashed);
-2 on bad arguments (e.g. ``--backend cuda`` without a GPU, an ``--out`` that is a file or cannot be written),
-reported by the dispatcher before any work; 130 after Ctrl-C, with one line saying how many experiments are
-cached in ``DIR/.cache`` (running the same command again reuses them).
+2 on bad arguments (e.g. ``--backend cuda`` without a GPU, an ``--out`` that is a file or cannot be written, a
+``--scheduler`` that is not an address or does not answer), reported by the dispatcher before any work; 130 after
+Ctrl-C, with one line saying how many experiments are cached in ``DIR/.cache`` (running the same command again
+reuses them and runs only the others).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from sigprop.theory.errors import InputError
 
+from .args import add_cluster_arguments, check_cluster_arguments
 from .checks import check_output_path
 
 __all__ = ["add_arguments", "run", "interrupted_message"]
@@ -30,8 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default ./sigprop-report); created if missing, but its parent folder must exist; "
                              "checked before any work")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the whole run (default 0)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="run experiments in N processes, each with max(1, cores // N) numba threads (default 1)")
+    add_cluster_arguments(parser, unit="experiments")
     parser.add_argument("--family-level", type=float, default=0.99, metavar="P",
                         help="probability that a correct theory passes every check; sets the Sidak z bound "
                              "(default 0.99)")
@@ -80,8 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from ..report import terminal_table, write_report
     from ..runner import run_suite, select_experiments
 
-    if args.jobs < 1:
-        raise InputError(f"--jobs must be >= 1, got {args.jobs}")
+    check_cluster_arguments(args)
     if args.seed < 0:
         raise InputError(f"--seed must be >= 0, got {args.seed}")
     if not 0.0 < args.family_level < 1.0:
@@ -94,14 +94,16 @@ def run(args: argparse.Namespace) -> int:
     select_experiments(experiments, args.only)  # ValueError naming unknown experiments, before any work
     from sigprop.kernels.backend import cuda_available  # the one CUDA check (simulate and bench use it too)
 
-    if args.backend == "cuda" and not cuda_available():
+    if args.backend == "cuda" and args.scheduler is None and not cuda_available():  # a cluster's workers: checked
+        # by run_suite once connected
         raise InputError("--backend cuda: no usable CUDA GPU found (numba.cuda.is_available() is False); "
                          "use --backend cpu")
     out = check_output_path(args.out, option="--out", kind="dir")  # before any work: one line, exit 2
     try:
         suite = run_suite(profile=args.profile, backend=args.backend, seed=args.seed, jobs=args.jobs,
                           out_dir=out, experiments=experiments, only=args.only, use_cache=not args.no_cache,
-                          family_level=args.family_level, progress=not args.quiet)
+                          family_level=args.family_level, progress=not args.quiet,
+                          scheduler=args.scheduler, threads=args.threads, connect_timeout=args.connect_timeout)
     except KeyboardInterrupt:
         sys.stderr.write("\n" + interrupted_message(args, experiments) + "\n")
         sys.stderr.flush()

@@ -1,0 +1,186 @@
+"""Dask clusters for sigprop: connect to one (a new ``LocalCluster`` or an existing scheduler) and fix the threads.
+
+Every worker runs one task at a time (one Dask thread) and gives that task an explicit number of numba and BLAS
+threads, so that ``workers x threads <= cores`` unless the caller asks for more: :func:`thread_plan` chooses the
+numbers, :func:`open_client` starts the ``LocalCluster`` with them in the workers' environment (set before numba or
+a BLAS library is loaded), and :func:`limit_threads` applies them inside a task (on a cluster someone else started,
+whose environment sigprop does not control).  Dask is imported only when a cluster is used.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+from sigprop.theory.errors import InputError
+
+__all__ = ["ThreadPlan", "thread_plan", "check_scheduler_address", "open_client", "limit_threads", "threads_in_use",
+           "CONNECT_TIMEOUT_S", "SCHEMES"]
+
+CONNECT_TIMEOUT_S = 10.0
+SCHEMES = ("tcp://", "tls://", "ucx://", "inproc://", "ws://", "wss://")
+_THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class ThreadPlan(dict):
+    """How work is spread: ``workers`` processes, each with ``numba_threads`` and ``blas_threads``.
+
+    A dict (so that it goes into ``results.json`` as it is) with the keys ``mode`` ('in-process', 'LocalCluster',
+    'scheduler'), ``address``, ``workers``, ``numba_threads``, ``blas_threads`` (None: the worker's own choice, one
+    per core it has divided by its task slots) and ``cores`` (of this machine).
+    """
+
+
+def thread_plan(workers: int, threads: int | None = None, cores: int | None = None, mode: str = "LocalCluster",
+                address: str | None = None) -> ThreadPlan:
+    """The numba/BLAS threads per worker: ``threads`` if given, else ``max(1, cores // workers)``.
+
+    Parameters
+    ----------
+    workers : int
+        Worker processes (>= 1).
+    threads : int, optional
+        Threads per worker chosen by the user (may exceed ``cores // workers``).
+    cores : int, optional
+        Cores to share (default ``os.cpu_count()``).
+    mode, address : str
+        Recorded in the plan.
+
+    Returns
+    -------
+    ThreadPlan
+
+    Examples
+    --------
+    >>> p = thread_plan(2, cores=2)
+    >>> p["workers"], p["numba_threads"], p["blas_threads"]
+    (2, 1, 1)
+    >>> thread_plan(3, threads=4, cores=8)["numba_threads"]
+    4
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InputError(f"workers must be a positive integer, got {workers!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise InputError(f"threads must be a positive integer, got {threads!r}")
+    cores = cores or os.cpu_count() or 1
+    n = threads if threads is not None else max(1, cores // workers)
+    return ThreadPlan(mode=mode, address=address, workers=workers, numba_threads=n, blas_threads=n, cores=cores)
+
+
+def check_scheduler_address(address: str) -> str:
+    """``address`` if it names a scheduler (``tcp://host:port`` and the other Dask schemes, or an existing
+    scheduler file); else :class:`InputError`, before any connection is tried.
+
+    Examples
+    --------
+    >>> check_scheduler_address("tcp://10.0.0.5:8786")
+    'tcp://10.0.0.5:8786'
+    >>> check_scheduler_address("nope.json")
+    Traceback (most recent call last):
+    ...
+    sigprop.theory.errors.InputError: scheduler 'nope.json': not an address (tcp://host:port, ...) and no such file
+    """
+    if not isinstance(address, str) or not address.strip():
+        raise InputError(f"scheduler must be an address such as tcp://host:8786 or a scheduler file, got {address!r}")
+    if address.startswith(SCHEMES):
+        host = address.split("://", 1)[1]
+        if not host or host.startswith(":"):
+            raise InputError(f"scheduler {address!r}: no host in the address (e.g. tcp://host:8786)")
+        return address
+    if "://" in address:
+        raise InputError(f"scheduler {address!r}: unknown scheme; use one of {', '.join(SCHEMES)}")
+    if not Path(address).is_file():
+        raise InputError(f"scheduler {address!r}: not an address (tcp://host:port, ...) and no such file")
+    return address
+
+
+@contextlib.contextmanager
+def open_client(*, jobs: int = 1, scheduler: str | None = None, threads: int | None = None,
+                timeout: float = CONNECT_TIMEOUT_S) -> Iterator[tuple[Any, ThreadPlan]]:
+    """A ``distributed.Client`` and its :class:`ThreadPlan`; closed (with the cluster it started) on exit.
+
+    With ``scheduler`` (an address or a scheduler file): connect to that cluster; failing to connect within
+    ``timeout`` seconds is an :class:`InputError`.  Otherwise start a ``LocalCluster`` of ``jobs`` worker processes
+    with one task slot each and the plan's numba/BLAS threads in their environment.
+
+    Examples
+    --------
+    >>> with open_client(jobs=2) as (client, plan):  # doctest: +SKIP
+    ...     print(plan["workers"], client.submit(sum, [1, 2]).result())
+    2 3
+    """
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        address = check_scheduler_address(scheduler)
+        try:
+            if address.startswith(SCHEMES):
+                client = Client(address, timeout=timeout)
+            else:
+                client = Client(scheduler_file=address, timeout=timeout)
+        except (OSError, TimeoutError, ValueError, KeyError) as exc:
+            raise InputError(f"scheduler {address!r}: cannot connect ({type(exc).__name__}: {exc})") from None
+        try:
+            workers = max(1, len(client.scheduler_info().get("workers", {})))
+            plan = ThreadPlan(mode="scheduler", address=client.scheduler.address, workers=workers,
+                              numba_threads=threads, blas_threads=threads, cores=None)
+            yield client, plan
+        finally:
+            client.close()
+        return
+    plan = thread_plan(jobs, threads)
+    env = {var: str(plan["numba_threads"]) for var in _THREAD_VARS}
+    env["MPLBACKEND"] = "Agg"
+    with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
+                      scheduler_kwargs={"dashboard": False}, env=env,
+                      silence_logs=40) as cluster, Client(cluster) as client:
+        plan["address"] = cluster.scheduler_address
+        yield client, plan
+
+
+@contextlib.contextmanager
+def limit_threads(numba_threads: int | None = None, blas_threads: int | None = None) -> Iterator[dict[str, int]]:
+    """Run the body with at most these numba and BLAS threads (None: one per core over this worker's task slots).
+
+    Yields :func:`threads_in_use` as set; restores the previous numba setting and BLAS limits on exit.
+
+    Examples
+    --------
+    >>> with limit_threads(1, 1) as used:
+    ...     used["numba_threads"], used["blas_threads"] <= 1
+    (1, True)
+    """
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    slots = _task_slots()
+    default = max(1, (os.cpu_count() or 1) // slots)
+    n = numba_threads or default
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        with threadpool_limits(limits=blas_threads or default):
+            yield threads_in_use()
+    finally:
+        numba.set_num_threads(previous)
+
+
+def threads_in_use() -> dict[str, int]:
+    """``numba_threads`` (numba's current setting) and ``blas_threads`` (the largest of the BLAS pools loaded, 1 if
+    none is)."""
+    import numba
+    from threadpoolctl import threadpool_info
+
+    blas = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+    return {"numba_threads": int(numba.get_num_threads()), "blas_threads": int(max(blas, default=1))}
+
+
+def _task_slots() -> int:
+    """Task slots (Dask threads) of the worker this runs in; 1 outside a Dask worker."""
+    try:
+        from distributed import get_worker
+
+        return max(1, int(get_worker().state.nthreads))
+    except (ImportError, ValueError, AttributeError):
+        return 1

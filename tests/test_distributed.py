@@ -1,0 +1,233 @@
+"""Dask-distributed validate and simulate: results do not depend on the workers, faults, bad addresses.
+
+* a 1-worker and a 2-worker LocalCluster give the same ``results.json`` checks, bit for bit (and the same as one
+  process), for fake experiments and a real one (``method_agreement``, smoke profile);
+* ``simulate`` split over 2 workers equals the one-process result bit for bit, in memory and through chunk files;
+  the merged overflow/underflow report equals the one-process one;
+* a worker process killed in the middle of a unit: the run completes with the same results, the cache is intact;
+* ``--scheduler`` with a bad address: one line, exit 2, before any work.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sigprop.kernels import load_npz, simulate
+from sigprop.kernels.cluster import check_scheduler_address, open_client, thread_plan
+from sigprop.kernels.distributed import merge_reports, plan_chunks, simulate_distributed
+from sigprop.kernels.float_range import check_statistics
+from sigprop.kernels.simulate import check_request, run_networks
+from sigprop.validation import cli, runner
+from sigprop.validation.cache import ResultCache, cache_key
+from sigprop.validation.experiment import Check, Context, Experiment, ExperimentResult, discover
+from sigprop.validation.report import results_dict
+
+# --- fake experiments (module level: workers import them by reference) ---------------------------------------
+
+
+def _settings(profile: str) -> dict:
+    return {"n": 400}
+
+
+def _sample_run(ctx: Context, settings: dict) -> ExperimentResult:
+    """Checks from a counter-based generator keyed by the run's seed: the same numbers in any process."""
+    x = np.random.Generator(np.random.Philox(ctx.sub_seed("sample"))).standard_normal(settings["n"])
+    fig = ctx.figure_path("sample", "hist")
+    fig.write_bytes(b"\x89PNG fake " + x[:4].tobytes())
+    return ExperimentResult(checks=[Check("sample", "mean", 0.0, float(x.mean()), float(x.std() / 20), "|z| <= zmax"),
+                                    Check("sample", "m2", 1.0, float((x**2).mean()), 0.07, "|z| <= zmax")],
+                            figures=[("histogram", str(fig))], notes="sample notes")
+
+
+def _crash_run(ctx: Context, settings: dict) -> ExperimentResult:
+    raise RuntimeError("simulated crash on a worker")
+
+
+def _slow_run(ctx: Context, settings: dict) -> ExperimentResult:
+    """Writes its process id to $SIGPROP_TEST_PIDS and, on its first attempt, sleeps long enough to be killed."""
+    folder = Path(os.environ["SIGPROP_TEST_PIDS"])
+    first = not any(folder.iterdir())
+    (folder / f"pid-{os.getpid()}").write_text(str(os.getpid()))
+    if first:
+        time.sleep(60)
+    x = np.random.Generator(np.random.Philox(ctx.sub_seed("slow"))).standard_normal(100)
+    return ExperimentResult(checks=[Check("slow", "mean", 0.0, float(x.mean()), 0.1, "|z| <= zmax")])
+
+
+SAMPLE = Experiment("sample", "Sample", "counter-based numbers", _settings, _sample_run, order=1)
+CRASH = Experiment("crash", "Crash", "raises on a worker", _settings, _crash_run, order=2)
+SLOW = Experiment("slow", "Slow", "killed once", _settings, _slow_run, order=3)
+
+
+def _quiet(**kw):
+    return runner.run_suite(profile="smoke", progress=False, log=lambda m: None, **kw)
+
+
+def _checks_json(suite) -> str:
+    return json.dumps(results_dict(suite)["checks"], sort_keys=True)
+
+
+@pytest.fixture(scope="module")
+def two_workers():
+    with open_client(jobs=2) as (client, plan):
+        yield client, plan
+
+
+# --- validate ----------------------------------------------------------------------------------------------
+
+
+def test_one_and_two_workers_give_identical_checks(tmp_path, two_workers):
+    real = [e for e in discover() if e.name == "method_agreement"]
+    exps = [SAMPLE, CRASH, *real]
+    here = _quiet(out_dir=tmp_path / "here", experiments=exps)
+    with open_client(jobs=1) as (_, plan1):
+        one = _quiet(out_dir=tmp_path / "one", experiments=exps, scheduler=plan1["address"])
+    two = _quiet(out_dir=tmp_path / "two", experiments=exps, scheduler=two_workers[1]["address"])
+    assert _checks_json(one) == _checks_json(two) == _checks_json(here)
+    assert one.runs[1].error and "simulated crash on a worker" in one.runs[1].error  # a failed check, traceback
+    assert [c.name for c in two.runs[1].result.checks] == ["completed"] and not two.passed
+    assert one.settings["execution"]["workers"] == 1 and two.settings["execution"]["workers"] == 2
+    assert two.settings["execution"]["threads_used"]  # the threads the units ran with are recorded
+    fig = tmp_path / "two" / "figures" / "sample-hist.png"  # written by the client from the worker's bytes
+    assert two.runs[0].result.figures == [("histogram", str(fig))] and fig.read_bytes() == (
+        tmp_path / "here" / "figures" / "sample-hist.png").read_bytes()
+    again = _quiet(out_dir=tmp_path / "two", experiments=exps, scheduler=two_workers[1]["address"])
+    assert [r.cached for r in again.runs] == [True, False, True]  # cached by the client; the crash is not
+
+
+def test_thread_plan_and_addresses(tmp_path):
+    assert thread_plan(2, cores=2)["numba_threads"] == 1 and thread_plan(1, cores=16)["blas_threads"] == 16
+    assert thread_plan(4, threads=8, cores=4)["numba_threads"] == 8  # the user's choice, even above the cores
+    sched = tmp_path / "scheduler.json"
+    sched.write_text("{}")
+    assert check_scheduler_address(str(sched)) == str(sched)
+    for bad in ("", "tcp://", "http://host:8786", "no-such-file.json"):
+        with pytest.raises(ValueError):
+            check_scheduler_address(bad)
+
+
+# --- faults ------------------------------------------------------------------------------------------------
+
+
+def test_worker_killed_mid_unit_run_completes_identically(tmp_path, monkeypatch):
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    monkeypatch.setenv("SIGPROP_TEST_PIDS", str(pids))  # inherited by the LocalCluster's workers
+    killed = []
+
+    def killer():
+        deadline = time.time() + 60
+        while time.time() < deadline and not killed:
+            found = list(pids.iterdir())
+            if found:
+                pid = int(found[0].read_text() or found[0].name.split("-")[1])
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    out = tmp_path / "rep"
+    suite = _quiet(out_dir=out, experiments=[SAMPLE, SLOW], jobs=2)
+    thread.join()
+    assert killed, "the unit never started"
+    assert len(list(pids.iterdir())) == 2, "the killed unit must have run again, in another process"
+    assert suite.passed and [r.error for r in suite.runs] == [None, None]
+    monkeypatch.setenv("SIGPROP_TEST_PIDS", str(tmp_path / "again"))
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / "pid-0").write_text("0")  # not the first attempt: no sleep
+    reference = _quiet(out_dir=tmp_path / "ref", experiments=[SAMPLE, SLOW])
+    assert _checks_json(suite) == _checks_json(reference)
+    cache = ResultCache(out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a damaged entry would warn
+        for exp in (SAMPLE, SLOW):
+            assert cache.load(exp.name, cache_key(exp.name, _settings("smoke"), 0, "cpu")) is not None
+    assert sorted(p.name for p in cache.root.iterdir() if ".tmp" in p.name) == []
+
+
+# --- simulate ----------------------------------------------------------------------------------------------
+
+X = np.random.default_rng(3).standard_normal((3, 8))
+
+
+@pytest.mark.parametrize("kw", [dict(method="gram"), dict(method="explicit", backward=True, weights="rademacher")])
+def test_simulate_over_two_workers_is_bit_identical(tmp_path, two_workers, kw):
+    args = dict(depth=4, width=16, activation="tanh", C_W=1.5, C_b=0.1, n_networks=23, seed=7, **kw)
+    one = simulate(X, **args)
+    client = two_workers[0]
+    two = simulate_distributed(client, X, chunk=4, **args)
+    assert one.settings == two.settings and one.arrays().keys() == two.arrays().keys()
+    for k, a in one.arrays().items():
+        assert np.array_equal(a, getattr(two, k)), k
+    path = simulate_distributed(client, X, chunk=5, out=tmp_path / "run.npz", **args)
+    arrays, settings = load_npz(path)
+    ref_arrays, ref_settings = load_npz(one.save_npz(tmp_path / "one.npz"))
+    assert settings == ref_settings and arrays.keys() == ref_arrays.keys()
+    assert all(np.array_equal(arrays[k], ref_arrays[k]) for k in arrays)
+    assert not (tmp_path / "run.npz.chunks").exists()
+
+
+@pytest.mark.parametrize("C_W", [1e70, 1e-70])
+def test_chunked_range_reports_merge_to_the_one_process_report(C_W):
+    """Overflow (C_W huge) and underflow (tiny): the convention per chunk, merged = once on all networks."""
+    request = check_request(X, depth=12, width=8, activation="relu", C_W=C_W, n_networks=20, seed=1)
+    whole = run_networks(request, 0, 20)
+    reports, parts = [], []
+    for first, count in plan_chunks(20, 1, 1, chunk=3):
+        part = run_networks(request, first, count)
+        reports.append(check_statistics(part, X, 0.0, "gram", warn=False))
+        parts.append(part)
+    expected = check_statistics(whole, X, 0.0, "gram", warn=False)
+    assert merge_reports(reports) == expected
+    assert expected.overflow_networks + expected.underflow_networks > 0
+    for k in whole:
+        assert np.array_equal(np.concatenate([p[k] for p in parts]), whole[k], equal_nan=True)
+
+
+def test_simulate_cli_on_two_workers(tmp_path, capsys):
+    out = tmp_path / "d.npz"
+    argv = ["simulate", "--activation", "relu", "--C-W", "2", "--depth", "3", "--width", "16", "--networks", "30"]
+    assert cli.main([*argv, "--out", str(tmp_path / "one.npz")]) == 0
+    assert cli.main([*argv, "--jobs", "2", "--chunk", "7", "--chunk-files", "--out", str(out)]) == 0
+    a, s = load_npz(out)
+    b, t = load_npz(tmp_path / "one.npz")
+    assert s == t and all(np.array_equal(a[k], b[k]) for k in b)
+    assert cli.main([*argv, "--chunk", "7", "--out", str(out)]) == 2  # --chunk needs workers
+
+
+# --- bad addresses ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_registry(monkeypatch):
+    from sigprop.validation import experiment
+
+    monkeypatch.setattr(experiment, "discover", lambda: [SAMPLE])
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:1", "no-such-scheduler.json", "http://x:8786"])
+def test_bad_scheduler_is_one_line_exit_2_before_any_work(tmp_path, fake_registry, capsys, address):
+    out = tmp_path / "rep"
+    rc = cli.main(["validate", "--profile", "smoke", "--out", str(out), "--quiet", "--scheduler", address,
+                   "--connect-timeout", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("sigprop validate: error: ") and address in err[0]
+    assert not (out / ".cache").exists() and not (out / "results.json").exists()
+    rc = cli.main(["simulate", "--activation", "relu", "--C-W", "2", "--depth", "2", "--width", "8",
+                   "--scheduler", address, "--connect-timeout", "1", "--out", str(tmp_path / "s.npz")])
+    assert rc == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not (tmp_path / "s.npz").exists()
+
+
+def test_jobs_and_scheduler_exclude_each_other(tmp_path, fake_registry, capsys):
+    assert cli.main(["validate", "--jobs", "2", "--scheduler", "tcp://h:1", "--out", str(tmp_path / "r")]) == 2
+    assert "exclude each other" in capsys.readouterr().err
