@@ -1,0 +1,63 @@
+"""Argument checks shared by sigprop's public functions (each runs once, at the public entry, before any work)."""
+from __future__ import annotations
+
+import numpy as np
+
+from sigprop.theory.errors import InputError, InputTypeError
+
+__all__ = ["real_array"]
+
+
+def real_array(x, name: str, who: str, ndim: int | tuple[int, ...], *, allow_empty: bool = True) -> np.ndarray:
+    """``x`` as a finite float64 array with ``ndim`` dimensions (one of them, for a tuple).
+
+    Parameters
+    ----------
+    x : array_like
+        Real numbers (int or float dtype; bool, complex, object and strings are refused).
+    name, who : str
+        The argument's and the caller's names, for the messages.
+    ndim : int or tuple of int
+        Allowed numbers of dimensions.
+    allow_empty : bool, optional
+        Whether an array with no elements is accepted.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 (a copy only when ``x`` is not float64 already).
+
+    Raises
+    ------
+    InputTypeError
+        ``x`` is not a real numeric array (or cannot be made into one, e.g. ragged lists).
+    InputError
+        Wrong number of dimensions, empty when not allowed, or a NaN/inf entry.
+
+    Examples
+    --------
+    >>> real_array([[1, 2], [3, 4]], "W", "demo", 2).dtype
+    dtype('float64')
+    >>> real_array([1.0, float("nan")], "y", "demo", 1)
+    Traceback (most recent call last):
+    ...
+    sigprop.theory.errors.InputError: demo: y must be finite (no NaN or inf)
+    """
+    if isinstance(x, (str, bytes)) or x is None:
+        raise InputTypeError(f"{who}: {name} must be a real numeric array, got {type(x).__name__}")
+    try:
+        a = np.asarray(x)
+    except Exception as exc:  # ragged nested lists and the like
+        raise InputTypeError(f"{who}: {name} must be a real numeric array ({exc})") from None
+    if a.dtype.kind not in "iuf":
+        raise InputTypeError(f"{who}: {name} must be a real numeric array (int or float), got dtype {a.dtype}")
+    dims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if a.ndim not in dims:
+        want = " or ".join(f"{d}-D" for d in dims)
+        raise InputError(f"{who}: {name} must be a {want} array, got shape {a.shape}")
+    if not allow_empty and a.size == 0:
+        raise InputError(f"{who}: {name} must not be empty, got shape {a.shape}")
+    a = a.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(a)):
+        raise InputError(f"{who}: {name} must be finite (no NaN or inf)")
+    return a
