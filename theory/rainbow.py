@@ -52,6 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sigprop.theory.arguments import real_array
 from sigprop.theory.errors import InputError, InputTypeError
 
 from .activations import Activation, as_activation
@@ -73,23 +74,6 @@ COV_TOL = 1e-10  # relative tolerance for symmetry and PSD-ness of a covariance 
 
 
 # --- argument checks --------------------------------------------------------------------------------------
-
-
-def _real_array(x, name: str, who: str, ndim: int) -> np.ndarray:
-    if isinstance(x, (str, bytes)) or x is None:
-        raise InputTypeError(f"{who}: {name} must be a real numeric array, got {type(x).__name__}")
-    try:
-        arr = np.asarray(x)
-    except Exception as exc:  # ragged nested lists and the like
-        raise InputTypeError(f"{who}: {name} must be a real numeric array ({exc})") from None
-    if arr.dtype.kind not in "iuf":
-        raise InputTypeError(f"{who}: {name} must be a real numeric array, got dtype {arr.dtype}")
-    if arr.ndim != ndim:
-        raise InputError(f"{who}: {name} must be a {ndim}-D array, got shape {arr.shape}")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise InputError(f"{who}: {name} must be finite (no NaN or inf)")
-    return arr
 
 
 def _nonneg_scalar(v, name: str, who: str) -> float:
@@ -138,7 +122,7 @@ def check_covariance(C, d: int, name: str = "C1", who: str = "check_covariance",
     """
     if np.ndim(C) == 0 and not isinstance(C, (str, bytes)) and C is not None:
         return _nonneg_scalar(C.item() if isinstance(C, np.ndarray) else C, name, who)
-    M = _real_array(C, name, who, 2)
+    M = real_array(C, name, who, 2)
     if M.shape != (d, d):
         raise InputError(f"{who}: {name} must be a scalar or a ({d}, {d}) matrix (the input dimension), "
                          f"got shape {M.shape}")
@@ -185,7 +169,7 @@ def psd_sqrt(C, tol: float = COV_TOL) -> np.ndarray:
     array([[2., 0.],
            [0., 3.]])
     """
-    M = _real_array(C, "C", "psd_sqrt", 2)
+    M = real_array(C, "C", "psd_sqrt", 2)
     M = check_covariance(M, M.shape[0], "C", "psd_sqrt", tol)
     lam, V = np.linalg.eigh(M)
     lam = np.where(lam < 0.0, 0.0, lam)  # only rounding-sized negatives reach here (checked above)
@@ -226,8 +210,8 @@ def anchor_covariance(a: float, b, F) -> np.ndarray:
     """
     who = "anchor_covariance"
     a = _nonneg_scalar(a, "a", who)
-    b = _real_array(b, "b", who, 1)
-    F = _real_array(F, "F", who, 2)
+    b = real_array(b, "b", who, 1)
+    F = real_array(F, "F", who, 2)
     if np.any(b < 0):
         raise InputError(f"{who}: b must be >= 0, got min {b.min():.6g}")
     if b.shape[0] != F.shape[0]:
@@ -274,14 +258,14 @@ def anchored_gram(H, a: float, b, n_inputs: int, C_b: float = 0.0) -> np.ndarray
            [1.5, 3. ]])
     """
     who = "anchored_gram"
-    H = _real_array(H, "H", who, 2)
+    H = real_array(H, "H", who, 2)
     if H.shape[0] != H.shape[1]:
         raise InputError(f"{who}: H must be square, got shape {H.shape}")
     if isinstance(n_inputs, bool) or not isinstance(n_inputs, (int, np.integer)) or not 0 <= n_inputs <= H.shape[0]:
         raise InputError(f"{who}: n_inputs must be an integer in [0, {H.shape[0]}], got {n_inputs!r}")
     a = _nonneg_scalar(a, "a", who)
     C_b = _nonneg_scalar(C_b, "C_b", who)
-    b = _real_array(b, "b", who, 1)
+    b = real_array(b, "b", who, 1)
     if b.shape[0] != H.shape[0] - n_inputs:
         raise InputError(f"{who}: b must have N - n_inputs = {H.shape[0] - n_inputs} entries, got {b.shape[0]}")
     if np.any(b < 0):
@@ -344,13 +328,13 @@ def _pair_kernel(act: Activation, K: np.ndarray) -> np.ndarray:
 
 
 def _check_layers(a, b, m: int, who: str) -> tuple[np.ndarray, np.ndarray]:
-    a = _real_array(a, "a", who, 1)
+    a = real_array(a, "a", who, 1)
     if np.any(a < 0):
         raise InputError(f"{who}: a must be >= 0 (a_j is the white part of C_j), got min {a.min():.6g}")
     if b is None:
         b = np.zeros((a.size, m))
     else:
-        b = _real_array(b, "b", who, 2) if np.size(b) else np.zeros((np.shape(b)[0] if np.ndim(b) else 0, m))
+        b = real_array(b, "b", who, 2) if np.size(b) else np.zeros((np.shape(b)[0] if np.ndim(b) else 0, m))
         if b.shape != (a.size, m):
             raise InputError(f"{who}: b must have shape (len(a), m) = ({a.size}, {m}) (one row per layer 2..L, "
                              f"one column per anchor), got {b.shape}")
@@ -361,14 +345,14 @@ def _check_layers(a, b, m: int, who: str) -> tuple[np.ndarray, np.ndarray]:
 
 def check_rainbow_arguments(X, C1, a, b, anchors, C_b, who: str):
     """Shared validation of :func:`rainbow_kernels` and the simulation: returns ``(Y, C1, a, b, P, C_b)``."""
-    X = _real_array(X, "X", who, 2)
+    X = real_array(X, "X", who, 2)
     P, d = X.shape
     if P < 1 or d < 1:
         raise InputError(f"{who}: X must be (P, d) with P, d >= 1, got shape {X.shape}")
     if anchors is None:
         Z = np.zeros((0, d))
     else:
-        Z = _real_array(anchors, "anchors", who, 2) if np.size(anchors) else np.zeros((0, d))
+        Z = real_array(anchors, "anchors", who, 2) if np.size(anchors) else np.zeros((0, d))
         if Z.shape[1] != d:
             raise InputError(f"{who}: anchors must have the input dimension d = {d} columns, got shape {Z.shape}")
     C1 = check_covariance(C1, d, "C1", who)

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sigprop.theory.arguments import real_array
 from sigprop.theory.errors import InputError, InputTypeError
 
 __all__ = [
@@ -66,26 +67,9 @@ BENCH_SHAPE = (2000, 10, 512)  # (N, o, n) of run_benchmarks
 # --- argument checks (each runs before any work) ------------------------------------------------------------
 
 
-def _array(x, name: str, who: str, ndim: int | tuple[int, ...]) -> np.ndarray:
-    """``x`` as a finite float64 array of the given number of dimensions, or an InputError/InputTypeError."""
-    if isinstance(x, (str, bytes)) or x is None:
-        raise InputTypeError(f"{who}: {name} must be a real numeric array, got {type(x).__name__}")
-    try:
-        a = np.asarray(x)
-    except Exception as exc:  # ragged nested lists and the like
-        raise InputTypeError(f"{who}: {name} must be a real numeric array ({exc})") from None
-    if a.dtype.kind not in "iuf":
-        raise InputTypeError(f"{who}: {name} must be a real numeric array (int or float), got dtype {a.dtype}")
-    dims = (ndim,) if isinstance(ndim, int) else ndim
-    if a.ndim not in dims:
-        want = " or ".join(f"{d}-D" for d in dims)
-        raise InputError(f"{who}: {name} must be a {want} array, got shape {a.shape}")
-    if a.size == 0:
-        raise InputError(f"{who}: {name} must not be empty, got shape {a.shape}")
-    a = a.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(a)):
-        raise InputError(f"{who}: {name} must be finite (no NaN or inf)")
-    return a
+def _finite_array(x, name: str, who: str, ndim: int | tuple[int, ...]) -> np.ndarray:
+    """``x`` as a non-empty finite float64 array with ``ndim`` dimensions, or an InputError/InputTypeError."""
+    return real_array(x, name, who, ndim, allow_empty=False)
 
 
 def _tol(tol, who: str) -> float:
@@ -185,7 +169,7 @@ def agop(J, *, per_output: bool = False, centered: bool = False) -> np.ndarray:
     who = "agop"
     per_output = _flag(per_output, "per_output", who)
     centered = _flag(centered, "centered", who)
-    J = _array(J, "J", who, 3)
+    J = _finite_array(J, "J", who, 3)
     N, o, n = J.shape
     if centered:
         if N < 2:
@@ -232,8 +216,8 @@ def chain_rule_agop(W, G) -> np.ndarray:
            [2., 5.]])
     """
     who = "chain_rule_agop"
-    W = _array(W, "W", who, 2)
-    G = _array(G, "G", who, 2)
+    W = _finite_array(W, "W", who, 2)
+    G = _finite_array(G, "G", who, 2)
     _square(G, "G", who, W.shape[0], "(n_out x n_out for W of shape (n_out, n_in))")
     return W.T @ G @ W
 
@@ -281,7 +265,7 @@ def psd_power(M, alpha: float, *, tol: float = DEFAULT_TOL) -> np.ndarray:
     who = "psd_power"
     alpha = _alpha(alpha, who)
     tol = _tol(tol, who)
-    M = _array(M, "M", who, 2)
+    M = _finite_array(M, "M", who, 2)
     _square(M, "M", who)
     return _power(M, alpha, tol, who, "M")
 
@@ -388,11 +372,11 @@ def nfa_correlation(W, M, *, alpha: float = 1.0, W0=None, measure: str = "cosine
         raise InputError(f"{who}: measure must be one of {MEASURES}, got {measure!r}")
     alpha = _alpha(alpha, who)
     tol = _tol(tol, who)
-    W = _array(W, "W", who, 2)
-    M = _array(M, "M", who, 2)
+    W = _finite_array(W, "W", who, 2)
+    M = _finite_array(M, "M", who, 2)
     _square(M, "M", who, W.shape[1], "(n_in x n_in for W of shape (n_out, n_in))")
     if W0 is not None:
-        W0 = _array(W0, "W0", who, 2)
+        W0 = _finite_array(W0, "W0", who, 2)
         if W0.shape != W.shape:
             raise InputError(f"{who}: W0 must have the shape of W {W.shape}, got {W0.shape}")
         D, dname = W - W0, "(W - W0)^T (W - W0)"
@@ -446,13 +430,13 @@ def frame_isotropy(G, subspace=None, *, tol: float = DEFAULT_TOL) -> float:
     """
     who = "frame_isotropy"
     tol = _tol(tol, who)
-    G = _array(G, "G", who, 2)
+    G = _finite_array(G, "G", who, 2)
     _square(G, "G", who)
     _check_symmetric(G, "G", who, tol)
     if np.any(G):
         _check_psd_eigs(np.linalg.eigvalsh(G), "G", who, tol, "(a frame operator)")
     if subspace is not None:
-        Q = _array(subspace, "subspace", who, 2)
+        Q = _finite_array(subspace, "subspace", who, 2)
         n = G.shape[0]
         if Q.shape[0] != n or not 1 <= Q.shape[1] <= n:
             raise InputError(f"{who}: subspace must be n x k with n = {n} (G's size) and 1 <= k <= n, "
@@ -506,7 +490,7 @@ def range_basis(W, *, rtol: float | None = None) -> np.ndarray:
     (3, 1)
     """
     who = "range_basis"
-    W = _array(W, "W", who, 2)
+    W = _finite_array(W, "W", who, 2)
     rt = max(W.shape) * np.finfo(float).eps if rtol is None else _tol(rtol, who)
     U, s, _ = np.linalg.svd(W, full_matrices=False)
     if s[0] == 0.0:
@@ -599,8 +583,8 @@ def nfa_isotropy_relation(W, G, *, rtol: float | None = None, tol: float = DEFAU
     """
     who = "nfa_isotropy_relation"
     tol = _tol(tol, who)
-    W = _array(W, "W", who, 2)
-    G = _array(G, "G", who, 2)
+    W = _finite_array(W, "W", who, 2)
+    G = _finite_array(G, "G", who, 2)
     _square(G, "G", who, W.shape[0], "(n_out x n_out for W of shape (n_out, n_in))")
     _check_symmetric(G, "G", who, tol)
     if np.any(G):

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sigprop.theory.errors import InputError, InputTypeError
+from sigprop.theory.arguments import real_array
+from sigprop.theory.errors import InputError
 
 __all__ = ["ProcrustesAlignment", "procrustes"]
 
@@ -49,21 +50,7 @@ class ProcrustesAlignment:
 
 
 def _features(F, name: str) -> np.ndarray:
-    who = "procrustes"
-    if isinstance(F, (str, bytes)) or F is None:
-        raise InputTypeError(f"{who}: {name} must be a real (samples, features) array, got {type(F).__name__}")
-    try:
-        arr = np.asarray(F)
-    except Exception as exc:  # ragged nested lists and the like
-        raise InputTypeError(f"{who}: {name} must be a real numeric array ({exc})") from None
-    if arr.dtype.kind not in "iuf":
-        raise InputTypeError(f"{who}: {name} must be a real numeric array, got dtype {arr.dtype}")
-    if arr.ndim != 2 or arr.size == 0:
-        raise InputError(f"{who}: {name} must be a non-empty 2-D (samples, features) array, got shape {arr.shape}")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise InputError(f"{who}: {name} must be finite (no NaN or inf)")
-    return arr
+    return real_array(F, name, "procrustes", 2, allow_empty=False)
 
 
 def procrustes(F_a, F_b) -> ProcrustesAlignment:
