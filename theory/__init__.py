@@ -2,12 +2,14 @@
 
 Activations, Hermite coefficients, normalised kernel maps and their convergence cases, residual and
 normalisation variants, the mean-field recursions with C_W, C_b (``sigprop.theory.meanfield``), finite-width
-correlators (``sigprop.theory.correlators``), tangent kernels (``sigprop.theory.tangent``) and the
-equilibrium layer (``sigprop.theory.equilibrium``).
+correlators (``sigprop.theory.correlators``), tangent kernels (``sigprop.theory.tangent``), the
+equilibrium layer (``sigprop.theory.equilibrium``) and rainbow kernels (``sigprop.theory.rainbow``).  Bad
+arguments raise :class:`InputError` (a ValueError) or :class:`InputTypeError` (also a TypeError).
 """
 from .activations import ACTIVATION_NAMES, Activation, activation, as_activation, custom_activation
 from .convergence import Convergence
 from .equilibrium import equilibrium_layer
+from .errors import InputError, InputTypeError
 from .hermite import hermite_coefficients
 from .kernel_map import KernelMap, KernelMapBase
 from .meanfield import (
@@ -24,6 +26,7 @@ from .meanfield import (
     kernel_recursion,
     variance_map,
 )
+from .rainbow import anchor_covariance, rainbow_kernels
 from .symbolic_activations import polynomial_activation, sympy_activation
 from .tangent import centered_kernel_alignment
 from .variants import LayerNormPostKernelMap, ResidualKernelMap, kernel_map
@@ -35,5 +38,6 @@ __all__ = [
     "LayerNormPostKernelMap",
     "gaussian_pair_expectation", "gaussian_pair_expectation_deriv", "gaussian_expectation", "kernel_recursion",
     "variance_map", "chi_parallel", "chi_perp", "fixed_point_variance", "correlation_map", "CriticalPoint",
-    "critical_point", "critical_line", "equilibrium_layer", "centered_kernel_alignment",
+    "critical_point", "critical_line", "equilibrium_layer", "centered_kernel_alignment", "rainbow_kernels",
+    "anchor_covariance", "InputError", "InputTypeError",
 ]
