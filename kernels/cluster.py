@@ -16,6 +16,7 @@ from typing import Any, Iterator
 from sigprop.theory.errors import InputError
 
 __all__ = ["ThreadPlan", "thread_plan", "check_scheduler_address", "open_client", "limit_threads", "threads_in_use",
+           "available_cores",
            "CONNECT_TIMEOUT_S", "SCHEMES"]
 
 CONNECT_TIMEOUT_S = 10.0
@@ -43,7 +44,7 @@ def thread_plan(workers: int, threads: int | None = None, cores: int | None = No
     threads : int, optional
         Threads per worker chosen by the user (may exceed ``cores // workers``).
     cores : int, optional
-        Cores to share (default ``os.cpu_count()``).
+        Cores to share (default :func:`available_cores`).
     mode, address : str
         Recorded in the plan.
 
@@ -63,7 +64,7 @@ def thread_plan(workers: int, threads: int | None = None, cores: int | None = No
         raise InputError(f"workers must be a positive integer, got {workers!r}")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise InputError(f"threads must be a positive integer, got {threads!r}")
-    cores = cores or os.cpu_count() or 1
+    cores = cores or available_cores()
     n = threads if threads is not None else max(1, cores // workers)
     return ThreadPlan(mode=mode, address=address, workers=workers, numba_threads=n, blas_threads=n, cores=cores)
 
@@ -132,7 +133,7 @@ def open_client(*, jobs: int = 1, scheduler: str | None = None, threads: int | N
     plan = thread_plan(jobs, threads)
     env = {var: str(plan["numba_threads"]) for var in _THREAD_VARS}
     env["MPLBACKEND"] = "Agg"
-    with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=":0",
                       scheduler_kwargs={"dashboard": False}, env=env,
                       silence_logs=40) as cluster, Client(cluster) as client:
         plan["address"] = cluster.scheduler_address
@@ -141,7 +142,8 @@ def open_client(*, jobs: int = 1, scheduler: str | None = None, threads: int | N
 
 @contextlib.contextmanager
 def limit_threads(numba_threads: int | None = None, blas_threads: int | None = None) -> Iterator[dict[str, int]]:
-    """Run the body with at most these numba and BLAS threads (None: one per core over this worker's task slots).
+    """Run the body with these numba and BLAS threads (None: the cores this process may use, over this worker's task
+    slots, and no more than the worker's environment allows: ``NUMBA_NUM_THREADS``, ``OMP_NUM_THREADS`` & co.).
 
     Yields :func:`threads_in_use` as set; restores the previous numba setting and BLAS limits on exit.
 
@@ -154,13 +156,13 @@ def limit_threads(numba_threads: int | None = None, blas_threads: int | None = N
     import numba
     from threadpoolctl import threadpool_limits
 
-    slots = _task_slots()
-    default = max(1, (os.cpu_count() or 1) // slots)
-    n = numba_threads or default
+    default = max(1, available_cores() // _task_slots())
     previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    # NUMBA_NUM_THREADS (and, for the default, OMP_NUM_THREADS & co.) in the worker's environment are upper bounds
+    numba.set_num_threads(max(1, min(numba_threads or default, numba.config.NUMBA_NUM_THREADS)))
+    blas_now = threads_in_use()["blas_threads"]
     try:
-        with threadpool_limits(limits=blas_threads or default):
+        with threadpool_limits(limits=blas_threads or min(default, blas_now)):
             yield threads_in_use()
     finally:
         numba.set_num_threads(previous)
@@ -174,6 +176,14 @@ def threads_in_use() -> dict[str, int]:
 
     blas = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
     return {"numba_threads": int(numba.get_num_threads()), "blas_threads": int(max(blas, default=1))}
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. a SLURM allocation; ``os.cpu_count()`` elsewhere)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _task_slots() -> int:

@@ -79,7 +79,7 @@ def versions(backend: str = "cpu") -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version(), "platform": platform.platform(), "sigprop": sigprop_version()}
-    for pkg in ("numpy", "scipy", "numba", "numba-cuda", "mpmath", "sympy", "matplotlib"):
+    for pkg in ("numpy", "scipy", "numba", "numba-cuda", "mpmath", "sympy", "matplotlib", "dask", "distributed"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -82,8 +82,9 @@ def add_cluster_arguments(parser, *, unit: str) -> None:
     """``--jobs N``, ``--scheduler ADDRESS``, ``--threads T`` and ``--connect-timeout S``: where the work runs
     (``unit``: what one task is, for the help text)."""
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help=f"run {unit} on a Dask LocalCluster of N single-threaded worker processes, each with "
-                             "max(1, cores // N) numba and BLAS threads (default 1: this process, no Dask)")
+                        help=f"run {unit} on a Dask LocalCluster of N worker processes, one task at a time each, "
+                             "with max(1, cores // N) numba and BLAS threads (default 1: this process, no Dask; "
+                             "see docs/distributed.md)")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help=f"run {unit} on an existing Dask cluster: tcp://host:8786 or a scheduler file "
                              "(checked before any work; excludes --jobs)")
