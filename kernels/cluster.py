@@ -103,7 +103,8 @@ def open_client(*, jobs: int = 1, scheduler: str | None = None, threads: int | N
 
     With ``scheduler`` (an address or a scheduler file): connect to that cluster; failing to connect within
     ``timeout`` seconds is an :class:`InputError`.  Otherwise start a ``LocalCluster`` of ``jobs`` worker processes
-    with one task slot each and the plan's numba/BLAS threads in their environment.
+    with one task slot each and the plan's numba/BLAS threads in their environment; they ignore Ctrl-C (this
+    process stops them when the body exits, also after Ctrl-C).
 
     Examples
     --------
@@ -134,7 +135,7 @@ def open_client(*, jobs: int = 1, scheduler: str | None = None, threads: int | N
     env = {var: str(plan["numba_threads"]) for var in _THREAD_VARS}
     env["MPLBACKEND"] = "Agg"
     with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      scheduler_kwargs={"dashboard": False}, env=env,
+                      scheduler_kwargs={"dashboard": False}, env=env, preload=[__name__],
                       silence_logs=40) as cluster, Client(cluster) as client:
         plan["address"] = cluster.scheduler_address
         yield client, plan
@@ -176,6 +177,14 @@ def threads_in_use() -> dict[str, int]:
 
     blas = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
     return {"numba_threads": int(numba.get_num_threads()), "blas_threads": int(max(blas, default=1))}
+
+
+def dask_setup(worker) -> None:
+    """Preload hook of the ``LocalCluster``'s workers: they ignore Ctrl-C, which reaches the whole process group;
+    the process that started them stops them (no traceback from every worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def available_cores() -> int:

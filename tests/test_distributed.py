@@ -231,3 +231,23 @@ def test_bad_scheduler_is_one_line_exit_2_before_any_work(tmp_path, fake_registr
 def test_jobs_and_scheduler_exclude_each_other(tmp_path, fake_registry, capsys):
     assert cli.main(["validate", "--jobs", "2", "--scheduler", "tcp://h:1", "--out", str(tmp_path / "r")]) == 2
     assert "exclude each other" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_a_cluster_run_keeps_finished_units_and_resumes(tmp_path, monkeypatch):
+    """Ctrl-C while units are on workers: the cluster is stopped, finished units are cached, the rerun reuses them."""
+    calls = []
+    real_attach = runner.attach_files
+
+    def attach_then_interrupt(outcome, out):
+        calls.append(outcome)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_attach(outcome, out)
+
+    monkeypatch.setattr(runner, "attach_files", attach_then_interrupt)
+    second = Experiment("sample2", "Sample 2", "the same numbers again", _settings, _sample_run, order=4)
+    with pytest.raises(KeyboardInterrupt):
+        _quiet(out_dir=tmp_path, experiments=[SAMPLE, second], jobs=2)
+    monkeypatch.setattr(runner, "attach_files", real_attach)
+    suite = _quiet(out_dir=tmp_path, experiments=[SAMPLE, second], jobs=2)
+    assert sorted(r.cached for r in suite.runs) == [False, True] and suite.passed
