@@ -167,6 +167,7 @@ def report_markdown(suite: SuiteResult) -> str:
         f"**|z| <= {suite.zmax:.3f}** (per-check level {1 - suite.family_level ** (1 / max(suite.n_judged, 1)):.2e}).",
         f"- Profile `{suite.settings['profile']}`, backend `{suite.settings['backend']}`, seed {suite.seed}, "
         f"jobs {suite.settings['jobs']}; total time {suite.total_time:.1f} s.",
+        f"- Execution: {_execution_text(suite.settings.get('execution'))}.",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in suite.versions.items() if k != "platform") + ".",
         "",
         "| experiment | checks | failed | time (s) | cached |",
@@ -261,3 +262,30 @@ def terminal_table(suite: SuiteResult, max_rows_per_experiment: int = 12) -> str
         text.append(f"  {f['verdict'].upper() if f['verdict'] == 'disagree' else f['verdict']:13s} "
                     f"{f['experiment']:{width}s}  {claim}{f['text']}")
     return "\n".join(text)
+
+
+def _execution_text(execution: dict | None) -> str:
+    """Where the experiments ran and with how many threads (``settings['execution']`` of the runner).
+
+    Examples
+    --------
+    >>> _execution_text({"mode": "in-process", "address": None, "workers": 1, "numba_threads": 2,
+    ...                  "blas_threads": 2, "cores": 2})
+    'in-process, 1 worker(s), numba threads 2, BLAS threads 2, 2 cores'
+    >>> _execution_text(None)
+    'not recorded'
+    """
+    if not execution:
+        return "not recorded"
+    parts = [str(execution.get("mode", "?"))]
+    if execution.get("address"):
+        parts.append(f"scheduler {execution['address']}")
+    parts.append(f"{execution.get('workers', '?')} worker(s)")
+    for key, label in (("numba_threads", "numba threads"), ("blas_threads", "BLAS threads")):
+        if key in execution:
+            parts.append(f"{label} {execution[key]}")
+    if "threads_used" in execution:
+        parts.append(f"threads used by the units {execution['threads_used']}")
+    if execution.get("cores"):
+        parts.append(f"{execution['cores']} cores")
+    return ", ".join(parts)
