@@ -19,7 +19,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from sigprop.theory.activations import device_activation, device_derivative
+from sigprop.kernels.device_activations import device_activation, device_derivative
 from sigprop.theory.errors import InputError
 
 from . import rng

@@ -23,7 +23,7 @@ import numpy as np
 from numba import cuda as _cuda
 from numba import types
 
-from sigprop.theory.activations import device_activation, device_derivative
+from sigprop.kernels.device_activations import device_activation, device_derivative
 from sigprop.theory.errors import InputError
 
 from . import layer_ops, rng

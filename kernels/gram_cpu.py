@@ -22,8 +22,9 @@ import numpy as np
 
 from sigprop.theory.errors import InputTypeError
 
-from ..theory.activations import Activation, device_activation
+from ..theory.activations import Activation
 from .backend import kernel_for_scalar
+from .device_activations import device_activation
 from .gram_device import (
     NORM_CODES,
     PSD_RTOL,

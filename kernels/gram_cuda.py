@@ -20,9 +20,10 @@ import numpy as np
 from numba import cuda as _cuda
 from numba import types
 
-from ..theory.activations import Activation, device_activation
+from ..theory.activations import Activation
 from . import gram_device
 from .backend import device_helper, kernel_for_scalar
+from .device_activations import device_activation
 from .gram_cpu import activation_device_fn, gram_outputs_from_status
 from .gram_device import NORM_CODES, PSD_RTOL, STATUS_NONFINITE, STATUS_NOT_PSD, STATUS_OK
 

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
+from sigprop.kernels.device_activations import device_activation, device_derivative
 from sigprop.theory import ACTIVATION_NAMES, activation, custom_activation, polynomial_activation, sympy_activation
-from sigprop.theory.activations import device_activation, device_derivative
 
 X = np.linspace(-3.7, 3.3, 29)
 
@@ -183,3 +183,74 @@ def test_uncompilable_default_scalar_keeps_the_theory_and_simulate_refuses_befor
     monkeypatch.setattr(sim_mod, "_run_batch", lambda *a, **k: pytest.fail("work started"))
     with pytest.raises(TypeError, match="needs a numba scalar"):
         sim_mod.simulate(np.ones((1, 3)), depth=1, width=4, activation=act, C_W=1.0, n_networks=2)
+
+
+# --------------------------------------------------------------------------------------------
+# The registry: one entry per activation, the device switch generated from it
+# --------------------------------------------------------------------------------------------
+def test_registry_codes_are_the_compiled_ones():
+    """Integer codes are compiled into kernels: they must never change."""
+    from sigprop.kernels.device_activations import CODES
+    from sigprop.theory.activation_registry import REGISTRY, check_registry
+
+    check_registry(REGISTRY)
+    assert CODES == {
+        "identity": 0, "relu": 1, "leaky_relu": 2, "abs": 3, "tanh": 4, "erf": 5, "sigmoid": 6,
+        "gelu": 7, "gelu_tanh": 8, "elu": 9, "celu": 10, "selu": 11, "softplus": 12, "silu": 13,
+        "exp": 14, "sin": 15, "cos": 16, "step": 17,
+    }
+    assert ACTIVATION_NAMES == tuple(CODES)
+
+
+@pytest.mark.parametrize("name", ACTIVATION_NAMES)
+def test_device_switch_is_the_registry_formula_bit_for_bit(name):
+    """The generated switch and the activation's numba scalars agree bit for bit, and with the entry's
+    plain-Python formula exactly (a NaN's sign bit aside), so the engines compute the registry's arithmetic."""
+    params = {"leaky_relu": {"slope": 0.3}, "elu": {"alpha": 0.7}, "celu": {"alpha": 1.9}}.get(name, {})
+    act = activation(name, **params)
+    e = act.entry
+    assert e is not None and e.name == name and e.code == act.code
+    p0, p1 = act.device_params
+    xs = [*X, 0.0, -0.0, 1e-300, 40.0, -40.0, 700.0, -750.0, math.inf, -math.inf, math.nan]
+    for x in xs:
+        for dev, scalar, formula in ((device_activation, act.scalar, e.scalar),
+                                     (device_derivative, act.scalar_deriv, e.scalar_deriv)):
+            try:
+                ref = formula(x, p0, p1)
+            except (OverflowError, ValueError):  # Python's math raises where numba returns inf/nan
+                ref = dev(act.code, x, p0, p1)
+            d, s = np.array([dev(act.code, x, p0, p1)]), np.array([scalar(x)])
+            assert d.view(np.uint64)[0] == s.view(np.uint64)[0], (name, x, d, s)
+            assert d[0] == ref or (math.isnan(d[0]) and math.isnan(ref)), (name, x, d, ref)
+
+
+def test_registry_rejects_a_bad_entry():
+    from sigprop.theory.activation_registry import REGISTRY, ActivationEntry, Param, check_registry
+
+    def bad(**kw):
+        base = dict(name="new", code=len(REGISTRY), fn=np.abs, deriv=np.sign, sympy=abs,
+                    scalar=lambda x, p0, p1: abs(x), scalar_deriv=lambda x, p0, p1: 1.0)
+        return REGISTRY + (ActivationEntry(**{**base, **kw}),)
+
+    check_registry(bad())
+    with pytest.raises(ValueError, match="expected 18"):
+        check_registry(bad(code=3))
+    with pytest.raises(ValueError, match="'relu' is used twice"):
+        check_registry(bad(name="relu"))
+    with pytest.raises(ValueError, match="at most two"):
+        check_registry(bad(params=(Param("a", 1.0), Param("b", 1.0), Param("c", 1.0))))
+    with pytest.raises(ValueError, match="default"):
+        check_registry(bad(params=(Param("a", 0.0, 0.0),)))
+    with pytest.raises(ValueError, match="jumps"):
+        check_registry(bad(jumps=(0.0,)))
+
+
+def test_activation_from_entry_checks_parameters_like_activation():
+    from sigprop.theory.activations import activation_from_entry
+
+    entry = activation("celu").entry
+    assert activation_from_entry(entry, alpha=2.0) == activation("celu", alpha=2.0)
+    with pytest.raises(ValueError, match=r"alpha=-1.0 must be finite and in \(0.0, inf\)"):
+        activation_from_entry(entry, alpha=-1.0)
+    with pytest.raises(TypeError, match="does not take parameter"):
+        activation_from_entry(entry, slope=1.0)

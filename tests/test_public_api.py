@@ -54,7 +54,8 @@ def test_namespace_packages_resolve_to_the_source_folders():
 
 
 def test_device_activations_propagate_nan_like_numpy():
-    from sigprop.theory.activations import ACTIVATION_NAMES, activation, device_activation
+    from sigprop.kernels.device_activations import device_activation
+    from sigprop.theory.activations import ACTIVATION_NAMES, activation
 
     for name in ACTIVATION_NAMES:
         act = activation(name)

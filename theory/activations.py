@@ -1,9 +1,11 @@
-"""Activation functions: numeric (NumPy and numba scalar), symbolic (SymPy), derivative and kinks.
+"""Activation objects: numeric (NumPy and numba scalar), symbolic (SymPy), derivative and kinks.
 
-An :class:`Activation` is a small immutable object.  Built-in activations carry an integer ``code``
-and two float parameters ``(p0, p1)`` so that compiled kernels can evaluate any of them through one
-switch (:func:`device_activation`, :func:`device_derivative`), written once as
-``@numba.njit(inline='always')`` scalar code and shared by the CPU and CUDA kernels.
+An :class:`Activation` is a small immutable object.  The built-in ones are made by :func:`activation` from their
+entries in :mod:`sigprop.theory.activation_registry`, which hold every fact about each (the integer device
+``code``, the scalar formulas the compiled engines switch over in ``sigprop.kernels.device_activations``, the
+closed forms, ...); parameters travel to the device as two floats ``device_params = (p0, p1)``.
+:func:`custom_activation` makes a user's activation (``code = CUSTOM_CODE``), whose numba ``scalar`` the engines
+call instead of the switch.
 
 Conventions: ``phi`` is applied elementwise to pre-activations; ``kinks`` lists the points where
 ``phi`` is not smooth (for integration, split there); ``jumps`` the subset where ``phi`` itself is
@@ -11,143 +13,32 @@ discontinuous (``phi'`` then has a delta mass and ``E[phi'^2]`` is infinite).
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
-from scipy import special
 
 from sigprop.theory.errors import InputError, InputTypeError
+
+from .activation_registry import REGISTRY, ActivationEntry, entry_named
 
 __all__ = [
     "Activation",
     "activation",
     "as_activation",
     "custom_activation",
+    "activation_from_entry",
     "ACTIVATION_NAMES",
-    "device_activation",
-    "device_derivative",
+    "CUSTOM_CODE",
 ]
 
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
-_SQRT2 = math.sqrt(2.0)
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_GELU_TANH_C = 0.044715
-
-# Device codes of the built-in activations (stable: they are compiled into kernels).
-CODES: dict[str, int] = {
-    "identity": 0, "relu": 1, "leaky_relu": 2, "abs": 3, "tanh": 4, "erf": 5, "sigmoid": 6,
-    "gelu": 7, "gelu_tanh": 8, "elu": 9, "celu": 10, "selu": 11, "softplus": 12, "silu": 13,
-    "exp": 14, "sin": 15, "cos": 16, "step": 17,
-}
-CUSTOM_CODE = -1
-
-
-# --------------------------------------------------------------------------------------------
-# Scalar device code: one source for CPU (njit) and CUDA kernels.
-# --------------------------------------------------------------------------------------------
-@numba.njit(inline="always", cache=True)
-def _sigmoid_scalar(x: float) -> float:
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
-
-
-@numba.njit(inline="always", cache=True)
-def device_activation(code: int, x: float, p0: float, p1: float) -> float:
-    """phi(x) for the built-in activation ``code`` with parameters (p0, p1)."""
-    if code == 0:
-        return x
-    elif code == 1:
-        return 0.0 if x <= 0.0 else x  # NaN propagates, as in np.maximum(x, 0)
-    elif code == 2:
-        return x if x > 0.0 else p0 * x
-    elif code == 3:
-        return abs(x)
-    elif code == 4:
-        return math.tanh(x)
-    elif code == 5:
-        return math.erf(x)
-    elif code == 6:
-        return _sigmoid_scalar(x)
-    elif code == 7:
-        return 0.5 * x * (1.0 + math.erf(x / 1.4142135623730951))
-    elif code == 8:
-        return 0.5 * x * (1.0 + math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
-    elif code == 9:
-        return x if x > 0.0 else p0 * math.expm1(x)
-    elif code == 10:
-        return x if x > 0.0 else p0 * math.expm1(x / p0)
-    elif code == 11:
-        return 1.0507009873554805 * (x if x > 0.0 else 1.6732632423543772 * math.expm1(x))
-    elif code == 12:
-        return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
-    elif code == 13:
-        return x * _sigmoid_scalar(x)
-    elif code == 14:
-        return math.exp(x)
-    elif code == 15:
-        return math.sin(x)
-    elif code == 16:
-        return math.cos(x)
-    elif code == 17:
-        return 1.0 if x > 0.0 else 0.0
-    return math.nan
-
-
-@numba.njit(inline="always", cache=True)
-def device_derivative(code: int, x: float, p0: float, p1: float) -> float:
-    """phi'(x) for the built-in activation ``code`` (the one-sided value 0 or slope at a kink; 0 for step)."""
-    if code == 0:
-        return 1.0
-    elif code == 1:
-        return 1.0 if x > 0.0 else 0.0
-    elif code == 2:
-        return 1.0 if x > 0.0 else p0
-    elif code == 3:
-        return 1.0 if x > 0.0 else -1.0
-    elif code == 4:
-        t = math.tanh(x)
-        return 1.0 - t * t
-    elif code == 5:
-        return 1.1283791670955126 * math.exp(-x * x)
-    elif code == 6:
-        s = _sigmoid_scalar(x)
-        return s * (1.0 - s)
-    elif code == 7:
-        return 0.5 * (1.0 + math.erf(x / 1.4142135623730951)) + x * 0.3989422804014327 * math.exp(-0.5 * x * x)
-    elif code == 8:
-        u = 0.7978845608028654 * (x + 0.044715 * x * x * x)
-        t = math.tanh(u)
-        du = 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * x * x)
-        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
-    elif code == 9:
-        return 1.0 if x > 0.0 else p0 * math.exp(x)
-    elif code == 10:
-        return 1.0 if x > 0.0 else math.exp(x / p0)
-    elif code == 11:
-        return 1.0507009873554805 * (1.0 if x > 0.0 else 1.6732632423543772 * math.exp(x))
-    elif code == 12:
-        return _sigmoid_scalar(x)
-    elif code == 13:
-        s = _sigmoid_scalar(x)
-        return s * (1.0 + x * (1.0 - s))
-    elif code == 14:
-        return math.exp(x)
-    elif code == 15:
-        return math.cos(x)
-    elif code == 16:
-        return -math.sin(x)
-    elif code == 17:
-        return 0.0
-    return math.nan
+CUSTOM_CODE = -1  # the device code of every custom activation (the built-ins' codes are in their registry entries)
+ACTIVATION_NAMES: tuple[str, ...] = tuple(e.name for e in REGISTRY)
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,9 +49,11 @@ class Activation:
     """A pointwise activation ``phi`` with its derivative, kinks and (optionally) SymPy form.
 
     ``fn``/``deriv`` are vectorised NumPy callables; ``scalar``/``scalar_deriv`` are numba-compiled
-    scalar functions (for built-ins, ``device_activation(code, x, p0, p1)`` with fixed code/params);
+    scalar functions (for built-ins, the registry entry's scalar formulas at the activation's parameters);
     ``sympy_builder(x)`` returns the SymPy expression in the symbol ``x`` (None if no closed form).
     ``slopes = (a_plus, a_minus)`` is set for positively homogeneous (scale-invariant) activations.
+    ``entry`` is the registry entry of a built-in (None for a custom activation): closed forms, exact Hermite
+    coefficients and the other optional facts are read from it.
     """
 
     name: str
@@ -176,6 +69,7 @@ class Activation:
     sympy_builder: Callable[[Any], Any] | None = field(default=None, compare=False, repr=False)
     scalar: Any = field(default=None, compare=False, repr=False)
     scalar_deriv: Any = field(default=None, compare=False, repr=False)
+    entry: ActivationEntry | None = field(default=None, compare=False, repr=False)
 
     def __call__(self, x):
         return self.fn(np.asarray(x, dtype=float))
@@ -214,137 +108,82 @@ class Activation:
         return f"{self.name}(" + ", ".join(f"{k}={v:g}" for k, v in self.params) + ")"
 
 
-def _relu(x):
-    return np.maximum(x, 0.0)
+# --------------------------------------------------------------------------------------------
+# Built-in activations from their registry entries
+# --------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _compiled_formula(formula: Callable[[float, float, float], float]):
+    """A registry scalar formula ``(x, p0, p1) -> float`` as an inline numba function (one per formula)."""
+    return numba.njit(inline="always")(formula)
 
 
-def _sigmoid(x):
-    return special.expit(x)
+def _builtin_scalars(entry: ActivationEntry, p0: float, p1: float):
+    """The numba scalars ``x -> phi(x)``, ``x -> phi'(x)`` of a built-in at device parameters (p0, p1)."""
+    phi_f, dphi_f = _compiled_formula(entry.scalar), _compiled_formula(entry.scalar_deriv)
 
-
-def _gelu(x):
-    return 0.5 * x * (1.0 + special.erf(x / _SQRT2))
-
-
-def _gelu_d(x):
-    return 0.5 * (1.0 + special.erf(x / _SQRT2)) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)
-
-
-def _gelu_tanh(x):
-    return 0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + _GELU_TANH_C * x**3)))
-
-
-def _gelu_tanh_d(x):
-    t = np.tanh(_SQRT_2_OVER_PI * (x + _GELU_TANH_C * x**3))
-    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _SQRT_2_OVER_PI * (1.0 + 3 * _GELU_TANH_C * x * x)
-
-
-def _spec(name: str, p: Mapping[str, float]) -> dict:
-    """Numeric and symbolic definition of a built-in activation with parameters ``p``."""
-    import_sp = _lazy_sympy
-    if name == "identity":
-        return dict(fn=lambda x: x + 0.0, deriv=lambda x: np.ones_like(x), parity="odd", slopes=(1.0, 1.0),
-                    sympy_builder=lambda x: x)
-    if name == "relu":
-        return dict(fn=_relu, deriv=lambda x: (x > 0).astype(float), kinks=(0.0,), slopes=(1.0, 0.0),
-                    sympy_builder=lambda x: import_sp().Max(x, 0))
-    if name == "leaky_relu":
-        a = p["slope"]
-        return dict(fn=lambda x: np.where(x > 0, x, a * x), deriv=lambda x: np.where(x > 0, 1.0, a),
-                    kinks=(0.0,), slopes=(1.0, a), parity={1.0: "odd", -1.0: "even"}.get(a),
-                    sympy_builder=lambda x: import_sp().Piecewise((x, x > 0), (import_sp().nsimplify(a) * x, True)))
-    if name == "abs":
-        return dict(fn=np.abs, deriv=lambda x: np.where(x > 0, 1.0, -1.0), kinks=(0.0,), slopes=(1.0, -1.0),
-                    parity="even", sympy_builder=lambda x: import_sp().Abs(x))
-    if name == "step":
-        return dict(fn=lambda x: (x > 0).astype(float), deriv=lambda x: np.zeros_like(x), kinks=(0.0,), jumps=(0.0,),
-                    sympy_builder=lambda x: import_sp().Heaviside(x, 0))
-    if name == "tanh":
-        return dict(fn=np.tanh, deriv=lambda x: 1.0 - np.tanh(x) ** 2, parity="odd",
-                    sympy_builder=lambda x: import_sp().tanh(x))
-    if name == "erf":
-        return dict(fn=special.erf, deriv=lambda x: 2.0 / math.sqrt(math.pi) * np.exp(-x * x), parity="odd",
-                    sympy_builder=lambda x: import_sp().erf(x))
-    if name == "sigmoid":
-        return dict(fn=_sigmoid, deriv=lambda x: _sigmoid(x) * (1.0 - _sigmoid(x)),
-                    sympy_builder=lambda x: 1 / (1 + import_sp().exp(-x)))
-    if name == "gelu":
-        return dict(fn=_gelu, deriv=_gelu_d,
-                    sympy_builder=lambda x: x * (1 + import_sp().erf(x / import_sp().sqrt(2))) / 2)
-    if name == "gelu_tanh":
-        def b(x):
-            sp = import_sp()
-            return x * (1 + sp.tanh(sp.sqrt(2 / sp.pi) * (x + sp.Rational(44715, 1000000) * x**3))) / 2
-        return dict(fn=_gelu_tanh, deriv=_gelu_tanh_d, sympy_builder=b)
-    if name == "elu":
-        a = p["alpha"]
-        return dict(fn=lambda x: np.where(x > 0, x, a * np.expm1(np.minimum(x, 0.0))),
-                    deriv=lambda x: np.where(x > 0, 1.0, a * np.exp(np.minimum(x, 0.0))),
-                    kinks=(0.0,),
-                    sympy_builder=lambda x: import_sp().Piecewise(
-                        (x, x > 0), (import_sp().nsimplify(a) * (import_sp().exp(x) - 1), True)))
-    if name == "celu":
-        a = p["alpha"]
-        return dict(fn=lambda x: np.where(x > 0, x, a * np.expm1(np.minimum(x, 0.0) / a)),
-                    deriv=lambda x: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0.0) / a)),
-                    kinks=(0.0,),
-                    sympy_builder=lambda x: import_sp().Piecewise(
-                        (x, x > 0),
-                        (import_sp().nsimplify(a) * (import_sp().exp(x / import_sp().nsimplify(a)) - 1), True)))
-    if name == "selu":
-        return dict(fn=lambda x: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0.0))),
-                    deriv=lambda x: SELU_SCALE * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(x, 0.0))),
-                    kinks=(0.0,),
-                    sympy_builder=lambda x: import_sp().Float(SELU_SCALE, 30) * import_sp().Piecewise(
-                        (x, x > 0), (import_sp().Float(SELU_ALPHA, 30) * (import_sp().exp(x) - 1), True)))
-    if name == "softplus":
-        return dict(fn=lambda x: np.logaddexp(0.0, x), deriv=_sigmoid,
-                    sympy_builder=lambda x: import_sp().log(1 + import_sp().exp(x)))
-    if name == "silu":
-        return dict(fn=lambda x: x * _sigmoid(x), deriv=lambda x: _sigmoid(x) * (1.0 + x * (1.0 - _sigmoid(x))),
-                    sympy_builder=lambda x: x / (1 + import_sp().exp(-x)))
-    if name == "exp":
-        return dict(fn=np.exp, deriv=np.exp, sympy_builder=lambda x: import_sp().exp(x))
-    if name == "sin":
-        return dict(fn=np.sin, deriv=np.cos, parity="odd", sympy_builder=lambda x: import_sp().sin(x))
-    if name == "cos":
-        return dict(fn=np.cos, deriv=lambda x: -np.sin(x), parity="even", sympy_builder=lambda x: import_sp().cos(x))
-    raise AssertionError(name)
-
-
-def _lazy_sympy():
-    import sympy
-
-    return sympy
-
-
-# name -> {parameter: (default, (low, high))}: the value must be finite and strictly inside (low, high).
-_PARAMS: dict[str, dict[str, tuple[float, tuple[float, float]]]] = {
-    "leaky_relu": {"slope": (0.01, (-math.inf, math.inf))},
-    "elu": {"alpha": (1.0, (0.0, math.inf))},
-    "celu": {"alpha": (1.0, (0.0, math.inf))},
-}
-ACTIVATION_NAMES: tuple[str, ...] = tuple(CODES)
-
-
-def _make_scalar(code: int, p0: float, p1: float):
     @numba.njit(inline="always")
     def scalar(x):
-        return device_activation(code, x, p0, p1)
+        return phi_f(x, p0, p1)
 
     @numba.njit(inline="always")
     def scalar_d(x):
-        return device_derivative(code, x, p0, p1)
+        return dphi_f(x, p0, p1)
 
     return scalar, scalar_d
+
+
+def _checked_params(entry: ActivationEntry, params: dict[str, Any]) -> dict[str, float]:
+    """The entry's parameters with defaults filled in; TypeError/ValueError for unknown, non-real or out-of-range."""
+    key = entry.name
+    allowed = {p.name: p for p in entry.params}
+    unknown = set(params) - set(allowed)
+    if unknown:
+        taken = ", ".join(allowed) if allowed else "no parameters"
+        raise InputTypeError(f"activation {key!r} does not take parameter(s) {sorted(unknown)}; it takes {taken}")
+    out: dict[str, float] = {}
+    for pname, spec in allowed.items():
+        v = params.get(pname, spec.default)
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise InputTypeError(f"activation {key!r}: parameter {pname} must be a real number, got {v!r}")
+        v = float(v)
+        if not math.isfinite(v) or not spec.low < v < spec.high:
+            raise InputError(f"activation {key!r}: parameter {pname}={v!r} must be finite and in "
+                             f"({spec.low}, {spec.high})")
+        out[pname] = v
+    return out
+
+
+def activation_from_entry(entry: ActivationEntry, **params: float) -> Activation:
+    """The :class:`Activation` of a registry entry with parameters (defaults filled in, ranges checked).
+
+    :func:`activation` resolves a name to its entry and calls this; call it directly to try an entry before it
+    is added to the registry (see docs/theory.md, "Adding an activation").
+
+    Examples
+    --------
+    >>> from sigprop.theory.activation_registry import entry_named
+    >>> a = activation_from_entry(entry_named("elu"), alpha=0.5)
+    >>> a.label, a.code, a.device_params, a == activation("elu", alpha=0.5)
+    ('elu(alpha=0.5)', 9, (0.5, 0.0), True)
+    """
+    p = _checked_params(entry, params)
+    dev = tuple(p.values()) + (0.0,) * (2 - len(p))
+    p0, p1 = float(dev[0]), float(dev[1])
+    scalar, scalar_d = _builtin_scalars(entry, p0, p1)
+    bound = (lambda f: functools.partial(f, **p)) if p else (lambda f: f)
+    return Activation(name=entry.name, params=tuple(p.items()), fn=bound(entry.fn), deriv=bound(entry.deriv),
+                      kinks=entry.kinks, jumps=entry.jumps, code=entry.code, device_params=(p0, p1),
+                      parity=entry.parity_at(p), slopes=entry.slopes_at(p), sympy_builder=bound(entry.sympy),
+                      scalar=scalar, scalar_deriv=scalar_d, entry=entry)
 
 
 def activation(name: str | Activation, **params: float) -> Activation:
     """The built-in activation ``name`` with parameters, e.g. ``activation('leaky_relu', slope=0.2)``.
 
     Known names: identity, relu, leaky_relu(slope), abs, step, tanh, erf, sigmoid, gelu (erf form),
-    gelu_tanh, elu(alpha), celu(alpha), selu, softplus, silu, exp, sin, cos.  An ``Activation`` passed
-    in is returned unchanged (and must then come with no parameters).
+    gelu_tanh, elu(alpha), celu(alpha), selu, softplus, silu, exp, sin, cos (the entries of
+    :data:`sigprop.theory.activation_registry.REGISTRY`).  An ``Activation`` passed in is returned unchanged
+    (and must then come with no parameters).
 
     Examples
     --------
@@ -361,31 +200,10 @@ def activation(name: str | Activation, **params: float) -> Activation:
         return name
     if not isinstance(name, str):
         raise InputTypeError(f"activation: name must be a str or Activation, got {type(name).__name__}")
-    key = name.strip().lower().replace("-", "_")
-    aliases = {"linear": "identity", "lrelu": "leaky_relu", "swish": "silu", "heaviside": "step"}
-    key = aliases.get(key, key)
-    if key not in CODES:
+    entry = entry_named(name.strip().lower().replace("-", "_"))
+    if entry is None:
         raise InputError(f"activation: unknown name {name!r}; known: {', '.join(ACTIVATION_NAMES)}")
-    allowed = _PARAMS.get(key, {})
-    unknown = set(params) - set(allowed)
-    if unknown:
-        taken = ", ".join(allowed) if allowed else "no parameters"
-        raise InputTypeError(f"activation {key!r} does not take parameter(s) {sorted(unknown)}; it takes {taken}")
-    p: dict[str, float] = {}
-    for pname, (default, (lo, hi)) in allowed.items():
-        v = params.get(pname, default)
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise InputTypeError(f"activation {key!r}: parameter {pname} must be a real number, got {v!r}")
-        v = float(v)
-        if not math.isfinite(v) or not lo < v < hi:
-            raise InputError(f"activation {key!r}: parameter {pname}={v!r} must be finite and in ({lo}, {hi})")
-        p[pname] = v
-    spec = _spec(key, p)
-    code = CODES[key]
-    dev = tuple(p.values()) + (0.0,) * (2 - len(p))
-    scalar, scalar_d = _make_scalar(code, float(dev[0]), float(dev[1]))
-    return Activation(name=key, params=tuple(p.items()), code=code, device_params=(float(dev[0]), float(dev[1])),
-                      scalar=scalar, scalar_deriv=scalar_d, **spec)
+    return activation_from_entry(entry, **params)
 
 
 def as_activation(act: str | Activation, *, argname: str = "act", **params: float) -> Activation:

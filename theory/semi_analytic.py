@@ -14,7 +14,7 @@ import math
 import numpy as np
 from scipy.special import log_ndtr, ndtr
 
-from .activations import SELU_ALPHA, SELU_SCALE, Activation
+from .activations import Activation
 from .gaussian import _EDGES, _gl
 
 __all__ = ["exp_linear_pieces", "semi_analytic_pair"]
@@ -23,18 +23,14 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 def exp_linear_pieces(act: Activation, derivative: bool = False):
-    """Pieces (w, n, beta, lo, hi) of phi (or phi') for elu/celu/selu; None for other activations."""
-    if not act.is_builtin:
+    """Pieces (w, n, beta, lo, hi) of phi (or phi') for an exponential-linear activation, else None.
+
+    An activation is exponential-linear when its registry entry gives ``exp_linear`` = (s, a, b):
+    ``phi = s x`` for x > 0 and ``s a (e^(b x) - 1)`` for x < 0 (elu, celu, selu).
+    """
+    if act.entry is None or act.entry.exp_linear is None:
         return None
-    p = act.param_dict
-    if act.name == "elu":
-        a, s, b = p["alpha"], 1.0, 1.0
-    elif act.name == "selu":
-        a, s, b = SELU_ALPHA, SELU_SCALE, 1.0
-    elif act.name == "celu":
-        a, s, b = p["alpha"], 1.0, 1.0 / p["alpha"]
-    else:
-        return None
+    s, a, b = act.entry.exp_linear(**act.param_dict)
     if derivative:  # phi' = s on x > 0, s a b e^{b x} on x < 0
         return [(s, 0, 0.0, 0.0, math.inf), (s * a * b, 0, b, -math.inf, 0.0)]
     return [(s, 1, 0.0, 0.0, math.inf), (s * a, 0, b, -math.inf, 0.0), (-s * a, 0, 0.0, -math.inf, 0.0)]

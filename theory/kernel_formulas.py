@@ -1,0 +1,212 @@
+"""Closed-form Gaussian pair expectations: the formulas the activation registry names.
+
+A :class:`ClosedForm` bundles what is known in closed form for one activation, for ``(u_a, u_b) ~ N(0, K)`` with
+``K = [[Kaa, Kab], [Kab, Kbb]]``:
+
+* ``pair(Kaa, Kab, Kbb)`` = <phi(u_a) phi(u_b)>_K and ``pair_deriv`` = <phi'(u_a) phi'(u_b)>_K
+  (general variances; used by :mod:`sigprop.theory.meanfield`);
+* ``unit(rho, order)`` = d^order/drho^order E[phi(X) phi(Y)] for unit-variance X, Y with correlation rho,
+  unnormalised, orders 0, 1, 2 (used by :class:`sigprop.theory.KernelMap`).
+
+A registry entry (:mod:`sigprop.theory.activation_registry`) names its activation's closed form; the accessors of
+:mod:`sigprop.theory.closed_forms` read it from an :class:`~sigprop.theory.activations.Activation`.
+
+Piecewise-linear ``phi = b max(x, 0) + a min(x, 0)`` (identity, relu, leaky_relu, abs):
+``E = sqrt(Kaa Kbb) [A sqrt(1-rho^2) + (S - A arccos rho) rho]``, ``A = (a-b)^2/(2 pi)``, ``S = (a^2+b^2)/2``
+(the arc-cosine kernel of degree 1); step: ``1/4 + arcsin(rho)/(2 pi)``;
+erf: ``(2/pi) arcsin(2 Kab / sqrt((1+2Kaa)(1+2Kbb)))``; exp: ``exp((Kaa+Kbb)/2 + Kab)``;
+sin/cos: ``exp(-(Kaa+Kbb)/2) sinh/cosh(Kab)``; GELU (unit variances only):
+``rho/4 + (1/(2 pi)) (1/sqrt(4-rho^2) + rho arcsin(rho/2))``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from sigprop.theory.errors import InputError
+
+__all__ = ["ClosedForm", "piecewise_linear", "STEP", "ERF", "GELU", "EXP", "SIN", "COS"]
+
+_TWO_PI = 2.0 * math.pi
+
+
+@dataclass(frozen=True)
+class ClosedForm:
+    """The closed forms known for one activation (each None when unknown).
+
+    Attributes
+    ----------
+    unit : callable or None
+        ``unit(rho, order=0)``: d^order/drho^order E[phi(X) phi(Y)], unit variances, orders 0, 1, 2.
+    pair : callable or None
+        ``pair(Kaa, Kab, Kbb)``: <phi(u_a) phi(u_b)>_K, vectorised.
+    pair_deriv : callable or None
+        ``pair_deriv(Kaa, Kab, Kbb)``: <phi'(u_a) phi'(u_b)>_K, vectorised (phi'(0) the left slope).
+    slopes : tuple of float or None
+        ``(b, a)`` when phi = b max(x, 0) + a min(x, 0) (the piecewise-linear family), else None.
+
+    Examples
+    --------
+    >>> round(float(ERF.unit(0.5)), 12), round(float(ERF.pair(1.0, 0.5, 1.0)), 12)
+    (0.216346895939, 0.216346895939)
+    """
+
+    unit: Callable | None = None
+    pair: Callable | None = None
+    pair_deriv: Callable | None = None
+    slopes: tuple[float, float] | None = None
+
+
+def _rho(Kaa, Kab, Kbb):
+    prod = Kaa * Kbb
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(prod > 0, Kab / np.sqrt(np.where(prod > 0, prod, 1.0)), 0.0)
+    return np.clip(r, -1.0, 1.0)
+
+
+def _check_order(order: int) -> None:
+    if order not in (0, 1, 2):
+        raise InputError(f"order must be 0, 1 or 2, got {order!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Piecewise linear: phi = b max(x, 0) + a min(x, 0)
+# --------------------------------------------------------------------------------------------
+def _pl_unit(b: float, a: float, rho, order: int):
+    A = (a - b) ** 2 / _TWO_PI
+    S = 0.5 * (a * a + b * b)
+    rho = np.asarray(rho, dtype=float)
+    one_m = np.maximum(1.0 - rho * rho, 0.0)
+    if order == 0:
+        return A * np.sqrt(one_m) + (S - A * np.arccos(rho)) * rho
+    if order == 1:
+        return S - A * np.arccos(rho)
+    if order == 2:
+        if A == 0.0:
+            return np.zeros_like(rho)
+        with np.errstate(divide="ignore"):
+            return A / np.sqrt(one_m)
+    raise InputError(f"order must be 0, 1 or 2, got {order!r}")
+
+
+def _pl_pair_deriv(b: float, a: float):
+    def f(Kaa, Kab, Kbb):
+        same = 0.25 + np.arcsin(_rho(Kaa, Kab, Kbb)) / _TWO_PI  # P(++) = P(--)
+        both = same * (a * a + b * b) + (1.0 - 2.0 * same) * a * b
+        one0 = a * 0.5 * (a + b)  # one variance zero: phi'(0) = a times E phi'(u)
+        za, zb = Kaa <= 0, Kbb <= 0
+        return np.where(za & zb, a * a, np.where(za | zb, one0, both))
+    return f
+
+
+def piecewise_linear(b: float, a: float) -> ClosedForm:
+    """The closed forms of ``phi = b max(x, 0) + a min(x, 0)`` (slope b for x > 0, a for x < 0).
+
+    Examples
+    --------
+    >>> relu = piecewise_linear(1.0, 0.0)
+    >>> relu.slopes, round(float(relu.unit(0.0)), 12)
+    ((1.0, 0.0), 0.159154943092)
+    """
+    b, a = float(b), float(a)
+    if a == b:
+        def pair(Kaa, Kab, Kbb):
+            return a * a * Kab
+    else:
+        def pair(Kaa, Kab, Kbb):
+            return np.sqrt(Kaa * Kbb) * _pl_unit(b, a, _rho(Kaa, Kab, Kbb), 0)
+
+    def unit(rho, order=0):
+        return _pl_unit(b, a, rho, order)
+
+    return ClosedForm(unit=unit, pair=pair, pair_deriv=_pl_pair_deriv(b, a), slopes=(b, a))
+
+
+# --------------------------------------------------------------------------------------------
+# step, erf, GELU
+# --------------------------------------------------------------------------------------------
+def _step_unit(rho, order: int = 0):
+    rho = np.asarray(rho, dtype=float)
+    one_m = np.maximum(1.0 - rho * rho, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if order == 0:
+            return 0.25 + np.arcsin(rho) / _TWO_PI
+        if order == 1:
+            return 1.0 / (_TWO_PI * np.sqrt(one_m))
+        if order == 2:
+            return np.where(rho == 0, 0.0, rho / (_TWO_PI * one_m ** 1.5))
+    raise InputError(f"order must be 0, 1 or 2, got {order!r}")
+
+
+def _step_pair(Kaa, Kab, Kbb):
+    return np.where((Kaa > 0) & (Kbb > 0), _step_unit(_rho(Kaa, Kab, Kbb), 0), 0.0)
+
+
+def _erf_unit(rho, order: int = 0):
+    rho = np.asarray(rho, dtype=float)
+    q = 1.0 - 4.0 * rho * rho / 9.0
+    if order == 0:
+        return (2.0 / math.pi) * np.arcsin(2.0 * rho / 3.0)
+    if order == 1:
+        return (4.0 / (3.0 * math.pi)) / np.sqrt(q)
+    if order == 2:
+        return (4.0 / (3.0 * math.pi)) * (4.0 * rho / 9.0) / q**1.5
+    raise InputError(f"order must be 0, 1 or 2, got {order!r}")
+
+
+def _erf_pair(Kaa, Kab, Kbb):
+    return (2.0 / math.pi) * np.arcsin(np.clip(2.0 * Kab / np.sqrt((1.0 + 2.0 * Kaa) * (1.0 + 2.0 * Kbb)), -1.0, 1.0))
+
+
+def _erf_pair_deriv(Kaa, Kab, Kbb):
+    return (4.0 / math.pi) / np.sqrt((1.0 + 2.0 * Kaa) * (1.0 + 2.0 * Kbb) - 4.0 * Kab * Kab)
+
+
+def _gelu_unit(rho, order: int = 0):
+    rho = np.asarray(rho, dtype=float)
+    q = 4.0 - rho * rho
+    if order == 0:
+        return rho / 4.0 + (1.0 / _TWO_PI) * (1.0 / np.sqrt(q) + rho * np.arcsin(rho / 2.0))
+    if order == 1:
+        return 0.25 + (1.0 / _TWO_PI) * (rho / q**1.5 + np.arcsin(rho / 2.0) + rho / np.sqrt(q))
+    if order == 2:
+        return (1.0 / _TWO_PI) * (5.0 / q**1.5 + 3.0 * rho * rho / q**2.5 + 1.0 / np.sqrt(q))
+    raise InputError(f"order must be 0, 1 or 2, got {order!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# exp, sin, cos
+# --------------------------------------------------------------------------------------------
+def _exp_unit(rho, order=0):
+    _check_order(order)
+    return np.exp(1.0 + np.asarray(rho, dtype=float))
+
+
+def _exp_pair(Kaa, Kab, Kbb):
+    return np.exp(0.5 * (Kaa + Kbb) + Kab)
+
+
+def _trig_unit(funcs):
+    def f(rho, order=0):
+        _check_order(order)
+        return math.exp(-1.0) * funcs[order % 2](np.asarray(rho, dtype=float))
+    return f
+
+
+def _sinh_pair(Kaa, Kab, Kbb):
+    return np.exp(-0.5 * (Kaa + Kbb)) * np.sinh(Kab)
+
+
+def _cosh_pair(Kaa, Kab, Kbb):
+    return np.exp(-0.5 * (Kaa + Kbb)) * np.cosh(Kab)
+
+
+STEP = ClosedForm(unit=_step_unit, pair=_step_pair)
+ERF = ClosedForm(unit=_erf_unit, pair=_erf_pair, pair_deriv=_erf_pair_deriv)
+GELU = ClosedForm(unit=_gelu_unit)
+EXP = ClosedForm(unit=_exp_unit, pair=_exp_pair, pair_deriv=_exp_pair)
+SIN = ClosedForm(unit=_trig_unit((np.sinh, np.cosh)), pair=_sinh_pair, pair_deriv=_cosh_pair)  # phi' = cos
+COS = ClosedForm(unit=_trig_unit((np.cosh, np.sinh)), pair=_cosh_pair, pair_deriv=_sinh_pair)  # phi' = -sin
