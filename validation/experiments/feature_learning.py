@@ -37,6 +37,16 @@ from sigprop.theory.errors import InputError
 from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
 
 NAME = "feature_learning"
+
+EXPECT_W1 = 2.0  # multiple of chance k/d the trained first layer's teacher-subspace fraction must reach (lower bound)
+EXPECT_RFM = 5.0  # the same for RFM's M
+
+# the headline finding, judged by the checks (the teacher-subspace expectations and the proposition's relation)
+FINDING = Finding(
+    claim=(f"trained first layers and RFM concentrate their features in the teacher subspace span(U) (lower 95% "
+           f"bounds >= {EXPECT_W1:g} k/d and {EXPECT_RFM:g} k/d), and AGOP_i = W_i^T G W_i with the "
+           "NFA cosine inside the proposition's isotropy interval on every layer"),
+    source="Radhakrishnan et al. (arXiv 2212.13881); the proposition: this package", basis="checks")
 CHAIN_TOL = 1e-10   # relative Frobenius error of AGOP_i = W_i^T G W_i (rounding of two products)
 JVP_TOL = 1e-10     # relative max error of the reverse-mode Jacobians against forward mode
 BOUND_TOL = 1e-9    # absolute slack of the proposition's interval (the cosines are rounded to ~1e-15)
@@ -71,7 +81,7 @@ def settings(profile: str) -> dict[str, Any]:
     reg 1e-3).  ``expect_w1``/``expect_rfm``: the stated multiples of k/d that the lower confidence bounds must reach.
     """
     common = {"momentum": 0.9, "batch_size": 32, "bias": True, "C_b": 0.0, "jvp_directions": 2,
-              "expect_w1": 2.0, "expect_rfm": 5.0,
+              "expect_w1": EXPECT_W1, "expect_rfm": EXPECT_RFM,
               "rfm": {"bandwidth": 10.0, "reg": 1e-3, "iters": 5, "power": 1.0}}
     if profile == "smoke":
         nets = [_net("digits relu CE", "digits", [48, 16], "relu", "cross_entropy", 0.05, 0.0, 3, [1]),
@@ -538,12 +548,7 @@ def _teacher_checks(s, teach, specs) -> list[Check]:
 
 def _findings(s, results, specs) -> list[Check]:
     """The headline findings: the judged expectations (basis 'checks') and the trained NFA correlation (reported)."""
-    head = Finding(
-        claim=(f"trained first layers and RFM concentrate their features in the teacher subspace span(U) (lower 95% "
-               f"bounds >= {s['expect_w1']:g} k/d and {s['expect_rfm']:g} k/d), and AGOP_i = W_i^T G W_i with the "
-               "NFA cosine inside the proposition's isotropy interval on every layer"),
-        source="Radhakrishnan et al. (arXiv 2212.13881); the proposition: this package", basis="checks")
-    checks = [head.as_check(NAME, "finding: teacher subspace and the proposition (judged checks)")]
+    checks = [FINDING.as_check(NAME, "finding: teacher subspace and the proposition (judged checks)")]
     vals = _per_seed_average(results, specs, "later", -1)
     m, lo, hi = mean_interval(vals)
     nfa = Finding(claim="trained networks satisfy the NFA: W^T W correlates with AGOP^(1/2) (Pearson)",
