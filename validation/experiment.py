@@ -202,7 +202,9 @@ class Finding:
             text += f", {100 * self.confidence:g}% CI [{lo:#.3g}, {hi:#.3g}]"
         if self.paper_value is not None:
             paper = f"{self.paper_value:#.3g}"
-            paper = f"{self.paper_text} = {paper}" if self.paper_text else paper
+            if self.paper_text:  # '3/5 = 0.600'; a text that already shows the number stands alone: '> 0.92'
+                shown = f"{self.paper_value:g}" in self.paper_text
+                paper = self.paper_text if shown else f"{self.paper_text} = {paper}"
             text += f"; paper {paper}"
         if self.basis == "informational" or self.interval is None:
             return "informational", text
