@@ -354,7 +354,7 @@ def _fill_draws(kind, seed, stream, network, layer, out):
             out[i, cols - 1] = E[npairs - 1]
 
 
-def _check_coords(seed: int, stream: int, network: int, layer: int, rows: int, cols: int) -> None:
+def check_coords(seed: int, stream: int, network: int, layer: int, rows: int, cols: int) -> None:
     for name, v, hi in (("seed", seed, 2**64), ("stream", stream, 256), ("network", network, 2**32),
                         ("layer", layer, 2**24), ("rows", rows, 2**32 + 1), ("cols", cols, 2**33 + 1)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
@@ -363,7 +363,7 @@ def _check_coords(seed: int, stream: int, network: int, layer: int, rows: int, c
             raise InputError(f"{name} must be in [0, {hi}), got {v}")
 
 
-def _kind_code(kind: int | str) -> int:
+def kind_code(kind: int | str) -> int:
     """0/1/2 for 'gaussian'/'uniform'/'rademacher' (or the code itself); ValueError otherwise."""
     if isinstance(kind, str):
         if kind not in WEIGHT_KINDS:
@@ -377,8 +377,8 @@ def _kind_code(kind: int | str) -> int:
 def draws(kind: int | str, seed: int, stream: int, network: int, layer: int, rows: int, cols: int) -> np.ndarray:
     """(rows, cols) float64 array of unit-variance draws,
     entry [i, j] = ``draw_at(kind, seed, stream, network, layer, i, j)``."""
-    kind = _kind_code(kind)
-    _check_coords(seed, stream, network, layer, rows, cols)
+    kind = kind_code(kind)
+    check_coords(seed, stream, network, layer, rows, cols)
     out = np.empty((int(rows), int(cols)), dtype=np.float64)
     _fill_draws(kind, np.uint64(seed), int(stream), int(network), int(layer), out)
     return out

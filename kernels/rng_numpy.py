@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from .rng import KIND_GAUSSIAN, KIND_RADEMACHER, KIND_UNIFORM, _check_coords, _kind_code, philox4x32_array
+from .rng import KIND_GAUSSIAN, KIND_RADEMACHER, KIND_UNIFORM, check_coords, kind_code, philox4x32_array
 
 __all__ = ["draws_numpy", "normals_numpy", "philox4x32_array", "CHUNK_BLOCKS"]
 
@@ -70,8 +70,8 @@ def draws_numpy(kind: int | str, seed: int, stream: int, network: int, layer: in
     (``0 <= seed < 2^64``, ``stream < 256``, ``network < 2^32``, ``layer < 2^24``), with the same
     ValueError/TypeError for bad arguments.  Entry [i, j] comes from the Philox block at counter
     ``(network, layer | stream << 24, i, j // 2)``, element ``j % 2`` of its pair."""
-    kind = _kind_code(kind)
-    _check_coords(seed, stream, network, layer, rows, cols)
+    kind = kind_code(kind)
+    check_coords(seed, stream, network, layer, rows, cols)
     seed, rows, cols = int(seed), int(rows), int(cols)
     npairs = (cols + 1) // 2
     total = rows * npairs

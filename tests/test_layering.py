@@ -283,3 +283,16 @@ def test_no_import_cycle_in_kernels():
     """Counting the imports inside functions too, no kernels module depends on itself."""
     cycles = [c for c in import_cycles(import_graph(top_level_only=False)) if _touches(c, ("sigprop.kernels",))]
     assert not cycles, f"dependency cycles: {_show(cycles)}"
+
+
+def test_no_private_name_is_imported_across_modules():
+    """``from sigprop... import _name`` (or a relative import of a private name) couples a module to another's
+    internals; shared helpers get public names instead."""
+    found = []
+    for folder in PACKAGES:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").startswith("sigprop")):
+                    found += [f"{path.relative_to(ROOT)}:{node.lineno} {a.name}" for a in node.names
+                              if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not found, "private names imported across modules: " + "; ".join(found)

@@ -85,12 +85,13 @@ def expect2(f: Callable[[float, float], float], K: np.ndarray, kinks: Sequence[f
 # --------------------------------------------------------------------------------------------
 # Panel edges in units of a standard normal: graded towards 0 (where a saturating activation of a
 # large-variance input changes fastest) and cut at 12.5 (Gaussian mass beyond is < 1e-35).
-_EDGES = (0.0, 0.125, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.5, 8.0, 10.0, 12.5)
+RADIAL_EDGES = (0.0, 0.125, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.5, 8.0, 10.0, 12.5)
 # Subdivision of every angular sector, graded towards its ends (the rays x = 0 or y = 0).
 _SECTOR_FRACTIONS = (0.05, 0.2, 0.5, 0.8, 0.95)
 
 
-def _gl(n: int) -> tuple[np.ndarray, np.ndarray]:
+def gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights of order ``n`` on [-1, 1] (numpy.polynomial.legendre.leggauss, cached)."""
     t, w = _GL_CACHE.get(n, (None, None))
     if t is None:
         t, w = np.polynomial.legendre.leggauss(n)
@@ -103,7 +104,7 @@ _GL_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 def _gl_nodes(lo: np.ndarray, hi: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """n-point Gauss-Legendre nodes and weights on each interval [lo, hi] (arrays of one shape S) -> S + (n,)."""
-    t, w = _gl(n)
+    t, w = gauss_legendre(n)
     h = 0.5 * (hi - lo)
     c = 0.5 * (hi + lo)
     return c[..., None] + h[..., None] * t, h[..., None] * w
@@ -119,7 +120,7 @@ def expect_fast(f: Callable[[np.ndarray], np.ndarray], var, kinks: Sequence[floa
     shape = var.shape
     v = var.ravel()
     s = np.sqrt(v)
-    E = np.asarray(_EDGES)
+    E = np.asarray(RADIAL_EDGES)
     edges = np.concatenate([-E[:0:-1], E])  # symmetric, includes 0
     rows = np.broadcast_to(edges, (v.size, edges.size))
     ks = [float(k) for k in kinks if k != 0.0]
@@ -147,7 +148,7 @@ def pair_expect(f: Callable[[np.ndarray], np.ndarray], g: Callable[[np.ndarray],
     at r = c / (s cos a), and the sectors where the two kink lines cross.  ``symmetric=True`` (allowed when
     f(-x)g(-y) = f(x)g(y), e.g. both odd or both even, kinks symmetric) integrates a over half the circle.
     Sectors are subdivided at fractions 0.05, 0.2, 0.5, 0.8, 0.95 (graded towards the rays), 10 nodes each;
-    radial panels ``_EDGES`` with 8 nodes each.  Tested to ~1e-13 against closed forms (relu, erf, exp) and a
+    radial panels ``RADIAL_EDGES`` with 8 nodes each.  Tested to ~1e-13 against closed forms (relu, erf, exp) and a
     doubled rule (tanh, elu, selu, celu) for variances in [0.1, 10];
     ``fine=True`` doubles the nodes (used where set-up time does not matter).  ``sector_fractions`` overrides the
     grading (the mean-field code uses ``(0.5,)`` with 12 nodes for elu/celu/selu at variances <= 6, tested to 1e-14).
@@ -183,7 +184,7 @@ def pair_expect(f: Callable[[np.ndarray], np.ndarray], g: Callable[[np.ndarray],
     aw = aw.reshape(m, -1)
     ca = np.cos(al)
     cb = np.cos(al - th[:, None])
-    E = np.asarray(_EDGES)
+    E = np.asarray(RADIAL_EDGES)
     R = E[-1]
     extra = []
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.special import log_ndtr, ndtr
 
 from .activations import Activation
-from .gaussian import _EDGES, _gl
+from .gaussian import RADIAL_EDGES, gauss_legendre
 
 __all__ = ["exp_linear_pieces", "semi_analytic_pair"]
 
@@ -70,14 +70,14 @@ def semi_analytic_pair(f, g, g_pieces, sa, sb, rho, *, n: int = 12) -> np.ndarra
     sa, sb, rho = sa.ravel(), sb.ravel(), rho.ravel()
     m = sa.size
     sp = np.sqrt(np.maximum(1.0 - rho * rho, 0.0))
-    E = np.asarray(_EDGES)
+    E = np.asarray(RADIAL_EDGES)
     base = np.concatenate([-E[:0:-1], E])
     with np.errstate(divide="ignore", invalid="ignore"):
         width = np.where(np.abs(rho) > 0, sp / np.abs(rho), np.inf)
     extra = np.stack([c * width for c in (-2.0, -0.5, -0.125, 0.125, 0.5, 2.0)], axis=1)
     extra = np.clip(np.where(np.isfinite(extra), extra, base[-1]), base[0], base[-1])
     edges = np.sort(np.concatenate([np.broadcast_to(base, (m, base.size)), extra], axis=1), axis=1)
-    t, wt = _gl(n)
+    t, wt = gauss_legendre(n)
     h = 0.5 * np.diff(edges, axis=1)
     c = 0.5 * (edges[:, 1:] + edges[:, :-1])
     x = (c[..., None] + h[..., None] * t).reshape(m, -1)
