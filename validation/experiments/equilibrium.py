@@ -137,82 +137,99 @@ def _fit(depths, layers, label: str):
 
 def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
     from sigprop.kernels.training import load_digits_data
-    from sigprop.theory.equilibrium import asymptotic_equilibrium_layer, equilibrium_layers
-    from sigprop.validation.stats import fit_power_law, theory_exponent
 
     depths = list(s["depths"])
     X, y = load_digits_data(s["n_train"], seed=ctx.sub_seed(NAME, "data"))
     Xa, ya = X[: s["align_n"]], y[: s["align_n"]]
-    checks: list[Check] = []
+    # (z) theory must hold: simulated kernels at init vs infinite width
+    checks, _ = _simulation_checks(ctx, s, X[: s["sim_P"]])
+    theory_checks, theory = _theory_layers(depths)
+    checks += theory_checks
+    inf_al = {L: _infinite_width_alignment(Xa, ya, L, 10) for L in depths}  # infinite-width alignment at init
+    l_inf = np.array([int(np.argmax(inf_al[L])) + 1 for L in depths])
+    runs = _train_all(ctx, s, X, y, Xa, ya)  # finite-width networks: init and trained
+    layers = _argmax_layers(s, depths, runs)
+    fits = {"theory l*(L) (equilibrium definition)": theory["fit"], "infinite-width init argmax CKA":
+            _fit(depths, l_inf, ""), "finite-width init argmax CKA": _fit_points(depths, layers["init"]),
+            f"trained argmax CKA ({layers['stage']})": _fit_points(depths, layers["trained"])}
+    checks += _exponent_checks(depths, theory, fits, layers, l_inf)
+    figures = [_heatmap(ctx, s, depths, runs, inf_al, theory["l"], layers["stage"]),
+               _loglog(ctx, depths, theory["l_cont"], l_inf, layers["init"], layers["trained"], fits)]
+    tables = [_depth_table(s, depths, runs, theory["l"], l_inf, layers),
+              _fit_table(depths, fits, layers["stage_fits"])]
+    return ExperimentResult(checks=checks, figures=figures, tables=tables, notes=_notes(s, runs, layers))
 
-    # ---- (z) theory must hold: simulated kernels at init vs infinite width ----
-    sim_checks, sim = _simulation_checks(ctx, s, X[: s["sim_P"]])
-    checks += sim_checks
 
-    # ---- theory: equilibrium layer and exponents over the window of depths ----
+def _theory_layers(depths: list[int]) -> tuple[list[Check], dict[str, Any]]:
+    """The equilibrium layer of the definition over the window of depths, its exponent there and at L = 1e5..1e6."""
+    from sigprop.theory.equilibrium import equilibrium_layers
+    from sigprop.validation.stats import fit_power_law, theory_exponent
+
     l_theory = equilibrium_layers(depths) + 1                       # 1-based layer numbers
     l_theory_cont = equilibrium_layers(depths, continuous=True) + 1.0
     fit_theory = fit_power_law(depths, l_theory_cont)
     late = theory_exponent(10 ** 5, 10 ** 6)
-    checks.append(Check(NAME, "theory exponent over L = 1e5..1e6 vs asymptotic 3/5", 0.6, late.exponent, 0.0,
-                        "|b - 3/5| <= 0.01 (the definition reproduces the theorem's exponent asymptotically)",
-                        kind="exact", tol=0.01, details={"ci": [late.ci_low, late.ci_high]}))
-    checks.append(Check(NAME, f"theory (equilibrium definition) exponent over L = {depths[0]}..{depths[-1]} vs 3/5",
-                        0.6, fit_theory.exponent, fit_theory.stderr,
-                        "info: finite-L exponent the definition predicts over the experiment's window", kind="info",
-                        details={"ci": [fit_theory.ci_low, fit_theory.ci_high]}))
+    checks = [Check(NAME, "theory exponent over L = 1e5..1e6 vs asymptotic 3/5", 0.6, late.exponent, 0.0,
+                    "|b - 3/5| <= 0.01 (the definition reproduces the theorem's exponent asymptotically)",
+                    kind="exact", tol=0.01, details={"ci": [late.ci_low, late.ci_high]}),
+              Check(NAME, f"theory (equilibrium definition) exponent over L = {depths[0]}..{depths[-1]} vs 3/5",
+                    0.6, fit_theory.exponent, fit_theory.stderr,
+                    "info: finite-L exponent the definition predicts over the experiment's window", kind="info",
+                    details={"ci": [fit_theory.ci_low, fit_theory.ci_high]})]
+    return checks, {"l": l_theory, "l_cont": l_theory_cont, "fit": fit_theory}
 
-    # ---- infinite-width alignment argmax at initialisation ----
-    inf_al = {L: _infinite_width_alignment(Xa, ya, L, 10) for L in depths}
-    l_inf = np.array([int(np.argmax(inf_al[L])) + 1 for L in depths])
 
-    # ---- finite-width networks: init and trained ----
-    runs = _train_all(ctx, s, X, y, Xa, ya)
+def _argmax_layers(s: dict[str, Any], depths: list[int], runs: dict) -> dict[str, Any]:
+    """The 1-based layer of maximal alignment per (depth, seed): at init, at the trained stage (the first time the
+    training loss fell below stage_threshold, as in the published protocol; NaN for networks that never got there,
+    which are left out of the trained fit and listed in the table), at every threshold and at the end."""
     seeds = range(s["seeds"])
-    # the trained stage: the first time the training loss fell below stage_threshold (published protocol); networks
-    # that never got there are left out of the trained fit and listed in the table
     t_stage = float(s["stage_threshold"])
-    stage = f"loss<{t_stage:g}"
     for r in runs.values():
         r["trained"] = r["at"].get(t_stage)
-    l_init = np.array([[np.argmax(runs[(L, k)]["init"]) + 1 for k in seeds] for L in depths], dtype=float)
-    l_trained = np.array([[np.argmax(runs[(L, k)]["trained"]) + 1 if runs[(L, k)]["trained"] is not None else np.nan
-                           for k in seeds] for L in depths], dtype=float)
+
+    def argmax_or_nan(stats) -> float:
+        return np.argmax(stats) + 1 if stats is not None else np.nan
+
+    def per_net(get) -> np.ndarray:
+        return np.array([[argmax_or_nan(get(runs[(L, k)])) for k in seeds] for L in depths], dtype=float)
+
     stage_fits = {}
     for t in [t for t in s["thresholds"] if not s.get("stop_at_stage") or t >= t_stage]:
-        stage_fits[f"loss<{t:g}"] = np.array([[np.argmax(runs[(L, k)]["at"][t]) + 1 if t in runs[(L, k)]["at"]
-                                               else np.nan for k in seeds] for L in depths], dtype=float)
+        stage_fits[f"loss<{t:g}"] = per_net(lambda r, t=t: r["at"].get(t))
     end_key = "end of training" + (" (or at the stage: stop_at_stage)" if s.get("stop_at_stage") else "")
-    stage_fits[end_key] = np.array([[np.argmax(runs[(L, k)]["final"]) + 1 if runs[(L, k)]["final"]
-                                               is not None else np.nan for k in seeds] for L in depths], dtype=float)
+    stage_fits[end_key] = per_net(lambda r: r["final"])
+    return {"stage": f"loss<{t_stage:g}", "t_stage": t_stage, "init": per_net(lambda r: r["init"]),
+            "trained": per_net(lambda r: r["trained"]), "stage_fits": stage_fits}
 
-    def fit_points(mat):
-        dd = np.repeat(depths, mat.shape[1]).astype(float)
-        v = mat.ravel()
-        ok = np.isfinite(v)
-        if len(np.unique(dd[ok])) < 3:
-            return f"no fit: fewer than 3 depths reached this stage ({int(ok.sum())} of {v.size} networks)"
-        return _fit(dd[ok], v[ok], "")
 
-    fit_init = fit_points(l_init)
-    fit_trained = fit_points(l_trained)
-    fit_inf = _fit(depths, l_inf, "")
-    fits = {"theory l*(L) (equilibrium definition)": fit_theory, "infinite-width init argmax CKA": fit_inf,
-            "finite-width init argmax CKA": fit_init, f"trained argmax CKA ({stage})": fit_trained}
+def _fit_points(depths: list[int], mat: np.ndarray):
+    """Power-law fit of the finite entries of a (depth, seed) matrix of layers, or the reason there is none."""
+    dd = np.repeat(depths, mat.shape[1]).astype(float)
+    v = mat.ravel()
+    ok = np.isfinite(v)
+    if len(np.unique(dd[ok])) < 3:
+        return f"no fit: fewer than 3 depths reached this stage ({int(ok.sum())} of {v.size} networks)"
+    return _fit(dd[ok], v[ok], "")
 
-    def exp_check(name, fit, ref, ref_label, finding: Finding | None = None):
-        extra = {} if finding is None else {"finding": finding.to_dict()}
-        if isinstance(fit, str):
-            checks.append(Check(NAME, name, ref, math.nan, math.nan, fit, kind="info", details=extra))
-            return
-        agree = fit.ci_low <= ref <= fit.ci_high
-        checks.append(Check(NAME, name, ref, fit.exponent, fit.stderr,
-                            f"info: {int(100 * fit.confidence)}% CI [{fit.ci_low:.3f}, {fit.ci_high:.3f}] "
-                            f"{'contains' if agree else 'excludes'} {ref_label} = {ref:.3f}", kind="info",
-                            details={"ci": [fit.ci_low, fit.ci_high], "contains_reference": agree, **extra}))
 
+def _exponent_check(name: str, fit, ref: float, ref_label: str, finding: Finding | None = None) -> Check:
+    extra = {} if finding is None else {"finding": finding.to_dict()}
+    if isinstance(fit, str):
+        return Check(NAME, name, ref, math.nan, math.nan, fit, kind="info", details=extra)
+    agree = fit.ci_low <= ref <= fit.ci_high
+    return Check(NAME, name, ref, fit.exponent, fit.stderr,
+                 f"info: {int(100 * fit.confidence)}% CI [{fit.ci_low:.3f}, {fit.ci_high:.3f}] "
+                 f"{'contains' if agree else 'excludes'} {ref_label} = {ref:.3f}", kind="info",
+                 details={"ci": [fit.ci_low, fit.ci_high], "contains_reference": agree, **extra})
+
+
+def _exponent_checks(depths, theory, fits, layers, l_inf) -> list[Check]:
+    """The informational exponent comparisons (the first carries the headline Finding) and the per-depth l*."""
+    fit_theory, fit_inf = theory["fit"], fits["infinite-width init argmax CKA"]
+    fit_init, fit_trained = fits["finite-width init argmax CKA"], fits[f"trained argmax CKA ({layers['stage']})"]
     # the headline the report lists under its verdict: the paper's law for trained networks
-    measured = f"trained exponent (L = {depths[0]}..{depths[-1]}, at {stage})"
+    measured = f"trained exponent (L = {depths[0]}..{depths[-1]}, at {layers['stage']})"
     headline = Finding(
         claim="trained networks' layer of maximal alignment l*(L) ~ L^(3/5)",
         source="Lou, Mingard & Hayou", basis="interval", paper_value=0.6, paper_text="3/5", rivals=(0.0, 1.0),
@@ -220,55 +237,71 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
         value=math.nan if isinstance(fit_trained, str) else fit_trained.exponent,
         interval=None if isinstance(fit_trained, str) else (fit_trained.ci_low, fit_trained.ci_high),
         confidence=0.95 if isinstance(fit_trained, str) else fit_trained.confidence)
-    exp_check("trained exponent vs asymptotic 3/5", fit_trained, 0.6, "3/5", finding=headline)
-    exp_check("trained exponent vs theory's finite-L exponent", fit_trained, fit_theory.exponent, "theory")
-    exp_check("trained exponent vs finite-width init exponent", fit_trained,
-              fit_init.exponent if not isinstance(fit_init, str) else math.nan, "init")
-    exp_check("finite-width init exponent vs theory's finite-L exponent", fit_init, fit_theory.exponent, "theory")
-    exp_check("infinite-width init exponent vs theory's finite-L exponent", fit_inf, fit_theory.exponent, "theory")
+    checks = [
+        _exponent_check("trained exponent vs asymptotic 3/5", fit_trained, 0.6, "3/5", finding=headline),
+        _exponent_check("trained exponent vs theory's finite-L exponent", fit_trained, fit_theory.exponent, "theory"),
+        _exponent_check("trained exponent vs finite-width init exponent", fit_trained,
+                        fit_init.exponent if not isinstance(fit_init, str) else math.nan, "init"),
+        _exponent_check("finite-width init exponent vs theory's finite-L exponent", fit_init, fit_theory.exponent,
+                        "theory"),
+        _exponent_check("infinite-width init exponent vs theory's finite-L exponent", fit_inf, fit_theory.exponent,
+                        "theory")]
     for i, L in enumerate(depths):
-        v = l_trained[i][np.isfinite(l_trained[i])]
-        checks.append(Check(NAME, f"trained l* at L={L} vs theory l*(L)", float(l_theory[i]),
+        row = layers["trained"][i]
+        v = row[np.isfinite(row)]
+        checks.append(Check(NAME, f"trained l* at L={L} vs theory l*(L)", float(theory["l"][i]),
                             float(v.mean()) if v.size else math.nan,
                             float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan,
                             "info: mean over seeds of the 1-based argmax layer", kind="info",
-                            details={"per_seed": l_trained[i].tolist(), "init_per_seed": l_init[i].tolist(),
+                            details={"per_seed": row.tolist(), "init_per_seed": layers["init"][i].tolist(),
                                      "infinite_width_init": int(l_inf[i]),
-                                     "stage": stage}))
+                                     "stage": layers["stage"]}))
+    return checks
 
-    figures = [_heatmap(ctx, s, depths, runs, inf_al, l_theory, stage),
-               _loglog(ctx, depths, l_theory_cont, l_inf, l_init, l_trained, fits)]
+
+def _depth_table(s, depths, runs, l_theory, l_inf, layers) -> str:
+    stage, t_stage, seeds = layers["stage"], layers["t_stage"], range(s["seeds"])
     table = ["| L | theory l*(L)+1 | inf.-width init argmax | init argmax (mean ± sd) | trained argmax (mean ± sd) "
              f"| epoch reaching {stage} | final train loss | final train acc |", "|---|---|---|---|---|---|---|---|"]
     for i, L in enumerate(depths):
         ep = [runs[(L, k)]["epoch_at"].get(t_stage, "–") for k in seeds]
         loss = np.mean([runs[(L, k)]["loss"][-1] for k in seeds])
         accs = np.mean([runs[(L, k)]["acc"] for k in seeds])
-        table.append(f"| {L} | {l_theory[i]} | {l_inf[i]} | {_ms(l_init[i])} | {_ms(l_trained[i])} | "
-                     f"{', '.join(str(e) for e in ep)} | {loss:.3f} | {accs:.2f} |")
+        table.append(f"| {L} | {l_theory[i]} | {l_inf[i]} | {_ms(layers['init'][i])} | "
+                     f"{_ms(layers['trained'][i])} | {', '.join(str(e) for e in ep)} | {loss:.3f} | {accs:.2f} |")
+    return "\n".join(table)
+
+
+def _fit_table(depths, fits, stage_fits) -> str:
+    from sigprop.theory.equilibrium import asymptotic_equilibrium_layer
+
     ftab = ["| curve | exponent | 95% CI | prefactor | points |", "|---|---|---|---|---|"]
     for k, f in fits.items():
         ftab.append(f"| {k} | {f.exponent:.3f} | [{f.ci_low:.3f}, {f.ci_high:.3f}] | {f.prefactor:.3g} | {f.n} |"
                     if not isinstance(f, str) else f"| {k} | {f} | | | |")
     for k, m in stage_fits.items():
-        f = fit_points(m)
+        f = _fit_points(depths, m)
         ftab.append(f"| trained, at {k} | {f.exponent:.3f} | [{f.ci_low:.3f}, {f.ci_high:.3f}] | {f.prefactor:.3g} | "
                     f"{f.n} |" if not isinstance(f, str)
                     else f"| trained, at {k} | {f} | | | {int(np.isfinite(m).sum())} |")
     ftab.append(f"| asymptote (9 pi^2/2)^(1/5) L^(3/5) | 0.600 | | {asymptotic_equilibrium_layer(1.0):.3g} | |")
-    notes = (f"Digits: {s['n_train']} training samples, alignment on {s['align_n']} (oN x oN tangent kernels, o = 10, "
-             f"target vec(Y) vec(Y)^T). ReLU MLPs of width {s['width']}, bias-free, Kaiming-normal, SGD momentum "
-             f"{s['momentum']}, batch {s['batch_size']}, lr = {s['lr_base']} x ({s['lr_ref_depth']}/L)^"
-             f"{s.get('lr_depth_power', 1.0):g}, gradient norm clipped at {s.get('clip_norm')} "
-             f"({sum(r['clipped'] for r in runs.values())} clipped steps in all), "
-             f"up to {s['epochs']} epochs{' (stopping at the stage threshold)' if s.get('stop_at_stage') else ''}, "
-             f"{s['seeds']} seed(s) per depth, thresholds {s['thresholds']} on the training "
-             f"{s['loss']} loss; the trained hierarchy is read when the loss first fell below {t_stage:g} "
-             f"({int(np.isfinite(l_trained).sum())} of {l_trained.size} networks got there; the others are left out "
-             "of the trained fit). Layer numbers are 1-based. Exponent CIs are Student-t intervals of the log-log "
-             "least-squares slope (for the theory curve they measure curvature, not noise). "
-             f"Training took {sum(r['seconds'] for r in runs.values()):.0f} s in total.")
-    return ExperimentResult(checks=checks, figures=figures, tables=["\n".join(table), "\n".join(ftab)], notes=notes)
+    return "\n".join(ftab)
+
+
+def _notes(s, runs, layers) -> str:
+    l_trained = layers["trained"]
+    return (f"Digits: {s['n_train']} training samples, alignment on {s['align_n']} (oN x oN tangent kernels, o = 10, "
+            f"target vec(Y) vec(Y)^T). ReLU MLPs of width {s['width']}, bias-free, Kaiming-normal, SGD momentum "
+            f"{s['momentum']}, batch {s['batch_size']}, lr = {s['lr_base']} x ({s['lr_ref_depth']}/L)^"
+            f"{s.get('lr_depth_power', 1.0):g}, gradient norm clipped at {s.get('clip_norm')} "
+            f"({sum(r['clipped'] for r in runs.values())} clipped steps in all), "
+            f"up to {s['epochs']} epochs{' (stopping at the stage threshold)' if s.get('stop_at_stage') else ''}, "
+            f"{s['seeds']} seed(s) per depth, thresholds {s['thresholds']} on the training "
+            f"{s['loss']} loss; the trained hierarchy is read when the loss first fell below {layers['t_stage']:g} "
+            f"({int(np.isfinite(l_trained).sum())} of {l_trained.size} networks got there; the others are left out "
+            "of the trained fit). Layer numbers are 1-based. Exponent CIs are Student-t intervals of the log-log "
+            "least-squares slope (for the theory curve they measure curvature, not noise). "
+            f"Training took {sum(r['seconds'] for r in runs.values()):.0f} s in total.")
 
 
 def _ms(v: np.ndarray) -> str:
