@@ -48,6 +48,7 @@ Examples
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +65,7 @@ __all__ = [
     "STREAM_RAINBOW_BIAS",
     "RainbowSimulation",
     "rainbow_layer_weights",
+    "run_benchmarks",
     "simulate_rainbow",
 ]
 
@@ -280,3 +282,73 @@ def rainbow_layer_weights(h_anchors, a: float, b, n_out: int, *, seed: int, netw
         Xi = normals(seed, STREAM_RAINBOW_ANCHOR, network, layer, n_out, bv.size)
         W = W + (Xi * np.sqrt(bv)) @ F / n
     return W
+
+
+def _bench_problem(P: int, m: int, d: int):
+    """Inputs, anchors and a full-rank ``C_1`` (trace ``d``) for :func:`run_benchmarks`."""
+    rng = np.random.default_rng(0)
+    X, Z = rng.standard_normal((P, d)), rng.standard_normal((m, d))
+    A = rng.standard_normal((d, d))
+    C1 = A @ A.T / d + 0.5 * np.eye(d)
+    return X, Z, C1 * d / np.trace(C1)
+
+
+def _time_pair(cases: dict, X, Z, n: int, L: int, S: int, repeats: int) -> dict[str, float]:
+    """Best wall time of each case, the cases run alternately ``repeats`` times (load changes hit both alike)."""
+    best = {k: math.inf for k in cases}
+    for _ in range(repeats):
+        for name, (c1, b) in cases.items():
+            t0 = time.perf_counter()
+            simulate_rainbow("relu", X, c1, [1.0] * (L - 1), b, Z, widths=(n,) * L, n_networks=S, seed=1)
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
+def run_benchmarks(profile: str = "quick") -> list[dict]:
+    """Covariance-weight simulation against the white one, side by side: cost ratio at ``m = 8`` anchors, ``n = 512``.
+
+    Both simulate ``P = 32`` inputs and the ``m = 8`` anchors (``N = 40`` rows), ``d = 64``, depth 4, width 512, 32
+    networks, with the same :func:`simulate_rainbow`: *covariance* has a full-rank ``C_1``, ``a = 1`` and anchor
+    weights ``b = 0.5``; *white* has ``C_1 = I`` (scalar 1), ``a = 1``, ``b = 0`` (so no anchor coefficients are
+    drawn).  The two are timed alternately, ``repeats`` times each, with the default BLAS threads and with one BLAS
+    thread (small GEMMs on a busy 2-core machine suffer from thread contention); the best of each is reported with
+    the ratio (target under 1.5x).  ``'full'`` also times width 1024.
+
+    Parameters
+    ----------
+    profile : {'quick', 'full'}
+        ``'quick'``: width 512, 3 repeats; ``'full'``: widths 512 and 1024, 7 repeats.
+
+    Returns
+    -------
+    list of dict
+        Rows ``{"benchmark", "metric", "value", "unit", "note"}``: per width and thread setting the white and
+        covariance wall times and their ratio.
+
+    Raises
+    ------
+    InputError
+        An unknown profile.
+    """
+    from threadpoolctl import threadpool_limits
+
+    if profile not in ("quick", "full"):
+        raise InputError(f"profile must be 'quick' or 'full', got {profile!r}")
+    widths, repeats = ((512,), 3) if profile == "quick" else ((512, 1024), 7)
+    P, m, d, L, S = 32, 8, 64, 4, 32
+    X, Z, C1 = _bench_problem(P, m, d)
+    cases = {"white": (1.0, np.zeros((L - 1, m))), "covariance": (C1, np.full((L - 1, m), 0.5))}
+    rows = []
+    for n in widths:
+        for threads in (None, 1):
+            with threadpool_limits(threads, user_api="blas"):
+                best = _time_pair(cases, X, Z, n, L, S, repeats)
+            size = (f"P={P} inputs + m={m} anchors, d={d}, depth {L}, n={n}, {S} networks "
+                    f"({'default BLAS threads' if threads is None else 'BLAS 1 thread'})")
+            for name in cases:
+                rows.append({"benchmark": f"rainbow simulation, {name} weights, {size}", "metric": "wall time",
+                             "value": best[name], "unit": "s", "note": f"best of {repeats}, NumPy float64"})
+            rows.append({"benchmark": f"rainbow simulation, covariance / white, {size}", "metric": "cost ratio",
+                         "value": best["covariance"] / best["white"], "unit": "x",
+                         "note": "target < 1.5x; measured side by side (alternating runs) in one process"})
+    return rows

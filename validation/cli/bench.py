@@ -28,6 +28,7 @@ BENCH_MODULES: dict[str, str] = {
     "equilibrium": "sigprop.theory.equilibrium",
     "training": "sigprop.kernels.training",
     "rfm": "sigprop.kernels.rfm",
+    "rainbow": "sigprop.kernels.rainbow",
     "measures": "sigprop.validation.measures",
 }
 
