@@ -79,7 +79,6 @@ True 4
 """
 from __future__ import annotations
 
-import math
 import numbers
 import time
 from dataclasses import dataclass
@@ -87,6 +86,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
+from sigprop.theory.arguments import real_number
 from sigprop.theory.errors import InputError, InputTypeError
 
 from . import backend
@@ -117,17 +117,8 @@ _BLOCK_ELEMENTS = 1 << 22
 # ---------------------------------------------------------------------------------------------------------------
 # argument checks (each raises InputError / InputTypeError naming the argument and its allowed range)
 
-def _real(name: str, v) -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise InputTypeError(f"{name} must be a real number, got {type(v).__name__} {v!r}")
-    v = float(v)
-    if not math.isfinite(v):
-        raise InputError(f"{name} must be finite, got {v!r}")
-    return v
-
-
 def _positive(name: str, v) -> float:
-    v = _real(name, v)
+    v = real_number(name, v)
     if v <= 0.0:
         raise InputError(f"{name} must be finite and > 0, got {v!r}")
     return v
@@ -683,7 +674,7 @@ def rfm(X, y, *, kernel: str = "laplace", bandwidth: float = 10.0, reg: float = 
     if isinstance(iters, bool) or not isinstance(iters, numbers.Integral) or iters < 1:
         raise InputError(f"iters must be an integer >= 1 (the number of AGOP updates), got {iters!r}")
     iters = int(iters)
-    power = _real("power", power)
+    power = real_number("power", power)
     if not 0.0 < power <= 1.0:
         raise InputError(f"power must be in (0, 1] (1: AGOP, 0.5: AGOP^(1/2)), got {power!r}")
     diag = _flag("diag", diag)

@@ -13,13 +13,13 @@ per batch, so batching never changes a number), and dispatches to one of three m
 from __future__ import annotations
 
 import importlib
-import math
 import numbers
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
+from sigprop.theory.arguments import real_number
 from sigprop.theory.errors import InputError, InputTypeError
 
 from ..theory.activations import Activation
@@ -49,15 +49,6 @@ def _positive_int(name: str, v, hi: int | None = None) -> int:
         allowed = f"in [1, {hi}]" if hi is not None else ">= 1"
         raise InputError(f"{name} must be an integer {allowed}, got {v!r}")
     return int(v)
-
-
-def _real(name: str, v) -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise InputTypeError(f"{name} must be a real number, got {type(v).__name__} {v!r}")
-    v = float(v)
-    if not math.isfinite(v):
-        raise InputError(f"{name} must be finite, got {v!r}")
-    return v
 
 
 def _check_X(X) -> np.ndarray:
@@ -260,10 +251,10 @@ def check_request(X, *, depth, width, activation, C_W, C_b=0.0, n_networks, meth
     depth = _positive_int("depth", depth, 2**24 - 2)
     widths = _check_widths(width, depth)
     act = _check_activation(activation)
-    C_W = _real("C_W", C_W)
+    C_W = real_number("C_W", C_W)
     if C_W <= 0.0:
         raise InputError(f"C_W must be > 0 (the weight variance times fan-in), got {C_W!r}")
-    C_b = _real("C_b", C_b)
+    C_b = real_number("C_b", C_b)
     if C_b < 0.0:
         raise InputError(f"C_b must be >= 0 (the bias variance), got {C_b!r}")
     n_networks = _positive_int("n_networks", n_networks, 2**32)
@@ -274,7 +265,7 @@ def check_request(X, *, depth, width, activation, C_W, C_b=0.0, n_networks, meth
     seed = _check_seed(seed)
     if not isinstance(weights, str) or weights not in WEIGHTS:
         raise InputError(f"weights must be one of {WEIGHTS}, got {weights!r}")
-    residual = _real("residual", residual)
+    residual = real_number("residual", residual)
     if not 0.0 <= residual < 1.0:
         raise InputError(f"residual must be in [0, 1) (the skip weight r; 1 would remove the layer), got {residual!r}")
     if norm not in NORMS:

@@ -1,11 +1,14 @@
 """Argument checks shared by sigprop's public functions (each runs once, at the public entry, before any work)."""
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 from sigprop.theory.errors import InputError, InputTypeError
 
-__all__ = ["real_array"]
+__all__ = ["real_array", "real_number"]
 
 
 def real_array(x, name: str, who: str, ndim: int | tuple[int, ...], *, allow_empty: bool = True) -> np.ndarray:
@@ -61,3 +64,23 @@ def real_array(x, name: str, who: str, ndim: int | tuple[int, ...], *, allow_emp
     if not np.all(np.isfinite(a)):
         raise InputError(f"{who}: {name} must be finite (no NaN or inf)")
     return a
+
+
+def real_number(name: str, value) -> float:
+    """``value`` as a finite float; an InputTypeError for a non-real (bool included), an InputError for NaN/inf.
+
+    Examples
+    --------
+    >>> real_number("C_W", 2)
+    2.0
+    >>> real_number("C_W", True)
+    Traceback (most recent call last):
+    ...
+    sigprop.theory.errors.InputTypeError: C_W must be a real number, got bool True
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputTypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise InputError(f"{name} must be finite, got {value!r}")
+    return value

@@ -30,6 +30,7 @@ import numpy as np
 
 from sigprop.kernels.simulate import METHODS, NORMS, WEIGHTS
 from sigprop.theory.activations import ACTIVATION_NAMES, Activation, activation
+from sigprop.theory.arguments import real_number
 from sigprop.theory.errors import InputError, InputTypeError
 from sigprop.validation.stats import WLSFit, mean_se, wls_extrapolate
 
@@ -65,17 +66,8 @@ _MAX_LISTED = 10  # failing entries listed in an assertion message
 # --------------------------------------------------------------------------------------------
 # Argument checks
 # --------------------------------------------------------------------------------------------
-def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InputTypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise InputError(f"{name} must be finite, got {value!r}")
-    return value
-
-
 def _zmax(zmax: Any, where: str) -> float:
-    z = _real(f"{where}: zmax", zmax)
+    z = real_number(f"{where}: zmax", zmax)
     if z <= 0.0:
         raise InputError(f"{where}: zmax must be > 0, got {zmax!r}")
     return z
@@ -93,7 +85,7 @@ def _interval(name: str, value: Any, low: float, high: float, *, closed_low: boo
     """A (lo, hi) pair with ``low <= lo <= hi <= high`` (``low < lo`` unless ``closed_low``)."""
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise InputTypeError(f"{name} must be a (low, high) pair, got {value!r}")
-    lo, hi = _real(f"{name}[0]", value[0]), _real(f"{name}[1]", value[1])
+    lo, hi = real_number(f"{name}[0]", value[0]), real_number(f"{name}[1]", value[1])
     ok_low = lo >= low if closed_low else lo > low
     if not (ok_low and lo <= hi <= high):
         rel = "<=" if closed_low else "<"
@@ -294,7 +286,7 @@ def assert_extrapolates_to(widths, estimates, ses, expected: float, *, order: in
     """
     where = "assert_extrapolates_to"
     zmax = _zmax(zmax, where)
-    target = _real(f"{where}: expected", expected)
+    target = real_number(f"{where}: expected", expected)
     if not isinstance(birge, (bool, np.bool_)):
         raise InputTypeError(f"{where}: birge must be a bool, got {birge!r}")
     y = _float_array(f"{where}: estimates", estimates)
@@ -487,7 +479,7 @@ def gram_matrices(P: int, *, mean_variance: tuple[float, float] = (0.1, 10.0), m
     st = _st()
     P = _int("gram_matrices: P", P, 1)
     v_lo, v_hi = _interval("gram_matrices: mean_variance", mean_variance, 0.0, math.inf, closed_low=False)
-    cmax = _real("gram_matrices: max_condition", max_condition)
+    cmax = real_number("gram_matrices: max_condition", max_condition)
     if cmax < 1.0:
         raise InputError(f"gram_matrices: max_condition must be >= 1, got {max_condition!r}")
     rmin = P if min_rank is None else _int("gram_matrices: min_rank", min_rank, 1)
