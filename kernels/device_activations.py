@@ -26,10 +26,40 @@ import numba
 from sigprop.theory.activation_registry import REGISTRY
 from sigprop.theory.activations import CUSTOM_CODE
 
-__all__ = ["device_activation", "device_derivative", "CODES", "CUSTOM_CODE", "make_switch"]
+__all__ = ["device_activation", "device_derivative", "CODES", "CUSTOM_CODE", "make_switch", "SWITCH_FINGERPRINT",
+           "switch_fingerprint"]
 
 # Device codes of the built-in activations (stable: they are compiled into kernels).
 CODES: dict[str, int] = {e.name: e.code for e in REGISTRY}
+
+
+def switch_fingerprint(sources: tuple[str, ...] | None = None) -> str:
+    """12 hex digits of the SHA-256 of the source that defines the device switch (the registry, the activations
+    module and this module), or of ``sources``.
+
+    numba's disk cache (``cache=True``) is invalidated when the *defining* file of a kernel changes, not when a
+    function it inlines does; the CPU kernels that inline this switch carry the fingerprint in their names
+    (``gram_cpu``, ``explicit_cpu``), so editing a registry entry compiles them afresh instead of running a stale
+    switch (for a new code: NaN).
+
+    Examples
+    --------
+    >>> switch_fingerprint(("a",)) != switch_fingerprint(("b",)), len(SWITCH_FINGERPRINT)
+    (True, 12)
+    """
+    import hashlib
+    import inspect
+    import sys
+
+    if sources is None:
+        from sigprop.theory import activation_registry, activations
+
+        sources = tuple(inspect.getsource(m) for m in (activation_registry, activations, sys.modules[__name__]))
+    h = hashlib.sha256()
+    for text in sources:
+        h.update(text.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:12]
 
 
 def make_switch(name: str, formulas: dict[int, Callable[[float, float, float], float]], doc: str):
@@ -61,3 +91,6 @@ device_activation = make_switch(
 device_derivative = make_switch(
     "device_derivative", {e.code: e.scalar_deriv for e in REGISTRY},
     "phi'(x) for the built-in activation ``code`` (the one-sided value 0 or slope at a kink; 0 for step).")
+
+
+SWITCH_FINGERPRINT: str = switch_fingerprint()  # see switch_fingerprint

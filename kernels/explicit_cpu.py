@@ -14,12 +14,13 @@ dispatch between them is :func:`sigprop.kernels.simulate`'s).
 from __future__ import annotations
 
 import math
+import sys
 
 import numba
 import numpy as np
 from numba import prange
 
-from sigprop.kernels.device_activations import device_activation, device_derivative
+from sigprop.kernels.device_activations import SWITCH_FINGERPRINT, device_activation, device_derivative
 from sigprop.theory.errors import InputError
 
 from . import rng
@@ -198,19 +199,31 @@ def _k_gram(D, n, l, out):
 _ACT_CHUNK = 4096  # elements per parallel work item
 
 
-@numba.njit(**_SERIAL)
-def _act_builtin_span(code, p0, p1, deriv, x, out, c):
-    for k in range(c * _ACT_CHUNK, min(x.size, (c + 1) * _ACT_CHUNK)):
-        if deriv:
-            out[k] = device_derivative(code, x[k], p0, p1)
-        else:
-            out[k] = device_activation(code, x[k], p0, p1)
+def _make_builtin_act_kernel(ns, tag: str):
+    """The built-ins' elementwise activation kernel, named ``k_act_builtin_<tag>`` (the tag is the device switch's
+    fingerprint, so numba's disk cache never serves a kernel compiled with another registry; see
+    :func:`sigprop.kernels.device_activations.switch_fingerprint`).  As in gram_cpu, the span function lives in the
+    module namespace ``ns`` (a module pickles by name; a closure cell would defeat the disk cache)."""
+
+    def span(code, p0, p1, deriv, x, out, c):
+        for k in range(c * _ACT_CHUNK, min(x.size, (c + 1) * _ACT_CHUNK)):
+            if deriv:
+                out[k] = device_derivative(code, x[k], p0, p1)
+            else:
+                out[k] = device_activation(code, x[k], p0, p1)
+
+    span.__qualname__ = span.__name__ = f"act_builtin_span_{tag}"
+    ns._act_builtin_span = numba.njit(**_SERIAL)(span)
+
+    def kernel(code, p0, p1, deriv, x, out):
+        for c in prange((x.size + _ACT_CHUNK - 1) // _ACT_CHUNK):
+            ns._act_builtin_span(code, p0, p1, deriv, x, out, c)
+
+    kernel.__qualname__ = kernel.__name__ = f"k_act_builtin_{tag}"
+    return numba.njit(**_PARALLEL)(kernel)
 
 
-@numba.njit(**_PARALLEL)
-def _k_act_builtin(code, p0, p1, deriv, x, out):
-    for c in prange((x.size + _ACT_CHUNK - 1) // _ACT_CHUNK):
-        _act_builtin_span(code, p0, p1, deriv, x, out, c)
+_k_act_builtin = _make_builtin_act_kernel(sys.modules[__name__], SWITCH_FINGERPRINT)
 
 
 def _custom_act_kernel(act):

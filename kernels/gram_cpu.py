@@ -24,7 +24,7 @@ from sigprop.theory.errors import InputTypeError
 
 from ..theory.activations import Activation
 from .backend import kernel_for_scalar
-from .device_activations import device_activation
+from .device_activations import SWITCH_FINGERPRINT, device_activation
 from .gram_device import (
     NORM_CODES,
     PSD_RTOL,
@@ -185,7 +185,7 @@ def _make_gram_kernel(ns: types.ModuleType, tag: str, cache: bool):
 
 # The built-in activations: this module is the namespace of the factory, _phi the shared device switch.
 _phi = device_activation
-_gram_kernel_builtin = _make_gram_kernel(sys.modules[__name__], "builtin", cache=True)
+_gram_kernel_builtin = _make_gram_kernel(sys.modules[__name__], f"builtin_{SWITCH_FINGERPRINT}", cache=True)
 
 
 def activation_device_fn(act: Activation):

@@ -254,3 +254,16 @@ def test_activation_from_entry_checks_parameters_like_activation():
         activation_from_entry(entry, alpha=-1.0)
     with pytest.raises(TypeError, match="does not take parameter"):
         activation_from_entry(entry, slope=1.0)
+
+
+def test_cached_kernels_that_inline_the_switch_carry_its_fingerprint():
+    """numba's disk cache is keyed by the kernel's own file and name; the CPU kernels that inline the activation
+    switch are named with a fingerprint of the registry's source, so a changed entry cannot be served stale."""
+    from sigprop.kernels import explicit_cpu, gram_cpu
+    from sigprop.kernels.device_activations import SWITCH_FINGERPRINT, switch_fingerprint
+
+    assert SWITCH_FINGERPRINT == switch_fingerprint() and len(SWITCH_FINGERPRINT) == 12
+    assert gram_cpu._gram_kernel_builtin.py_func.__qualname__.endswith(SWITCH_FINGERPRINT)
+    assert explicit_cpu._k_act_builtin.py_func.__qualname__.endswith(SWITCH_FINGERPRINT)
+    assert switch_fingerprint(("entry", "x")) != switch_fingerprint(("entry", "y"))
+    assert switch_fingerprint(("ab", "c")) != switch_fingerprint(("a", "bc"))  # sources are separated
