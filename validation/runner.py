@@ -129,18 +129,7 @@ def run_suite(*, profile: str = "quick", backend: str = "cpu", seed: int = 0, jo
     this process as they complete and reused when the key (settings, seed, backend, sigprop version and sources)
     matches, unless ``use_cache`` is False.  No number depends on ``jobs``, ``scheduler`` or ``threads``.
     """
-    if profile not in PROFILES:
-        raise InputError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
-    if backend not in BACKENDS:
-        raise InputError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise InputError(f"jobs must be a positive integer, got {jobs!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise InputError(f"threads must be a positive integer, got {threads!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
-    if not 0.0 < family_level < 1.0:
-        raise InputError(f"family_level must be in (0, 1), got {family_level!r}")
+    _check_suite_arguments(profile, backend, jobs, threads, seed, family_level)
     log = log or (lambda msg: print(msg, file=sys.stderr))
     t_start = time.perf_counter()
     out = Path(out_dir)
@@ -152,32 +141,9 @@ def run_suite(*, profile: str = "quick", backend: str = "cpu", seed: int = 0, jo
     with contextlib.ExitStack() as stack:
         client = plan = None
         if scheduler is not None:  # connect first: a bad address fails before any work
-            from sigprop.kernels.cluster import open_client
+            client, plan = _connect(stack, scheduler, threads, connect_timeout, backend, log)
 
-            client, plan = stack.enter_context(open_client(scheduler=scheduler, threads=threads,
-                                                                  timeout=connect_timeout))
-            log(f"[dask] connected to {plan['address']} ({plan['workers']} workers)")
-            if backend == "cuda":
-                from sigprop.kernels.backend import cuda_available
-
-                no_gpu = sorted(w for w, ok in client.run(cuda_available).items() if not ok)
-                if no_gpu:
-                    raise InputError(f"backend cuda: {len(no_gpu)} worker(s) of {scheduler} have no usable CUDA GPU "
-                                     f"({', '.join(no_gpu[:3])}); start them with dask-cuda, or use backend cpu")
-
-        runs: dict[str, ExperimentRun] = {}
-        todo: list[tuple[Experiment, dict[str, Any], str]] = []
-        for exp in selected:
-            settings = exp.settings(profile)
-            key = cache_key(exp.name, settings, seed, backend, version)
-            hit = cache.load(exp.name, key) if use_cache else None
-            if hit is not None:
-                result, elapsed = hit
-                runs[exp.name] = ExperimentRun(exp.name, exp.title, exp.description, settings, result, elapsed,
-                                               cached=True)
-                log(f"[cached] {exp.name} (from {cache.path(exp.name, key)})")
-            else:
-                todo.append((exp, settings, key))
+        runs, todo = _from_cache(selected, profile, seed, backend, version, cache, use_cache, log)
 
         def finish(exp: Experiment, settings: dict[str, Any], key: str, result, elapsed: float, error: str | None):
             if error is not None:
@@ -201,10 +167,7 @@ def run_suite(*, profile: str = "quick", backend: str = "cpu", seed: int = 0, jo
             execution = _run_here(todo, finish, profile=profile, backend=backend, seed=seed, jobs=jobs,
                                   threads=threads, out=out, progress=progress)
 
-    ordered = [runs[e.name] for e in selected]
-    for run in ordered:  # the experiment field is the runner's business, whatever the module wrote
-        run.result.checks = [c if c.experiment == run.name else replace(c, experiment=run.name)
-                             for c in run.result.checks]
+    ordered = _in_order(selected, runs)
     n_judged = sum(1 for run in ordered for c in run.result.checks if c.kind != "info")
     zmax = z_bound(n_judged, family_level)
     total = time.perf_counter() - t_start
@@ -216,6 +179,66 @@ def run_suite(*, profile: str = "quick", backend: str = "cpu", seed: int = 0, jo
         versions=versions(backend), seed=seed, total_time=total,
         timings={run.name: run.elapsed for run in ordered} | {"total": total},
     )
+
+
+def _check_suite_arguments(profile, backend, jobs, threads, seed, family_level) -> None:
+    if profile not in PROFILES:
+        raise InputError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    if backend not in BACKENDS:
+        raise InputError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InputError(f"jobs must be a positive integer, got {jobs!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise InputError(f"threads must be a positive integer, got {threads!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+    if not 0.0 < family_level < 1.0:
+        raise InputError(f"family_level must be in (0, 1), got {family_level!r}")
+
+
+def _connect(stack: contextlib.ExitStack, scheduler: str, threads, timeout: float, backend: str, log):
+    """Client and thread plan of an existing Dask cluster (closed with ``stack``); with backend cuda every worker
+    must have a usable GPU."""
+    from sigprop.kernels.cluster import open_client
+
+    client, plan = stack.enter_context(open_client(scheduler=scheduler, threads=threads, timeout=timeout))
+    log(f"[dask] connected to {plan['address']} ({plan['workers']} workers)")
+    if backend == "cuda":
+        from sigprop.kernels.backend import cuda_available
+
+        no_gpu = sorted(w for w, ok in client.run(cuda_available).items() if not ok)
+        if no_gpu:
+            raise InputError(f"backend cuda: {len(no_gpu)} worker(s) of {scheduler} have no usable CUDA GPU "
+                             f"({', '.join(no_gpu[:3])}); start them with dask-cuda, or use backend cpu")
+    return client, plan
+
+
+def _from_cache(selected, profile, seed, backend, version, cache, use_cache, log):
+    """The runs found in the cache, and the (experiment, settings, key) left to run."""
+    runs: dict[str, ExperimentRun] = {}
+    todo: list[tuple[Experiment, dict[str, Any], str]] = []
+    for exp in selected:
+        settings = exp.settings(profile)
+        key = cache_key(exp.name, settings, seed, backend, version)
+        hit = cache.load(exp.name, key) if use_cache else None
+        if hit is not None:
+            result, elapsed = hit
+            runs[exp.name] = ExperimentRun(exp.name, exp.title, exp.description, settings, result, elapsed,
+                                           cached=True)
+            log(f"[cached] {exp.name} (from {cache.path(exp.name, key)})")
+        else:
+            todo.append((exp, settings, key))
+    return runs, todo
+
+
+def _in_order(selected, runs) -> list[ExperimentRun]:
+    """The runs in the order of ``selected``; every check's experiment field set to its run's name (the runner's
+    business, whatever the module wrote)."""
+    ordered = [runs[e.name] for e in selected]
+    for run in ordered:
+        run.result.checks = [c if c.experiment == run.name else replace(c, experiment=run.name)
+                             for c in run.result.checks]
+    return ordered
 
 
 def _run_here(todo, finish, *, profile, backend, seed, jobs, threads, out, progress) -> dict[str, Any]:
