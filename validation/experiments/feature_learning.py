@@ -546,7 +546,7 @@ def _teacher_checks(s, teach, specs) -> list[Check]:
     return checks
 
 
-def _findings(s, results, specs) -> list[Check]:
+def _findings(results, specs) -> list[Check]:
     """The headline findings: the judged expectations (basis 'checks') and the trained NFA correlation (reported)."""
     checks = [FINDING.as_check(NAME, "finding: teacher subspace and the proposition (judged checks)")]
     vals = _per_seed_average(results, specs, "later", -1)
@@ -706,7 +706,7 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
                 rfms[(spec["data"], k)] = _fit_rfm(s, r)
             teach.setdefault(spec["name"], []).append(_teacher_numbers(r, rfms[(spec["data"], k)]))
 
-    checks: list[Check] = _findings(s, results, specs)
+    checks: list[Check] = _findings(results, specs)
     for spec in specs:
         checks += _exact_checks(spec, results[spec["name"]])
     checks += _teacher_checks(s, teach, teacher)
