@@ -57,6 +57,7 @@ from sigprop.theory.activations import Activation, as_activation
 from sigprop.theory.errors import InputError, InputTypeError
 from sigprop.theory.rainbow import check_rainbow_arguments, psd_sqrt
 
+from .rainbow_device import STREAM_RAINBOW_ANCHOR, STREAM_RAINBOW_BIAS, STREAM_RAINBOW_WHITE
 from .rng import normals
 
 __all__ = [
@@ -69,9 +70,6 @@ __all__ = [
     "simulate_rainbow",
 ]
 
-STREAM_RAINBOW_WHITE = 16
-STREAM_RAINBOW_ANCHOR = 17
-STREAM_RAINBOW_BIAS = 18
 
 
 @dataclass(frozen=True)

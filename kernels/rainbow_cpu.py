@@ -1,0 +1,382 @@
+"""Compiled rainbow engines on the CPU (numba): the explicit-weight network and the exact Gram chain.
+
+The model, the generator streams and the returned statistics are those of :mod:`sigprop.kernels.rainbow`
+(``simulate_rainbow``, which dispatches here for ``method='explicit'`` and ``method='gram'``).  ``N = P + m`` points
+(inputs, then anchors), ``L`` layers of widths ``n_1..n_L``.
+
+**Explicit** (:func:`run_rainbow_explicit_cpu`): the same numbers as the NumPy simulation.  Network ``s``, layer
+``l``, row ``i``::
+
+    layer 1:   z_i(x) = (1/sqrt(d)) sum_j G_ij y1_j(x) + sqrt(C_b) beta_i          (y1 = rows of Y C_1^(1/2))
+    layer l:   z_i(x) = sqrt(a_l/n) sum_j G_ij h_j(x) + sum_k (Hhat[x, P+k] sqrt(b_lk)) Xi_ik + sqrt(C_b) beta_i
+
+with ``G``, ``Xi``, ``beta`` on streams 16, 17, 18 at the same keys as the NumPy path (``Hhat`` the previous layer's
+post-activation Gram, computed by the engine itself).  ``O(n (n_prev + m) N)`` per layer, no ``n x n`` matrix
+stored: the white weights are regenerated block by block (:func:`sigprop.kernels.layer_ops.matvec_rows_buffered`),
+the anchor part is :func:`sigprop.kernels.rainbow_device.add_anchor_row`.  Parallel over (network, block of 128
+rows) for the products, over networks for the Grams; every sum is one thread's, in a fixed order (increasing
+``j``, then ``k``; Gram entries in increasing ``i``, :func:`sigprop.kernels.layer_ops.column_dot`), so the result
+does not depend on the thread count.  It differs from the NumPy path only by the summation order of BLAS
+(relative differences ~1e-15 per layer).
+
+**Gram chain** (:func:`run_rainbow_gram_cpu`): given the previous post-activation Gram ``Hhat`` of the ``N`` points,
+the rows of layer ``l`` are exactly i.i.d. ``N(0, Sigma_l)`` with ``Sigma_1 = C_b + Y C_1 Y^T / d`` and
+``Sigma_l = C_b + a_l Hhat + Hhat[:, A] diag(b_l) Hhat[A, :]`` (:func:`sigprop.theory.rainbow.anchored_gram`:
+the explicit rows' covariance given the previous layer, which enters only through ``Hhat``).  So each layer factors
+``Sigma_l`` once (:func:`sigprop.kernels.gram_device.factor_psd`, exact for singular ``Sigma``), draws ``n_l`` rows
+(:func:`sigprop.kernels.gram_device.sample_rows`), applies ``phi`` and reduces to the next Gram: ``O(n_l N^2)``
+per layer, independent of the previous width; same distribution as the explicit engine, different numbers.  Its
+random numbers are those of the Gram chain of :mod:`sigprop.kernels.gram_cpu` (stream 4, ``STREAM_GRAM``, keyed by
+``(seed, network, layer, row, column pair)``), so with a white covariance (``C_1 = c``, ``a_l = c``, ``b = 0``) it
+reproduces that engine's numbers bit for bit (a test), and, like it, it shares no numbers with the explicit engine.
+
+Built-in activations share one cached kernel (named with the device switch's fingerprint); a custom activation
+with a numba scalar gets its own (not cached).
+
+Examples
+--------
+>>> import numpy as np
+>>> from sigprop.theory.activations import activation
+>>> Y1 = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])     # Y C_1^(1/2): 2 inputs, 1 anchor
+>>> out = run_rainbow_explicit_cpu(Y1, [8, 8], activation("relu"), np.array([1.0]), np.array([[0.5]]), 2, 0.0,
+...                                n_networks=2, seed=1)
+>>> out["preact_gram"].shape
+(2, 2, 3, 3)
+"""
+from __future__ import annotations
+
+import math
+import sys
+import types
+
+import numba
+import numpy as np
+from numba import prange
+
+from sigprop.theory.errors import InputTypeError
+
+from ..theory.activations import Activation
+from .backend import kernel_for_scalar
+from .device_activations import SWITCH_FINGERPRINT, device_activation
+from .gram_cpu import activation_device_fn, gram_outputs_from_status, gram_sums
+from .gram_device import STATUS_NONFINITE, STATUS_NOT_PSD, STATUS_OK, factor_psd, sample_rows
+from .layer_ops import add_bias_row, column_dot, matvec_rows_buffered
+from .rainbow_device import (
+    STREAM_RAINBOW_ANCHOR,
+    STREAM_RAINBOW_BIAS,
+    STREAM_RAINBOW_WHITE,
+    add_anchor_row,
+    anchored_covariance_into,
+)
+from .simd import aligned_rows
+
+__all__ = ["run_rainbow_explicit_cpu", "run_rainbow_gram_cpu"]
+
+_SERIAL = dict(cache=True, error_model="numpy")
+_PARALLEL = dict(parallel=True, cache=True, error_model="numpy")
+_BLOCK = 128  # rows of one network per parallel work item of the explicit products
+
+# the activation-independent heavy parts, compiled once (and cached) as ordinary functions
+_matvec_rows = numba.njit(**_SERIAL)(matvec_rows_buffered.py_func)
+_sample_rows = numba.njit(**_SERIAL)(sample_rows.py_func)
+_gram_sums = numba.njit(**_SERIAL)(gram_sums.py_func)
+_factor_psd = numba.njit(**_SERIAL)(factor_psd.py_func)
+
+
+@numba.njit(**_SERIAL)
+def _linear_block(seed, net0, layer, H, n_in, n, Z, w_scale, G, lp, P, m, sqrtb, b_scale, c):
+    """Rows i0 .. i0 + 127 of network s (work item c) of the explicit layer: the white product, the anchor part
+    (m > 0), the bias (b_scale != 0)."""
+    nblocks = (n + _BLOCK - 1) // _BLOCK
+    s = c // nblocks
+    i0 = (c - s * nblocks) * _BLOCK
+    nrows = min(_BLOCK, n - i0)
+    net = net0 + s
+    N = Z.shape[2]
+    if w_scale != 0.0:
+        E = np.empty(_BLOCK)
+        O = np.empty(_BLOCK)
+        acc = np.empty((N, _BLOCK))
+        _matvec_rows(0, seed, STREAM_RAINBOW_WHITE, net, layer, H, s, n_in, i0, nrows, Z, w_scale, E, O, acc)
+    else:
+        for i in range(i0, i0 + nrows):
+            for x in range(N):
+                Z[s, i, x] = 0.0
+    if m > 0:
+        for i in range(i0, i0 + nrows):
+            add_anchor_row(seed, STREAM_RAINBOW_ANCHOR, net, layer, i, G, s, lp, P, m, sqrtb, Z)
+    if b_scale != 0.0:
+        for i in range(i0, i0 + nrows):
+            add_bias_row(seed, STREAM_RAINBOW_BIAS, net, layer, i, Z, s, b_scale)
+
+
+@numba.njit(**_PARALLEL)
+def _k_linear(seed, net0, layer, H, n_in, n, Z, w_scale, G, lp, P, m, sqrtb, b_scale):
+    """Z[s, i, :] for every network s and row i < n (module docstring); G[s, lp] is the previous post Gram."""
+    for c in prange(Z.shape[0] * ((n + _BLOCK - 1) // _BLOCK)):
+        _linear_block(seed, net0, layer, H, n_in, n, Z, w_scale, G, lp, P, m, sqrtb, b_scale, c)
+
+
+@numba.njit(**_SERIAL)
+def _gram_into(Z, s, n, l, out):
+    """out[s, l, x, y] = sum_{i < n} Z[s, i, x] Z[s, i, y] / n (increasing i), mirrored."""
+    N = Z.shape[2]
+    for x in range(N):
+        for y in range(x, N):
+            v = column_dot(Z, s, n, x, y) / n
+            out[s, l, x, y] = v
+            out[s, l, y, x] = v
+
+
+def _make_kernels(ns: types.ModuleType, tag: str, cache: bool):
+    """The explicit engine's activation-and-Gram kernel and the Gram chain's kernel for the activation switch
+    ``ns._phi(code, x, p0, p1)`` (as :mod:`sigprop.kernels.gram_cpu`'s factory: the per-network functions live in
+    the namespace ``ns``, a module, so that numba's disk cache keys on its name; ``tag`` names the compiled
+    functions, with the switch's fingerprint for the built-ins)."""
+
+    def stats_network(Z, A, n, l, code, p0, p1, pre, post, s):
+        """Network s: pre Gram of Z, A = phi(Z), post Gram of A (layer index l)."""
+        N = Z.shape[2]
+        _gram_into(Z, s, n, l, pre)
+        for i in range(n):
+            for x in range(N):
+                A[s, i, x] = ns._phi(code, Z[s, i, x], p0, p1)
+        _gram_into(A, s, n, l, post)
+
+    stats_network.__qualname__ = stats_network.__name__ = f"rainbow_stats_network_{tag}"
+    ns._rainbow_stats_network = numba.njit(cache=cache, error_model="numpy")(stats_network)
+
+    def stats_kernel(Z, A, n, l, code, p0, p1, pre, post):
+        for s in prange(Z.shape[0]):
+            ns._rainbow_stats_network(Z, A, n, l, code, p0, p1, pre, post, s)
+
+    stats_kernel.__qualname__ = stats_kernel.__name__ = f"rainbow_stats_kernel_{tag}"
+
+    def gram_network(K1, widths, code, p0, p1, a, b, P, c_b, seed, net, tol, pre, post):
+        """One network of the Gram chain (id ``net``): fills pre/post (L, N, N); returns its status code."""
+        L = widths.shape[0]
+        N = K1.shape[0]
+        nmax = 1
+        for l in range(L):
+            if widths[l] > nmax:
+                nmax = widths[l]
+        Z = aligned_rows(N, nmax)
+        H = np.empty((N, N))
+        K = np.empty((N, N))
+        A = np.empty((N, N))
+        Wk = np.empty((N, N))
+        perm = np.empty(N, dtype=np.int64)
+        G = np.empty((N, N))
+        M4 = np.empty(N)
+        E = aligned_rows(1, nmax)[0]
+        O = aligned_rows(1, nmax)[0]
+        for x in range(N):
+            for y in range(N):
+                K[x, y] = K1[x, y]
+        for l in range(L):
+            n = widths[l]
+            if l > 0:
+                anchored_covariance_into(K, H, N, P, a[l - 1], b[l - 1], c_b)
+            r = _factor_psd(K, A, Wk, perm, N, tol)
+            if r < 0:
+                for l2 in range(l, L):
+                    for x in range(N):
+                        for y in range(N):
+                            pre[l2, x, y] = np.nan
+                            post[l2, x, y] = np.nan
+                return STATUS_NONFINITE if r == -2 else STATUS_NOT_PSD
+            _sample_rows(seed, net, l + 1, n, A, r, N, 0, Z, E, O)
+            _gram_sums(Z, n, N, G, M4, False)
+            for x in range(N):
+                for y in range(x, N):
+                    v = G[x, y] / n
+                    pre[l, x, y] = v
+                    pre[l, y, x] = v
+            for x in range(N):
+                # the piecewise-linear built-ins (codes 0-3) with a literal code, so that the loop vectorises
+                if code == 1:
+                    for i in range(n):
+                        Z[x, i] = ns._phi(1, Z[x, i], p0, p1)
+                elif code == 0:
+                    for i in range(n):
+                        Z[x, i] = ns._phi(0, Z[x, i], p0, p1)
+                elif code == 2:
+                    for i in range(n):
+                        Z[x, i] = ns._phi(2, Z[x, i], p0, p1)
+                elif code == 3:
+                    for i in range(n):
+                        Z[x, i] = ns._phi(3, Z[x, i], p0, p1)
+                else:
+                    for i in range(n):
+                        Z[x, i] = ns._phi(code, Z[x, i], p0, p1)
+            _gram_sums(Z, n, N, G, M4, False)
+            for x in range(N):
+                for y in range(x, N):
+                    v = G[x, y] / n
+                    post[l, x, y] = v
+                    post[l, y, x] = v
+                    H[x, y] = v
+                    H[y, x] = v
+        return STATUS_OK
+
+    gram_network.__qualname__ = gram_network.__name__ = f"rainbow_gram_network_{tag}"
+    ns._rainbow_gram_network = numba.njit(cache=cache, error_model="numpy")(gram_network)
+
+    def gram_kernel(K1, widths, code, p0, p1, a, b, P, c_b, seed, first, tol, pre, post, status):
+        for s in prange(pre.shape[0]):
+            status[s] = ns._rainbow_gram_network(K1, widths, code, p0, p1, a, b, P, c_b, seed, first + s, tol,
+                                                 pre[s], post[s])
+
+    gram_kernel.__qualname__ = gram_kernel.__name__ = f"rainbow_gram_kernel_{tag}"
+    return (numba.njit(parallel=True, cache=cache, error_model="numpy")(stats_kernel),
+            numba.njit(parallel=True, cache=cache)(gram_kernel))
+
+
+# The built-in activations: this module is the namespace, _phi the shared device switch.
+_phi = device_activation
+_BUILTIN = _make_kernels(sys.modules[__name__], f"builtin_{SWITCH_FINGERPRINT}", cache=True)
+
+
+def _kernels(act: Activation):
+    """(stats kernel, gram kernel) for ``act``: the cached built-in pair, or one pair per custom scalar."""
+    if act.is_builtin:
+        return _BUILTIN
+    if act.scalar is None:
+        raise InputTypeError(f"activation {act.label}: a custom activation needs a numba scalar (act.scalar) for the "
+                             "compiled rainbow engines")
+    return kernel_for_scalar("rainbow_cpu", act, _build_custom)
+
+
+def _build_custom(act: Activation):
+    ns = types.ModuleType(f"{__name__}.custom")
+    ns._phi = activation_device_fn(act)
+    return _make_kernels(ns, "custom", cache=False)
+
+
+def _anchor_weights(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per hidden layer: the number of anchors used (m if any b > 0, else 0, as the NumPy path) and sqrt(b)."""
+    used = np.array([b.shape[1] if (b.shape[1] and np.any(row > 0)) else 0 for row in b], dtype=np.int64)
+    return used, np.ascontiguousarray(np.sqrt(b), dtype=np.float64).reshape(b.shape)
+
+
+def run_rainbow_explicit_cpu(Y1: np.ndarray, widths, act: Activation, a: np.ndarray, b: np.ndarray, P: int,
+                             C_b: float, *, n_networks: int, seed: int, network0: int = 0,
+                             keep_activations: bool = False) -> dict:
+    """Explicit-weight rainbow networks (module docstring) on the first-layer inputs ``Y1 = Y C_1^(1/2)``.
+
+    Parameters
+    ----------
+    Y1 : numpy.ndarray
+        ``(N, d)``: inputs then anchors, already multiplied by ``C_1^(1/2)``.
+    widths : sequence of int
+        ``n_1..n_L``.
+    act : Activation
+        Built-in, or custom with a numba scalar.
+    a, b : numpy.ndarray
+        ``(L - 1,)`` white parts and ``(L - 1, m)`` anchor weights of layers ``2..L`` (validated, ``>= 0``).
+    P : int
+        Number of inputs (the anchors are the last ``N - P`` points).
+    C_b : float
+        Bias variance.
+    n_networks, seed, network0 : int
+        Networks ``network0 .. network0 + n_networks - 1`` of generator key ``seed``.
+    keep_activations : bool
+        Also return ``activations``: per layer an ``(S, N, n_l)`` array.
+
+    Returns
+    -------
+    dict
+        ``preact_gram``, ``postact_gram`` ``(S, L, N, N)`` and, with ``keep_activations``, ``activations``.
+
+    Raises
+    ------
+    InputTypeError
+        A custom activation without a numba scalar.
+    """
+    stats_kernel, _ = _kernels(act)
+    Y1 = np.ascontiguousarray(Y1, dtype=np.float64)
+    N, d = Y1.shape
+    widths = tuple(int(w) for w in widths)
+    L, S = len(widths), int(n_networks)
+    nmax = max(widths + (d,))
+    used, sqrtb = _anchor_weights(np.asarray(b, dtype=np.float64).reshape(L - 1, N - P))
+    pre = np.zeros((S, L, N, N))
+    post = np.zeros((S, L, N, N))
+    H = np.zeros((S, nmax, N))
+    H[:, :d, :] = Y1.T
+    Z = np.zeros((S, nmax, N))
+    seed_u = np.uint64(seed)
+    code = np.int64(act.code)
+    p0, p1 = (float(v) for v in act.device_params)
+    b_scale = math.sqrt(C_b)
+    empty = np.zeros(max(N - P, 1))
+    kept = []
+    n_in = d
+    for l in range(L):
+        n = widths[l]
+        if l == 0:
+            w_scale, m, sb = 1.0 / math.sqrt(d), 0, empty
+        else:
+            w_scale, m, sb = (math.sqrt(a[l - 1] / n_in) if a[l - 1] > 0 else 0.0), int(used[l - 1]), sqrtb[l - 1]
+        _k_linear(seed_u, np.int64(network0), np.int64(l + 1), H, np.int64(n_in), np.int64(n), Z, w_scale, post,
+                  np.int64(max(l - 1, 0)), np.int64(P), np.int64(m), np.ascontiguousarray(sb), b_scale)
+        stats_kernel(Z, H, np.int64(n), np.int64(l), code, p0, p1, pre, post)  # H <- phi(Z): the next input
+        if keep_activations:
+            kept.append(np.ascontiguousarray(H[:, :n, :].transpose(0, 2, 1)))
+        n_in = n
+    out = {"preact_gram": pre, "postact_gram": post}
+    if keep_activations:
+        out["activations"] = tuple(kept)
+    return out
+
+
+def run_rainbow_gram_cpu(K1: np.ndarray, widths, act: Activation, a: np.ndarray, b: np.ndarray, P: int, C_b: float,
+                         *, n_networks: int, seed: int, network0: int = 0) -> dict:
+    """The exact Gram chain of rainbow networks (module docstring) from the first-layer covariance ``K1``.
+
+    Parameters
+    ----------
+    K1 : numpy.ndarray
+        ``(N, N)``: ``C_b + Y C_1 Y^T / d`` (:func:`sigprop.theory.rainbow.first_layer_gram`), symmetric.
+    widths, act, a, b, P, C_b, n_networks, seed, network0
+        As :func:`run_rainbow_explicit_cpu`.
+
+    Returns
+    -------
+    dict
+        ``preact_gram``, ``postact_gram`` ``(S, L, N, N)`` (a network whose covariance became non-finite is NaN
+        from that layer on).
+
+    Raises
+    ------
+    FloatingPointError
+        A layer covariance that is not PSD beyond ``gram_device.PSD_RTOL`` (a numerical breakdown).
+    InputTypeError
+        A custom activation without a numba scalar.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigprop.theory.activations import activation
+    >>> out = run_rainbow_gram_cpu(np.array([[1.0, 0.5], [0.5, 1.0]]), [16, 16], activation("tanh"),
+    ...                            np.array([1.0]), np.array([[2.0]]), 1, 0.0, n_networks=3, seed=2)
+    >>> out["postact_gram"].shape
+    (3, 2, 2, 2)
+    """
+    from .gram_device import PSD_RTOL
+
+    _, gram_kernel = _kernels(act)
+    K1 = np.ascontiguousarray(K1, dtype=np.float64)
+    N = K1.shape[0]
+    w = np.ascontiguousarray(widths, dtype=np.int64)
+    L, S = w.shape[0], int(n_networks)
+    b = np.ascontiguousarray(np.asarray(b, dtype=np.float64).reshape(L - 1, N - P))
+    a = np.ascontiguousarray(a, dtype=np.float64).reshape(L - 1)
+    pre = np.empty((S, L, N, N))
+    post = np.empty((S, L, N, N))
+    status = np.empty(S, dtype=np.int64)
+    p0, p1 = (float(v) for v in act.device_params)
+    gram_kernel(K1, w, np.int64(act.code), p0, p1, a, b, np.int64(P), float(C_b), np.uint64(seed),
+                np.int64(network0), PSD_RTOL, pre, post, status)
+    gram_outputs_from_status(status, network0)
+    return {"preact_gram": pre, "postact_gram": post}
