@@ -64,8 +64,8 @@ Cost per round: ``O(N^2 d)`` (distances), ``N^3 / 3`` (Cholesky), ``O(o (N^2 d +
 kernel; Cholesky factor) plus ``O(N (d + o) + d^2)``: about ``25 N^2`` bytes (N = 2000: 100 MB), estimated by
 :func:`rfm_memory_bytes` and checked against the available host memory before any work.  Predictions at new points
 (and the validation error) work on blocks of at most ``2^22`` kernel entries.  Speed: N = 2000, d = 64, 5 iterations
-take 0.9-2.5 s with one BLAS thread on a 2-core AMD EPYC (:func:`run_benchmarks`); on a busy machine the default
-BLAS threads can be several times slower than one (``threadpoolctl.threadpool_limits(1)``).
+take 0.9-2.5 s with one BLAS thread on a 2-core AMD EPYC (:func:`sigprop.kernels.bench_rfm.run_benchmarks`); on a
+busy machine the default BLAS threads can be several times slower than one (``threadpoolctl.threadpool_limits(1)``).
 
 Examples
 --------
@@ -80,7 +80,6 @@ True 4
 from __future__ import annotations
 
 import numbers
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,7 +100,6 @@ __all__ = [
     "rfm_memory_bytes",
     "KERNELS",
     "TASKS",
-    "run_benchmarks",
 ]
 
 KERNELS = ("laplace",)
@@ -734,39 +732,3 @@ def rfm(X, y, *, kernel: str = "laplace", bandwidth: float = 10.0, reg: float = 
                      bandwidth=bandwidth, reg=reg, power=power, diag=diag, centering=centering,
                      normalise_trace=normalise_trace, classes=None if classes is None else _frozen(classes),
                      scalar_output=bool(scalar_output), history=tuple(history), kernel=kernel)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# benchmark
-
-def run_benchmarks(profile: str = "quick") -> list[dict]:
-    """RFM fit time at the issue's size: N = 2000, d = 64, 5 iterations (target < 5 s on a 2-core CPU).
-
-    Teacher ``y = x1 x2`` with ``x ~ N(0, I)``; Laplace bandwidth 10, reg 1e-3, float64.  Timed with the default
-    BLAS threads and with one BLAS thread (on a busy 2-core machine the default can be several times slower).
-    ``'full'`` adds a 10-output fit (one-hot classification: 10 gradient GEMMs per AGOP), one BLAS thread.
-    """
-    from threadpoolctl import threadpool_limits
-
-    if profile not in ("quick", "full"):
-        raise InputError(f"profile must be 'quick' or 'full', got {profile!r}")
-    rng = np.random.default_rng(0)
-    N, d = 2000, 64
-    X = rng.standard_normal((N, d))
-    prod = X[:, 0] * X[:, 1]
-    cases = [("1 output", prod, None), ("1 output", prod, 1)]
-    if profile == "full":
-        cases.append(("10 classes", np.digitize(prod, np.quantile(prod, np.linspace(0.1, 0.9, 9))), 1))
-    rows = []
-    for name, y, threads in cases:
-        with threadpool_limits(threads, user_api="blas"):
-            t0 = time.perf_counter()
-            res = rfm(X, y, iters=5)
-            dt = time.perf_counter() - t0
-        frac = float((res.M[0, 0] + res.M[1, 1]) / np.trace(res.M))
-        label = "default BLAS threads" if threads is None else "BLAS 1 thread"
-        rows.append({"benchmark": f"RFM fit, N=2000, d=64, {name}, 5 iterations ({label})", "metric": "wall time",
-                     "value": dt, "unit": "s",
-                     "note": f"target < 5 s on 2 cores; 6 kernel solves + 5 AGOPs, float64; share of tr(M) on "
-                             f"span(e1, e2) {frac:.3f}"})
-    return rows

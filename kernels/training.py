@@ -64,7 +64,6 @@ __all__ = [
     "measure_name",
     "network_features",
     "one_hot",
-    "run_benchmarks",
     "synthetic_data",
     "train",
 ]
@@ -1036,26 +1035,3 @@ def _train(net: MLP, X, T, labels, plan: _Plan, named) -> TrainingResult:
         rec.record(net, "final", len(result.loss_history) - 1)
     result.seconds = time.perf_counter() - t0
     return result
-
-
-def run_benchmarks(profile: str = "quick") -> list[dict]:
-    """Training throughput: depth 100, width 256, 1000 digits, batch 32 (quick: 2 epochs, extrapolated to 50)."""
-    X, y = load_digits_data(1000, seed=0)
-    epochs = 2 if profile == "quick" else 50
-    mlp = init_mlp(64, 10, depth=100, width=256, seed=0)
-    t0 = time.perf_counter()
-    # as the equilibrium experiment: the alignment measure runs once, before training (20 samples)
-    train(mlp, X, y, epochs=epochs, lr=0.0006, measures=[TangentAlignment(X[:20], y[:20])], measure_final=False)
-    dt = time.perf_counter() - t0
-    rows = [{"benchmark": "train MLP depth 100 width 256, 1000 digits", "metric": "seconds per epoch",
-             "value": dt / epochs, "unit": "s",
-             "note": f"{epochs} epochs measured, batch 32, float64, 1 BLAS thread, full-set loss every epoch"},
-            {"benchmark": "train MLP depth 100 width 256, 1000 digits",
-             "metric": "50 epochs (extrapolated)" if epochs != 50 else "50 epochs",
-             "value": dt / epochs * 50, "unit": "s", "note": "target < 300 s on 2 cores"}]
-    mlp = init_mlp(64, 10, depth=100, width=256, seed=0)
-    t0 = time.perf_counter()
-    layer_alignments(mlp, X[:100], one_hot(y[:100], 10))
-    rows.append({"benchmark": "per-layer tangent-kernel alignment, depth 100, N=100, o=10", "metric": "wall time",
-                 "value": time.perf_counter() - t0, "unit": "s", "note": "100 kernels of 1000 x 1000"})
-    return rows

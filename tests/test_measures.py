@@ -19,7 +19,6 @@ from scipy.special import erf
 
 from _hyp import examples
 from sigprop.theory.errors import InputError, InputTypeError
-from sigprop.validation import measures
 from sigprop.validation.measures import (
     NFAIsotropy,
     agop,
@@ -29,7 +28,6 @@ from sigprop.validation.measures import (
     nfa_isotropy_relation,
     psd_power,
     range_basis,
-    run_benchmarks,
 )
 
 SQRT2 = math.sqrt(2.0)
@@ -407,7 +405,6 @@ BAD = [
     (lambda: range_basis(np.zeros((2, 2))), InputError, "W is zero"),
     (lambda: nfa_isotropy_relation(np.diag([1.0, 0.0]), np.diag([0.0, 1.0])), InputError, "G is zero on range"),
     (lambda: nfa_isotropy_relation(_W, np.eye(3)), InputError, "G must be 2 x 2"),
-    (lambda: run_benchmarks("slow"), InputError, "profile must be"),
 ]
 
 
@@ -420,13 +417,3 @@ def test_bad_input_raises_naming_the_argument(call, exc, match):
 def test_input_errors_are_value_errors():
     with pytest.raises(ValueError):
         agop(np.ones((2, 2)))
-
-
-def test_run_benchmarks_rows(monkeypatch):
-    """The row format, on a small stack (the real N=2000, o=10, n=512 takes ~20 s on 2 busy cores)."""
-    monkeypatch.setattr(measures, "BENCH_SHAPE", (200, 10, 64))
-    rows = run_benchmarks("quick")
-    assert len(rows) == 3
-    for row in rows:
-        assert set(row) == {"benchmark", "metric", "value", "unit", "note"}
-        assert row["unit"] == "s" and row["value"] > 0 and "N=200, o=10, n=64" in row["benchmark"]

@@ -304,16 +304,3 @@ def test_regression_output_shapes():
     assert res2.predict(_X[:4]).shape == (4, 2)
     res3 = rfm(_X, np.arange(10) % 3, iters=1, task="regression")  # integer targets, regression on request
     assert res3.classes is None and res3.predict(_X[:2]).shape == (2,)
-
-
-def test_run_benchmarks_rows_and_profile_check(monkeypatch):
-    """The benchmark's rows have the bench keys (the fit is swapped for a small one: no timing is asserted)."""
-    with pytest.raises(InputError, match="profile must be 'quick' or 'full'"):
-        rfm_module.run_benchmarks("slow")
-    small = rfm(_X, _y, iters=1)
-    monkeypatch.setattr(rfm_module, "rfm", lambda X, y, **kw: small)
-    rows = rfm_module.run_benchmarks("full")
-    assert len(rows) == 3
-    for row in rows:
-        assert set(row) == {"benchmark", "metric", "value", "unit", "note"}
-        assert row["unit"] == "s" and row["value"] >= 0.0

@@ -43,7 +43,6 @@ __all__ = [
     "equilibrium_window",
     "homogeneous_lambda",
     "relu_gap_map",
-    "run_benchmarks",
 ]
 
 _SERIES_S = 0.05  # below this s = sqrt(e/2) the series for g(s) is used (truncation ~ s^12 relative)
@@ -265,21 +264,3 @@ def equilibrium_window(depth_min: int, depth_max: int, activation: str | Activat
         depths = np.unique(np.round(np.geomspace(depth_min, depth_max, 40)).astype(int))
     layers = equilibrium_layers(list(depths), activation, rho0, continuous=continuous)
     return np.asarray(depths), layers
-
-
-# --------------------------------------------------------------------------------------------
-# Benchmarks
-# --------------------------------------------------------------------------------------------
-def run_benchmarks(profile: str = "quick") -> list[dict]:
-    """Time equilibrium_layer at L = 10^6 (and 10^5); rows per docs/conventions.md."""
-    import time
-
-    equilibrium_layer(10)  # compile
-    rows = []
-    for L in ((10 ** 5, 10 ** 6) if profile == "quick" else (10 ** 5, 10 ** 6, 10 ** 7)):
-        t0 = time.perf_counter()
-        l = equilibrium_layer(L)
-        dt = time.perf_counter() - t0
-        rows.append({"benchmark": f"equilibrium_layer(L={L})", "metric": "wall time", "value": dt, "unit": "s",
-                     "note": f"l* = {l}; target < 10 s at L = 10^6"})
-    return rows

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,12 +55,10 @@ __all__ = [
     "range_basis",
     "NFAIsotropy",
     "nfa_isotropy_relation",
-    "run_benchmarks",
 ]
 
 MEASURES = ("cosine", "pearson")
 DEFAULT_TOL = 1e-10
-BENCH_SHAPE = (2000, 10, 512)  # (N, o, n) of run_benchmarks
 
 
 # --- argument checks (each runs before any work) ------------------------------------------------------------
@@ -606,30 +603,3 @@ def nfa_isotropy_relation(W, G, *, rtol: float | None = None, tol: float = DEFAU
     return NFAIsotropy(cosine=cosine, isotropy=iso, rank=r, condition=float(s[0] / s[-1]), rho_forward=rho_f,
                        rho_reverse=rho_r, cosine_lower=math.sqrt(1.0 - min(1.0, rho_f ** 2 * sin2)),
                        cosine_upper=math.sqrt(1.0 - sin2 / rho_r ** 2))
-
-
-# --- benchmarks ---------------------------------------------------------------------------------------------
-
-
-def run_benchmarks(profile: str = "quick") -> list[dict]:
-    """Time :func:`agop` on a Jacobian stack of N=2000 samples, o=10 outputs, n=512 (plain, per-output, centred).
-
-    Rows ``{"benchmark", "metric", "value", "unit", "note"}`` (docs/conventions.md); best of 3 (``quick``) or 10
-    (``full``) repeats.
-    """
-    if profile not in ("quick", "full"):
-        raise InputError(f"run_benchmarks: profile must be 'quick' or 'full', got {profile!r}")
-    reps = 3 if profile == "quick" else 10
-    N, o, n = BENCH_SHAPE
-    J = np.random.default_rng(0).standard_normal((N, o, n))
-    rows = []
-    for label, kw in (("agop", {}), ("agop per_output", {"per_output": True}), ("agop centered", {"centered": True})):
-        agop(J[:10], **kw)
-        times = []
-        for _ in range(reps):
-            t = time.perf_counter()
-            agop(J, **kw)
-            times.append(time.perf_counter() - t)
-        rows.append({"benchmark": f"{label}, N={N}, o={o}, n={n}", "metric": "wall time", "value": min(times),
-                     "unit": "s", "note": f"float64, best of {reps}; {2 * N * o * n * n / 1e9:.1f} GFLOP as one GEMM"})
-    return rows

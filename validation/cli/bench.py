@@ -21,15 +21,16 @@ from sigprop.theory.errors import InputError
 
 __all__ = ["BENCH_MODULES", "collect", "format_table", "add_arguments", "run"]
 
-# short name (for --only) -> module
+# The one registry: short name (for --only) -> the bench module whose run_benchmarks gives its rows.  Library
+# modules hold no benchmark code; each bench module imports what it times (a theory bench never imports kernels).
 BENCH_MODULES: dict[str, str] = {
     "theory": "sigprop.theory.bench",
     "kernels": "sigprop.kernels.bench",
-    "equilibrium": "sigprop.theory.equilibrium",
-    "training": "sigprop.kernels.training",
-    "rfm": "sigprop.kernels.rfm",
+    "equilibrium": "sigprop.theory.bench_equilibrium",
+    "training": "sigprop.kernels.bench_training",
+    "rfm": "sigprop.kernels.bench_rfm",
     "rainbow": "sigprop.kernels.rainbow",
-    "measures": "sigprop.validation.measures",
+    "measures": "sigprop.validation.bench_measures",
 }
 
 
