@@ -64,6 +64,8 @@ __all__ = [
     "STREAM_RAINBOW_WHITE",
     "STREAM_RAINBOW_ANCHOR",
     "STREAM_RAINBOW_BIAS",
+    "METHODS",
+    "BACKENDS",
     "RainbowSimulation",
     "rainbow_layer_weights",
     "run_benchmarks",
@@ -141,10 +143,25 @@ def _preact(h: np.ndarray, layer: int, n_out: int, a: float, b: np.ndarray, P: i
     return z + _bias(seed, net, layer, n_out, C_b)
 
 
+METHODS = ("numpy", "explicit", "gram")
+BACKENDS = ("cpu", "cuda")
+
+
 def simulate_rainbow(act: str | Activation, X, C1, a, b=None, anchors=None, *, widths, n_networks: int = 1,
-                     seed: int = 0, network0: int = 0, C_b: float = 0.0,
-                     keep_activations: bool = False) -> RainbowSimulation:
+                     seed: int = 0, network0: int = 0, C_b: float = 0.0, keep_activations: bool = False,
+                     method: str = "numpy", backend: str = "cpu") -> RainbowSimulation:
     """Simulate ``n_networks`` independent finite-width rainbow networks (module docstring for the construction).
+
+    Three engines (``method``), all on the same model:
+
+    * ``'numpy'`` (default): the vectorised NumPy reference of this module (CPU only);
+    * ``'explicit'``: the compiled explicit-weight engine (:mod:`sigprop.kernels.rainbow_cpu`,
+      :mod:`sigprop.kernels.rainbow_cuda`): the same random numbers as ``'numpy'``, so the same Grams up to
+      summation order (relative differences ~1e-15);
+    * ``'gram'``: the exact Gram chain: rows of layer ``l`` drawn i.i.d. from ``N(0, Sigma_l)``,
+      ``Sigma_l = C_b + a_l Hhat + Hhat[:, A] diag(b_l) Hhat[A, :]`` (``C_b + Y C_1 Y^T / d`` for layer 1), cost
+      ``O(n_l N^2)`` per layer independent of the previous width; the same distribution, other random numbers
+      (stream 4 of the Gram chain, :mod:`sigprop.kernels.rainbow_cpu`).
 
     Parameters
     ----------
@@ -169,7 +186,12 @@ def simulate_rainbow(act: str | Activation, X, C1, a, b=None, anchors=None, *, w
     C_b : float
         Bias variance ``>= 0``.
     keep_activations : bool
-        Also return the activations ``h^(l)`` of every layer (memory ``S N sum n_l`` floats).
+        Also return the activations ``h^(l)`` of every layer (memory ``S N sum n_l`` floats); not with
+        ``method='gram'``.
+    method : {'numpy', 'explicit', 'gram'}
+        The engine (above).
+    backend : {'cpu', 'cuda'}
+        Where the compiled engines run (``'numpy'`` runs on the CPU only).
 
     Returns
     -------
@@ -180,7 +202,10 @@ def simulate_rainbow(act: str | Activation, X, C1, a, b=None, anchors=None, *, w
     ------
     InputError
         As :func:`sigprop.theory.rainbow.rainbow_kernels`, and bad ``widths``, ``n_networks``, ``seed``,
-        ``network0``.
+        ``network0``, ``method``, ``backend``; ``backend='cuda'`` without a GPU (or numba's simulator);
+        ``keep_activations`` with ``method='gram'``.
+    InputTypeError
+        A compiled engine with a custom activation that has no numba scalar.
 
     Examples
     --------
@@ -193,6 +218,13 @@ def simulate_rainbow(act: str | Activation, X, C1, a, b=None, anchors=None, *, w
     >>> sim = simulate_rainbow("tanh", X, 1.0, [1.0], [[2.0]], Z, widths=(2048, 2048), n_networks=4, seed=3)
     >>> K = rainbow_kernels("tanh", X, 1.0, [1.0], [[2.0]], Z).preact[1]
     >>> bool(np.max(np.abs(sim.preact_gram[:, 1].mean(axis=0) - K)) < 0.1)
+    True
+
+    The compiled explicit engine draws the same numbers:
+
+    >>> fast = simulate_rainbow("tanh", X, 1.0, [1.0], [[2.0]], Z, widths=(2048, 2048), n_networks=4, seed=3,
+    ...                         method="explicit")
+    >>> bool(np.allclose(fast.postact_gram, sim.postact_gram, rtol=1e-12, atol=0))
     True
     """
     who = "simulate_rainbow"
@@ -207,7 +239,11 @@ def simulate_rainbow(act: str | Activation, X, C1, a, b=None, anchors=None, *, w
         raise InputError(f"{who}: need seed < 2^64 and network0 + n_networks <= 2^32, got {seed}, {network0 + S}")
     if not isinstance(keep_activations, (bool, np.bool_)):
         raise InputTypeError(f"{who}: keep_activations must be True or False, got {keep_activations!r}")
+    _check_engine(method, backend, keep_activations, act, who)
     N, d = Y.shape
+    if method != "numpy":
+        return _run_compiled(method, backend, act, Y, C1, a_arr, b_arr, P, C_b, widths, S, seed, network0,
+                             bool(keep_activations))
     Y1 = _first_layer_inputs(Y, C1)
     pre = np.empty((S, L, N, N))
     post = np.empty((S, L, N, N))
@@ -227,6 +263,48 @@ def simulate_rainbow(act: str | Activation, X, C1, a, b=None, anchors=None, *, w
                 z = _preact(h, layer + 2, widths[layer + 1], float(a_arr[layer]), b_arr[layer], P, seed, net, C_b)
     return RainbowSimulation(preact_gram=pre, postact_gram=post, n_inputs=P, widths=widths,
                              activations=tuple(kept) if kept is not None else None)
+
+
+def _check_engine(method, backend, keep_activations, act: Activation, who: str) -> None:
+    from .backend import cuda_available
+
+    if not isinstance(method, str) or method not in METHODS:
+        raise InputError(f"{who}: method must be one of {METHODS}, got {method!r}")
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise InputError(f"{who}: backend must be one of {BACKENDS}, got {backend!r}")
+    if method == "numpy" and backend != "cpu":
+        raise InputError(f"{who}: method='numpy' (the NumPy reference) runs on backend='cpu' only, got {backend!r}")
+    if method == "gram" and keep_activations:
+        raise InputError(f"{who}: keep_activations needs method 'numpy' or 'explicit' (the Gram chain keeps Grams)")
+    if method != "numpy" and not act.is_builtin and act.scalar is None:
+        raise InputTypeError(f"{who}: method={method!r} needs a built-in activation or a custom one with a numba "
+                             f"scalar (act.scalar); {act.label!r} has none")
+    if backend == "cuda" and not cuda_available():
+        raise InputError(f"{who}: backend='cuda' needs a CUDA GPU (numba.cuda.is_available() is False) or numba's "
+                         "simulator (NUMBA_ENABLE_CUDASIM=1); use backend='cpu'")
+
+
+def _run_compiled(method: str, backend: str, act: Activation, Y: np.ndarray, C1, a: np.ndarray, b: np.ndarray,
+                  P: int, C_b: float, widths: tuple[int, ...], S: int, seed: int, network0: int,
+                  keep: bool) -> RainbowSimulation:
+    """Dispatch to the compiled engines (validated arguments)."""
+    from sigprop.theory.rainbow import first_layer_gram
+
+    common = dict(n_networks=S, seed=seed, network0=network0)
+    if backend == "cuda":
+        from . import rainbow_cuda as eng
+
+        explicit, gram = eng.run_rainbow_explicit_cuda, eng.run_rainbow_gram_cuda
+    else:
+        from . import rainbow_cpu as eng
+
+        explicit, gram = eng.run_rainbow_explicit_cpu, eng.run_rainbow_gram_cpu
+    if method == "explicit":
+        out = explicit(_first_layer_inputs(Y, C1), widths, act, a, b, P, C_b, keep_activations=keep, **common)
+    else:
+        out = gram(first_layer_gram(Y, C1, C_b), widths, act, a, b, P, C_b, **common)
+    return RainbowSimulation(preact_gram=out["preact_gram"], postact_gram=out["postact_gram"], n_inputs=P,
+                             widths=widths, activations=out.get("activations"))
 
 
 def rainbow_layer_weights(h_anchors, a: float, b, n_out: int, *, seed: int, network: int, layer: int) -> np.ndarray:

@@ -70,7 +70,7 @@ from .rainbow_device import (
 )
 from .simd import aligned_rows
 
-__all__ = ["run_rainbow_explicit_cpu", "run_rainbow_gram_cpu"]
+__all__ = ["run_rainbow_explicit_cpu", "run_rainbow_gram_cpu", "anchor_weights"]
 
 _SERIAL = dict(cache=True, error_model="numpy")
 _PARALLEL = dict(parallel=True, cache=True, error_model="numpy")
@@ -253,8 +253,29 @@ def _build_custom(act: Activation):
     return _make_kernels(ns, "custom", cache=False)
 
 
-def _anchor_weights(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per hidden layer: the number of anchors used (m if any b > 0, else 0, as the NumPy path) and sqrt(b)."""
+def anchor_weights(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per hidden layer of the explicit engines: the anchors used and ``sqrt(b)``.
+
+    A layer uses its ``m`` anchors if any ``b_lk > 0`` and none otherwise (the NumPy path then draws no ``Xi``).
+
+    Parameters
+    ----------
+    b : numpy.ndarray
+        ``(L - 1, m)`` validated anchor weights (``>= 0``).
+
+    Returns
+    -------
+    used : numpy.ndarray
+        ``(L - 1,)`` int64: ``m`` or 0 per layer.
+    sqrt_b : numpy.ndarray
+        ``(L - 1, m)``: ``sqrt(b)``.
+
+    Examples
+    --------
+    >>> used, sb = anchor_weights(np.array([[4.0, 1.0], [0.0, 0.0]]))
+    >>> used.tolist(), sb[0].tolist()
+    ([2, 0], [2.0, 1.0])
+    """
     used = np.array([b.shape[1] if (b.shape[1] and np.any(row > 0)) else 0 for row in b], dtype=np.int64)
     return used, np.ascontiguousarray(np.sqrt(b), dtype=np.float64).reshape(b.shape)
 
@@ -299,7 +320,7 @@ def run_rainbow_explicit_cpu(Y1: np.ndarray, widths, act: Activation, a: np.ndar
     widths = tuple(int(w) for w in widths)
     L, S = len(widths), int(n_networks)
     nmax = max(widths + (d,))
-    used, sqrtb = _anchor_weights(np.asarray(b, dtype=np.float64).reshape(L - 1, N - P))
+    used, sqrtb = anchor_weights(np.asarray(b, dtype=np.float64).reshape(L - 1, N - P))
     pre = np.zeros((S, L, N, N))
     post = np.zeros((S, L, N, N))
     H = np.zeros((S, nmax, N))
