@@ -3,8 +3,8 @@
 Two steps per kernel, both on the CPU:
 
 1. **PTX.** ``numba.cuda.compile_ptx(fn, sig, cc=CC)`` (NVVM) for every ``PTX_TARGETS`` entry of
-   :mod:`sigprop.kernels.explicit_cuda`, :mod:`sigprop.kernels.gram_cuda` and the RNG-only benchmark kernel of
-   :mod:`sigprop.kernels.bench`.
+   :mod:`sigprop.kernels.explicit_cuda`, :mod:`sigprop.kernels.gram_cuda`, :mod:`sigprop.kernels.rainbow_cuda` and
+   the RNG-only benchmark kernel of :mod:`sigprop.kernels.bench`.
 2. **SASS.** The PTX is assembled to machine code with ``ptxas -v -arch=sm_XY`` (shipped in the
    ``nvidia-cuda-nvcc-cu12`` wheel that the ``cuda`` extra installs), which reports per kernel the registers per
    thread, the stack frame, spill stores and loads, and static shared memory.  A kernel fails the check when
@@ -34,7 +34,8 @@ import traceback
 __all__ = ["ptx_targets", "compile_target", "compile_all", "find_ptxas", "assemble", "parse_ptxas_report", "SassInfo",
            "launch_problems", "main", "MODULES", "DEFAULT_CC", "REGISTER_FILE", "MAX_REGISTERS", "MAX_STATIC_SHARED"]
 
-MODULES = ("sigprop.kernels.explicit_cuda", "sigprop.kernels.gram_cuda", "sigprop.kernels.bench")
+MODULES = ("sigprop.kernels.explicit_cuda", "sigprop.kernels.gram_cuda", "sigprop.kernels.rainbow_cuda",
+           "sigprop.kernels.bench")
 DEFAULT_CC = (9, 0)
 REGISTER_FILE = 65536  # 32-bit registers per SM (and per block) on sm_70 .. sm_90
 MAX_REGISTERS = 255  # per thread
