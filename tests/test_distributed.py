@@ -62,7 +62,34 @@ def _slow_run(ctx: Context, settings: dict) -> ExperimentResult:
     return ExperimentResult(checks=[Check("slow", "mean", 0.0, float(x.mean()), 0.1, "|z| <= zmax")])
 
 
+def _part_keys(settings: dict) -> list:
+    return [[n, k] for n in (8, 16, 32) for k in range(2)]
+
+
+def _part(ctx: Context, settings: dict, key) -> dict:
+    """One finer unit: a Gram estimate keyed by (width, seed index); counts its calls in $SIGPROP_TEST_PARTS."""
+    folder = os.environ.get("SIGPROP_TEST_PARTS")
+    if folder:
+        (Path(folder) / f"part-{key[0]}-{key[1]}-{time.time_ns()}").write_text("x")
+    if os.environ.get("SIGPROP_TEST_PART_FAIL") == f"{key[0]}-{key[1]}":
+        raise ValueError(f"simulated failure of unit {key}")
+    n, k = key
+    x = np.random.Generator(np.random.Philox(ctx.sub_seed("parts", n, k))).standard_normal((n, 50))
+    return {"width": n, "gram": x.T @ x / n, "epoch_at": {1.0: k}}
+
+
+def _parts_run(ctx: Context, settings: dict) -> ExperimentResult:
+    values = ctx.run_units(_part, _part_keys(settings), settings)
+    diag = np.array([v["gram"].diagonal().mean() for v in values])
+    widths = sorted({v["width"] for v in values})
+    assert all(v["epoch_at"] == {1.0: k} for v, (_, k) in zip(values, _part_keys(settings)))
+    return ExperimentResult(checks=[Check("parts", "mean diagonal", 1.0, float(diag.mean()),
+                                          float(diag.std(ddof=1) / np.sqrt(diag.size)), "|z| <= zmax",
+                                          details={"widths": widths, "each": diag.tolist()})])
+
+
 SAMPLE = Experiment("sample", "Sample", "counter-based numbers", _settings, _sample_run, order=1)
+PARTS = Experiment("parts", "Parts", "finer units", _settings, _parts_run, order=4, units=_part_keys, run_unit=_part)
 CRASH = Experiment("crash", "Crash", "raises on a worker", _settings, _crash_run, order=2)
 SLOW = Experiment("slow", "Slow", "killed once", _settings, _slow_run, order=3)
 
@@ -101,6 +128,41 @@ def test_one_and_two_workers_give_identical_checks(tmp_path, two_workers):
         tmp_path / "here" / "figures" / "sample-hist.png").read_bytes()
     again = _quiet(out_dir=tmp_path / "two", experiments=exps, scheduler=two_workers[1]["address"])
     assert [r.cached for r in again.runs] == [True, False, True]  # cached by the client; the crash is not
+
+
+def _parts_called(folder: Path) -> int:
+    return len(list(folder.iterdir()))
+
+
+def test_finer_units_give_the_same_checks_anywhere_and_resume_from_the_cache(tmp_path, two_workers, monkeypatch):
+    by_hand = _parts_run(Context(profile="smoke", out_dir=tmp_path), _settings("smoke"))  # no runner: computed here
+    here = _quiet(out_dir=tmp_path / "here", experiments=[PARTS])
+    two = _quiet(out_dir=tmp_path / "two", experiments=[PARTS], scheduler=two_workers[1]["address"])
+    assert _checks_json(here) == _checks_json(two)
+    assert here.runs[0].result.checks[0].estimate == by_hand.checks[0].estimate
+    assert two.settings["execution"]["units"] == {"parts": 6} and here.settings["execution"]["units"] == {"parts": 6}
+    # units are cached one by one: a run whose combine is gone recomputes no unit; one whose unit failed
+    # recomputes only the missing unit
+    parts = tmp_path / "calls"
+    parts.mkdir()
+    monkeypatch.setenv("SIGPROP_TEST_PARTS", str(parts))
+    for f in (tmp_path / "two" / ".cache").glob("parts-*.json"):
+        f.unlink()  # the combined result, not the units
+    again = _quiet(out_dir=tmp_path / "two", experiments=[PARTS])  # here: the workers do not see the env variable
+    assert _parts_called(parts) == 0 and _checks_json(again) == _checks_json(two)
+    monkeypatch.setenv("SIGPROP_TEST_PART_FAIL", "16-1")
+    failed = _quiet(out_dir=tmp_path / "fresh", experiments=[PARTS])
+    assert [c.name for c in failed.runs[0].result.checks] == ["completed"] and not failed.passed
+    assert "simulated failure of unit [16, 1]" in failed.runs[0].error
+    assert _parts_called(parts) == 4  # in-process: units in order, stopping at the failure (8-0, 8-1, 16-0, 16-1)
+    monkeypatch.delenv("SIGPROP_TEST_PART_FAIL")
+    units = tmp_path / "fresh" / ".cache" / "units"
+    before = {f.name: f.stat().st_mtime_ns for f in units.iterdir()}
+    assert len(before) == 3  # the units that finished before the failure
+    resumed = _quiet(out_dir=tmp_path / "fresh", experiments=[PARTS], scheduler=two_workers[1]["address"])
+    after = {f.name: f.stat().st_mtime_ns for f in units.iterdir()}
+    assert len(after) == 6 and all(after[k] == v for k, v in before.items())  # only the missing 3 were computed
+    assert _checks_json(resumed) == _checks_json(here)
 
 
 def test_thread_plan_and_addresses(tmp_path):

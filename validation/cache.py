@@ -27,8 +27,8 @@ import numpy as np
 
 from .experiment import Check, ExperimentResult
 
-__all__ = ["cache_key", "result_to_dict", "result_from_dict", "ResultCache", "jsonable", "sigprop_version",
-           "entry_checksum", "CacheWarning"]
+__all__ = ["cache_key", "unit_cache_key", "result_to_dict", "result_from_dict", "ResultCache", "jsonable",
+           "sigprop_version", "entry_checksum", "CacheWarning", "encode_value", "decode_value"]
 
 CACHE_FORMAT = 2  # 2: entries carry a checksum
 
@@ -105,6 +105,81 @@ def jsonable(obj: Any, *, finite: bool = False) -> Any:
     return str(obj)
 
 
+def encode_value(obj: Any) -> Any:
+    """A unit's value as plain JSON that :func:`decode_value` turns back into an equal value, bit for bit.
+
+    Arrays are stored as base64 of their bytes with dtype and shape; tuples, dicts with non-string keys and
+    non-finite floats are tagged.  Supported: None, bool, int, float, str, list, tuple, dict, numpy arrays and
+    scalars; anything else is an :class:`~sigprop.theory.errors.InputTypeError` (a unit must return data).
+
+    Examples
+    --------
+    >>> import json
+    >>> v = {(40, 1): [np.arange(3.0), 0.1, float("nan")], "epoch_at": {1.0: 3}}
+    >>> w = decode_value(json.loads(json.dumps(encode_value(v))))
+    >>> list(w), w[(40, 1)][0].tolist(), w[(40, 1)][2] != w[(40, 1)][2], w["epoch_at"]
+    ([(40, 1), 'epoch_at'], [0.0, 1.0, 2.0], True, {1.0: 3})
+    """
+    import base64
+
+    from sigprop.theory.errors import InputTypeError
+
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else {"__float__": repr(v)}
+    if isinstance(obj, np.ndarray):
+        a = np.ascontiguousarray(obj)
+        if a.dtype == object:
+            raise InputTypeError("a unit's value may not hold object arrays")
+        return {"__ndarray__": base64.b64encode(a.tobytes()).decode(), "dtype": a.dtype.str, "shape": list(a.shape)}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [encode_value(v) for v in obj]}
+    if isinstance(obj, list):
+        return [encode_value(v) for v in obj]
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj) and not any(k.startswith("__") for k in obj):
+            return {k: encode_value(v) for k, v in obj.items()}
+        return {"__items__": [[encode_value(k), encode_value(v)] for k, v in obj.items()]}
+    raise InputTypeError(f"a unit's value must be data (numbers, strings, arrays, lists, tuples, dicts), "
+                         f"got {type(obj).__name__}")
+
+
+def decode_value(obj: Any) -> Any:
+    """The inverse of :func:`encode_value` (on its output after a JSON round trip)."""
+    import base64
+
+    if isinstance(obj, list):
+        return [decode_value(v) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "__ndarray__" in obj:
+        data = base64.b64decode(obj["__ndarray__"])
+        return np.frombuffer(data, dtype=np.dtype(obj["dtype"])).reshape(obj["shape"]).copy()
+    if "__float__" in obj:
+        return float(obj["__float__"])
+    if "__tuple__" in obj:
+        return tuple(decode_value(v) for v in obj["__tuple__"])
+    if "__items__" in obj:
+        return {_hashable(decode_value(k)): decode_value(v) for k, v in obj["__items__"]}
+    return {k: decode_value(v) for k, v in obj.items()}
+
+
+def _hashable(key: Any) -> Any:
+    return tuple(_hashable(v) for v in key) if isinstance(key, (list, tuple)) else key
+
+
+def unit_cache_key(experiment: str, settings: dict[str, Any], unit: str, seed: int, backend: str,
+                   version: str | None = None) -> str:
+    """SHA-256 (hex) of what one unit of an experiment depends on: :func:`cache_key` with the unit's id."""
+    return cache_key(f"{experiment}/unit", {"settings": settings, "unit": unit}, seed, backend, version)
+
+
 def cache_key(experiment: str, settings: dict[str, Any], seed: int, backend: str, version: str | None = None) -> str:
     """SHA-256 (hex) of the canonical JSON of everything an experiment's result depends on."""
     payload = {"experiment": experiment, "settings": jsonable(settings), "seed": int(seed), "backend": backend,
@@ -175,6 +250,37 @@ class ResultCache:
             if not (p if p.is_absolute() else self.out_dir / p).exists():
                 return None
         return result, float(entry.get("elapsed", 0.0))
+
+    def unit_path(self, experiment: str, key: str) -> Path:
+        return self.root / "units" / f"{experiment}-{key[:20]}.json"
+
+    def load_unit(self, experiment: str, key: str) -> tuple[Any, float] | None:
+        """(value, elapsed seconds) of a unit stored under this exact key with a matching checksum, else None
+        (a checksum that is missing or wrong warns, :class:`CacheWarning`, and the unit is recomputed)."""
+        path = self.unit_path(experiment, key)
+        try:
+            entry = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(entry, dict) or entry.get("key") != key or entry.get("format") != CACHE_FORMAT:
+            return None
+        if entry.get("checksum") != entry_checksum(entry):
+            warnings.warn(f"cache entry {path} does not match its checksum; not trusted, the unit will be "
+                          "recomputed and the entry overwritten", CacheWarning, stacklevel=2)
+            return None
+        return decode_value(entry["value"]), float(entry.get("elapsed", 0.0))
+
+    def store_unit(self, experiment: str, key: str, unit: str, value: Any, elapsed: float) -> Path:
+        """Store a unit's value (atomically: temporary file + rename)."""
+        path = self.unit_path(experiment, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        entry = {"format": CACHE_FORMAT, "key": key, "experiment": experiment, "unit": unit,
+                 "elapsed": float(elapsed), "value": encode_value(value)}
+        entry["checksum"] = entry_checksum(json.loads(json.dumps(entry)))
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(entry))
+        os.replace(tmp, path)
+        return path
 
     def store(self, experiment: str, key: str, result: ExperimentResult, elapsed: float,
               settings: dict[str, Any] | None = None) -> Path:

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from sigprop.theory.errors import InputError
 
-__all__ = ["Check", "Context", "Experiment", "ExperimentResult", "Finding", "discover"]
+__all__ = ["Check", "Context", "Experiment", "ExperimentResult", "Finding", "discover", "unit_id"]
 
 
 @dataclass(frozen=True)
@@ -227,6 +227,7 @@ class Context:
     jobs: int = 1
     out_dir: Path = Path("sigprop-report")
     progress: Callable[..., Any] | None = None  # tqdm-like: progress(iterable, desc=..., total=...)
+    unit_results: dict[str, Any] | None = None  # unit_id(key) -> value, computed by the runner (workers, cache)
 
     def figure_path(self, experiment: str, name: str) -> Path:
         path = Path(self.out_dir) / "figures" / f"{experiment}-{name}.png"
@@ -235,6 +236,20 @@ class Context:
 
     def track(self, iterable, desc: str = "", total: int | None = None):
         return iterable if self.progress is None else self.progress(iterable, desc=desc, total=total)
+
+    def run_units(self, run_unit: Callable[["Context", dict[str, Any], Any], Any], keys: list[Any],
+                  settings: dict[str, Any], desc: str = "") -> list[Any]:
+        """``[run_unit(self, settings, key) for key in keys]``, taking each value the runner already computed.
+
+        The runner computes an experiment's units (:attr:`Experiment.units`) before its ``run``, on Dask workers
+        or from the cache, and hands their values in :attr:`unit_results`; a key it did not compute (an
+        experiment run by hand, as in the tests) is computed here.  Either way the values are the same: a unit
+        is a function of its settings, key and the run's seed only.
+        """
+        done = self.unit_results or {}
+        todo = [k for k in keys if unit_id(k) not in done]
+        fresh = {unit_id(k): run_unit(self, settings, k) for k in self.track(todo, desc=desc, total=len(todo))}
+        return [done[unit_id(k)] if unit_id(k) in done else fresh[unit_id(k)] for k in keys]
 
     def sub_seed(self, *keys: Any) -> int:
         """A seed in [0, 2^63) derived from the run's seed and ``keys`` (stable across runs and platforms).
@@ -265,6 +280,12 @@ class Experiment:
     ``settings(profile)`` returns a JSON-serialisable dict of everything the result depends on
     (widths, depths, sample sizes...): the runner's cache is keyed by it together with the seed and
     backend.  ``run(ctx, settings)`` does the work.
+
+    Finer units (optional): ``units(settings)`` lists JSON-serialisable keys (e.g. ``[depth, seed]``) and
+    ``run_unit(ctx, settings, key)`` computes one of them, a plain function of its settings, key and
+    ``ctx.seed`` (its value: numbers, arrays, lists, dicts; no figures).  The runner computes the units first
+    (spread over Dask workers with ``--jobs``/``--scheduler``, each cached as it finishes), then calls ``run``,
+    which obtains their values with ``ctx.run_units(run_unit, keys, settings)`` and combines them into checks.
     """
 
     name: str
@@ -273,6 +294,25 @@ class Experiment:
     settings: Callable[[str], dict[str, Any]]
     run: Callable[[Context, dict[str, Any]], ExperimentResult]
     order: int = 100
+    units: Callable[[dict[str, Any]], list[Any]] | None = None
+    run_unit: Callable[[Context, dict[str, Any], Any], Any] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.units is None) != (self.run_unit is None):
+            raise InputError(f"experiment {self.name!r}: units and run_unit go together (both or neither)")
+
+
+def unit_id(key: Any) -> str:
+    """The canonical text of a unit key (compact JSON; tuples as lists), the key of ``Context.unit_results``.
+
+    Examples
+    --------
+    >>> unit_id((40, 2)), unit_id([40, 2]), unit_id("relu")
+    ('[40,2]', '[40,2]', '"relu"')
+    """
+    import json
+
+    return json.dumps(key, sort_keys=True, separators=(",", ":"))
 
 
 def discover() -> list[Experiment]:

@@ -3,8 +3,10 @@
 Two phases: (1) run (or load from the cache) each selected experiment, in this process (the default, no Dask), on a
 Dask ``LocalCluster`` of ``jobs`` single-threaded worker processes, or on an existing Dask cluster (``scheduler``);
 (2) count the judged checks ``m`` of the whole run and set ``zmax = z_bound(m, family_level)`` (Sidak), so that a
-correct theory passes *all* checks with probability >= family_level.  The unit of work is one experiment
-(:mod:`sigprop.validation.units`); units are cached as they finish, by this process only.  An experiment that raises
+correct theory passes *all* checks with probability >= family_level.  The units of work
+(:mod:`sigprop.validation.units`) are an experiment's finer units (``Experiment.units``, e.g. one trained network per
+depth and seed), computed first, and then its ``run``, which combines them; units are cached as they finish, by
+this process only, so an interrupted run recomputes only the missing ones.  An experiment that raises
 (or whose worker dies more often than Dask retries) is recorded as a failed ``completed`` check (and not cached);
 the others are unaffected.  How the work was spread (workers, numba and BLAS threads each) is recorded in
 ``settings['execution']``.
@@ -22,10 +24,10 @@ from typing import Any, Callable, Iterable, Sequence
 
 from sigprop.theory.errors import InputError
 
-from .cache import ResultCache, cache_key, code_fingerprint, sigprop_version
+from .cache import ResultCache, cache_key, code_fingerprint, sigprop_version, unit_cache_key
 from .experiment import Check, Experiment, ExperimentResult, discover
 from .stats import z_bound
-from .units import UnitOutcome, attach_files, execute, installation, run_unit
+from .units import UnitOutcome, attach_files, execute, execute_part, installation, run_part, run_unit
 
 __all__ = ["ExperimentRun", "SuiteResult", "select_experiments", "run_suite", "versions", "PROFILES", "BACKENDS"]
 
@@ -144,6 +146,7 @@ def run_suite(*, profile: str = "quick", backend: str = "cpu", seed: int = 0, jo
             client, plan = _connect(stack, scheduler, threads, connect_timeout, backend, log)
 
         runs, todo = _from_cache(selected, profile, seed, backend, version, cache, use_cache, log)
+        pending = _parts_of(todo, profile, seed, backend, version, cache if use_cache else None)
 
         def finish(exp: Experiment, settings: dict[str, Any], key: str, result, elapsed: float, error: str | None):
             if error is not None:
@@ -155,17 +158,19 @@ def run_suite(*, profile: str = "quick", backend: str = "cpu", seed: int = 0, jo
             runs[exp.name] = ExperimentRun(exp.name, exp.title, exp.description, settings, result, elapsed,
                                            error=error)
 
-        if client is None and jobs > 1 and len(todo) > 1:
+        n_tasks = sum(len(p.todo) for p in pending) + len(pending)
+        if client is None and jobs > 1 and n_tasks > 1 and (len(pending) > 1 or pending[0].todo):
             from sigprop.kernels.cluster import open_client
 
             client, plan = stack.enter_context(open_client(jobs=jobs, threads=threads))
+        common = dict(profile=profile, backend=backend, seed=seed, jobs=jobs, threads=threads, out=out,
+                      progress=progress, cache=cache if use_cache else None)
         if client is not None:
-            seen = _run_on_cluster(client, plan, todo, finish, profile=profile, backend=backend, seed=seed,
-                                   jobs=jobs, threads=threads, out=out, progress=progress)
+            seen = _run_on_cluster(client, plan, pending, finish, **common)
             execution = {**plan, "threads_used": seen}
         else:
-            execution = _run_here(todo, finish, profile=profile, backend=backend, seed=seed, jobs=jobs,
-                                  threads=threads, out=out, progress=progress)
+            execution = _run_here(pending, finish, **common)
+        execution["units"] = {p.exp.name: len(p.ids) for p in pending if p.exp.units is not None}
 
     ordered = _in_order(selected, runs)
     n_judged = sum(1 for run in ordered for c in run.result.checks if c.kind != "info")
@@ -241,62 +246,155 @@ def _in_order(selected, runs) -> list[ExperimentRun]:
     return ordered
 
 
-def _run_here(todo, finish, *, profile, backend, seed, jobs, threads, out, progress) -> dict[str, Any]:
-    """The experiments one after the other in this process; returns the execution record."""
+@dataclass
+class _Pending:
+    """An experiment left to run: its finer units (``ids``: unit id -> key; ``values`` found or computed so far,
+    ``keys`` their cache keys) and what is still to compute (``todo``)."""
+
+    exp: Experiment
+    settings: dict[str, Any]
+    key: str
+    ids: dict[str, Any] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    elapsed: float = 0.0
+    error: str | None = None
+
+    @property
+    def todo(self) -> list[str]:
+        return [uid for uid in self.ids if uid not in self.values]
+
+    def record(self, uid: str, value: Any, elapsed: float, error: str | None, cache: ResultCache | None) -> None:
+        """A finished unit: its value kept (and cached), or its error kept (the experiment then fails)."""
+        self.elapsed += elapsed
+        if error is not None:
+            self.error = self.error or f"unit {uid} of {self.exp.name} raised:\n{error}"
+            return
+        self.values[uid] = value
+        if cache is not None:
+            cache.store_unit(self.exp.name, self.keys[uid], uid, value, elapsed)
+
+
+def _parts_of(todo, profile, seed, backend, version, cache: ResultCache | None) -> list[_Pending]:
+    """Each experiment left to run with its finer units; units found in the cache are taken from it."""
+    from .experiment import unit_id
+
+    pending = []
+    for exp, settings, key in todo:
+        p = _Pending(exp, settings, key)
+        for k in (exp.units(settings) if exp.units is not None else []):
+            uid = unit_id(k)
+            p.ids[uid] = k
+            p.keys[uid] = unit_cache_key(exp.name, settings, uid, seed, backend, version)
+            hit = cache.load_unit(exp.name, p.keys[uid]) if cache is not None else None
+            if hit is not None:
+                p.values[uid], elapsed = hit
+                p.elapsed += elapsed
+        pending.append(p)
+    return pending
+
+
+def _run_here(pending: list[_Pending], finish, *, profile, backend, seed, jobs, threads, out, progress,
+              cache) -> dict[str, Any]:
+    """The experiments one after the other in this process (each one's units first); returns the execution
+    record."""
     import os
 
     from sigprop.kernels.cluster import limit_threads
 
-    outer = todo
-    if progress and len(todo) > 1:
+    def bar(items, desc, total):
+        if not progress or total < 2:
+            return items
         from tqdm.auto import tqdm
 
-        outer = tqdm(todo, desc="experiments", dynamic_ncols=True, file=sys.stderr)
+        return tqdm(items, desc=desc, total=total, dynamic_ncols=True, file=sys.stderr, leave=False)
+
+    outer = bar(pending, "experiments", len(pending))
     limits = limit_threads(threads, threads) if threads is not None else contextlib.nullcontext()
     with limits:
-        for exp, settings, key in outer:
+        for p in outer:
             if hasattr(outer, "set_postfix_str"):
-                outer.set_postfix_str(exp.name)
-            result, elapsed, error = execute(exp, settings, profile, backend, seed, jobs, str(out), progress)
-            finish(exp, settings, key, result, elapsed, error)
+                outer.set_postfix_str(p.exp.name)
+            for uid in bar(p.todo, f"{p.exp.name}: units", len(p.todo)):
+                value, elapsed, error = execute_part(p.exp, p.settings, p.ids[uid], profile, backend, seed,
+                                                     str(out))
+                p.record(uid, value, elapsed, error, cache)
+                if p.error is not None:
+                    break
+            if p.error is not None:
+                finish(p.exp, p.settings, p.key, None, p.elapsed, p.error)
+                continue
+            result, elapsed, error = execute(p.exp, p.settings, profile, backend, seed, jobs, str(out), progress,
+                                             p.values or None)
+            finish(p.exp, p.settings, p.key, result, p.elapsed + elapsed, error)
         from sigprop.kernels.cluster import threads_in_use
 
         used = threads_in_use()
     return {"mode": "in-process", "address": None, "workers": 1, **used, "cores": os.cpu_count()}
 
 
-def _run_on_cluster(client, plan, todo, finish, *, profile, backend, seed, jobs, threads, out,
-                    progress) -> list[dict[str, int]]:
-    """The experiments as Dask tasks, combined (and cached) here as they finish; returns the distinct
-    numba/BLAS thread counts the units ran with."""
+def _run_on_cluster(client, plan, pending: list[_Pending], finish, *, profile, backend, seed, jobs, threads, out,
+                    progress, cache) -> list[dict[str, int]]:
+    """Every unit as a Dask task: the finer units of all experiments first, then each experiment's ``run`` once its
+    units are in (the units' values travel with it); units are cached and experiments combined here as they
+    finish.  Returns the distinct numba/BLAS thread counts the units ran with."""
     from distributed import as_completed
 
     fingerprint, origin = code_fingerprint(), installation()
     threads = threads if threads is not None else plan.get("numba_threads")  # None: each worker's own share
-    futures = {}
-    for exp, settings, key in todo:
-        fut = client.submit(run_unit, exp, settings, profile, backend, seed, jobs, threads, fingerprint, origin,
-                            key=f"sigprop-unit-{exp.name}-{key[:12]}-{time.time_ns()}", pure=False)
-        futures[fut.key] = (fut, exp, settings, key)
+    futures: dict[str, tuple[Any, _Pending, str | None]] = {}  # future key -> (future, experiment, unit id)
+
+    def submit_run(p: _Pending):
+        fut = client.submit(run_unit, p.exp, p.settings, profile, backend, seed, jobs, threads, fingerprint, origin,
+                            p.values or None, key=f"sigprop-unit-{p.exp.name}-{p.key[:12]}-{time.time_ns()}",
+                            pure=False)
+        futures[fut.key] = (fut, p, None)
+        return fut
+
+    first = []
+    for p in pending:
+        for uid in p.todo:
+            fut = client.submit(run_part, p.exp, p.settings, p.ids[uid], profile, backend, seed, threads,
+                                fingerprint, origin, key=f"sigprop-part-{p.exp.name}-{p.keys[uid][:12]}-"
+                                f"{time.time_ns()}", pure=False)
+            futures[fut.key] = (fut, p, uid)
+            first.append(fut)
+    first += [submit_run(p) for p in pending if not p.todo]
     seen: list[dict[str, int]] = []
-    done_iter = as_completed([f for f, *_ in futures.values()])
+    done_iter = as_completed(first)
+    ticker = None
     if progress:
         from tqdm.auto import tqdm
 
-        done_iter = tqdm(done_iter, total=len(futures), desc=f"experiments ({plan['workers']} Dask workers)",
-                         dynamic_ncols=True, file=sys.stderr)
+        ticker = tqdm(total=sum(len(p.todo) for p in pending) + len(pending), dynamic_ncols=True, file=sys.stderr,
+                      desc=f"units ({plan['workers']} Dask workers)")
     try:
         for fut in done_iter:
-            _, exp, settings, key = futures[fut.key]
+            _, p, uid = futures[fut.key]
             try:
                 outcome: UnitOutcome = fut.result()
             except Exception as exc:  # the worker died more often than Dask retries, or the cluster went away
                 outcome = UnitOutcome(None, math.nan, f"worker process failed: {type(exc).__name__}: {exc}")
             fut.release()
-            result = attach_files(outcome, out)
+            if ticker is not None:
+                ticker.update(1)
             if outcome.threads and outcome.threads not in seen:
                 seen.append(outcome.threads)
-            finish(exp, settings, key, result, outcome.elapsed, outcome.error)
+            if uid is None:  # an experiment's run: combine (and cache) it here
+                result = attach_files(outcome, out)
+                finish(p.exp, p.settings, p.key, result, p.elapsed + outcome.elapsed, outcome.error)
+                continue
+            had_error = p.error is not None
+            p.record(uid, outcome.value, outcome.elapsed, outcome.error, cache)
+            if p.error is not None and not had_error:  # the experiment fails; its other units are not needed
+                client.cancel([f for f, q, u in futures.values() if q is p and u is not None and not f.done()])
+                finish(p.exp, p.settings, p.key, None, p.elapsed, p.error)
+                if ticker is not None:
+                    ticker.update(1)
+            elif p.error is None and not p.todo:
+                done_iter.add(submit_run(p))
     finally:
         client.cancel([f for f, *_ in futures.values() if not f.done()])
+        if ticker is not None:
+            ticker.close()
     return seen

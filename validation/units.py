@@ -1,11 +1,12 @@
-"""One unit of work of the validation suite, run anywhere: an experiment's run, with its files carried back.
+"""One unit of work of the validation suite, run anywhere, with its files carried back.
 
-The runner hands a unit (for now one experiment; splitting experiments into finer units is the next step) to a Dask
-worker as :func:`run_unit`.  The worker runs it in a temporary folder of its own with explicit numba/BLAS threads
-and returns a :class:`UnitOutcome`: the result, the elapsed time, the traceback if it raised, the threads it used, and
-the bytes of every file it wrote (figures).  The process that combines the results writes those files into the
-report folder with :func:`attach_files` and then caches the unit, so a worker killed mid-unit leaves nothing behind,
-and workers need no shared filesystem.
+Two kinds of unit go to Dask workers: an experiment's ``run`` (:func:`run_unit`), and one of an experiment's finer
+units, ``Experiment.run_unit(ctx, settings, key)`` (:func:`run_part`; e.g. one trained network per depth and seed),
+whose values the experiment's ``run`` then combines.  A worker runs a unit in a temporary folder of its own with
+explicit numba/BLAS threads and returns a :class:`UnitOutcome`: the result (or a finer unit's value), the elapsed
+time, the traceback if it raised, the threads it used, and the bytes of every file it wrote (figures).  The process
+that combines the results writes those files into the report folder with :func:`attach_files` and then caches the
+unit, so a worker killed mid-unit leaves nothing behind, and workers need no shared filesystem.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import Any
 
 from .experiment import Context, Experiment, ExperimentResult
 
-__all__ = ["UnitOutcome", "execute", "run_unit", "attach_files", "installation"]
+__all__ = ["UnitOutcome", "execute", "execute_part", "run_unit", "run_part", "attach_files", "installation"]
 
 
 @dataclass
@@ -34,10 +35,12 @@ class UnitOutcome:
     threads: dict[str, int] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     worker: str = ""
+    value: Any = None  # a finer unit's value (run_part)
 
 
 def execute(exp: Experiment, settings: dict[str, Any], profile: str, backend: str, seed: int, jobs: int,
-            out_dir: str, show_progress: bool) -> tuple[ExperimentResult | None, float, str | None]:
+            out_dir: str, show_progress: bool,
+            unit_results: dict[str, Any] | None = None) -> tuple[ExperimentResult | None, float, str | None]:
     """Run one experiment in this process; ``(result, elapsed, traceback or None)``.  Raises only on Ctrl-C."""
     progress = None
     if show_progress:
@@ -46,7 +49,8 @@ def execute(exp: Experiment, settings: dict[str, Any], profile: str, backend: st
         from tqdm.auto import tqdm
 
         progress = partial(tqdm, leave=False, dynamic_ncols=True, file=sys.stderr)
-    ctx = Context(profile=profile, backend=backend, seed=seed, jobs=jobs, out_dir=Path(out_dir), progress=progress)
+    ctx = Context(profile=profile, backend=backend, seed=seed, jobs=jobs, out_dir=Path(out_dir), progress=progress,
+                  unit_results=unit_results)
     t0 = time.perf_counter()
     try:
         result = exp.run(ctx, settings)
@@ -59,13 +63,61 @@ def execute(exp: Experiment, settings: dict[str, Any], profile: str, backend: st
         return None, time.perf_counter() - t0, "".join(traceback.format_exception(exc)).strip()
 
 
+def execute_part(exp: Experiment, settings: dict[str, Any], key: Any, profile: str, backend: str, seed: int,
+                 out_dir: str) -> tuple[Any, float, str | None]:
+    """Run one finer unit of ``exp`` in this process; ``(value, elapsed, traceback or None)``.  Raises only on
+    Ctrl-C.  The value is checked to be storable (:func:`sigprop.validation.cache.encode_value`)."""
+    from .cache import encode_value
+
+    ctx = Context(profile=profile, backend=backend, seed=seed, jobs=1, out_dir=Path(out_dir))
+    t0 = time.perf_counter()
+    try:
+        value = exp.run_unit(ctx, settings, key)
+        encode_value(value)
+        return value, time.perf_counter() - t0, None
+    except BaseException as exc:  # noqa: BLE001 - one unit's crash must not kill the run
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return None, time.perf_counter() - t0, "".join(traceback.format_exception(exc)).strip()
+
+
 def installation() -> tuple[str, str]:
     """``(host name, folder of sigprop.validation)``: two processes with the same one read the same sources."""
     return os.uname().nodename, str(Path(__file__).resolve().parent)
 
 
-def run_unit(exp: Experiment, settings: dict[str, Any], profile: str, backend: str, seed: int, jobs: int,
+def _foreign(fingerprint: str, origin: tuple[str, str]) -> str | None:
+    """Why this worker must refuse a unit (other sources than the client's), or None."""
+    from .cache import code_fingerprint
+
+    worker = f"{os.uname().nodename}:{os.getpid()}"
+    mine = fingerprint if installation() == tuple(origin) else code_fingerprint()
+    if mine != fingerprint:
+        return (f"RuntimeError: worker {worker} runs other sigprop sources (fingerprint {mine[:12]}, the "
+                f"client's {fingerprint[:12]}); install the same version on every worker")
+    return None
+
+
+def run_part(exp: Experiment, settings: dict[str, Any], key: Any, profile: str, backend: str, seed: int,
              threads: int | None, fingerprint: str, origin: tuple[str, str]) -> UnitOutcome:
+    """Worker side of a finer unit: ``exp.run_unit(ctx, settings, key)`` with ``threads`` numba/BLAS threads,
+    its value in :attr:`UnitOutcome.value`.  Never raises (see :func:`run_unit` for ``fingerprint``)."""
+    from sigprop.kernels.cluster import limit_threads
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    worker = f"{os.uname().nodename}:{os.getpid()}"
+    refusal = _foreign(fingerprint, origin)
+    if refusal is not None:
+        return UnitOutcome(None, 0.0, refusal, worker=worker)
+    with tempfile.TemporaryDirectory(prefix=f"sigprop-{exp.name}-part-") as tmp:
+        with limit_threads(threads, threads) as used:
+            value, elapsed, error = execute_part(exp, settings, key, profile, backend, seed, tmp)
+    return UnitOutcome(None, elapsed, error, used, {}, worker, value)
+
+
+def run_unit(exp: Experiment, settings: dict[str, Any], profile: str, backend: str, seed: int, jobs: int,
+             threads: int | None, fingerprint: str, origin: tuple[str, str],
+             unit_results: dict[str, Any] | None = None) -> UnitOutcome:
     """Worker side: run ``exp`` in a temporary folder with ``threads`` numba/BLAS threads (None: the worker's
     cores over its task slots), and return its outcome with its files.  Never raises.
 
@@ -75,18 +127,14 @@ def run_unit(exp: Experiment, settings: dict[str, Any], profile: str, backend: s
     """
     from sigprop.kernels.cluster import limit_threads
 
-    from .cache import code_fingerprint
-
     os.environ.setdefault("MPLBACKEND", "Agg")
     worker = f"{os.uname().nodename}:{os.getpid()}"
-    mine = fingerprint if installation() == tuple(origin) else code_fingerprint()
-    if mine != fingerprint:
-        return UnitOutcome(None, 0.0, f"RuntimeError: worker {worker} runs other sigprop sources (fingerprint "
-                                      f"{mine[:12]}, the client's {fingerprint[:12]}); install the same version on "
-                                      "every worker", worker=worker)
+    refusal = _foreign(fingerprint, origin)
+    if refusal is not None:
+        return UnitOutcome(None, 0.0, refusal, worker=worker)
     with tempfile.TemporaryDirectory(prefix=f"sigprop-{exp.name}-") as tmp:
         with limit_threads(threads, threads) as used:
-            result, elapsed, error = execute(exp, settings, profile, backend, seed, jobs, tmp, False)
+            result, elapsed, error = execute(exp, settings, profile, backend, seed, jobs, tmp, False, unit_results)
         files = {p.relative_to(tmp).as_posix(): p.read_bytes() for p in sorted(Path(tmp).rglob("*")) if p.is_file()}
         if result is not None:
             result = replace(result, figures=[(caption, _relative(path, tmp)) for caption, path in result.figures])
