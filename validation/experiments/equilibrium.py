@@ -3,9 +3,13 @@
 Three measurements of the layer of maximal tangent-kernel/label alignment, on sklearn's digits:
   (1) theory: the equilibrium layer l*(L) of sigprop.theory.equilibrium (THEORY.md sec. 5 reconstruction) and the
       argmax over layers of the CKA of the infinite-width tangent kernels (x I_o) with the labels at initialisation;
-  (2) finite-width ReLU MLPs (Kaiming init, bias-free, width n) at initialisation;
-  (3) the same networks trained by SGD with momentum (cross-entropy), alignment recorded when the training loss first
-      falls below each threshold; l* is read at the lowest threshold a network reached (else at the end).
+  (2) finite-width ReLU MLPs (Kaiming init, width n; bias-free in smoke/quick, trainable zero-initialised biases in
+      full) at initialisation;
+  (3) the same networks trained by SGD with momentum (cross-entropy; weight decay 5e-4 in full), alignment recorded
+      when the training loss first falls below each threshold; l* is read at the stage threshold (1.0 in quick,
+      0.02 in full, the published protocol's last), and the exponent is fitted at every threshold and at the end.
+Each trained network (depth, seed) is one unit of work (``Experiment.units``), spread over Dask workers by
+``sigprop validate --jobs N`` / ``--scheduler`` and cached one by one.
 Layers are reported 1-based (hidden layer l+1 <-> tangent index l <-> theory kernel index l), and the log-log fits
 use these layer numbers for every curve alike.  Comparisons of exponents are scientific findings (kind 'info');
 kind 'z' is used only where theory must hold: explicit-weight simulated forward, backward and tangent Grams
@@ -32,7 +36,7 @@ def settings(profile: str) -> dict[str, Any]:
     # with lr ~ 1/L they still spike and, the step being tiny, never leave the plateau (docs/equilibrium.md sec. 5)
     common = {"loss": "cross_entropy", "momentum": 0.9, "batch_size": 32, "thresholds": [1.5, 1.0, 0.3, 0.1],
               "stage_threshold": 1.0, "lr_base": 0.004, "lr_ref_depth": 10, "lr_depth_power": 0.0,
-              "clip_norm": 2.0, "sim_P": 4}
+              "clip_norm": 2.0, "sim_P": 4, "bias": False, "weight_decay": 0.0}
     if profile == "smoke":
         return {**common, "depths": [4, 8, 12], "seeds": 1, "width": 64, "n_train": 100, "epochs": 6,
                 "stage_threshold": 1.5, "lr_base": 0.01,
@@ -41,9 +45,10 @@ def settings(profile: str) -> dict[str, Any]:
         return {**common, "depths": [10, 20, 30, 40, 50, 60], "seeds": 2, "width": 256, "n_train": 300,
                 "epochs": 40, "stop_at_stage": True, "align_n": 30, "sim_depth": 6, "sim_widths": [64, 128, 256],
                 "sim_networks": 48}
-    if profile == "full":
+    if profile == "full":  # the published protocol: trainable zero-initialised biases, weight decay, loss < 0.02
         return {**common, "depths": list(range(10, 101, 10)), "seeds": 3, "width": 256, "n_train": 1000,
-                "epochs": 80, "stop_at_stage": True, "align_n": 100, "sim_depth": 12,
+                "epochs": 300, "stop_at_stage": True, "align_n": 200, "sim_depth": 12, "bias": True,
+                "weight_decay": 5e-4, "thresholds": [1.0, 0.1, 0.02], "stage_threshold": 0.02,
                 "sim_widths": [64, 128, 256, 512], "sim_networks": 96}
     raise InputError(f"{NAME}: unknown profile {profile!r}; use 'smoke', 'quick' or 'full'")
 
@@ -103,27 +108,39 @@ def _infinite_width_alignment(Xa: np.ndarray, ya: np.ndarray, depth: int, o: int
     return np.array([centered_kernel_alignment_rank_one(np.kron(np.eye(o), t), y) for t in th.tangent])
 
 
-def _train_all(ctx: Context, s: dict[str, Any], X, y, Xa, ya) -> dict:
-    from sigprop.kernels.training import TangentAlignment, init_mlp, train
+def training_units(s: dict[str, Any]) -> list[list[int]]:
+    """The units of work: one trained network per ``[depth, seed index]``."""
+    return [[L, k] for L in s["depths"] for k in range(s["seeds"])]
 
-    align = TangentAlignment(Xa, ya)  # the measure, run at init, at each threshold crossed and at the end
-    runs = {}
-    jobs = [(L, k) for L in s["depths"] for k in range(s["seeds"])]
-    for L, k in ctx.track(jobs, desc=f"{NAME}: train"):
-        mlp = init_mlp(X.shape[1], 10, depth=L, width=s["width"], seed=ctx.sub_seed(NAME, "init", L, k))
-        stop = bool(s.get("stop_at_stage", False))  # stop once the stage threshold is reached (saves time)
-        thresholds = [t for t in s["thresholds"] if not stop or t >= s["stage_threshold"]]
-        # train() runs BLAS on one thread (batch-sized products)
-        r = train(mlp, X, y, loss=s["loss"], lr=learning_rate(s, L), momentum=s["momentum"],
-                  batch_size=s["batch_size"], epochs=s["epochs"], thresholds=tuple(thresholds),
-                  measures=[align], seed=ctx.sub_seed(NAME, "sgd", L, k),
-                  stop_at_last_threshold=stop, clip_norm=s.get("clip_norm"))
-        at = {t: r.at_threshold(align.name, t) for t in r.epoch_at}
-        runs[(L, k)] = {"init": r.initial(align.name), "at": at, "epoch_at": dict(r.epoch_at),
-                        "final": r.final(align.name), "diverged": r.diverged, "loss": r.loss_history,
-                        "acc": r.accuracy_history[-1], "seconds": r.seconds,
-                        "clipped": r.clipped_steps}
-    return runs
+
+def train_network(ctx: Context, s: dict[str, Any], key) -> dict[str, Any]:
+    """Train network ``key = [depth, seed index]`` and record its alignment hierarchy: a plain function of the
+    settings, the key and ``ctx.seed`` (data, init and SGD seeds are derived from them), so it gives the same
+    numbers in any process."""
+    from sigprop.kernels.training import TangentAlignment, init_mlp, load_digits_data, train
+
+    L, k = (int(v) for v in key)
+    X, y = load_digits_data(s["n_train"], seed=ctx.sub_seed(NAME, "data"))
+    align = TangentAlignment(X[: s["align_n"]], y[: s["align_n"]])  # run at init, at each threshold and at the end
+    mlp = init_mlp(X.shape[1], 10, depth=L, width=s["width"], bias=bool(s.get("bias", False)),
+                   seed=ctx.sub_seed(NAME, "init", L, k))
+    stop = bool(s.get("stop_at_stage", False))  # stop once the stage threshold is reached (saves time)
+    thresholds = [t for t in s["thresholds"] if not stop or t >= s["stage_threshold"]]
+    # train() runs BLAS on one thread (batch-sized products)
+    r = train(mlp, X, y, loss=s["loss"], lr=learning_rate(s, L), momentum=s["momentum"],
+              batch_size=s["batch_size"], epochs=s["epochs"], thresholds=tuple(thresholds),
+              weight_decay=float(s.get("weight_decay", 0.0)), measures=[align], seed=ctx.sub_seed(NAME, "sgd", L, k),
+              stop_at_last_threshold=stop, clip_norm=s.get("clip_norm"))
+    return {"init": r.initial(align.name), "at": {t: r.at_threshold(align.name, t) for t in r.epoch_at},
+            "epoch_at": dict(r.epoch_at), "final": r.final(align.name), "diverged": bool(r.diverged),
+            "loss": [float(v) for v in r.loss_history], "acc": float(r.accuracy_history[-1]),
+            "seconds": float(r.seconds), "clipped": int(r.clipped_steps)}
+
+
+def _train_all(ctx: Context, s: dict[str, Any]) -> dict:
+    keys = training_units(s)
+    values = ctx.run_units(train_network, keys, s, desc=f"{NAME}: train")
+    return {(L, k): v for (L, k), v in zip(keys, values)}
 
 
 def _fit(depths, layers, label: str):
@@ -147,7 +164,7 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
     checks += theory_checks
     inf_al = {L: _infinite_width_alignment(Xa, ya, L, 10) for L in depths}  # infinite-width alignment at init
     l_inf = np.array([int(np.argmax(inf_al[L])) + 1 for L in depths])
-    runs = _train_all(ctx, s, X, y, Xa, ya)  # finite-width networks: init and trained
+    runs = _train_all(ctx, s)  # finite-width networks: init and trained (units of work)
     layers = _argmax_layers(s, depths, runs)
     fits = {"theory l*(L) (equilibrium definition)": theory["fit"], "infinite-width init argmax CKA":
             _fit(depths, l_inf, ""), "finite-width init argmax CKA": _fit_points(depths, layers["init"]),
@@ -291,8 +308,10 @@ def _fit_table(depths, fits, stage_fits) -> str:
 def _notes(s, runs, layers) -> str:
     l_trained = layers["trained"]
     return (f"Digits: {s['n_train']} training samples, alignment on {s['align_n']} (oN x oN tangent kernels, o = 10, "
-            f"target vec(Y) vec(Y)^T). ReLU MLPs of width {s['width']}, bias-free, Kaiming-normal, SGD momentum "
-            f"{s['momentum']}, batch {s['batch_size']}, lr = {s['lr_base']} x ({s['lr_ref_depth']}/L)^"
+            f"target vec(Y) vec(Y)^T). ReLU MLPs of width {s['width']}, "
+            f"{'trainable biases initialised at zero' if s.get('bias') else 'bias-free'}, Kaiming-normal, SGD "
+            f"momentum {s['momentum']}, weight decay {s.get('weight_decay', 0.0):g}, batch {s['batch_size']}, "
+            f"lr = {s['lr_base']} x ({s['lr_ref_depth']}/L)^"
             f"{s.get('lr_depth_power', 1.0):g}, gradient norm clipped at {s.get('clip_norm')} "
             f"({sum(r['clipped'] for r in runs.values())} clipped steps in all), "
             f"up to {s['epochs']} epochs{' (stopping at the stage threshold)' if s.get('stop_at_stage') else ''}, "
@@ -425,4 +444,6 @@ EXPERIMENT = Experiment(
     settings=settings,
     run=run,
     order=60,
+    units=training_units,
+    run_unit=train_network,
 )
