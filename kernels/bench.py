@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import time
 import tracemalloc
+from functools import partial
 
 import numba
 import numpy as np
@@ -29,6 +30,7 @@ from numba import prange
 
 from sigprop.theory.errors import InputError
 
+from .device_activations import fingerprinted
 from .rng import STREAM_WEIGHTS, draw_pairs_into, normal_pair
 
 try:  # numba-cuda (optional): only the CUDA benchmarks and the PTX check use it
@@ -50,7 +52,7 @@ def workload_inputs(P: int = P_INPUTS, n0: int = N0, seed: int = 0) -> np.ndarra
     return np.random.default_rng(seed).standard_normal((P, n0))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@partial(fingerprinted, error_model="numpy")  # cached; named with the device fingerprint
 def _rng_only_network(seed, s, widths_in, widths_out):
     acc = 0.0
     E = np.empty((widths_in.max() + 1) // 2)
@@ -64,7 +66,7 @@ def _rng_only_network(seed, s, widths_in, widths_out):
     return acc
 
 
-@numba.njit(parallel=True, cache=True)
+@partial(fingerprinted, parallel=True)
 def _rng_only_cpu(seed, S, widths_in, widths_out, out):
     for s in prange(S):
         out[s] = _rng_only_network(seed, s, widths_in, widths_out)

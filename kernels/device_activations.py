@@ -27,20 +27,73 @@ from sigprop.theory.activation_registry import REGISTRY
 from sigprop.theory.activations import CUSTOM_CODE
 
 __all__ = ["device_activation", "device_derivative", "CODES", "CUSTOM_CODE", "make_switch", "SWITCH_FINGERPRINT",
-           "switch_fingerprint"]
+           "switch_fingerprint", "DEVICE_MODULES", "device_sources", "fingerprinted"]
 
 # Device codes of the built-in activations (stable: they are compiled into kernels).
 CODES: dict[str, int] = {e.name: e.code for e in REGISTRY}
 
 
+# Every module whose numba code the cached CPU kernels contain (inlined with ``inline='always'``, or linked in from a
+# compiled callee): the activation switch and its registry formulas, the counter-based generator, the row/column
+# operations, the vector intrinsics and the gram engine's device code.  A kernel module's own source is covered by
+# numba itself (its disk cache is invalidated when the defining file changes).
+DEVICE_MODULES: tuple[str, ...] = (
+    "sigprop.theory.activation_registry",
+    "sigprop.theory.activations",
+    "sigprop.kernels.device_activations",
+    "sigprop.kernels.rng",
+    "sigprop.kernels.layer_ops",
+    "sigprop.kernels.simd",
+    "sigprop.kernels.gram_device",
+)
+
+
+def device_sources(modules: tuple[str, ...] = DEVICE_MODULES) -> tuple[str, ...]:
+    """The source texts of ``modules`` (read from their files, without importing them), in the given order.
+
+    Parameters
+    ----------
+    modules : tuple of str
+        Dotted module names; by default :data:`DEVICE_MODULES`.
+
+    Returns
+    -------
+    tuple of str
+        One text per module.
+
+    Examples
+    --------
+    >>> texts = device_sources()
+    >>> len(texts) == len(DEVICE_MODULES), "def normal_pair" in texts[DEVICE_MODULES.index("sigprop.kernels.rng")]
+    (True, True)
+    """
+    import importlib.util
+    from pathlib import Path
+
+    return tuple(Path(importlib.util.find_spec(name).origin).read_text(encoding="utf-8") for name in modules)
+
+
 def switch_fingerprint(sources: tuple[str, ...] | None = None) -> str:
-    """12 hex digits of the SHA-256 of the source that defines the device switch (the registry, the activations
-    module and this module), or of ``sources``.
+    """12 hex digits of the SHA-256 of all inlined device sources (the modules of :data:`DEVICE_MODULES`), or of
+    ``sources``.
 
     numba's disk cache (``cache=True``) is invalidated when the *defining* file of a kernel changes, not when a
-    function it inlines does; the CPU kernels that inline this switch carry the fingerprint in their names
-    (``gram_cpu``, ``explicit_cpu``), so editing a registry entry compiles them afresh instead of running a stale
-    switch (for a new code: NaN).
+    function it inlines or calls from another file does.  Every cached CPU kernel (``explicit_cpu``, ``gram_cpu``,
+    ``bench``) is therefore compiled with :func:`fingerprinted`, which puts this fingerprint in its name: editing
+    the activation registry, the generator, the row/column operations, the vector intrinsics or the gram device
+    code compiles the kernels afresh instead of running stale machine code (for a new activation code: NaN).
+    The texts are hashed in order, each followed by a NUL byte, so that moving text between modules changes the
+    fingerprint too.
+
+    Parameters
+    ----------
+    sources : tuple of str, optional
+        Texts to fingerprint instead of :func:`device_sources`.
+
+    Returns
+    -------
+    str
+        12 lowercase hex digits.
 
     Examples
     --------
@@ -48,18 +101,52 @@ def switch_fingerprint(sources: tuple[str, ...] | None = None) -> str:
     (True, 12)
     """
     import hashlib
-    import inspect
-    import sys
 
     if sources is None:
-        from sigprop.theory import activation_registry, activations
-
-        sources = tuple(inspect.getsource(m) for m in (activation_registry, activations, sys.modules[__name__]))
+        sources = device_sources()
     h = hashlib.sha256()
     for text in sources:
         h.update(text.encode())
         h.update(b"\0")
     return h.hexdigest()[:12]
+
+
+def fingerprinted(fn: Callable, **options) -> Callable:
+    """``numba.njit(cache=True, **options)`` of a copy of ``fn`` named ``<name>_<SWITCH_FINGERPRINT>``.
+
+    The copy shares ``fn``'s code, globals, defaults and closure, so it computes the same numbers; only its name
+    (the key of numba's disk cache, and the symbol of its machine code) carries the fingerprint of all inlined
+    device sources (:func:`switch_fingerprint`).  ``fn`` itself (for example the ``py_func`` of another module's
+    dispatcher) is left unchanged.
+
+    Parameters
+    ----------
+    fn : function
+        A plain Python function that numba can compile.
+    **options
+        Further options of ``numba.njit`` (``parallel``, ``error_model``, ...).
+
+    Returns
+    -------
+    numba dispatcher
+        The compiled (on first call), disk-cached function.
+
+    Examples
+    --------
+    >>> from sigprop.kernels import layer_ops
+    >>> k = fingerprinted(layer_ops.column_dot.py_func)
+    >>> k.py_func.__name__ == "column_dot_" + SWITCH_FINGERPRINT, layer_ops.column_dot.py_func.__name__
+    (True, 'column_dot')
+    """
+    import types
+
+    name = f"{fn.__name__}_{SWITCH_FINGERPRINT}"
+    copy = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = name
+    copy.__module__ = fn.__module__
+    copy.__doc__ = fn.__doc__
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    return numba.njit(cache=True, **options)(copy)
 
 
 def make_switch(name: str, formulas: dict[int, Callable[[float, float, float], float]], doc: str):
@@ -93,4 +180,4 @@ device_derivative = make_switch(
     "phi'(x) for the built-in activation ``code`` (the one-sided value 0 or slope at a kink; 0 for step).")
 
 
-SWITCH_FINGERPRINT: str = switch_fingerprint()  # see switch_fingerprint
+SWITCH_FINGERPRINT: str = switch_fingerprint()  # of all inlined device sources; see switch_fingerprint

@@ -14,13 +14,13 @@ dispatch between them is :func:`sigprop.kernels.simulate`'s).
 from __future__ import annotations
 
 import math
-import sys
+from functools import partial
 
 import numba
 import numpy as np
 from numba import prange
 
-from sigprop.kernels.device_activations import SWITCH_FINGERPRINT, device_activation, device_derivative
+from sigprop.kernels.device_activations import device_activation, device_derivative, fingerprinted
 from sigprop.theory.errors import InputError
 
 from . import rng
@@ -45,21 +45,23 @@ __all__ = ["run_explicit"]
 # separately compiled (and cached) function for one item: the parfor pass then stays small, which
 # keeps the first compilation short.  Each output element is owned by exactly one item.
 # --------------------------------------------------------------------------------------------
-_SERIAL = dict(cache=True, error_model="numpy")
-_PARALLEL = dict(parallel=True, cache=True, error_model="numpy")
+# Every kernel here is disk-cached and named with the fingerprint of the device code it inlines (rng, layer_ops, simd,
+# the activation switch): see device_activations.fingerprinted.
+_serial = partial(fingerprinted, error_model="numpy")
+_parallel = partial(fingerprinted, parallel=True, error_model="numpy")
 
 # The row/column helpers compiled once as ordinary (not inlined) CPU functions: the weight and skip
 # products share one copy, which roughly halves the first compilation.  (CUDA kernels inline the
 # unbuffered versions.)  The buffered versions draw a block of rows' (column pairs') weights in
 # vectorised passes into scratch arrays, then multiply-accumulate the whole block at once: the same
 # numbers and the same sums, in the same order, as the CUDA kernels.
-matvec_rows = numba.njit(**_SERIAL)(matvec_rows_buffered.py_func)
-matvec_t_colpairs = numba.njit(**_SERIAL)(matvec_t_colpairs_buffered.py_func)
+matvec_rows = _serial(matvec_rows_buffered.py_func)
+matvec_t_colpairs = _serial(matvec_t_colpairs_buffered.py_func)
 
 _BLOCK = 128  # rows (column pairs) of one network per parallel work item
 
 
-@numba.njit(**_SERIAL)
+@_serial
 def _linear_block(kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, skip_scale, c):
     nblocks = (n + _BLOCK - 1) // _BLOCK
     s = c // nblocks
@@ -77,14 +79,14 @@ def _linear_block(kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, s
         matvec_rows(0, seed, rng.STREAM_SKIP, net, layer, H, s, n_in, i0, nrows, R, skip_scale, E, O, acc)
 
 
-@numba.njit(**_PARALLEL)
+@_parallel
 def _k_linear(kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, skip_scale):
     """Z[s, i] = w_scale * W_i . H[s] + b_scale * b_i;  R[s, i] = skip_scale * S_i . H[s] if skip_scale != 0."""
     for c in prange(Z.shape[0] * ((n + _BLOCK - 1) // _BLOCK)):
         _linear_block(kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, skip_scale, c)
 
 
-@numba.njit(**_SERIAL)
+@_serial
 def _pre_network(Z, n, l, where, centre, U, pre_gram, m2, m4, s):
     P = Z.shape[2]
     for a in range(P):
@@ -99,14 +101,14 @@ def _pre_network(Z, n, l, where, centre, U, pre_gram, m2, m4, s):
             normalize_column(Z, s, n, a, centre, U)
 
 
-@numba.njit(**_PARALLEL)
+@_parallel
 def _k_pre(Z, n, l, where, centre, U, pre_gram, m2, m4):
     """Pre-activation statistics of layer index l, and U = PRE(Z) (RMS/LayerNorm per column) if where == 1."""
     for s in prange(Z.shape[0]):
         _pre_network(Z, n, l, where, centre, U, pre_gram, m2, m4, s)
 
 
-@numba.njit(**_SERIAL)
+@_serial
 def _post_network(A, n, l, where, centre, main_scale, R, use_skip, Hout, post_gram, s):
     P = A.shape[2]
     for a in range(P):
@@ -127,14 +129,14 @@ def _post_network(A, n, l, where, centre, main_scale, R, use_skip, Hout, post_gr
             post_gram[s, l, b, a] = g
 
 
-@numba.njit(**_PARALLEL)
+@_parallel
 def _k_post(A, n, l, where, centre, main_scale, R, use_skip, Hout, post_gram):
     """Hout = main_scale * POST(A) (+ R if use_skip), and its Gram statistics at layer index l."""
     for s in prange(A.shape[0]):
         _post_network(A, n, l, where, centre, main_scale, R, use_skip, Hout, post_gram, s)
 
 
-@numba.njit(**_SERIAL)
+@_serial
 def _readout_row(seed, net0, layer, n, DP, D, scale, k):
     s = k // n
     i = k - s * n
@@ -144,14 +146,14 @@ def _readout_row(seed, net0, layer, n, DP, D, scale, k):
         D[s, i, a] = scale * v * DP[s, i, a]
 
 
-@numba.njit(**_PARALLEL)
+@_parallel
 def _k_readout(seed, net0, layer, n, DP, D, scale):
     """delta^(L)[s, i] = scale * v_i * phi'(z^(L))[s, i] with v_i the readout normal at (row 0, column i)."""
     for k in prange(D.shape[0] * n):
         _readout_row(seed, net0, layer, n, DP, D, scale, k)
 
 
-@numba.njit(**_SERIAL)
+@_serial
 def _backprop_block(kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale, c):
     npairs = (n_in + 1) // 2
     nblocks = (npairs + _BLOCK - 1) // _BLOCK
@@ -169,14 +171,14 @@ def _backprop_block(kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale, c
             OUT[s, j, a] *= DP[s, j, a]
 
 
-@numba.njit(**_PARALLEL)
+@_parallel
 def _k_backprop(kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale):
     """OUT[s, j] = phi'(z)[s, j] * w_scale * sum_i W^(layer)_ij D[s, i]  (W regenerated, columns in pairs)."""
     for c in prange(D.shape[0] * (((n_in + 1) // 2 + _BLOCK - 1) // _BLOCK)):
         _backprop_block(kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale, c)
 
 
-@numba.njit(**_SERIAL)
+@_serial
 def _gram_network(D, n, l, out, s):
     P = D.shape[2]
     for a in range(P):
@@ -186,7 +188,7 @@ def _gram_network(D, n, l, out, s):
             out[s, l, b, a] = g
 
 
-@numba.njit(**_PARALLEL)
+@_parallel
 def _k_gram(D, n, l, out):
     """out[s, l] = D[s, :n]^T D[s, :n] (unnormalised)."""
     for s in prange(D.shape[0]):
@@ -199,31 +201,20 @@ def _k_gram(D, n, l, out):
 _ACT_CHUNK = 4096  # elements per parallel work item
 
 
-def _make_builtin_act_kernel(ns, tag: str):
-    """The built-ins' elementwise activation kernel, named ``k_act_builtin_<tag>`` (the tag is the device switch's
-    fingerprint, so numba's disk cache never serves a kernel compiled with another registry; see
-    :func:`sigprop.kernels.device_activations.switch_fingerprint`).  As in gram_cpu, the span function lives in the
-    module namespace ``ns`` (a module pickles by name; a closure cell would defeat the disk cache)."""
-
-    def span(code, p0, p1, deriv, x, out, c):
-        for k in range(c * _ACT_CHUNK, min(x.size, (c + 1) * _ACT_CHUNK)):
-            if deriv:
-                out[k] = device_derivative(code, x[k], p0, p1)
-            else:
-                out[k] = device_activation(code, x[k], p0, p1)
-
-    span.__qualname__ = span.__name__ = f"act_builtin_span_{tag}"
-    ns._act_builtin_span = numba.njit(**_SERIAL)(span)
-
-    def kernel(code, p0, p1, deriv, x, out):
-        for c in prange((x.size + _ACT_CHUNK - 1) // _ACT_CHUNK):
-            ns._act_builtin_span(code, p0, p1, deriv, x, out, c)
-
-    kernel.__qualname__ = kernel.__name__ = f"k_act_builtin_{tag}"
-    return numba.njit(**_PARALLEL)(kernel)
+@_serial
+def _act_builtin_span(code, p0, p1, deriv, x, out, c):
+    for k in range(c * _ACT_CHUNK, min(x.size, (c + 1) * _ACT_CHUNK)):
+        if deriv:
+            out[k] = device_derivative(code, x[k], p0, p1)
+        else:
+            out[k] = device_activation(code, x[k], p0, p1)
 
 
-_k_act_builtin = _make_builtin_act_kernel(sys.modules[__name__], SWITCH_FINGERPRINT)
+@_parallel
+def _k_act_builtin(code, p0, p1, deriv, x, out):
+    """out = phi(x) (deriv False) or phi'(x) of the built-in activation ``code``, elementwise on flat arrays."""
+    for c in prange((x.size + _ACT_CHUNK - 1) // _ACT_CHUNK):
+        _act_builtin_span(code, p0, p1, deriv, x, out, c)
 
 
 def _custom_act_kernel(act):

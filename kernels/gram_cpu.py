@@ -24,7 +24,7 @@ from sigprop.theory.errors import InputTypeError
 
 from ..theory.activations import Activation
 from .backend import kernel_for_scalar
-from .device_activations import SWITCH_FINGERPRINT, device_activation
+from .device_activations import SWITCH_FINGERPRINT, device_activation, fingerprinted
 from .gram_device import (
     NORM_CODES,
     PSD_RTOL,
@@ -53,12 +53,13 @@ def gram_sums(Z, n, P, G, M4, with_m4):
             M4[a] = fourth_lanes(za, n)
 
 
-# The activation-independent heavy parts, compiled once (and cached) as ordinary functions that every kernel of
-# the factory calls: a custom activation's kernel then compiles in a fraction of the time (same operations).
-_sample_rows = numba.njit(cache=True, error_model="numpy")(sample_rows.py_func)
-_gram_sums = numba.njit(cache=True, error_model="numpy")(gram_sums.py_func)
-_factor_psd = numba.njit(cache=True, error_model="numpy")(factor_psd.py_func)
-_norm_coefficients = numba.njit(cache=True, error_model="numpy")(norm_coefficients.py_func)
+# The activation-independent heavy parts, compiled once (and cached, named with the fingerprint of the device code
+# they inline) as ordinary functions that every kernel of the factory calls: a custom activation's kernel then
+# compiles in a fraction of the time (same operations).
+_sample_rows = fingerprinted(sample_rows.py_func, error_model="numpy")
+_gram_sums = fingerprinted(gram_sums.py_func, error_model="numpy")
+_factor_psd = fingerprinted(factor_psd.py_func, error_model="numpy")
+_norm_coefficients = fingerprinted(norm_coefficients.py_func, error_model="numpy")
 
 
 def _make_gram_kernel(ns: types.ModuleType, tag: str, cache: bool):
