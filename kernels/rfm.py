@@ -588,6 +588,66 @@ def _acc(F: np.ndarray, Y: np.ndarray) -> float:
     return float(np.mean(np.argmax(F, axis=1) == np.argmax(Y, axis=1)))
 
 
+def _validation_data(X_val, y_val, d: int, Y: np.ndarray, classes, scalar_output: bool, task: str):
+    """Checked (X_val, Y_val), or (None, None): labels must occur in y's classes; regression targets match y's shape."""
+    if (X_val is None) != (y_val is None):
+        raise InputError("X_val and y_val must be given together (both or neither)")
+    if X_val is None:
+        return None, None
+    X_val = _points("X_val", X_val, d)
+    if classes is not None:
+        return X_val, _targets("y_val", y_val, X_val.shape[0], task, classes)[0]
+    Y_val = _targets("y_val", y_val, X_val.shape[0], "regression", None)[0]
+    if Y_val.shape[1] != Y.shape[1] or (np.ndim(y_val) == 1) != scalar_output:
+        raise InputError(f"y_val must have shape ({X_val.shape[0]},{'' if scalar_output else Y.shape[1]}) "
+                         f"(as y), got {np.shape(y_val)}")
+    return X_val, Y_val
+
+
+def _check_memory(N: int, d: int, outputs: int, n_val: int) -> None:
+    """MemoryError before any work when the fit would need more than the allowed share of the host memory."""
+    need = rfm_memory_bytes(N, d, outputs, n_val)
+    avail = backend.host_memory_available()
+    if need > _MEMORY_FRACTION * avail:
+        raise MemoryError(f"rfm with N = {N} training points needs about {need / 2**30:.2f} GiB (three N x N float64 "
+                          f"arrays: distances, kernel, Cholesky factor), more than {_MEMORY_FRACTION:.0%} of the "
+                          f"{avail / 2**30:.2f} GiB available; use fewer training points")
+
+
+def _ridge_solve(Xc: np.ndarray, M: np.ndarray, Y: np.ndarray, bandwidth: float, reg: float):
+    """One round's kernel ridge solve ``(K + reg I) alpha = Y`` (Cholesky): alpha, the fit ``K alpha`` on the
+    training points and the gradient weights W of the kernel (K itself is freed on return)."""
+    N = Xc.shape[0]
+    K, W = _kernel_and_weights(_sqdist(Xc, Xc, M, same=True), bandwidth)
+    A = K.copy()
+    A.flat[::N + 1] += reg
+    factor = scipy.linalg.cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
+    alpha = scipy.linalg.cho_solve(factor, Y, check_finite=False)
+    del A, factor
+    return alpha, K @ alpha, W
+
+
+def _round(t: int, M, F, Y, classes, Xv, Y_val, Xc, alpha, bandwidth: float) -> RFMRound:
+    """The history entry of round t: M, train (and validation) MSE and, for classification, accuracy."""
+    val_mse = val_acc = None
+    if Xv is not None:
+        Fv = _predict_centred(Xv, Xc, alpha, M, bandwidth)
+        val_mse = _mse(Fv, Y_val)
+        val_acc = None if classes is None else _acc(Fv, Y_val)
+    return RFMRound(iteration=t, M=_frozen(M), train_mse=_mse(F, Y), val_mse=val_mse,
+                    train_accuracy=None if classes is None else _acc(F, Y), val_accuracy=val_acc)
+
+
+def _metric_from_agop(A_gop: np.ndarray, power: float, n_terms: int, diag: bool, normalise_trace: bool) -> np.ndarray:
+    """The next metric ``M = AGOP^power`` (diagonal part with ``diag``), rescaled to trace d if asked (not when 0)."""
+    M = _psd_power(A_gop, power, n_terms, diag)
+    if normalise_trace:
+        tr = float(np.trace(M))
+        if tr > 0.0:
+            M *= M.shape[0] / tr
+    return M
+
+
 def rfm(X, y, *, kernel: str = "laplace", bandwidth: float = 10.0, reg: float = 1e-3, iters: int = 5,
         power: float = 1.0, diag: bool = False, centering: bool = False, normalise_trace: bool = False,
         X_val=None, y_val=None, task: str = "auto") -> RFMResult:
@@ -657,7 +717,6 @@ def rfm(X, y, *, kernel: str = "laplace", bandwidth: float = 10.0, reg: float = 
     >>> res.predict_labels(X[300:303]).shape
     (3,)
     """
-    # ---- validation, before any work ------------------------------------------------------------------------
     if not isinstance(kernel, str) or kernel not in KERNELS:
         raise InputError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     if not isinstance(task, str) or task not in TASKS:
@@ -678,56 +737,23 @@ def rfm(X, y, *, kernel: str = "laplace", bandwidth: float = 10.0, reg: float = 
     diag = _flag("diag", diag)
     centering = _flag("centering", centering)
     normalise_trace = _flag("normalise_trace", normalise_trace)
-    if (X_val is None) != (y_val is None):
-        raise InputError("X_val and y_val must be given together (both or neither)")
-    if X_val is not None:
-        X_val = _points("X_val", X_val, d)
-        if classes is not None:
-            Y_val = _targets("y_val", y_val, X_val.shape[0], task, classes)[0]
-        else:
-            Y_val = _targets("y_val", y_val, X_val.shape[0], "regression", None)[0]
-            if Y_val.shape[1] != Y.shape[1] or (np.ndim(y_val) == 1) != scalar_output:
-                raise InputError(f"y_val must have shape ({X_val.shape[0]},{'' if scalar_output else Y.shape[1]}) "
-                                 f"(as y), got {np.shape(y_val)}")
-    need = rfm_memory_bytes(N, d, Y.shape[1], 0 if X_val is None else X_val.shape[0])
-    avail = backend.host_memory_available()
-    if need > _MEMORY_FRACTION * avail:
-        raise MemoryError(f"rfm with N = {N} training points needs about {need / 2**30:.2f} GiB (three N x N float64 "
-                          f"arrays: distances, kernel, Cholesky factor), more than {_MEMORY_FRACTION:.0%} of the "
-                          f"{avail / 2**30:.2f} GiB available; use fewer training points")
+    X_val, Y_val = _validation_data(X_val, y_val, d, Y, classes, scalar_output, task)
+    _check_memory(N, d, Y.shape[1], 0 if X_val is None else X_val.shape[0])
 
     # ---- the rounds --------------------------------------------------------------------------------------------
     center = X.mean(axis=0)
     Xc = X - center
     Xv = None if X_val is None else X_val - center
-    o = Y.shape[1]
     M = np.eye(d)
     history = []
     for t in range(iters + 1):
-        K, W = _kernel_and_weights(_sqdist(Xc, Xc, M, same=True), bandwidth)
-        A = K.copy()
-        A.flat[::N + 1] += reg
-        factor = scipy.linalg.cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
-        alpha = scipy.linalg.cho_solve(factor, Y, check_finite=False)
-        del A, factor
-        F = K @ alpha
-        del K
-        val_mse = val_acc = None
-        if Xv is not None:
-            Fv = _predict_centred(Xv, Xc, alpha, M, bandwidth)
-            val_mse = _mse(Fv, Y_val)
-            val_acc = None if classes is None else _acc(Fv, Y_val)
-        history.append(RFMRound(iteration=t, M=_frozen(M), train_mse=_mse(F, Y), val_mse=val_mse,
-                                train_accuracy=None if classes is None else _acc(F, Y), val_accuracy=val_acc))
+        alpha, F, W = _ridge_solve(Xc, M, Y, bandwidth, reg)
+        history.append(_round(t, M, F, Y, classes, Xv, Y_val, Xc, alpha, bandwidth))
         if t == iters:
             break
         A_gop = _agop_from_weights(W, Xc, alpha, M, centering)
         del W
-        M = _psd_power(A_gop, power, N * o, diag)
-        if normalise_trace:
-            tr = float(np.trace(M))
-            if tr > 0.0:
-                M *= d / tr
+        M = _metric_from_agop(A_gop, power, N * Y.shape[1], diag, normalise_trace)
     return RFMResult(M=history[-1].M, alpha=_frozen(alpha), X_train=_frozen(X), center=_frozen(center),
                      bandwidth=bandwidth, reg=reg, power=power, diag=diag, centering=centering,
                      normalise_trace=normalise_trace, classes=None if classes is None else _frozen(classes),
