@@ -71,6 +71,7 @@ def _part(ctx: Context, settings: dict, key) -> dict:
     folder = os.environ.get("SIGPROP_TEST_PARTS")
     if folder:
         (Path(folder) / f"part-{key[0]}-{key[1]}-{time.time_ns()}").write_text("x")
+    time.sleep(float(settings.get("sleep", 0.0)))
     if os.environ.get("SIGPROP_TEST_PART_FAIL") == f"{key[0]}-{key[1]}":
         raise ValueError(f"simulated failure of unit {key}")
     n, k = key
@@ -313,3 +314,42 @@ def test_ctrl_c_during_a_cluster_run_keeps_finished_units_and_resumes(tmp_path, 
     monkeypatch.setattr(runner, "attach_files", real_attach)
     suite = _quiet(out_dir=tmp_path, experiments=[SAMPLE, second], jobs=2)
     assert sorted(r.cached for r in suite.runs) == [False, True] and suite.passed
+
+
+def _slow_parts_settings(profile: str) -> dict:
+    return {"n": 400, "sleep": 1.0}
+
+
+SLOW_PARTS = Experiment("parts", "Parts", "finer units, 1 s each", _slow_parts_settings, _parts_run, order=4,
+                        units=_part_keys, run_unit=_part)
+
+
+def test_scheduler_gone_mid_run_fails_cleanly_and_the_rerun_computes_only_missing_units(tmp_path):
+    """The scheduler disappears after the first unit: the run ends (no hang) with a failed check, the finished units
+    stay cached, and the next run computes only the others."""
+    from distributed import LocalCluster
+
+    units = tmp_path / ".cache" / "units"
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           silence_logs=40)
+
+    def close_after_first_unit():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (units.exists() and any(units.glob("*.json"))):
+            time.sleep(0.05)
+        cluster.close()
+
+    killer = threading.Thread(target=close_after_first_unit, daemon=True)
+    killer.start()
+    t0 = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gone = _quiet(out_dir=tmp_path, experiments=[SLOW_PARTS], scheduler=cluster.scheduler_address)
+    killer.join(timeout=60)
+    assert time.monotonic() - t0 < 120
+    assert [c.name for c in gone.runs[0].result.checks] == ["completed"] and not gone.passed
+    done = {f.name: f.stat().st_mtime_ns for f in units.iterdir()}
+    assert 1 <= len(done) < 6
+    again = _quiet(out_dir=tmp_path, experiments=[SLOW_PARTS])
+    after = {f.name: f.stat().st_mtime_ns for f in units.iterdir()}
+    assert len(after) == 6 and all(after[k] == v for k, v in done.items()) and again.passed
