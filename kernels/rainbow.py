@@ -32,6 +32,16 @@ Returned per network and layer (as in docs/conventions.md): ``preact_gram[s, l] 
 ``postact_gram[s, l] = h^T h / n_l``, ``(N, N)`` on inputs and anchors together.  Costs about 2.5 ns per white
 normal plus the matrix products (a 1024-wide layer on 10 points in ~4 ms on one core).
 
+Engines (``simulate_rainbow(..., method=, backend=)``): this NumPy code is ``method='numpy'``, the default and the
+reference.  ``method='explicit'`` runs the same construction compiled (:mod:`sigprop.kernels.rainbow_cpu`, numba,
+parallel; :mod:`sigprop.kernels.rainbow_cuda` with ``backend='cuda'``) on the same random numbers: the same Grams up
+to summation order.  ``method='gram'`` is the exact Gram chain: given the previous post-activation Gram, the rows of
+a layer are i.i.d. ``N(0, C_b + a_l Hhat + Hhat[:, A] diag(b_l) Hhat[A, :])``
+(:func:`sigprop.theory.rainbow.anchored_gram`; layer 1 ``N(0, C_b + Y C_1 Y^T / d)``), so it draws them from one
+factorisation per layer at ``O(n_l N^2)``, independent of the previous width: the same distribution, other numbers
+(those of the Gram chain of :mod:`sigprop.kernels.gram_cpu`, stream 4).  The device code they share is
+:mod:`sigprop.kernels.rainbow_device`.
+
 Arguments are checked before any work (:func:`sigprop.theory.rainbow.check_rainbow_arguments`):
 :class:`~sigprop.theory.errors.InputError` names the argument; ``C_1`` not symmetric PSD beyond rounding reports its
 most negative eigenvalue; nothing is symmetrised or clipped silently.
