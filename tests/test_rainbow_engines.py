@@ -9,7 +9,8 @@
   the mean over 600 networks of every Gram entry and of its square agree, |z| < Z_BOUND = 4.5 (z with the two
   standard errors combined; 360 comparisons, a Gaussian family at level 0.99 needs ~4.2);
 * both against the recursion (sigprop.theory.rainbow.rainbow_kernels): extrapolated in 1/width from widths 64..512
-  (|z| < Z_BOUND, 180 entries per engine), and the Gram chain at width 16384 directly (bias ~1/n << its SE);
+  (|z| < Z_BOUND, 90 entries per engine and activation), and the Gram chain at width 16384 directly (bias ~1/n
+  << its SE);
 * numba's CUDA simulator == CPU bit for bit at tiny sizes (subprocess with NUMBA_ENABLE_CUDASIM=1);
 * results do not depend on the numba thread count (1 and 2 threads, bit for bit);
 * bad engine arguments are InputErrors before any work.
