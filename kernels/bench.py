@@ -143,24 +143,15 @@ def _sim(method, backend, S, depth=DEPTH, width=WIDTH, X=None):
                     backend=backend, seed=1)
 
 
-def _cpu_benchmarks(profile: str) -> list[dict]:
-    full = profile != "quick"
-    S_np = NETWORKS if full else 10
-    S_ex = NETWORKS if full else 50
-    S_gr = NETWORKS
-    L = DEPTH
-    rows = []
-    tag = f"relu C_W=2 P={P_INPUTS} n0={N0} n={WIDTH} L={L}"
-    for m in ("numpy", "explicit", "gram"):  # warm up (JIT) on tiny runs
-        _sim(m, "cpu", 2, depth=2, width=8)
-    # Each baseline's BLAS products are timed with the default BLAS threads and with one thread: on a busy
-    # 2-core machine the default can be several times slower, which would flatter the ratios.  The faster is used.
+def _baseline_rows(X, S: int, L: int, tag: str) -> tuple[list[dict], dict[str, float]]:
+    """Rows of the two plain NumPy baselines, each timed with the default BLAS threads and with one thread (on a
+    busy 2-core machine the default can be several times slower, which would flatter the ratios); the faster
+    throughput of each, by name."""
     from threadpoolctl import threadpool_limits
 
-    X = workload_inputs()
-    baselines = {"numpy": lambda: _sim("numpy", "cpu", S_np),
-                 "plain numpy loop": lambda: plain_numpy_loop(X, L, WIDTH, 2.0, S_np, seed=1)}
-    thr = {}
+    baselines = {"numpy": lambda: _sim("numpy", "cpu", S),
+                 "plain numpy loop": lambda: plain_numpy_loop(X, L, WIDTH, 2.0, S, seed=1)}
+    rows, thr = [], {}
     for name, fn in baselines.items():
         t_default = _timed(fn)
         with threadpool_limits(1, user_api="blas"):
@@ -168,24 +159,30 @@ def _cpu_benchmarks(profile: str) -> list[dict]:
         what = ("the numpy method: NumPy reference, weights from the NumPy twin of the engines' generator"
                 if name == "numpy" else "numpy.random standard_normal (PCG64 ziggurat) + BLAS, same statistics")
         for label, t in (("default BLAS threads", t_default), ("BLAS 1 thread", t_one)):
-            rows.append(_row(f"cpu {name} ({label})", "throughput", S_np * L / t, "layer-samples/s",
-                             f"{tag}, S={S_np}; {what}"))
-        thr[name] = S_np * L / min(t_default, t_one)
-    t_ex = _timed(lambda: _sim("explicit", "cpu", S_ex))
-    t_gr = _timed(lambda: _sim("gram", "cpu", S_gr), repeat=3)
+            rows.append(_row(f"cpu {name} ({label})", "throughput", S * L / t, "layer-samples/s",
+                             f"{tag}, S={S}; {what}"))
+        thr[name] = S * L / min(t_default, t_one)
+    return rows, thr
+
+
+def _engine_times(S_ex: int, S_gr: int) -> dict[str, float]:
+    """Seconds of ``explicit`` and ``gram`` on all numba threads and pinned to one (the baselines are single Python
+    threads): keys ``explicit``, ``gram``, ``explicit 1``, ``gram 1``."""
+    t = {"explicit": _timed(lambda: _sim("explicit", "cpu", S_ex)),
+         "gram": _timed(lambda: _sim("gram", "cpu", S_gr), repeat=3)}
     nthreads = numba.get_num_threads()
-    numba.set_num_threads(1)  # the engines on one thread too: the baselines are single Python threads
+    numba.set_num_threads(1)
     try:
-        t_ex1 = _timed(lambda: _sim("explicit", "cpu", S_ex))
-        t_gr1 = _timed(lambda: _sim("gram", "cpu", S_gr), repeat=3)
+        t["explicit 1"] = _timed(lambda: _sim("explicit", "cpu", S_ex))
+        t["gram 1"] = _timed(lambda: _sim("gram", "cpu", S_gr), repeat=3)
     finally:
         numba.set_num_threads(nthreads)
-    thr["explicit"] = S_ex * L / t_ex
-    thr["gram"] = S_gr * L / t_gr
-    thr1 = {"explicit": S_ex * L / t_ex1, "gram": S_gr * L / t_gr1}
-    for m, S in (("explicit", S_ex), ("gram", S_gr)):
-        rows.append(_row(f"cpu {m}", "throughput", thr[m], "layer-samples/s", f"{tag}, S={S}, {nthreads} threads"))
-        rows.append(_row(f"cpu {m} (1 thread)", "throughput", thr1[m], "layer-samples/s", f"{tag}, S={S}"))
+    return t
+
+
+def _speedup_rows(thr: dict[str, float], thr1: dict[str, float], nthreads: int) -> list[dict]:
+    """Speed-ups of the engines over the plain NumPy loop (the goals) and over the numpy method."""
+    rows = []
     base = "plain numpy loop"
     for m, goal in (("explicit", 5), ("gram", 300)):
         rows.append(_row(f"cpu {m}/{base}", "speed-up", thr[m] / thr[base], "x",
@@ -195,15 +192,12 @@ def _cpu_benchmarks(profile: str) -> list[dict]:
                          "engine pinned to one thread"))
         rows.append(_row(f"cpu {m}/numpy", "speed-up", thr[m] / thr["numpy"], "x",
                          f"against the numpy method (NumPy-twin generator, ~50 ns/normal); {nthreads} threads"))
-    widths = [WIDTH] * L
-    ex_rate = _weight_normals(S_ex, N0, widths) / t_ex
-    bound = rng_only_cpu(S_ex, N0, widths)
-    rows.append(_row("cpu explicit", "weight normals/s", ex_rate, "1/s", "n_l n_{l-1} per layer, regenerated"))
-    rows.append(_row("cpu rng-only kernel", "normals/s", bound, "1/s",
-                     "Philox + Box-Muller (draw_pairs_into), same count, same threads"))
-    rows.append(_row("cpu explicit vs rng bound", "fraction", ex_rate / bound, "", "1 = generation-bound"))
-    gr_normals = S_gr * L * WIDTH * P_INPUTS
-    rows.append(_row("cpu gram", "normals/s", gr_normals / t_gr, "1/s", "n P per layer"))
+    return rows
+
+
+def _memory_rows(S_ex: int) -> list[dict]:
+    """Peak NumPy memory (tracemalloc) of ``explicit`` at L = 5 and L = 20: O(S n P), independent of L."""
+    rows = []
     for depth in (5, 20):
         tracemalloc.start()
         _sim("explicit", "cpu", S_ex, depth=depth)
@@ -213,6 +207,36 @@ def _cpu_benchmarks(profile: str) -> list[dict]:
                          f"S={S_ex}; model: 6 S n P x 8 B = {6 * S_ex * WIDTH * P_INPUTS * 8 / 2**20:.1f} MiB work "
                          f"+ outputs {S_ex * depth * (2 * P_INPUTS**2 + 2 * P_INPUTS) * 8 / 2**20:.1f} MiB"))
     return rows
+
+
+def _cpu_benchmarks(profile: str) -> list[dict]:
+    full = profile != "quick"
+    S_np = NETWORKS if full else 10
+    S_ex = NETWORKS if full else 50
+    S_gr = NETWORKS
+    L = DEPTH
+    tag = f"relu C_W=2 P={P_INPUTS} n0={N0} n={WIDTH} L={L}"
+    for m in ("numpy", "explicit", "gram"):  # warm up (JIT) on tiny runs
+        _sim(m, "cpu", 2, depth=2, width=8)
+    rows, thr = _baseline_rows(workload_inputs(), S_np, L, tag)
+    t = _engine_times(S_ex, S_gr)
+    nthreads = numba.get_num_threads()
+    thr["explicit"] = S_ex * L / t["explicit"]
+    thr["gram"] = S_gr * L / t["gram"]
+    thr1 = {"explicit": S_ex * L / t["explicit 1"], "gram": S_gr * L / t["gram 1"]}
+    for m, S in (("explicit", S_ex), ("gram", S_gr)):
+        rows.append(_row(f"cpu {m}", "throughput", thr[m], "layer-samples/s", f"{tag}, S={S}, {nthreads} threads"))
+        rows.append(_row(f"cpu {m} (1 thread)", "throughput", thr1[m], "layer-samples/s", f"{tag}, S={S}"))
+    rows += _speedup_rows(thr, thr1, nthreads)
+    widths = [WIDTH] * L
+    ex_rate = _weight_normals(S_ex, N0, widths) / t["explicit"]
+    bound = rng_only_cpu(S_ex, N0, widths)
+    rows.append(_row("cpu explicit", "weight normals/s", ex_rate, "1/s", "n_l n_{l-1} per layer, regenerated"))
+    rows.append(_row("cpu rng-only kernel", "normals/s", bound, "1/s",
+                     "Philox + Box-Muller (draw_pairs_into), same count, same threads"))
+    rows.append(_row("cpu explicit vs rng bound", "fraction", ex_rate / bound, "", "1 = generation-bound"))
+    rows.append(_row("cpu gram", "normals/s", S_gr * L * WIDTH * P_INPUTS / t["gram"], "1/s", "n P per layer"))
+    return rows + _memory_rows(S_ex)
 
 
 # ------------------------------------------------------------------------------------------
