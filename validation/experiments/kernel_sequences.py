@@ -203,74 +203,92 @@ def _run_row(ctx: Context, s: dict[str, Any], act, kmap, label: str, residual: f
     return checks, row
 
 
+def _panel_activation(ax, row: dict[str, Any]) -> None:
+    """phi(x)/C on [-3, 3]."""
+    x = np.linspace(-3, 3, 401)
+    ax.plot(x, row["act"].fn(x) / row["C"], color="k", lw=1.2)
+    ax.axhline(0, color="0.8", lw=0.5)
+    ax.axvline(0, color="0.8", lw=0.5)
+    ax.set_title(row["label"], fontsize=9)
+    ax.set_xlabel("x")
+    ax.set_ylabel(r"$\phi(x)/C$")
+
+
+def _panel_kernel_map(ax, row: dict[str, Any]) -> None:
+    """kappa(rho) against the diagonal, the cobweb from the rho0 farthest from rho*, and rho*."""
+    from ..plotting import cobweb
+
+    grid = np.linspace(-1, 1, 201)
+    k = np.array([float(row["kmap"](r)) for r in grid])
+    ax.plot(grid, k, color="k", lw=1.2, label=r"$\kappa(\rho)$")
+    ax.plot(grid, grid, color="0.6", lw=0.8, ls="--", label=r"$\rho$")
+    start = max(row["rho0"], key=lambda r: abs(r - row["rho_star"]) if math.isfinite(row["rho_star"]) else 0.0)
+    cobweb(ax, row["kmap"], start, min(row["depth"], 12), color="C3")
+    if math.isfinite(row["rho_star"]):
+        ax.plot([row["rho_star"]], [row["rho_star"]], "o", color="C3", ms=4, label=r"$\rho^*$")
+    ax.set_xlabel(r"$\rho$")
+    ax.set_ylabel(r"$\kappa(\rho)$")
+    ax.set_title(f"kernel map (case {row['case']})", fontsize=9)
+    ax.legend(fontsize=6, loc="upper left")
+
+
+def _panels_sequence(ax_seq, ax_d, row: dict[str, Any], legend: bool) -> None:
+    """rho_l against the layer (theory, widest-width means, extrapolations, bound) and |rho_l - rho*| (log)."""
+    from ..plotting import COLORS, errorbar, log_safe
+
+    widest = max(row["sims"])
+    ls = np.arange(row["depth"] + 1)
+    sim = row["sims"][widest]
+    rs = row["rho_star"]
+    for p, r0 in enumerate(row["rho0"]):
+        col = COLORS[p % len(COLORS)]
+        th = row["theory"][p]
+        ax_seq.plot(ls, th, color=col, lw=1, label=rf"$\rho_0$={r0:+.2f} theory")
+        errorbar(ax_seq, ls[1:], sim["mean"][:, p], sim["se"][:, p], color=col, ms=2.5, alpha=0.6)
+        lay = [l for l in row["layers"] if (p, l) in row["fits"]]
+        ext = [row["fits"][(p, l)] for l in lay]
+        if lay:
+            errorbar(ax_seq, lay, [f.intercept for f in ext], [f.intercept_se for f in ext], color=col,
+                     marker="s", ms=4, mfc="none")
+        b = row["bounds"][p]
+        ax_d.semilogy(ls, log_safe(np.abs(th - rs)), color=col, lw=1)
+        ax_d.semilogy(ls[1:], log_safe(np.abs(sim["mean"][:, p] - rs)), ".", color=col, ms=4)
+        if lay:
+            ax_d.semilogy(lay, log_safe([abs(f.intercept - rs) for f in ext]), "s", color=col, ms=4, mfc="none")
+        if b is not None:
+            ax_d.semilogy(ls, log_safe(b), color=col, lw=0.8, ls=":")
+            if p == 0:
+                ax_seq.plot(ls, np.clip(rs + b, -1, 1), color=col, ls=":", lw=0.8,
+                            label=rf"$\rho^* \pm$ bound ($\rho_0$={r0:+.2f})")
+                ax_seq.plot(ls, np.clip(rs - b, -1, 1), color=col, ls=":", lw=0.8)
+    ax_seq.set_xlabel("layer l")
+    ax_seq.set_ylabel(r"$\rho_l$")
+    ax_seq.set_ylim(-1.05, 1.05)
+    ax_seq.set_title(f"lines: kappa map; dots: n={widest}; squares: n->inf", fontsize=7)
+    if legend:
+        ax_seq.legend(fontsize=6, loc="lower right")
+    ax_d.set_xlabel("layer l")
+    ax_d.set_ylabel(r"$|\rho_l - \rho^*|$")
+    ax_d.set_title("|rho_l - rho*|: lines theory, dotted bound", fontsize=8)
+
+
 def _figure(rows: list[dict[str, Any]], path, title: str) -> str:
-    from ..plotting import COLORS, cobweb, errorbar, log_safe, save, subplots
+    """One row of four panels per activation (or variant): phi/C, the kernel map, rho_l, |rho_l - rho*|."""
+    from ..plotting import save, subplots
 
     fig, axes = subplots(len(rows), 4, panel=(3.3, 2.5))
-    x = np.linspace(-3, 3, 401)
-    grid = np.linspace(-1, 1, 201)
     for i, row in enumerate(rows):
         ax_phi, ax_k, ax_seq, ax_d = axes[i]
-        C, depth = row["C"], row["depth"]
-        ax_phi.plot(x, row["act"].fn(x) / C, color="k", lw=1.2)
-        ax_phi.axhline(0, color="0.8", lw=0.5)
-        ax_phi.axvline(0, color="0.8", lw=0.5)
-        ax_phi.set_title(row["label"], fontsize=9)
-        ax_phi.set_xlabel("x")
-        ax_phi.set_ylabel(r"$\phi(x)/C$")
-        k = np.array([float(row["kmap"](r)) for r in grid])
-        ax_k.plot(grid, k, color="k", lw=1.2, label=r"$\kappa(\rho)$")
-        ax_k.plot(grid, grid, color="0.6", lw=0.8, ls="--", label=r"$\rho$")
-        start = max(row["rho0"], key=lambda r: abs(r - row["rho_star"]) if math.isfinite(row["rho_star"]) else 0.0)
-        cobweb(ax_k, row["kmap"], start, min(depth, 12), color="C3")
-        if math.isfinite(row["rho_star"]):
-            ax_k.plot([row["rho_star"]], [row["rho_star"]], "o", color="C3", ms=4, label=r"$\rho^*$")
-        ax_k.set_xlabel(r"$\rho$")
-        ax_k.set_ylabel(r"$\kappa(\rho)$")
-        ax_k.set_title(f"kernel map (case {row['case']})", fontsize=9)
-        ax_k.legend(fontsize=6, loc="upper left")
-        widest = max(row["sims"])
-        ls = np.arange(depth + 1)
-        for p, r0 in enumerate(row["rho0"]):
-            col = COLORS[p % len(COLORS)]
-            th = row["theory"][p]
-            ax_seq.plot(ls, th, color=col, lw=1, label=rf"$\rho_0$={r0:+.2f} theory")
-            sim = row["sims"][widest]
-            errorbar(ax_seq, ls[1:], sim["mean"][:, p], sim["se"][:, p], color=col, ms=2.5, alpha=0.6)
-            lay = [l for l in row["layers"] if (p, l) in row["fits"]]
-            ext = [row["fits"][(p, l)] for l in lay]
-            if lay:
-                errorbar(ax_seq, lay, [f.intercept for f in ext], [f.intercept_se for f in ext], color=col,
-                         marker="s", ms=4, mfc="none")
-            b = row["bounds"][p]
-            rs = row["rho_star"]
-            dist_th = np.abs(th - rs)
-            ax_d.semilogy(ls, log_safe(dist_th), color=col, lw=1)
-            d_sim = np.abs(sim["mean"][:, p] - rs)
-            ax_d.semilogy(ls[1:], log_safe(d_sim), ".", color=col, ms=4)
-            if lay:
-                ax_d.semilogy(lay, log_safe([abs(f.intercept - rs) for f in ext]), "s", color=col, ms=4, mfc="none")
-            if b is not None:
-                ax_d.semilogy(ls, log_safe(b), color=col, lw=0.8, ls=":")
-                if p == 0:
-                    ax_seq.plot(ls, np.clip(rs + b, -1, 1), color=col, ls=":", lw=0.8,
-                                label=rf"$\rho^* \pm$ bound ($\rho_0$={r0:+.2f})")
-                    ax_seq.plot(ls, np.clip(rs - b, -1, 1), color=col, ls=":", lw=0.8)
-        ax_seq.set_xlabel("layer l")
-        ax_seq.set_ylabel(r"$\rho_l$")
-        ax_seq.set_ylim(-1.05, 1.05)
-        ax_seq.set_title(f"lines: kappa map; dots: n={widest}; squares: n->inf", fontsize=7)
-        if i == 0:
-            ax_seq.legend(fontsize=6, loc="lower right")
-        ax_d.set_xlabel("layer l")
-        ax_d.set_ylabel(r"$|\rho_l - \rho^*|$")
-        ax_d.set_title("|rho_l - rho*|: lines theory, dotted bound", fontsize=8)
+        _panel_activation(ax_phi, row)
+        _panel_kernel_map(ax_k, row)
+        _panels_sequence(ax_seq, ax_d, row, legend=i == 0)
     fig.suptitle(title, fontsize=10)
     return save(fig, path)
 
 
-def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
-    from sigprop.theory import KernelMap, kernel_map
+def _activation_rows(ctx: Context, s: dict[str, Any]) -> tuple[list[Check], dict[str, dict[str, Any]]]:
+    """The checks and figure rows of the plain activations (per-activation depth/widths where the settings say)."""
+    from sigprop.theory import KernelMap
     from sigprop.theory.activations import activation
 
     checks: list[Check] = []
@@ -283,6 +301,15 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
         c, row = _run_row(ctx, s, act, km, act.label, 0.0, None, depth, widths, float(km.C))
         checks += c
         rows[act.label] = row
+    return checks, rows
+
+
+def _variant_rows(ctx: Context, s: dict[str, Any]) -> tuple[list[Check], list[dict[str, Any]]]:
+    """The checks and figure rows of the residual and LayerNorm variants (C from the plain activation)."""
+    from sigprop.theory import KernelMap, kernel_map
+    from sigprop.theory.activations import activation
+
+    checks: list[Check] = []
     var_rows = []
     for v in ctx.track(s["variants"], desc=f"{NAME} variants"):
         act = activation(v["activation"], **v["params"])
@@ -293,7 +320,11 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
         c, row = _run_row(ctx, s, act, km, label, v["residual"], v["norm"], s["depth"], s["widths"], C)
         checks += c
         var_rows.append(row)
+    return checks, var_rows
 
+
+def _figures(ctx: Context, rows: dict[str, dict[str, Any]], var_rows: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """The paper's Figures S.1-S.3 with simulations, the other activations, and the variants: (caption, path)."""
     figures = []
     captions = {
         "S1": "Figure S.1 with simulated networks", "S2": "Figure S.2 with simulated networks",
@@ -314,14 +345,22 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
         path = _figure(var_rows, ctx.figure_path(NAME, "variants"), "Residual and LayerNorm variants")
         figures.append(("Residual (kappa_res = (1-r^2) kappa + r^2 rho) and LayerNorm-after-phi "
                         "(kappa_ln = (kappa - kappa(0))/(1 - kappa(0))) variants, same panels", path))
+    return figures
 
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    """Markdown: per row the fixed-point case, rho*, C_W, depth and networks per width."""
     table = ["| activation | case | rho* | C_W | depth | networks per width (n: S) |", "|---|---|---:|---:|---:|---|"]
-    for row in list(rows.values()) + var_rows:
+    for row in rows:
         sims = row["sims"]
         C_W, _ = network_setup(row["C"], None if "ln_post" not in row["label"] else "ln_post")
         table.append(f"| {row['label']} | {row['case']} | {row['rho_star']:.6g} | {C_W:.5g} | {row['depth']} | "
                      + ", ".join(f"{n}: {v['n_networks']}" for n, v in sorted(sims.items())) + " |")
-    notes = (
+    return "\n".join(table)
+
+
+def _notes(s: dict[str, Any]) -> str:
+    return (
         "rho_l is the correlation of the post-activation Gram of layer l, per network, averaged over networks; "
         "the squares in the figures are the n -> inf extrapolations that the checks judge. Case-3 activations "
         "(ReLU, leaky ReLU, exp: kappa'(1) = E phi'^2 = 1 exactly) converge polynomially, so rho_l is still far "
@@ -339,8 +378,17 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
         "there the per-network correlation is limited by float64 rounding (~1e-15), not by the map "
         "(the paper notes the same for sigmoid)."
     )
+
+
+def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
+    checks, rows = _activation_rows(ctx, s)
+    var_checks, var_rows = _variant_rows(ctx, s)
+    checks += var_checks
+    figures = _figures(ctx, rows, var_rows)
+    table = _table(list(rows.values()) + var_rows)
+    notes = _notes(s)
     checks.append(FINDING.as_check(NAME, "finding: rho_l = kappa^l(rho_0) (verdict from the judged checks)"))
-    return ExperimentResult(checks=checks, figures=figures, tables=["\n".join(table)], notes=notes)
+    return ExperimentResult(checks=checks, figures=figures, tables=[table], notes=notes)
 
 
 EXPERIMENT = Experiment(
