@@ -13,7 +13,6 @@ dispatch between them is :func:`sigprop.kernels.simulate`'s).
 """
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import numba
@@ -21,12 +20,11 @@ import numpy as np
 from numba import prange
 
 from sigprop.kernels.device_activations import device_activation, device_derivative, fingerprinted
-from sigprop.theory.errors import InputError
 
 from . import rng
 from .backend import custom_scalar_derivative, kernel_for_scalar
+from .explicit_driver import ExplicitSteps, run_explicit_steps
 from .layer_ops import (
-    NORM_CODES,
     add_bias_row,
     column_dot,
     column_moments,
@@ -34,9 +32,8 @@ from .layer_ops import (
     matvec_t_colpairs_buffered,
     normalize_column,
 )
-from .reference import check_explicit_args, tangent_from_backward
 
-__all__ = ["run_explicit"]
+__all__ = ["run_explicit", "CPU_STEPS"]
 
 
 
@@ -252,8 +249,21 @@ def _apply_activation(act, deriv: bool, x: np.ndarray, out: np.ndarray) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Driver
+# Driver: the shared per-layer loop of explicit_driver with this backend's kernels
 # --------------------------------------------------------------------------------------------
+def _post(A, n, l, where, centre, main_scale, R, use_skip, U, Hout, post_gram):
+    _k_post(A, n, l, where, centre, main_scale, R, use_skip, Hout, post_gram)  # POST writes Hout directly: no scratch
+
+
+def _same(a):
+    return a
+
+
+CPU_STEPS = ExplicitSteps(zeros=np.zeros, to_device=_same, to_host=_same, linear=_k_linear, pre=_k_pre,
+                          activation=_apply_activation, post=_post, readout=_k_readout, backprop=_k_backprop,
+                          gram=_k_gram)
+
+
 def run_explicit(X, widths, act, C_W, C_b, n_networks, seed, weights="gaussian", residual=0.0, norm=None,
                  backward=False, first_network=0) -> dict[str, np.ndarray]:
     """Statistics of ``n_networks`` random networks (ids first_network, ...) on the inputs X (P, n_0), on the CPU.
@@ -262,61 +272,8 @@ def run_explicit(X, widths, act, C_W, C_b, n_networks, seed, weights="gaussian",
     ``backward=True`` (needs residual=0, norm=None), backward_gram and tangent_gram (S, L, P, P); definitions
     in :mod:`sigprop.kernels.reference`.  Raw engine numbers (equal to the reference's);
     :func:`sigprop.kernels.simulate` applies the overflow/underflow convention of all methods
-    (:func:`sigprop.kernels.float_range.check_statistics`).
+    (:func:`sigprop.kernels.float_range.check_statistics`).  The layer loop is
+    :func:`sigprop.kernels.explicit_driver.run_explicit_steps` with :data:`CPU_STEPS`.
     """
-    X, widths = check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual, norm, backward,
-                                    first_network, act)
-    if act.code < 0 and act.scalar is None:
-        raise InputError(f"activation {act.label!r} has no numba scalar version (act.scalar)")
-    return _run_cpu(X, widths, act, float(C_W), float(C_b), int(n_networks), int(seed), rng.WEIGHT_KINDS[weights],
-                    float(residual), norm, bool(backward), int(first_network))
-
-
-def _run_cpu(X, widths, act, C_W, C_b, S, seed, kind, r, norm, backward, net0):
-    P, n0 = X.shape
-    L = len(widths)
-    nmax = max((n0,) + widths)
-    where, centre = NORM_CODES[norm]
-    seed_u = np.uint64(seed)
-    pre_gram = np.zeros((S, L, P, P))
-    post_gram = np.zeros((S, L, P, P))
-    m2 = np.zeros((S, L, P))
-    m4 = np.zeros((S, L, P))
-    H = np.zeros((S, nmax, P))
-    H[:, :n0, :] = X.T
-    Hn = np.zeros((S, nmax, P))
-    Z = np.zeros((S, nmax, P))
-    U = np.zeros((S, nmax, P)) if where == 1 else Z
-    A = np.zeros((S, nmax, P))
-    R = np.zeros((S, nmax, P)) if r != 0.0 else Z
-    DP = np.zeros((L, S, nmax, P)) if backward else None
-    main_scale = math.sqrt(1.0 - r * r)
-    b_scale = math.sqrt(C_b)
-    n_in = n0
-    for l in range(1, L + 1):
-        n = widths[l - 1]
-        skip_scale = r / math.sqrt(n_in) if r != 0.0 else 0.0
-        _k_linear(kind, seed_u, net0, l, H, n_in, n, Z, math.sqrt(C_W / n_in), b_scale, R, skip_scale)
-        _k_pre(Z, n, l - 1, where, centre, U, pre_gram, m2, m4)
-        _apply_activation(act, False, U, A)
-        if backward:
-            _apply_activation(act, True, Z, DP[l - 1])
-        _k_post(A, n, l - 1, where, centre, main_scale, R, r != 0.0, Hn, post_gram)
-        H, Hn = Hn, H
-        n_in = n
-    out = {"preact_gram": pre_gram, "postact_gram": post_gram, "preact_m2": m2, "preact_m4": m4}
-    if backward:
-        bgram = np.zeros((S, L, P, P))
-        D = np.zeros((S, nmax, P))
-        Dn = np.zeros((S, nmax, P))
-        nL = widths[-1]
-        _k_readout(seed_u, net0, L + 1, nL, DP[L - 1], D, 1.0 / math.sqrt(nL))
-        _k_gram(D, nL, L - 1, bgram)
-        for l in range(L - 1, 0, -1):  # delta^(l) = phi'(z^(l)) * W^(l+1)^T delta^(l+1)
-            n_l, n_next = widths[l - 1], widths[l]
-            _k_backprop(kind, seed_u, net0, l + 1, D, n_next, n_l, DP[l - 1], Dn, math.sqrt(C_W / n_l))
-            _k_gram(Dn, n_l, l - 1, bgram)
-            D, Dn = Dn, D
-        out["backward_gram"] = bgram
-        out["tangent_gram"] = tangent_from_backward(bgram, post_gram, X, C_W, C_b)
-    return out
+    return run_explicit_steps(CPU_STEPS, X, widths, act, C_W, C_b, n_networks, seed, weights, residual, norm,
+                              backward, first_network)

@@ -15,7 +15,6 @@ PTX and ``ptxas`` checks of ``python -m sigprop.kernels.ptx``; :func:`run_explic
 """
 from __future__ import annotations
 
-import math
 import threading
 
 import numba
@@ -28,9 +27,9 @@ from sigprop.theory.errors import InputError
 
 from . import layer_ops, rng
 from .backend import cuda_available, custom_scalar_derivative, device_helper, kernel_for_scalar
-from .reference import check_explicit_args, tangent_from_backward
+from .explicit_driver import ExplicitSteps, run_explicit_steps
 
-__all__ = ["run_explicit_cuda", "PTX_TARGETS", "cuda_kernels"]
+__all__ = ["run_explicit_cuda", "PTX_TARGETS", "cuda_kernels", "CUDA_STEPS"]
 
 _SIM = bool(numba.config.ENABLE_CUDASIM)
 
@@ -217,81 +216,71 @@ def _launch(name: str, total: int, *args) -> None:
         _kernel(name)[(total + _TPB - 1) // _TPB, _TPB](*args)
 
 
+# --------------------------------------------------------------------------------------------
+# The steps of the shared driver (explicit_driver.run_explicit_steps) as kernel launches, one thread per output
+# --------------------------------------------------------------------------------------------
+def _linear(kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, skip_scale) -> None:
+    _launch("k_linear", Z.shape[0] * n, kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, skip_scale)
+
+
+def _pre(Z, n, l, where, centre, U, pre_gram, m2, m4) -> None:
+    S, P = Z.shape[0], Z.shape[2]
+    _launch("k_moments", S * P, Z, n, l, m2, m4)
+    _launch("k_gram", S * P * P, Z, n, l, float(n), pre_gram)
+    if where == 1:
+        _launch("k_normalize", S * P, Z, n, centre, U)
+
+
+def _activation(act, deriv: bool, x, out) -> None:
+    xf, of = x.reshape(x.size), out.reshape(out.size)
+    blocks = (x.size + _TPB - 1) // _TPB
+    if act.code >= 0:
+        p0, p1 = act.device_params
+        _kernel("k_act_builtin")[blocks, _TPB](int(act.code), float(p0), float(p1), int(deriv), xf, of)
+    else:
+        _custom_kernel(act)[blocks, _TPB](int(deriv), xf, of)
+
+
+def _post(A, n, l, where, centre, main_scale, R, use_skip, U, Hout, post_gram) -> None:
+    S, P = A.shape[0], A.shape[2]
+    if where == 2:
+        _launch("k_normalize", S * P, A, n, centre, U)
+        _launch("k_combine", S * n, U, n, main_scale, R, int(use_skip), Hout)
+    else:
+        _launch("k_combine", S * n, A, n, main_scale, R, int(use_skip), Hout)
+    _launch("k_gram", S * P * P, Hout, n, l, float(n), post_gram)
+
+
+def _readout(seed, net0, layer, n, DP, D, scale) -> None:
+    _launch("k_readout", D.shape[0] * n, seed, net0, layer, n, DP, D, scale)
+
+
+def _backprop(kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale) -> None:
+    _launch("k_backprop", D.shape[0] * ((n_in + 1) // 2), kind, seed, net0, layer, D, n_out, n_in, DP, OUT, w_scale)
+
+
+def _gram(D, n, l, out) -> None:
+    _launch("k_gram", D.shape[0] * D.shape[2] * D.shape[2], D, n, l, 1.0, out)
+
+
+def _zeros(shape: tuple[int, ...]):
+    return _cuda.to_device(np.zeros(shape))
+
+
+def _to_host(a) -> np.ndarray:
+    return a.copy_to_host()
+
+
+CUDA_STEPS = ExplicitSteps(zeros=_zeros, to_device=_cuda.to_device, to_host=_to_host, linear=_linear, pre=_pre,
+                           activation=_activation, post=_post, readout=_readout, backprop=_backprop, gram=_gram)
+
+
 def run_explicit_cuda(X, widths, act, C_W, C_b, n_networks, seed, weights="gaussian", residual=0.0, norm=None,
                       backward=False, first_network=0) -> dict[str, np.ndarray]:
-    """Same contract as :func:`sigprop.kernels.explicit_cpu.run_explicit`, computed on the GPU."""
+    """Same contract as :func:`sigprop.kernels.explicit_cpu.run_explicit`, computed on the GPU (the shared layer loop
+    :func:`sigprop.kernels.explicit_driver.run_explicit_steps` with :data:`CUDA_STEPS`)."""
     if not cuda_available():
         raise InputError("backend='cuda' needs a CUDA GPU (numba.cuda.is_available() is False) "
                          "or the simulator (NUMBA_ENABLE_CUDASIM=1)")
-    X, widths = check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual, norm, backward,
-                                    first_network, act)
-    if act.code < 0 and act.scalar is None:
-        raise InputError(f"activation {act.label!r} has no numba scalar version (act.scalar)")
-    C_W, C_b, r = float(C_W), float(C_b), float(residual)
-    S, kind, net0 = int(n_networks), rng.WEIGHT_KINDS[weights], int(first_network)
-    seed_u = np.uint64(seed)
-    P, n0 = X.shape
-    L = len(widths)
-    nmax = max((n0,) + widths)
-    where, centre = layer_ops.NORM_CODES[norm]
-    d = _cuda.device_array
-    pre_gram, post_gram = d((S, L, P, P)), d((S, L, P, P))
-    m2, m4 = d((S, L, P)), d((S, L, P))
-    H0 = np.zeros((S, nmax, P))
-    H0[:, :n0, :] = X.T
-    H, Hn = _cuda.to_device(H0), _cuda.to_device(np.zeros((S, nmax, P)))
-    Z, A = _cuda.to_device(np.zeros((S, nmax, P))), _cuda.to_device(np.zeros((S, nmax, P)))
-    U = _cuda.to_device(np.zeros((S, nmax, P))) if where != 0 else Z
-    R = _cuda.to_device(np.zeros((S, nmax, P))) if r != 0.0 else Z
-    DP = _cuda.to_device(np.zeros((L, S, nmax, P))) if backward else None
-
-    def act_apply(deriv: int, x, out) -> None:
-        xf, of = x.reshape(x.size), out.reshape(out.size)
-        blocks = (x.size + _TPB - 1) // _TPB
-        if act.code >= 0:
-            p0, p1 = act.device_params
-            _kernel("k_act_builtin")[blocks, _TPB](int(act.code), float(p0), float(p1), deriv, xf, of)
-        else:
-            _custom_kernel(act)[blocks, _TPB](deriv, xf, of)
-
-    main_scale = math.sqrt(1.0 - r * r)
-    n_in = n0
-    for l in range(1, L + 1):
-        n = widths[l - 1]
-        skip_scale = r / math.sqrt(n_in) if r != 0.0 else 0.0
-        _launch("k_linear", S * n, kind, seed_u, net0, l, H, n_in, n, Z, math.sqrt(C_W / n_in), math.sqrt(C_b),
-                R, skip_scale)
-        _launch("k_moments", S * P, Z, n, l - 1, m2, m4)
-        _launch("k_gram", S * P * P, Z, n, l - 1, float(n), pre_gram)
-        src = Z
-        if where == 1:
-            _launch("k_normalize", S * P, Z, n, centre, U)
-            src = U
-        act_apply(0, src, A)
-        if backward:
-            act_apply(1, Z, DP[l - 1])
-        if where == 2:
-            _launch("k_normalize", S * P, A, n, centre, U)
-            _launch("k_combine", S * n, U, n, main_scale, R, int(r != 0.0), Hn)
-        else:
-            _launch("k_combine", S * n, A, n, main_scale, R, int(r != 0.0), Hn)
-        _launch("k_gram", S * P * P, Hn, n, l - 1, float(n), post_gram)
-        H, Hn = Hn, H
-        n_in = n
-    out = {"preact_gram": pre_gram.copy_to_host(), "postact_gram": post_gram.copy_to_host(),
-           "preact_m2": m2.copy_to_host(), "preact_m4": m4.copy_to_host()}
-    if backward:
-        bgram = d((S, L, P, P))
-        D, Dn = _cuda.to_device(np.zeros((S, nmax, P))), _cuda.to_device(np.zeros((S, nmax, P)))
-        nL = widths[-1]
-        _launch("k_readout", S * nL, seed_u, net0, L + 1, nL, DP[L - 1], D, 1.0 / math.sqrt(nL))
-        _launch("k_gram", S * P * P, D, nL, L - 1, 1.0, bgram)
-        for l in range(L - 1, 0, -1):
-            n_l, n_next = widths[l - 1], widths[l]
-            _launch("k_backprop", S * ((n_l + 1) // 2), kind, seed_u, net0, l + 1, D, n_next, n_l, DP[l - 1], Dn,
-                    math.sqrt(C_W / n_l))
-            _launch("k_gram", S * P * P, Dn, n_l, l - 1, 1.0, bgram)
-            D, Dn = Dn, D
-        out["backward_gram"] = bgram.copy_to_host()
-        out["tangent_gram"] = tangent_from_backward(out["backward_gram"], out["postact_gram"], X, C_W, C_b)
-    return out
+    return run_explicit_steps(CUDA_STEPS, X, widths, act, C_W, C_b, n_networks, seed, weights, residual, norm,
+                              backward, first_network)
