@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SimulationResult", "ARRAY_FIELDS", "load_npz"]
+__all__ = ["SimulationResult", "SimulationSettings", "ARRAY_FIELDS", "load_npz"]
 
 ARRAY_FIELDS: tuple[str, ...] = ("preact_gram", "postact_gram", "preact_m2", "preact_m4", "backward_gram",
                                  "tangent_gram")
@@ -28,20 +28,22 @@ def _frozen(a: np.ndarray | None) -> np.ndarray | None:
     return a
 
 
-@dataclass(frozen=True, eq=False)
-class SimulationResult:
-    """Statistics of ``n_networks`` simulated networks and the settings that produced them."""
+@dataclass(frozen=True, eq=False, kw_only=True)
+class SimulationSettings:
+    """The settings of a simulation, written once for :class:`sigprop.kernels.simulate.SimulationRequest` (the checked
+    arguments of :func:`sigprop.kernels.simulate`) and :class:`SimulationResult` (the statistics and the settings
+    that produced them).  Keyword-only; each subclass adds the activation (the request an ``Activation``, ``act``;
+    the result its label, ``activation``).
 
-    preact_gram: np.ndarray
-    postact_gram: np.ndarray
-    preact_m2: np.ndarray
-    preact_m4: np.ndarray
-    backward_gram: np.ndarray | None
-    tangent_gram: np.ndarray | None
+    Examples
+    --------
+    >>> [f.name for f in fields(SimulationSettings)][:4]
+    ['X', 'depth', 'widths', 'C_W']
+    """
+
     X: np.ndarray = field(repr=False)
     depth: int
     widths: tuple[int, ...]
-    activation: str
     C_W: float
     C_b: float
     n_networks: int
@@ -53,10 +55,6 @@ class SimulationResult:
     norm: str | None
     backward: bool
 
-    def __post_init__(self) -> None:
-        for name in ARRAY_FIELDS + ("X",):
-            object.__setattr__(self, name, _frozen(getattr(self, name)))
-
     @property
     def n_inputs(self) -> int:
         """P, the number of inputs."""
@@ -67,16 +65,47 @@ class SimulationResult:
         """The width: an int when all layers are equally wide, else the tuple of widths."""
         return self.widths[0] if len(set(self.widths)) == 1 else self.widths
 
+    def shared_settings(self) -> dict[str, Any]:
+        """The fields of :class:`SimulationSettings` by name (for building one subclass from another)."""
+        return {f.name: getattr(self, f.name) for f in fields(SimulationSettings)}
+
     @property
     def settings(self) -> dict[str, Any]:
-        """The settings as a JSON-serialisable dict (everything but the arrays and X)."""
-        out = {}
-        for f in fields(self):
-            if f.name in ARRAY_FIELDS or f.name == "X":
-                continue
-            v = getattr(self, f.name)
-            out[f.name] = list(v) if isinstance(v, tuple) else v
+        """The settings as a JSON-serialisable dict (everything but the arrays and X; widths as a list)."""
+        out: dict[str, Any] = {"depth": self.depth, "widths": list(self.widths),
+                               "activation": self.activation}  # the label: a field or property of each subclass
+        out.update((f.name, getattr(self, f.name)) for f in fields(SimulationSettings)
+                   if f.name not in ("X", "depth", "widths"))
         return out
+
+
+@dataclass(frozen=True, eq=False)
+class SimulationResult(SimulationSettings):
+    """Statistics of ``n_networks`` simulated networks and the settings that produced them.
+
+    The arrays are positional (``preact_gram, postact_gram, preact_m2, preact_m4, backward_gram, tangent_gram``),
+    the settings keywords (those of :class:`SimulationSettings` and ``activation``, the activation's label).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigprop.kernels import simulate
+    >>> res = simulate(np.eye(2, 4), depth=2, width=8, activation="relu", C_W=2.0, n_networks=3)
+    >>> res.preact_gram.shape, res.activation, res.width, res.n_inputs, res.settings["widths"]
+    ((3, 2, 2, 2), 'relu', 8, 2, [8, 8])
+    """
+
+    preact_gram: np.ndarray
+    postact_gram: np.ndarray
+    preact_m2: np.ndarray
+    preact_m4: np.ndarray
+    backward_gram: np.ndarray | None
+    tangent_gram: np.ndarray | None
+    activation: str = field(kw_only=True)
+
+    def __post_init__(self) -> None:
+        for name in ARRAY_FIELDS + ("X",):
+            object.__setattr__(self, name, _frozen(getattr(self, name)))
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The statistics present (None-valued ones left out)."""

@@ -25,7 +25,7 @@ from sigprop.theory.errors import InputError, InputTypeError
 from ..theory.activations import Activation
 from ..theory.activations import activation as make_activation
 from .float_range import check_statistics
-from .result import SimulationResult
+from .result import SimulationResult, SimulationSettings
 from .rng import WEIGHT_KINDS
 
 __all__ = ["simulate", "estimate_memory", "check_request", "run_networks", "assemble_result", "SimulationRequest",
@@ -224,24 +224,25 @@ def simulate(X, *, depth: int, width, activation, C_W: float, C_b: float = 0.0, 
     return assemble_result(request, parts)
 
 
-@dataclass(frozen=True)
-class SimulationRequest:
-    """The arguments of :func:`simulate`, checked and normalised (widths a tuple, activation an Activation)."""
+@dataclass(frozen=True, kw_only=True)
+class SimulationRequest(SimulationSettings):
+    """The arguments of :func:`simulate`, checked and normalised (widths a tuple, activation an Activation): the
+    settings the :class:`SimulationResult` will carry (:class:`sigprop.kernels.result.SimulationSettings`, keyword
+    arguments) and the activation object ``act`` the engines run.
 
-    X: np.ndarray
-    depth: int
-    widths: tuple[int, ...]
+    Examples
+    --------
+    >>> r = check_request([[1.0, 0.0]], depth=2, width=4, activation="tanh", C_W=1.5, n_networks=3)
+    >>> r.widths, r.act.name, r.activation, r.settings["C_W"]
+    ((4, 4), 'tanh', 'tanh', 1.5)
+    """
+
     act: Activation
-    C_W: float
-    C_b: float
-    n_networks: int
-    method: str
-    backend: str
-    seed: int
-    weights: str
-    residual: float
-    norm: str | None
-    backward: bool
+
+    @property
+    def activation(self) -> str:
+        """The activation's label, as :attr:`SimulationResult.activation` reads."""
+        return self.act.label
 
 
 def check_request(X, *, depth, width, activation, C_W, C_b=0.0, n_networks, method="gram", backend="cpu", seed=0,
@@ -272,8 +273,9 @@ def check_request(X, *, depth, width, activation, C_W, C_b=0.0, n_networks, meth
         raise InputError(f"norm must be one of {NORMS}, got {norm!r}")
     if not isinstance(backward, (bool, np.bool_)):
         raise InputTypeError(f"backward must be a bool, got {type(backward).__name__} {backward!r}")
-    request = SimulationRequest(X, depth, widths, act, C_W, C_b, n_networks, method, backend, seed, weights,
-                                residual, norm, bool(backward))
+    request = SimulationRequest(X=X, depth=depth, widths=widths, act=act, C_W=C_W, C_b=C_b, n_networks=n_networks,
+                                method=method, backend=backend, seed=seed, weights=weights, residual=residual,
+                                norm=norm, backward=bool(backward))
     _check_combination(request)
     return request
 
@@ -343,12 +345,9 @@ def assemble_result(request: SimulationRequest, parts: list[dict[str, np.ndarray
         raise InputError(f"parts hold {out['preact_gram'].shape[0]} networks, the request {r.n_networks}")
     # one overflow/underflow convention for every method and backend, at most one warning of each kind per run
     check_statistics(out, r.X, r.C_b, r.method, stacklevel=3)
-    return SimulationResult(
-        preact_gram=out["preact_gram"], postact_gram=out["postact_gram"], preact_m2=out["preact_m2"],
-        preact_m4=out["preact_m4"], backward_gram=out.get("backward_gram"), tangent_gram=out.get("tangent_gram"),
-        X=r.X, depth=r.depth, widths=r.widths, activation=r.act.label, C_W=r.C_W, C_b=r.C_b,
-        n_networks=r.n_networks, method=r.method, backend=r.backend, seed=r.seed, weights=r.weights,
-        residual=r.residual, norm=r.norm, backward=r.backward)
+    return SimulationResult(out["preact_gram"], out["postact_gram"], out["preact_m2"], out["preact_m4"],
+                            out.get("backward_gram"), out.get("tangent_gram"), activation=r.activation,
+                            **r.shared_settings())
 
 
 def _run_batch(X, widths, act, C_W, C_b, S, seed, weights, residual, norm, backward, method, backend, first):
