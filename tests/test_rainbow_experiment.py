@@ -1,4 +1,5 @@
-"""The `rainbow` experiment of `sigprop validate` (issue 11, part 4): smoke run, its FINDING, its pure helpers."""
+"""The `rainbow` experiment of `sigprop validate` (issue 11, part 4): smoke run, its FINDING, its pure helpers, and
+the trained-network part (issue 11, part 3: info checks with stated expectations, three figures, two tables)."""
 from __future__ import annotations
 
 import json
@@ -18,8 +19,15 @@ def test_settings_are_json_and_profiles_validated():
         s = rb.settings(profile)
         assert json.loads(json.dumps(s)) == s
         assert len(s["widths"]) == len(s["networks"]) and len(s["widths"]) - s["rate_from"] >= 3
+        t = s["trained"]
+        assert len(t["widths"]) >= 3 and t["seeds"] >= 2 and t["resamples"] >= 2  # a slope; pairs; intervals
+        assert t["n_train"] + t["n_test"] <= 1797
+    assert rb.settings("quick")["trained"]["widths"] == [128, 256, 512]
+    assert rb.settings("full")["trained"]["widths"] == [128, 256, 512, 1024]
     with pytest.raises(InputError, match="profile"):
         rb.settings("huge")
+    with pytest.raises(InputError, match="profile"):
+        rb.trained_settings("huge")
     assert rb.EXPERIMENT in discover()
 
 
@@ -35,10 +43,34 @@ def test_smoke_run_checks_pass_and_figures_are_written(tmp_path):
     rates = [c for c in result.checks if "mean squared kernel error" in c.name]
     assert len(rates) == 2 and all(c.kind == "info" and c.theory == -1.0 for c in rates)
     assert any(c.details.get("finding") for c in result.checks)
-    assert len(result.figures) == 2
+    assert len(result.figures) == 5
     for _, path in result.figures:
         p = Path(path)
         assert p.exists() and p.stat().st_size > 1000 and p.read_bytes()[:4] == b"\x89PNG"
+    names = [Path(path).name for _, path in result.figures]
+    assert {f"rainbow-trained-{k}.png" for k in ("spectra", "alignment", "accuracy")} <= set(names)
+    _check_trained_part(result, rb.settings("smoke")["trained"])
+
+
+def _check_trained_part(result, t):
+    """Every trained-network check is 'info', states its expectation, and the counts follow the settings:
+    per width and layer CKA, aligned error, PR ratio and the MP sanity check; per width four accuracies and two
+    differences; per layer one exponent."""
+    trained = [c for c in result.checks if c.name.startswith("trained:")]
+    W, L = len(t["widths"]), t["depth"]
+    assert len(trained) == W * L * 4 + W * 6 + L
+    assert all(c.kind == "info" for c in trained)
+    assert all(any(w in c.rule for w in ("expected", "sanity", "95% CI")) for c in trained)
+    cka = [c for c in trained if "CKA" in c.name]
+    assert len(cka) == W * L and all(0.0 <= c.estimate <= 1.0 for c in cka)
+    acc = [c for c in trained if "test accuracy" in c.name]
+    assert len(acc) == 4 * W and all(0.1 < c.estimate <= 1.0 for c in acc)  # better than chance (10 classes)
+    ks = [c for c in trained if "KS distance" in c.name]
+    assert all(c.estimate < 0.15 for c in ks)  # a white layer at initialisation is Marchenko-Pastur
+    pr = [c for c in trained if "participation ratio" in c.name]
+    assert all(0.05 < c.details["network0_initial_over_mp_pr"] < 1.5 for c in pr)
+    assert any("Test accuracy" in tab for tab in result.tables) and any("participation" in tab for tab in result.tables)
+    assert "stream 24" in result.notes
 
 
 def test_finding_is_judged_by_the_checks():
@@ -86,3 +118,9 @@ def test_kernel_checks_z_is_the_extrapolated_intercept_against_theory():
     assert [c.name for c in checks] == ["toy: H^(1)(x1, x1)", "toy: H^(1)(x1, z1)", "toy: H^(1)(z1, z1)"]
     assert np.nanmax(np.abs(zs)) < 1e-6
     assert np.isnan(zs[0, 1, 0])  # lower triangle: not a separate check
+
+
+def test_interval95_is_the_student_t_interval():
+    m, se, h = rb.interval95([0.9, 0.92, 0.94, 0.96])
+    assert m == pytest.approx(0.93) and se == pytest.approx(np.std([0.9, 0.92, 0.94, 0.96], ddof=1) / 2)
+    assert h == pytest.approx(3.182446305284263 * se, rel=1e-9)

@@ -67,6 +67,7 @@ __all__ = [
     "digits_split",
     "hidden_features",
     "mean_covariances",
+    "measure_width",
     "pair_measures",
     "resample_network",
     "resampled_weights",
@@ -580,3 +581,113 @@ def ridge_accuracy(F_fit, y_fit, F_eval, y_eval, ridge: float, classes: int = 10
     alpha = np.linalg.solve(K + ridge * scale * np.eye(K.shape[0]), Y - ym)
     pred = ((F_eval - mu) @ (Fc.T @ alpha) + ym).argmax(axis=1)
     return float(np.mean(pred == labels[1]))
+
+
+# --- the whole protocol at one width -------------------------------------------------------------------------
+
+
+def _spectrum_stats(lam: np.ndarray, ratio: float, top_k: int) -> dict[str, float]:
+    from .rainbow_measures import entropy_rank, marchenko_pastur_ks, participation_ratio, top_share
+
+    scale = float(lam.mean())  # the MP law of the same trace: sigma^2 = tr C / p
+    return {"pr": participation_ratio(lam), "entropy_rank": entropy_rank(lam), "top": top_share(lam, top_k),
+            "ks": marchenko_pastur_ks(lam, ratio, scale)}
+
+
+def measure_width(split: DigitsSplit, width: int, *, depth: int, init_seeds: Sequence[int],
+                  sgd_seeds: Sequence[int], epochs: int, lr: float, weight_decay: float, ridge: float,
+                  resamples: int, resample_seed: int, top_k: int) -> dict:
+    """Train a family at one width and measure everything of part 3 (docs/rainbow.md, "Trained networks").
+
+    Steps: :func:`train_family`; hidden activations of the trained and the initial networks on the training
+    (fitting) and held-out inputs; :func:`pair_measures` of both; alignments to network 0 and the averaged
+    :func:`mean_covariances`; per hidden layer the spectra of the averaged ``C_hat_j``, of network 0's own
+    ``C_hat_j`` (trained and initial) and their statistics (participation ratio, entropy rank, top-``k`` trace
+    share, KS distance to the Marchenko-Pastur law of the same trace, ``sigma^2 = tr C / p``; the initial one also
+    against the law at its own scale ``C_W / n_{j-1}``), with the Marchenko-Pastur values of a white layer (aspect
+    ratio ``y = n_{j-1} / n_j``) and of the mean of ``S`` independent white layers (``y / S``: a Wishart matrix
+    with ``S n_j`` rows, whatever orthogonal maps are applied to each);
+    ``resamples`` rainbow networks (from the averaged ``C_hat``) and as many white ones (same
+    ``G``), each aligned onto network 0 layer by layer, and the test accuracy of ridge readouts
+    (:func:`ridge_accuracy`) on them and on every trained network's last layer, besides the trained networks'
+    own readouts.
+
+    Returns
+    -------
+    dict
+        Plain lists and numbers (JSON-ready): ``width``, ``seconds``, ``train_loss``, ``acc`` (``trained``,
+        ``trained_ridge``, ``rainbow``, ``white``: one value per network or draw), ``pairs`` (``cka``, ``aligned``,
+        ``raw``, each ``pairs x layers``, and the same of the initial networks under ``init_``), ``resampled_error``
+        (``rainbow`` and ``white``: draws x layers, held-out relative error to network 0 after alignment),
+        ``layers`` (per hidden layer: ``p``, ``ratio``, ``networks``, ``mp_pr``, ``mp_top``, ``mp_entropy_rank``
+        (of the classical locations) and the same of ``y / S`` with the suffix ``_mean``, ``init_scale`` and the
+        spectra
+        ``eig_mean``, ``eig_single``, ``eig_init`` with their statistics ``mean``, ``single``, ``init`` and
+        ``init_ks_own_scale``).
+
+    Raises
+    ------
+    InputError
+        Bad sizes (checked by the functions it calls, before their work).
+    """
+    import time
+
+    from .rainbow_measures import (
+        covariance_spectrum,
+        entropy_rank,
+        marchenko_pastur_ks,
+        marchenko_pastur_participation,
+        marchenko_pastur_quantiles,
+        top_share,
+    )
+
+    resamples = _int(resamples, "resamples", "measure_width", 1)
+    top_k = _int(top_k, "top_k", "measure_width", 1)
+    t0 = time.perf_counter()
+    fam = train_family(split, width, depth, init_seeds, sgd_seeds, epochs=epochs, lr=lr, weight_decay=weight_decay)
+    fit = [hidden_features(net, split.X_train) for net in fam.trained]
+    ev = [hidden_features(net, split.X_test) for net in fam.trained]
+    pm = pair_measures(fit, ev)
+    pm0 = pair_measures([hidden_features(net, split.X_train) for net in fam.initial],
+                        [hidden_features(net, split.X_test) for net in fam.initial])
+    covs = mean_covariances(fam.trained, alignments_to_reference(fit))
+    widths = list(fam.trained[0].widths[:-1])
+    layers = []
+    for j, C in enumerate(covs):
+        p, ratio = widths[j], widths[j] / widths[j + 1]
+        eig = {"mean": covariance_spectrum(C),
+               "single": covariance_spectrum(weight_covariance(fam.trained[0].weight(j))),
+               "init": covariance_spectrum(weight_covariance(fam.initial[0].weight(j)))}
+        init_scale = KAIMING_C_W / p
+        S = len(fam.trained)
+        # white references: one layer (y = p / n_j) and the mean of S independent ones (a Wishart with S n_j rows,
+        # whatever the rotations: y / S)
+        ratios = {"single": ratio, "init": ratio, "mean": ratio / S}
+        layer = {"layer": j + 1, "p": p, "ratio": ratio, "networks": S, "init_scale": init_scale,
+                 "mp_pr": marchenko_pastur_participation(p, ratio),
+                 "mp_top": top_share(marchenko_pastur_quantiles(p, ratio), min(top_k, p)),
+                 "mp_pr_mean": marchenko_pastur_participation(p, ratio / S),
+                 "mp_top_mean": top_share(marchenko_pastur_quantiles(p, ratio / S), min(top_k, p)),
+                 "mp_entropy_rank": entropy_rank(marchenko_pastur_quantiles(p, ratio)),
+                 "mp_entropy_rank_mean": entropy_rank(marchenko_pastur_quantiles(p, ratio / S)),
+                 "init_ks_own_scale": marchenko_pastur_ks(eig["init"], ratio, init_scale)}
+        for key, lam in eig.items():
+            layer[key] = _spectrum_stats(lam, ratios[key], min(top_k, p))
+            layer["eig_" + key] = lam.tolist()
+        layers.append(layer)
+    acc = {"trained": fam.test_accuracy.tolist(),
+           "trained_ridge": [ridge_accuracy(f[-1], split.y_train, e[-1], split.y_test, ridge) for f, e in zip(fit, ev)],
+           "rainbow": [], "white": []}
+    errors: dict[str, list] = {"rainbow": [], "white": []}
+    white = white_covariances(widths)
+    for r in range(resamples):
+        for key, cov in (("rainbow", covs), ("white", white)):
+            new = resample_network(cov, fit[0], split.X_train, split.X_test, seed=resample_seed, network=r,
+                                   ref_eval=ev[0])
+            acc[key].append(ridge_accuracy(new.fit, split.y_train, new.eval, split.y_test, ridge))
+            errors[key].append(list(new.aligned_errors))
+    return {"width": int(width), "seconds": time.perf_counter() - t0, "train_loss": fam.train_loss.tolist(),
+            "acc": acc, "pairs": {"cka": pm.cka.tolist(), "aligned": pm.aligned.tolist(), "raw": pm.raw.tolist(),
+                                  "init_cka": pm0.cka.tolist(), "init_aligned": pm0.aligned.tolist(),
+                                  "init_raw": pm0.raw.tolist()},
+            "resampled_error": errors, "layers": layers}

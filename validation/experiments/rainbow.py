@@ -55,15 +55,40 @@ def settings(profile: str) -> dict[str, Any]:
     every = [[a, k] for a in ACTIVATIONS for k in KINDS]
     if profile == "smoke":
         return {**common, "configs": [["relu", "full"], ["tanh", "low"]], "widths": [64, 128, 256],
-                "networks": [32, 24, 16], "rate_from": 0, "rotation": {"widths": [32, 64, 128], "pairs": 3}}
+                "networks": [32, 24, 16], "rate_from": 0, "rotation": {"widths": [32, 64, 128], "pairs": 3},
+                "trained": trained_settings(profile)}
     if profile == "quick":
         return {**common, "configs": every, "widths": [64, 128, 256, 512, 1024],
                 "networks": [768, 512, 384, 256, 192], "rate_from": 1,
-                "rotation": {"widths": [64, 128, 256, 512], "pairs": 16}}
+                "rotation": {"widths": [64, 128, 256, 512], "pairs": 16}, "trained": trained_settings(profile)}
     if profile == "full":
         return {**common, "configs": every, "widths": [64, 128, 256, 512, 1024, 2048],
                 "networks": [768, 512, 384, 256, 192, 96], "rate_from": 1,
-                "rotation": {"widths": [64, 128, 256, 512, 1024, 2048], "pairs": 16}}
+                "rotation": {"widths": [64, 128, 256, 512, 1024, 2048], "pairs": 16},
+                "trained": trained_settings(profile)}
+    raise InputError(f"{NAME}: unknown profile {profile!r}; use 'smoke', 'quick' or 'full'")
+
+
+def trained_settings(profile: str) -> dict[str, Any]:
+    """The trained-network part (docs/rainbow.md, "Trained networks"): relu MLPs ``[64] + [width] * depth + [10]``
+    on digits, ``seeds`` networks per width (cross-entropy, SGD with momentum 0.9, batches of 32, weight decay),
+    ``resamples`` rainbow and white networks per width, ridge readouts with relative ``ridge``, top-``top_k`` trace
+    shares.
+
+    Examples
+    --------
+    >>> trained_settings("quick")["widths"]
+    [128, 256, 512]
+    """
+    base = {"depth": 3, "n_test": 400, "data_seed": 0, "lr": 0.05, "weight_decay": 5e-3, "ridge": 1e-2, "top_k": 10}
+    if profile == "smoke":
+        return {**base, "depth": 2, "widths": [32, 64, 128], "seeds": 2, "resamples": 2, "n_train": 200,
+                "n_test": 200, "epochs": 4}
+    if profile == "quick":
+        return {**base, "widths": [128, 256, 512], "seeds": 3, "resamples": 3, "n_train": 600, "epochs": 20}
+    if profile == "full":
+        return {**base, "widths": [128, 256, 512, 1024], "seeds": 5, "resamples": 5, "n_train": 1297, "n_test": 500,
+                "epochs": 30}
     raise InputError(f"{NAME}: unknown profile {profile!r}; use 'smoke', 'quick' or 'full'")
 
 
@@ -264,6 +289,132 @@ def _rotation_checks(rot: dict[str, np.ndarray]) -> tuple[list[Check], dict[str,
     return checks, fits
 
 
+# --- trained networks (issue 11, part 3) --------------------------------------------------------------------------
+
+ACCURACY_KEYS = (("trained", "trained (own readout)"), ("trained_ridge", "trained, ridge readout"),
+                 ("rainbow", "rainbow-resampled, ridge readout"), ("white", "white random features, ridge readout"))
+
+
+def _trained(ctx: Context, s: dict[str, Any]) -> list[dict[str, Any]]:
+    """:func:`~sigprop.validation.rainbow_trained.measure_width` at every width (one BLAS thread: the products are
+    small, and threads slow down many-fold on a shared machine)."""
+    from threadpoolctl import threadpool_limits
+
+    from ..rainbow_trained import digits_split, measure_width
+
+    t = s["trained"]
+    split = digits_split(t["n_train"], t["n_test"], seed=t["data_seed"])
+    out = []
+    with threadpool_limits(1, user_api="blas"):
+        for n in ctx.track(t["widths"], desc=f"{NAME}: trained"):
+            seeds = range(t["seeds"])
+            out.append(measure_width(split, n, depth=t["depth"],
+                                     init_seeds=[ctx.sub_seed(NAME, "init", n, k) for k in seeds],
+                                     sgd_seeds=[ctx.sub_seed(NAME, "sgd", n, k) for k in seeds], epochs=t["epochs"],
+                                     lr=t["lr"], weight_decay=t["weight_decay"], ridge=t["ridge"],
+                                     resamples=t["resamples"], resample_seed=ctx.sub_seed(NAME, "resample", n),
+                                     top_k=t["top_k"]))
+    return out
+
+
+def interval95(values) -> tuple[float, float, float]:
+    """Mean, SE and the half-width of the 95% Student-t interval over independent replicates (seeds).
+
+    Examples
+    --------
+    >>> m, se, h = interval95([1.0, 2.0, 3.0])
+    >>> m, round(se, 12), round(h, 3)
+    (2.0, 0.57735026919, 2.484)
+    """
+    from scipy.stats import t as student
+
+    v = np.asarray(values, dtype=float)
+    m, se = stats.mean_se(v)
+    return float(m), float(se), float(student.ppf(0.975, v.size - 1) * se)
+
+
+def _layer_checks(w: int, r: dict[str, Any], t: dict[str, Any]) -> list[Check]:
+    checks = []
+    pairs = r["pairs"]
+    for j, lay in enumerate(r["layers"]):
+        L = f"layer {j + 1}, width {w}"
+        for key, text, expect in (("cka", "CKA of the kernels of independently trained networks (held out)",
+                                   "expected near 1: kernels agree across seeds"),
+                                  ("aligned", "Procrustes-aligned relative activation error between trained "
+                                   "networks (fitted on training, measured on held-out inputs)",
+                                   "expected to fall with width")):
+            vals = np.array(pairs[key])[:, j]
+            init = np.array(pairs["init_" + key])[:, j]
+            m, se = stats.mean_se(vals) if vals.size > 1 else (float(vals[0]), math.nan)
+            checks.append(Check(NAME, f"trained: {text}, {L}", math.nan, m, se,
+                                f"reported, not judged ({expect}; SE over {vals.size} overlapping pairs)", kind="info",
+                                details={"pairs": vals.tolist(), "at_initialisation": float(init.mean()),
+                                         "raw_error": float(np.array(pairs["raw"])[:, j].mean())}))
+        ratio = lay["mean"]["pr"] / lay["mp_pr_mean"]
+        checks.append(Check(NAME, f"trained: participation ratio of the averaged aligned C_hat / Marchenko-Pastur "
+                                  f"p/(1+y/S), {L}", 1.0, ratio, math.nan,
+                            "reported, not judged (expected < 1: low effective rank; 1 for white layers)",
+                            kind="info",
+                            details={"p": lay["p"], "y": lay["ratio"], "S": lay["networks"],
+                                     "mp_pr_mean": lay["mp_pr_mean"], "mp_pr": lay["mp_pr"],
+                                     "network0_trained_over_mp_pr": lay["single"]["pr"] / lay["mp_pr"],
+                                     "network0_initial_over_mp_pr": lay["init"]["pr"] / lay["mp_pr"],
+                                     "entropy_rank": {k: lay[k]["entropy_rank"] for k in ("mean", "single", "init")},
+                                     f"top{t['top_k']}_share": {k: lay[k]["top"] for k in ("mean", "single", "init")},
+                                     f"top{t['top_k']}_share_mp": {"single": lay["mp_top"],
+                                                                   "mean": lay["mp_top_mean"]},
+                                     "ks_same_trace": {k: lay[k]["ks"] for k in ("mean", "single", "init")}}))
+        checks.append(Check(NAME, f"trained: KS distance of the initial C_hat from Marchenko-Pastur "
+                                  f"(y = {lay['ratio']:.3g}, sigma^2 = 2/{lay['p']}), {L}", 0.0,
+                            lay["init_ks_own_scale"], math.nan,
+                            "reported, not judged (sanity check of the white reference: O(1/p))", kind="info"))
+    return checks
+
+
+def _accuracy_checks(w: int, r: dict[str, Any]) -> list[Check]:
+    acc = r["acc"]
+    checks = []
+    for key, text in ACCURACY_KEYS:
+        m, se, h = interval95(acc[key])
+        checks.append(Check(NAME, f"trained: test accuracy, {text}, width {w}", math.nan, m, se,
+                            f"reported, not judged (expected: white < rainbow <= trained; 95% CI over "
+                            f"{len(acc[key])} seeds in details)", kind="info",
+                            details={"values": acc[key], "ci95": [m - h, m + h]}))
+    rb, tr, wh = (np.asarray(acc[k]) for k in ("rainbow", "trained_ridge", "white"))
+    d, d_se = stats.two_sample_z(float(rb.mean()), stats.mean_se(rb)[1], float(tr.mean()), stats.mean_se(tr)[1])
+    checks.append(Check(NAME, f"trained: accuracy of rainbow-resampled minus trained networks (ridge readouts), "
+                              f"width {w}", 0.0, d, d_se,
+                        "reported, not judged (paper: resampled networks approach the trained ones, expected "
+                        "about 0 or slightly below)", kind="info"))
+    pm, pse, _ = interval95(rb - wh)
+    checks.append(Check(NAME, f"trained: accuracy of rainbow-resampled minus white random features (paired by "
+                              f"draw), width {w}", 0.0, pm, pse,
+                        "reported, not judged (expected > 0: the learned covariances carry the features)",
+                        kind="info", details={"differences": (rb - wh).tolist()}))
+    return checks
+
+
+def _trained_checks(res: list[dict[str, Any]], t: dict[str, Any]) -> tuple[list[Check], list]:
+    checks: list[Check] = []
+    for r in res:
+        checks += _layer_checks(r["width"], r, t) + _accuracy_checks(r["width"], r)
+    widths = np.array([r["width"] for r in res], dtype=float)
+    fits = []
+    for j in range(len(res[0]["layers"])):
+        err = [np.mean(np.array(r["pairs"]["aligned"])[:, j]) for r in res]
+        err0 = [np.mean(np.array(r["pairs"]["init_aligned"])[:, j]) for r in res]
+        f, f0 = stats.fit_power_law(widths, err), stats.fit_power_law(widths, err0)
+        fits.append((f, f0))
+        checks.append(Check(NAME, f"trained: exponent of the aligned activation error against width, layer {j + 1}",
+                            math.nan, f.exponent, f.stderr,
+                            "reported, not judged (expected < 0: the paper's aligned error falls with width; "
+                            "about -0.5 for random features)", kind="info",
+                            details={"ci95": [f.ci_low, f.ci_high], "widths": widths.tolist(), "errors": err,
+                                     "at_initialisation": {"exponent": f0.exponent, "ci95": [f0.ci_low, f0.ci_high],
+                                                           "errors": err0}}))
+    return checks, fits
+
+
 # --- the run --------------------------------------------------------------------------------------------------
 
 
@@ -282,11 +433,16 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
     rot = _rotation(ctx, s)
     rot_checks, rot_fits = _rotation_checks(rot)
     checks += rot_checks
-    figures = [_rate_figure(ctx, s, rates), _rotation_figure(ctx, rot, rot_fits)]
+    trained = _trained(ctx, s)
+    tr_checks, tr_fits = _trained_checks(trained, s["trained"])
+    checks += tr_checks
+    figures = [_rate_figure(ctx, s, rates), _rotation_figure(ctx, rot, rot_fits),
+               _spectra_figure(ctx, trained, s["trained"]), _alignment_figure(ctx, trained, tr_fits),
+               _accuracy_figure(ctx, trained, s["trained"])]
     checks.append(FINDING.as_check(NAME, "finding: rainbow kernel recursion (verdict from the judged checks)"))
-    return ExperimentResult(checks=checks, figures=figures, tables=[_summary_table(rows, widths),
-                                                                    _rotation_table(rot, rot_fits)],
-                            notes=_notes(s))
+    tables = [_summary_table(rows, widths), _rotation_table(rot, rot_fits), _accuracy_table(trained),
+              _trained_layer_table(trained, tr_fits, s["trained"])]
+    return ExperimentResult(checks=checks, figures=figures, tables=tables, notes=_notes(s))
 
 
 def _summary_row(label: str, zs: np.ndarray, fit: stats.PowerLawFit, widths, mse) -> str:
@@ -312,6 +468,48 @@ def _rotation_table(rot: dict[str, np.ndarray], fits) -> str:
     return "\n".join(lines)
 
 
+def _accuracy_table(res: list[dict[str, Any]]) -> str:
+    head = ["| width | " + " | ".join(text for _, text in ACCURACY_KEYS) + " |", "|---" * (len(ACCURACY_KEYS) + 1)
+            + "|"]
+    rows = []
+    for r in res:
+        cells = []
+        for key, _ in ACCURACY_KEYS:
+            m, _, h = interval95(r["acc"][key])
+            cells.append(f"{m:.3f} [{m - h:.3f}, {m + h:.3f}]")
+        rows.append(f"| {r['width']} | " + " | ".join(cells) + " |")
+    return "Test accuracy, mean [95% t-interval over seeds]:\n\n" + "\n".join(head + rows)
+
+
+def _trained_layer_table(res: list[dict[str, Any]], fits, t: dict[str, Any]) -> str:
+    k = t["top_k"]
+    head = ["| width | layer | CKA trained (init) | aligned error trained (init) | PR / MP: mean, net 0, init | "
+            f"entropy rank / MP: mean, net 0, init | top-{k} share: mean (MP y/S), net 0 (MP y) | KS init vs MP |",
+            "|---|---|---|---|---|---|---|---|"]
+    rows = []
+    for r in res:
+        P = r["pairs"]
+        for j, lay in enumerate(r["layers"]):
+            c, c0 = np.array(P["cka"])[:, j].mean(), np.array(P["init_cka"])[:, j].mean()
+            a, a0 = np.array(P["aligned"])[:, j].mean(), np.array(P["init_aligned"])[:, j].mean()
+            mp = lay["mp_pr"]
+            er = {key: lay[key]["entropy_rank"] / lay["mp_entropy_rank" + ("_mean" if key == "mean" else "")]
+                  for key in ("mean", "single", "init")}
+            rows.append(f"| {r['width']} | {j + 1} | {c:.3f} ({c0:.3f}) | {a:.3f} ({a0:.3f}) | "
+                        f"{lay['mean']['pr'] / lay['mp_pr_mean']:.2f}, {lay['single']['pr'] / mp:.2f}, "
+                        f"{lay['init']['pr'] / mp:.2f} | {er['mean']:.2f}, {er['single']:.2f}, {er['init']:.2f} | "
+                        f"{lay['mean']['top']:.3f} ({lay['mp_top_mean']:.3f}), {lay['single']['top']:.3f} "
+                        f"({lay['mp_top']:.3f}) | "
+                        f"{lay['init_ks_own_scale']:.3f} |")
+    slopes = "; ".join(f"layer {j + 1}: {f.exponent:.2f} [{f.ci_low:.2f}, {f.ci_high:.2f}] (init {f0.exponent:.2f})"
+                       for j, (f, f0) in enumerate(fits))
+    return ("Trained networks per hidden layer (PR: participation ratio (tr C)^2 / tr C^2, and the entropy rank, "
+            "each over its Marchenko-Pastur value (of the classical locations): aspect ratio y/S for 'mean', the "
+            "aligned mean over S networks, and y = n_(j-1) / n_j for 'net 0', one trained network, and 'init', "
+            "network 0 at initialisation):\n\n" + "\n".join(head + rows)
+            + f"\n\nExponent of the aligned error against width [95% CI]: {slopes}.")
+
+
 def _notes(s: dict[str, Any]) -> str:
     return (f"P = {s['P']} inputs and m = {s['m']} anchors in d = {s['d']}, depth {s['depth']}; configurations "
             f"{', '.join(a + ' ' + k for a, k in s['configs'])}; widths {s['widths']} with {s['networks']} "
@@ -319,7 +517,21 @@ def _notes(s: dict[str, Any]) -> str:
             f"every layer), 1/width-extrapolated, against rainbow_kernels. {RATE_NOTE} Rotation: relu full, "
             f"{s['rotation']['pairs']} pairs of independent networks per width, last layer; with N = P + m samples "
             f"and more neurons than samples, equal Grams imply an exact orthogonal map, so the aligned error follows "
-            f"the kernel difference (a consistency check, not an independent test).")
+            f"the kernel difference (a consistency check, not an independent test). {_trained_notes(s['trained'])}")
+
+
+def _trained_notes(t: dict[str, Any]) -> str:
+    return (f"Trained networks (all 'info'): relu MLPs [64] + [n] * {t['depth']} + [10] without biases, Kaiming "
+            f"initialisation, {t['seeds']} seeds per width n in {t['widths']}, trained on {t['n_train']} digits for "
+            f"{t['epochs']} epochs (cross-entropy, SGD lr {t['lr']:g}, momentum 0.9, batches of 32, weight decay "
+            f"{t['weight_decay']:g}); {t['n_test']} held-out digits for CKA, aligned errors and accuracies. "
+            f"Alignments are fitted on the training digits. C_hat_j = W_j^T W_j / n_j, mapped into network 0's "
+            f"basis with the alignment of the layer below and averaged; Marchenko-Pastur with aspect ratio "
+            f"y = n_(j-1) / n_j, at the initial scale 2 / n_(j-1) for the sanity check and at the same trace for the "
+            f"trained spectra. Resampling: {t['resamples']} rainbow and white networks per width (stream 24), each "
+            f"layer aligned onto network 0 before the next is drawn; ridge readouts with lambda = {t['ridge']:g} "
+            f"relative to the mean squared feature norm. Intervals are over seeds; CKA and error SEs are over "
+            f"overlapping pairs (indicative only).")
 
 
 # --- figures ---------------------------------------------------------------------------------------------------
@@ -402,6 +614,122 @@ def _rotation_figure(ctx: Context, rot: dict[str, np.ndarray], fits):
     return ("Two independently drawn relu networks (full covariance, last layer; mean +-1 SE over pairs) against "
             "width, log-log: 1 - CKA of their kernels (left) and the relative distance of their activations, raw "
             "and after the optimal orthogonal (Procrustes) alignment (right); solid: fitted power laws", path)
+
+
+def _spectra_figure(ctx: Context, res: list[dict[str, Any]], t: dict[str, Any]):
+    """Per hidden layer at the largest width: ranked eigenvalues / their mean, trained vs initial vs MP."""
+    from sigprop.validation.rainbow_measures import marchenko_pastur_quantiles
+
+    from ..plotting import COLORS, save, subplots
+
+    r = res[-1]
+    L = len(r["layers"])
+    fig, axes = subplots(1, L, panel=(3.3, 3.0))
+    for ax, lay in zip(axes[0], r["layers"]):
+        p, y = lay["p"], lay["ratio"]
+        rank = np.arange(1, p + 1)
+        mp = marchenko_pastur_quantiles(p, y)
+        ax.plot(rank[mp > 0], mp[mp > 0], color="k", lw=1.2, ls="--", zorder=5,
+                label=f"Marchenko-Pastur, y (PR {lay['mp_pr']:.0f})")
+        mp_S = marchenko_pastur_quantiles(p, y / lay["networks"])
+        ax.plot(rank[mp_S > 0], mp_S[mp_S > 0], color="gray", lw=1.2, ls=":", zorder=5,
+                label=f"Marchenko-Pastur, y/{lay['networks']} (PR {lay['mp_pr_mean']:.0f})")
+        for key, text, col in (("init", "initial, network 0", COLORS[0]), ("single", "trained, network 0", COLORS[1]),
+                               ("mean", f"trained, aligned mean of {t['seeds']}", COLORS[3])):
+            lam = np.asarray(lay["eig_" + key])
+            lam = lam / lam.mean()
+            keep = lam > 0
+            ax.plot(rank[keep], lam[keep], color=col, lw=1.3, label=f"{text} (PR {lay[key]['pr']:.0f})")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=max(ax.get_ylim()[0], 0.02))  # the y = 1 edge at 0 would squash the top of the spectrum
+        _plain_log_ticks(ax)
+        ax.set_xlabel("rank i")
+        ax.set_title(f"layer {lay['layer']}: C_hat is {p} x {p}, y = {y:.3g}", fontsize=9)
+        ax.legend(fontsize=6.2, loc="lower left")
+    axes[0][0].set_ylabel(r"eigenvalue $\lambda_i$ / mean eigenvalue")
+    path = save(fig, ctx.figure_path(NAME, "trained-spectra"))
+    return (f"Spectra of the weight covariances C_hat_j = W_j^T W_j / n_j of the hidden layers of relu networks "
+            f"trained on digits (width {r['width']}, eigenvalues in decreasing order divided by their mean, log-log): "
+            f"network 0 at initialisation and after training, the mean over {t['seeds']} trained networks aligned "
+            f"onto network 0 (Procrustes on the layer below), and the Marchenko-Pastur classical locations of a "
+            f"white layer of the same shape (aspect ratio y = n_(j-1) / n_j, dashed) and of the mean of "
+            f"{t['seeds']} independent white layers (y / {t['seeds']}, dotted: the reference of the mean); "
+            f"PR: participation ratio "
+            f"(tr C)^2 / tr C^2. The y axis stops at 0.02: with y = 1 the white spectrum reaches down to 0", path)
+
+
+def _alignment_figure(ctx: Context, res: list[dict[str, Any]], fits):
+    """CKA and held-out aligned error of pairs of trained (and initial) networks against width, per layer."""
+    from ..plotting import COLORS, errorbar, save, subplots
+
+    fig, axes = subplots(1, 2, panel=(3.8, 3.1))
+    w = np.array([r["width"] for r in res], dtype=float)
+    L = len(res[0]["layers"])
+    for j in range(L):
+        col = COLORS[j]
+        for ax, key in ((axes[0][0], "cka"), (axes[0][1], "aligned")):
+            for pre, mfc, ls in (("", col, "-"), ("init_", "none", ":")):
+                v = [np.array(r["pairs"][pre + key])[:, j] for r in res]
+                m = np.array([x.mean() for x in v])
+                se = np.array([x.std(ddof=1) / math.sqrt(x.size) if x.size > 1 else 0.0 for x in v])
+                label = None
+                if pre == "":
+                    label = f"layer {j + 1}" + (f", slope {fits[j][0].exponent:.2f}" if key == "aligned" else "")
+                errorbar(ax, w, m, se, color=col, mfc=mfc, label=label)
+                ax.plot(w, m, color=col, lw=0.8, ls=ls)
+    for ax in axes[0]:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(w, [str(int(v)) for v in w])
+        ax.set_xlabel("width n")
+    ax = axes[0][0]
+    ax.plot([], [], color="gray", marker="o", ls="-", ms=3.5, label="trained")
+    ax.plot([], [], color="gray", marker="o", mfc="none", ls=":", ms=3.5, label="at initialisation")
+    ax.legend(fontsize=6.5, loc="lower right")
+    ax = axes[0][1]
+    ax.set_yscale("log")
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo * 0.55, hi)  # room for the legend under the curves
+    _plain_log_ticks(ax)
+    ax.legend(fontsize=6.5, loc="lower left", ncol=3, handletextpad=0.2, columnspacing=0.8)
+    axes[0][0].set_ylabel("CKA of two networks' kernels")
+    axes[0][1].set_ylabel(r"aligned error $|F_a A - F_b| / |F_b|$")
+    axes[0][0].set_title("kernels (held-out digits)", fontsize=9)
+    axes[0][1].set_title("activations after Procrustes alignment", fontsize=9)
+    path = save(fig, ctx.figure_path(NAME, "trained-alignment"))
+    return ("Pairs of independently trained relu networks (digits; mean +-1 SE over pairs) against width, per hidden "
+            "layer: linear CKA of their activation kernels on held-out digits (left) and the relative distance of "
+            "their held-out activations after the orthogonal alignment fitted on the training digits (right, "
+            "log-log; slopes of fitted power laws in the legend); open markers, dotted: the same networks at "
+            "initialisation", path)
+
+
+def _accuracy_figure(ctx: Context, res: list[dict[str, Any]], t: dict[str, Any]):
+    """Held-out accuracy of trained, rainbow-resampled and white networks against width."""
+    from ..plotting import COLORS, errorbar, save, subplots
+
+    fig, axes = subplots(1, 1, panel=(4.6, 3.3))
+    ax = axes[0][0]
+    w = np.array([r["width"] for r in res], dtype=float)
+    for k, ((key, text), mk) in enumerate(zip(ACCURACY_KEYS, ("o", "s", "D", "^"))):
+        m = np.array([np.mean(r["acc"][key]) for r in res])
+        se = np.array([stats.mean_se(np.asarray(r["acc"][key]))[1] for r in res])
+        x = w * 2 ** (0.04 * (k - 1.5))  # side by side, not on top of each other
+        errorbar(ax, x, m, se, color=COLORS[k], marker=mk, label=text)
+        ax.plot(x, m, color=COLORS[k], lw=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(w, [str(int(v)) for v in w])
+    ax.set_xlabel("width n (every hidden layer)")
+    ax.set_ylabel("test accuracy (held-out digits)")
+    ax.legend(fontsize=7)
+    ax.set_title(f"{t['depth']} hidden layers, {t['n_train']} training digits", fontsize=9)
+    path = save(fig, ctx.figure_path(NAME, "trained-accuracy"))
+    return (f"Held-out accuracy against width (mean +-1 SE over {t['seeds']} trained networks or "
+            f"{t['resamples']} resampled draws): trained networks with their own readout and with a ridge readout "
+            f"refitted on their last layer; rainbow networks drawn layer by layer with rows ~ N(0, C_hat_j) and "
+            f"aligned onto a trained reference, with only a ridge readout fitted; white random features (C = I, "
+            f"same Gaussian draws) with the same readout (ridge {t['ridge']:g} relative to the mean squared feature "
+            f"norm)", path)
 
 
 EXPERIMENT = Experiment(
