@@ -15,6 +15,14 @@ Checks:
     :data:`RATE_NOTE`;
   * kind 'info': the rotation statement, 1 - CKA between the last-layer kernels of two independent networks and
     their Procrustes-aligned (and raw) relative activation error, against width.
+
+Trained networks (issue 11, part 3; :mod:`sigprop.validation.rainbow_trained`, settings ``trained``), all kind
+'info' with the paper's expectation stated in the rule: relu MLPs trained on digits from several seeds per width;
+per width and hidden layer the CKA of independently trained networks' kernels and their Procrustes-aligned
+held-out activation error (with its exponent against width), the participation ratio of the aligned mean weight
+covariance ``C_hat_j`` over its Marchenko-Pastur value and the Marchenko-Pastur sanity check at initialisation;
+per width the held-out accuracy of the trained networks, of rainbow networks resampled from ``C_hat_j`` and of
+white random features (ridge readouts), and the two differences.
 """
 from __future__ import annotations
 
@@ -469,16 +477,33 @@ def _rotation_table(rot: dict[str, np.ndarray], fits) -> str:
 
 
 def _accuracy_table(res: list[dict[str, Any]]) -> str:
-    head = ["| width | " + " | ".join(text for _, text in ACCURACY_KEYS) + " |", "|---" * (len(ACCURACY_KEYS) + 1)
-            + "|"]
+    head = ["| width | " + " | ".join(text for _, text in ACCURACY_KEYS) + " | last-layer aligned error to network "
+            "0: trained / rainbow / white |", "|---" * (len(ACCURACY_KEYS) + 2) + "|"]
     rows = []
     for r in res:
         cells = []
         for key, _ in ACCURACY_KEYS:
             m, _, h = interval95(r["acc"][key])
             cells.append(f"{m:.3f} [{m - h:.3f}, {m + h:.3f}]")
+        # pairs (0, k): network 0 aligned onto network k (the error is relative to the target's norm)
+        trained = [a[-1] for a, (i, _) in zip(r["pairs"]["aligned"], _pairs(len(r["acc"]["trained"]))) if i == 0]
+        errs = [np.mean(trained)] + [np.mean([e[-1] for e in r["resampled_error"][k]]) for k in ("rainbow", "white")]
+        cells.append(" / ".join(f"{e:.3f}" for e in errs))
         rows.append(f"| {r['width']} | " + " | ".join(cells) + " |")
-    return "Test accuracy, mean [95% t-interval over seeds]:\n\n" + "\n".join(head + rows)
+    return ("Test accuracy, mean [95% t-interval over seeds], and the held-out relative error of the last hidden "
+            "layer to network 0's after Procrustes alignment (other trained networks, rainbow-resampled and white "
+            "ones):\n\n" + "\n".join(head + rows))
+
+
+def _pairs(S: int) -> list[tuple[int, int]]:
+    """The pair order of :func:`~sigprop.validation.rainbow_trained.pair_measures`: ``(a, b)``, ``a < b``.
+
+    Examples
+    --------
+    >>> _pairs(3)
+    [(0, 1), (0, 2), (1, 2)]
+    """
+    return [(a, b) for a in range(S) for b in range(a + 1, S)]
 
 
 def _trained_layer_table(res: list[dict[str, Any]], fits, t: dict[str, Any]) -> str:
@@ -734,11 +759,14 @@ def _accuracy_figure(ctx: Context, res: list[dict[str, Any]], t: dict[str, Any])
 
 EXPERIMENT = Experiment(
     name=NAME,
-    title="Rainbow networks: kernels of data-defined weight covariances, 1/width rate, rotation",
+    title="Rainbow networks: kernels of data-defined weight covariances, 1/width rate, rotation, trained networks",
     description=("Finite-width networks whose weight rows have low-rank-plus-white data-defined covariances "
                  "(relu, tanh, gelu; full- and low-rank) against the rainbow kernel recursion: every kernel entry "
                  "of every layer, inputs and anchors, extrapolated in 1/width (judged); the 1/width rate of the "
-                 "kernel error and the rotation statement (CKA, Procrustes-aligned activations) are reported."),
+                 "kernel error and the rotation statement (CKA, Procrustes-aligned activations) are reported, and so "
+                 "are the paper's measurements on relu networks trained on digits: CKA and aligned errors across "
+                 "seeds, weight-covariance spectra against Marchenko-Pastur, and the accuracy of rainbow-resampled "
+                 "networks against trained ones and white random features."),
     settings=settings,
     run=run,
     order=80,
