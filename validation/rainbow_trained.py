@@ -470,7 +470,8 @@ def resample_network(covariances, ref_fit, X_fit, X_eval, *, seed: int, network:
         ``(N_fit, n_0)`` and ``(N_eval, n_0)`` inputs.
     seed, network : int
         Keys of the counter-based generator (``0 <= seed < 2^64``, ``0 <= network < 2^32``).
-    widths : ignored unless given: must equal the reference's widths (a check).
+    widths : sequence of int, optional
+        ``(n_0, n_1, ..., n_L)``; when given, checked against the inputs and the reference.
     ref_eval : list of array_like, optional
         The reference's activations on ``X_eval``: then ``aligned_errors[j]`` is the relative error
         ``|h_j A_j - h_j^ref| / |h_j^ref|`` there (else NaN).
