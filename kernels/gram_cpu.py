@@ -53,6 +53,17 @@ def gram_sums(Z, n, P, G, M4, with_m4):
             M4[a] = fourth_lanes(za, n)
 
 
+@numba.njit(inline="always")
+def _fill_nan(pre, post, m4, l):
+    """NaN statistics from layer index l on (a network whose covariance broke down there)."""
+    for l2 in range(l, pre.shape[0]):
+        for a in range(pre.shape[1]):
+            m4[l2, a] = np.nan
+            for b in range(pre.shape[1]):
+                pre[l2, a, b] = np.nan
+                post[l2, a, b] = np.nan
+
+
 # The activation-independent heavy parts, compiled once (and cached, named with the fingerprint of the device code
 # they inline) as ordinary functions that every kernel of the factory calls: a custom activation's kernel then
 # compiles in a fraction of the time (same operations).
@@ -114,12 +125,7 @@ def _make_gram_kernel(ns: types.ModuleType, tag: str, cache: bool):
             if with_skip and rz >= 0:
                 rs = _factor_psd(H, B, Wk, perm, P, tol)
             if rz < 0 or rs < 0:
-                for l2 in range(l, L):
-                    for a in range(P):
-                        m4[l2, a] = np.nan
-                        for b in range(P):
-                            pre[l2, a, b] = np.nan
-                            post[l2, a, b] = np.nan
+                _fill_nan(pre, post, m4, l)
                 return STATUS_NONFINITE if (rz == -2 or rs == -2) else STATUS_NOT_PSD
             _sample_rows(seed, net, l + 1, n, A, rz, P, 0, Z, E, O)
             if with_skip:
@@ -132,35 +138,7 @@ def _make_gram_kernel(ns: types.ModuleType, tag: str, cache: bool):
                     pre[l, b, a] = v
                 m4[l, a] = M4[a] / n
             for a in range(P):
-                shift = 0.0
-                scale = 1.0
-                if norm == 1 or norm == 2:
-                    shift, scale = _norm_coefficients(Z, a, n, norm == 2)
-                # phi((Z - shift) * scale); for the piecewise-linear built-ins (codes 0-3) the activation switch is
-                # resolved outside the loop (a literal code: same values), so that the loop vectorises.  (A custom
-                # activation's _phi ignores the code.)
-                if code == 1:
-                    for i in range(n):
-                        Z[a, i] = ns._phi(1, (Z[a, i] - shift) * scale, p0, p1)
-                elif code == 0:
-                    for i in range(n):
-                        Z[a, i] = ns._phi(0, (Z[a, i] - shift) * scale, p0, p1)
-                elif code == 2:
-                    for i in range(n):
-                        Z[a, i] = ns._phi(2, (Z[a, i] - shift) * scale, p0, p1)
-                elif code == 3:
-                    for i in range(n):
-                        Z[a, i] = ns._phi(3, (Z[a, i] - shift) * scale, p0, p1)
-                else:
-                    for i in range(n):
-                        Z[a, i] = ns._phi(code, (Z[a, i] - shift) * scale, p0, p1)
-                if norm == 3 or norm == 4:
-                    shift, scale = _norm_coefficients(Z, a, n, norm == 4)
-                    for i in range(n):
-                        Z[a, i] = (Z[a, i] - shift) * scale
-                if with_skip:
-                    for i in range(n):
-                        Z[a, i] = cz * Z[a, i] + resid * Sk[a, i]
+                ns._post_column(Z, Sk, a, n, code, p0, p1, norm, cz, resid, with_skip)
             _gram_sums(Z, n, P, G, M4, False)
             for a in range(P):
                 for b in range(a, P):
@@ -171,6 +149,40 @@ def _make_gram_kernel(ns: types.ModuleType, tag: str, cache: bool):
                     H[b, a] = v
         return STATUS_OK
 
+    def post_column(Z, Sk, a, n, code, p0, p1, norm, cz, resid, with_skip):
+        """Column a of Z becomes h^(l) = cz POST(phi(PRE(z))) + resid * skip (inlined into the network loop)."""
+        shift = 0.0
+        scale = 1.0
+        if norm == 1 or norm == 2:
+            shift, scale = _norm_coefficients(Z, a, n, norm == 2)
+        # phi((Z - shift) * scale); for the piecewise-linear built-ins (codes 0-3) the activation switch is
+        # resolved outside the loop (a literal code: same values), so that the loop vectorises.  (A custom
+        # activation's _phi ignores the code.)
+        if code == 1:
+            for i in range(n):
+                Z[a, i] = ns._phi(1, (Z[a, i] - shift) * scale, p0, p1)
+        elif code == 0:
+            for i in range(n):
+                Z[a, i] = ns._phi(0, (Z[a, i] - shift) * scale, p0, p1)
+        elif code == 2:
+            for i in range(n):
+                Z[a, i] = ns._phi(2, (Z[a, i] - shift) * scale, p0, p1)
+        elif code == 3:
+            for i in range(n):
+                Z[a, i] = ns._phi(3, (Z[a, i] - shift) * scale, p0, p1)
+        else:
+            for i in range(n):
+                Z[a, i] = ns._phi(code, (Z[a, i] - shift) * scale, p0, p1)
+        if norm == 3 or norm == 4:
+            shift, scale = _norm_coefficients(Z, a, n, norm == 4)
+            for i in range(n):
+                Z[a, i] = (Z[a, i] - shift) * scale
+        if with_skip:
+            for i in range(n):
+                Z[a, i] = cz * Z[a, i] + resid * Sk[a, i]
+
+    post_column.__qualname__ = post_column.__name__ = f"gram_post_column_{tag}"
+    ns._post_column = numba.njit(inline="always")(post_column)
     network.__qualname__ = network.__name__ = f"gram_network_{tag}"
     ns._gram_network = numba.njit(cache=cache, error_model="numpy")(network)
 
