@@ -73,23 +73,49 @@ _factor_psd = fingerprinted(factor_psd.py_func, error_model="numpy")
 _norm_coefficients = fingerprinted(norm_coefficients.py_func, error_model="numpy")
 
 
-def _make_gram_kernel(ns: types.ModuleType, tag: str, cache: bool):
-    """The gram kernel (parallel over networks) for the activation switch ``ns._phi(code, x, p0, p1)``.
+def _make_post_column(ns: types.ModuleType, tag: str) -> None:
+    """Store in ``ns._post_column`` the inline step that turns column ``a`` of the pre-activations into the layer's
+    output, with the activation switch ``ns._phi`` (named ``gram_post_column_<tag>``)."""
 
-    The one source of the network loop, for the built-in activations and for every custom one.  The kernel and
-    its per-network function are closures over the namespace ``ns`` (a module): numba resolves ``ns._phi`` and
-    ``ns._gram_network`` as constants when it compiles them, and inlines ``_phi`` (``inline='always'``).  Why a
-    module rather than the functions themselves: numba keys its on-disk cache (``cache=True``) on the pickled
-    closure cells, and a compiled function pickles with a random per-process id (never a cache hit, and one more
-    cache entry per process), whereas a module pickles by its name.  The built-ins use this module as ``ns``
-    (cached); each custom activation a fresh namespace (not cached).
+    def post_column(Z, Sk, a, n, code, p0, p1, norm, cz, resid, with_skip):
+        """Column a of Z becomes h^(l) = cz POST(phi(PRE(z))) + resid * skip (inlined into the network loop)."""
+        shift = 0.0
+        scale = 1.0
+        if norm == 1 or norm == 2:
+            shift, scale = _norm_coefficients(Z, a, n, norm == 2)
+        # phi((Z - shift) * scale); for the piecewise-linear built-ins (codes 0-3) the activation switch is
+        # resolved outside the loop (a literal code: same values), so that the loop vectorises.  (A custom
+        # activation's _phi ignores the code.)
+        if code == 1:
+            for i in range(n):
+                Z[a, i] = ns._phi(1, (Z[a, i] - shift) * scale, p0, p1)
+        elif code == 0:
+            for i in range(n):
+                Z[a, i] = ns._phi(0, (Z[a, i] - shift) * scale, p0, p1)
+        elif code == 2:
+            for i in range(n):
+                Z[a, i] = ns._phi(2, (Z[a, i] - shift) * scale, p0, p1)
+        elif code == 3:
+            for i in range(n):
+                Z[a, i] = ns._phi(3, (Z[a, i] - shift) * scale, p0, p1)
+        else:
+            for i in range(n):
+                Z[a, i] = ns._phi(code, (Z[a, i] - shift) * scale, p0, p1)
+        if norm == 3 or norm == 4:
+            shift, scale = _norm_coefficients(Z, a, n, norm == 4)
+            for i in range(n):
+                Z[a, i] = (Z[a, i] - shift) * scale
+        if with_skip:
+            for i in range(n):
+                Z[a, i] = cz * Z[a, i] + resid * Sk[a, i]
 
-    ``tag`` names the compiled functions (``gram_network_<tag>``, ``gram_kernel_<tag>``): numba names machine
-    code by qualified name and a per-process counter, and code loaded from the disk cache keeps the counter of
-    the process that wrote it, so a custom kernel that shares the cached built-in's name can be linked in its
-    place (issue 14: a custom activation leaked into later built-in runs).  The factory stores the per-network
-    function in ``ns._gram_network``, where the kernel reads it.
-    """
+    post_column.__qualname__ = post_column.__name__ = f"gram_post_column_{tag}"
+    ns._post_column = numba.njit(inline="always")(post_column)
+
+
+def _make_network(ns: types.ModuleType, tag: str, cache: bool) -> None:
+    """Store in ``ns._gram_network`` the per-network Gram chain (named ``gram_network_<tag>``; disk-cached with
+    ``cache``), which calls ``ns._post_column``."""
 
     def network(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, net, tol, pre, post, m4):
         """One network (id ``net``): fills pre/post (L, P, P) and m4 (L, P); returns its status code."""
@@ -149,42 +175,29 @@ def _make_gram_kernel(ns: types.ModuleType, tag: str, cache: bool):
                     H[b, a] = v
         return STATUS_OK
 
-    def post_column(Z, Sk, a, n, code, p0, p1, norm, cz, resid, with_skip):
-        """Column a of Z becomes h^(l) = cz POST(phi(PRE(z))) + resid * skip (inlined into the network loop)."""
-        shift = 0.0
-        scale = 1.0
-        if norm == 1 or norm == 2:
-            shift, scale = _norm_coefficients(Z, a, n, norm == 2)
-        # phi((Z - shift) * scale); for the piecewise-linear built-ins (codes 0-3) the activation switch is
-        # resolved outside the loop (a literal code: same values), so that the loop vectorises.  (A custom
-        # activation's _phi ignores the code.)
-        if code == 1:
-            for i in range(n):
-                Z[a, i] = ns._phi(1, (Z[a, i] - shift) * scale, p0, p1)
-        elif code == 0:
-            for i in range(n):
-                Z[a, i] = ns._phi(0, (Z[a, i] - shift) * scale, p0, p1)
-        elif code == 2:
-            for i in range(n):
-                Z[a, i] = ns._phi(2, (Z[a, i] - shift) * scale, p0, p1)
-        elif code == 3:
-            for i in range(n):
-                Z[a, i] = ns._phi(3, (Z[a, i] - shift) * scale, p0, p1)
-        else:
-            for i in range(n):
-                Z[a, i] = ns._phi(code, (Z[a, i] - shift) * scale, p0, p1)
-        if norm == 3 or norm == 4:
-            shift, scale = _norm_coefficients(Z, a, n, norm == 4)
-            for i in range(n):
-                Z[a, i] = (Z[a, i] - shift) * scale
-        if with_skip:
-            for i in range(n):
-                Z[a, i] = cz * Z[a, i] + resid * Sk[a, i]
-
-    post_column.__qualname__ = post_column.__name__ = f"gram_post_column_{tag}"
-    ns._post_column = numba.njit(inline="always")(post_column)
     network.__qualname__ = network.__name__ = f"gram_network_{tag}"
     ns._gram_network = numba.njit(cache=cache, error_model="numpy")(network)
+
+
+def _make_gram_kernel(ns: types.ModuleType, tag: str, cache: bool):
+    """The gram kernel (parallel over networks) for the activation switch ``ns._phi(code, x, p0, p1)``.
+
+    The one source of the network loop, for the built-in activations and for every custom one.  The kernel and
+    its per-network function are closures over the namespace ``ns`` (a module): numba resolves ``ns._phi`` and
+    ``ns._gram_network`` as constants when it compiles them, and inlines ``_phi`` (``inline='always'``).  Why a
+    module rather than the functions themselves: numba keys its on-disk cache (``cache=True``) on the pickled
+    closure cells, and a compiled function pickles with a random per-process id (never a cache hit, and one more
+    cache entry per process), whereas a module pickles by its name.  The built-ins use this module as ``ns``
+    (cached); each custom activation a fresh namespace (not cached).
+
+    ``tag`` names the compiled functions (``gram_network_<tag>``, ``gram_kernel_<tag>``): numba names machine
+    code by qualified name and a per-process counter, and code loaded from the disk cache keeps the counter of
+    the process that wrote it, so a custom kernel that shares the cached built-in's name can be linked in its
+    place (issue 14: a custom activation leaked into later built-in runs).  The factory stores the per-network
+    function in ``ns._gram_network``, where the kernel reads it.
+    """
+    _make_post_column(ns, tag)
+    _make_network(ns, tag, cache)
 
     def kernel(G0, widths, code, p0, p1, c_w, c_b, resid, norm, seed, first, tol, pre, post, m4, status):
         """All networks, in parallel over networks (each network's numbers depend only on its id)."""

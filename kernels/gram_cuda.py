@@ -43,6 +43,93 @@ covariance_into = _dev(gram_device.covariance_into)
 pair_of_task = gram_device.pair_of_task  # scalars only
 
 
+@numba.njit(inline="always")
+def _factor_layer_impl(K, H, A, B, Wk, perm, P, c_w, c_b, tol, with_skip, rk):
+    """Thread 0: K = C_b + C_W H, its factor A (rank rk[0]) and, with a skip, the factor B of H (rank rk[1]);
+    a negative rank reports a breakdown (gram_device.factor_psd)."""
+    covariance_into(K, H, P, c_w, c_b)
+    rz = factor_psd(K, A, Wk, perm, P, tol)
+    rs = 0
+    if with_skip and rz >= 0:
+        rs = factor_psd(H, B, Wk, perm, P, tol)
+    rk[0] = rz
+    rk[1] = rs
+
+
+@numba.njit(inline="always")
+def _nan_from_layer_impl(pre, post, m4, s, l):
+    """Thread 0: NaN statistics of network s from layer index l on."""
+    P = pre.shape[2]
+    for l2 in range(l, pre.shape[1]):
+        for a in range(P):
+            m4[s, l2, a] = math.nan
+            for b in range(P):
+                pre[s, l2, a, b] = math.nan
+                post[s, l2, a, b] = math.nan
+
+
+@numba.njit(inline="always")
+def _pre_statistics_impl(Z, n, P, s, l, t, T, norm, pre, m4, cf):
+    """Thread t of T: its share of the pre-activation Gram entries (a <= b), the fourth moments and the PRE
+    normalisation coefficients (shift, scale) per column into cf; all read Z only."""
+    ntri = P * (P + 1) // 2
+    for task in range(t, ntri + 2 * P, T):
+        if task < ntri:
+            a, b = pair_of_task(task, P)
+            v = lane_sum(Z, a, Z, b, n, False) / n
+            pre[s, l, a, b] = v
+            pre[s, l, b, a] = v
+        elif task < ntri + P:
+            a = task - ntri
+            m4[s, l, a] = lane_sum(Z, a, Z, a, n, True) / n
+        else:
+            a = task - ntri - P
+            shift = 0.0
+            scale = 1.0
+            if norm == 1 or norm == 2:
+                shift, scale = norm_coefficients(Z, a, n, norm == 2)
+            cf[a, 0] = shift
+            cf[a, 1] = scale
+
+
+@numba.njit(inline="always")
+def _post_statistics_impl(Z, n, P, s, l, t, T, post, H):
+    """Thread t of T: its share of the post-activation Gram entries, into post and into H (the next layer's input)."""
+    for task in range(t, P * (P + 1) // 2, T):
+        a, b = pair_of_task(task, P)
+        v = lane_sum(Z, a, Z, b, n, False) / n
+        post[s, l, a, b] = v
+        post[s, l, b, a] = v
+        H[a, b] = v
+        H[b, a] = v
+
+
+@numba.njit(inline="always")
+def _normalise_elements_impl(Z, n, P, t, T, cf):
+    """Thread t of T: its elements of Z[a, i] <- (Z[a, i] - shift_a) * scale_a (POST normalisation)."""
+    for e in range(t, P * n, T):
+        a = e // n
+        i = e - a * n
+        Z[a, i] = (Z[a, i] - cf[a, 0]) * cf[a, 1]
+
+
+@numba.njit(inline="always")
+def _mix_elements_impl(Z, Sk, n, P, t, T, cz, resid):
+    """Thread t of T: its elements of the residual mix Z <- cz Z + resid Sk."""
+    for e in range(t, P * n, T):
+        a = e // n
+        i = e - a * n
+        Z[a, i] = cz * Z[a, i] + resid * Sk[a, i]
+
+
+_factor_layer = _dev(_factor_layer_impl)
+_normalise_elements = _dev(_normalise_elements_impl)
+_mix_elements = _dev(_mix_elements_impl)
+_nan_from_layer = _dev(_nan_from_layer_impl)
+_pre_statistics = _dev(_pre_statistics_impl)
+_post_statistics = _dev(_post_statistics_impl)
+
+
 def _make_gram_kernel(phi):
     """The gram kernel (a plain Python function, for ``cuda.jit`` or ``compile_ptx``) with the activation switch
     ``phi(code, x, p0, p1)``: the shared device switch for the built-ins, a custom scalar wrapped
@@ -74,7 +161,6 @@ def _make_gram_kernel(phi):
         perm = perms[s]
         cf = coef[s]
         rk = ranks[s]
-        ntri = P * (P + 1) // 2
         for e in range(t, P * P, T):
             H[e // P, e % P] = G0[e // P, e % P]
         if t == 0:
@@ -83,49 +169,21 @@ def _make_gram_kernel(phi):
         for l in range(L):
             n = widths[l]
             if t == 0:
-                covariance_into(K, H, P, c_w, c_b)
-                rz = factor_psd(K, A, Wk, perm, P, tol)
-                rs = 0
-                if with_skip and rz >= 0:
-                    rs = factor_psd(H, B, Wk, perm, P, tol)
-                rk[0] = rz
-                rk[1] = rs
+                _factor_layer(K, H, A, B, Wk, perm, P, c_w, c_b, tol, with_skip, rk)
             _cuda.syncthreads()
             rz = rk[0]
             rs = rk[1]
             if rz < 0 or rs < 0:  # the same decision in every thread of the block
                 if t == 0:
                     status[s] = STATUS_NONFINITE if (rz == -2 or rs == -2) else STATUS_NOT_PSD
-                    for l2 in range(l, L):
-                        for a in range(P):
-                            m4[s, l2, a] = math.nan
-                            for b in range(P):
-                                pre[s, l2, a, b] = math.nan
-                                post[s, l2, a, b] = math.nan
+                    _nan_from_layer(pre, post, m4, s, l)
                 return
             for i in range(t, n, T):
                 sample_row(seed, net, l + 1, i, A, rz, P, 0, Z, i)
                 if with_skip:
                     sample_row(seed, net, l + 1, i, B, rs, P, q, Sk, i)
             _cuda.syncthreads()
-            # pre-activation statistics and PRE normalisation coefficients (all read Z only)
-            for task in range(t, ntri + 2 * P, T):
-                if task < ntri:
-                    a, b = pair_of_task(task, P)
-                    v = lane_sum(Z, a, Z, b, n, False) / n
-                    pre[s, l, a, b] = v
-                    pre[s, l, b, a] = v
-                elif task < ntri + P:
-                    a = task - ntri
-                    m4[s, l, a] = lane_sum(Z, a, Z, a, n, True) / n
-                else:
-                    a = task - ntri - P
-                    shift = 0.0
-                    scale = 1.0
-                    if norm == 1 or norm == 2:
-                        shift, scale = norm_coefficients(Z, a, n, norm == 2)
-                    cf[a, 0] = shift
-                    cf[a, 1] = scale
+            _pre_statistics(Z, n, P, s, l, t, T, norm, pre, m4, cf)
             _cuda.syncthreads()
             for e in range(t, P * n, T):
                 a = e // n
@@ -138,24 +196,12 @@ def _make_gram_kernel(phi):
                     cf[a, 0] = shift
                     cf[a, 1] = scale
                 _cuda.syncthreads()
-                for e in range(t, P * n, T):
-                    a = e // n
-                    i = e - a * n
-                    Z[a, i] = (Z[a, i] - cf[a, 0]) * cf[a, 1]
+                _normalise_elements(Z, n, P, t, T, cf)
                 _cuda.syncthreads()
             if with_skip:
-                for e in range(t, P * n, T):
-                    a = e // n
-                    i = e - a * n
-                    Z[a, i] = cz * Z[a, i] + resid * Sk[a, i]
+                _mix_elements(Z, Sk, n, P, t, T, cz, resid)
                 _cuda.syncthreads()
-            for task in range(t, ntri, T):
-                a, b = pair_of_task(task, P)
-                v = lane_sum(Z, a, Z, b, n, False) / n
-                post[s, l, a, b] = v
-                post[s, l, b, a] = v
-                H[a, b] = v
-                H[b, a] = v
+            _post_statistics(Z, n, P, s, l, t, T, post, H)
             _cuda.syncthreads()
 
     return k_gram_network
