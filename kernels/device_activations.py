@@ -35,8 +35,8 @@ CODES: dict[str, int] = {e.name: e.code for e in REGISTRY}
 
 # Every module whose numba code the cached CPU kernels contain (inlined with ``inline='always'``, or linked in from a
 # compiled callee): the activation switch and its registry formulas, the counter-based generator, the row/column
-# operations, the vector intrinsics and the gram engine's device code.  A kernel module's own source is covered by
-# numba itself (its disk cache is invalidated when the defining file changes).
+# operations, the vector intrinsics, and the gram and rainbow engines' device code.  A kernel module's own source
+# is covered by numba itself (its disk cache is invalidated when the defining file changes).
 DEVICE_MODULES: tuple[str, ...] = (
     "sigprop.theory.activation_registry",
     "sigprop.theory.activations",
@@ -45,6 +45,7 @@ DEVICE_MODULES: tuple[str, ...] = (
     "sigprop.kernels.layer_ops",
     "sigprop.kernels.simd",
     "sigprop.kernels.gram_device",
+    "sigprop.kernels.rainbow_device",
 )
 
 
@@ -80,10 +81,10 @@ def switch_fingerprint(sources: tuple[str, ...] | None = None) -> str:
     numba's disk cache (``cache=True``) is invalidated when the *defining* file of a kernel changes, not when a
     function it inlines or calls from another file does.  Every cached CPU kernel (``explicit_cpu``, ``gram_cpu``,
     ``bench``) is therefore compiled with :func:`fingerprinted`, which puts this fingerprint in its name: editing
-    the activation registry, the generator, the row/column operations, the vector intrinsics or the gram device
-    code compiles the kernels afresh instead of running stale machine code (for a new activation code: NaN).
-    The texts are hashed in order, each followed by a NUL byte, so that moving text between modules changes the
-    fingerprint too.
+    the activation registry, the generator, the row/column operations, the vector intrinsics or the gram or
+    rainbow device code compiles the kernels afresh instead of running stale machine code (for a new activation
+    code: NaN).  The texts are hashed in order, each followed by a NUL byte, so that moving text between modules
+    changes the fingerprint too.
 
     Parameters
     ----------
