@@ -353,3 +353,17 @@ def test_scheduler_gone_mid_run_fails_cleanly_and_the_rerun_computes_only_missin
     again = _quiet(out_dir=tmp_path, experiments=[SLOW_PARTS])
     after = {f.name: f.stat().st_mtime_ns for f in units.iterdir()}
     assert len(after) == 6 and all(after[k] == v for k, v in done.items()) and again.passed
+
+
+@pytest.mark.parametrize("name", sorted(e.name for e in discover() if e.units is not None))
+def test_experiment_units_combine_the_same_from_the_cache(tmp_path, name):
+    """An experiment with finer units gives the same checks whether its units were just computed or decoded from
+    the unit cache (values survive the JSON round trip exactly: arrays, tuples, non-string keys)."""
+    exps = [e for e in discover() if e.name == name]
+    first = _quiet(out_dir=tmp_path, experiments=exps)
+    for f in (tmp_path / ".cache").glob(f"{name}-*.json"):
+        f.unlink()  # the combined result only
+    again = _quiet(out_dir=tmp_path, experiments=exps)
+    assert not again.runs[0].cached and _checks_json(again) == _checks_json(first)
+    assert len(list((tmp_path / ".cache" / "units").glob(f"{name}-*.json"))) == len(exps[0].units(
+        exps[0].settings("smoke")))

@@ -6,6 +6,9 @@ Model and recursion: docs/rainbow.md, :func:`sigprop.theory.rainbow.rainbow_kern
 (random full-rank ``C_1``, white part ``a = 1.6`` plus small anchor weights) and a *low* one (``C_1`` rank 2 plus
 0.15 I, a purely anchored rank-3 second layer, a mostly anchored third layer).
 
+Units of work (``units``/``run_unit``): one per configuration, the rotation measurement, one per width of
+the trained part.
+
 Checks:
   * kind 'z': every entry (upper triangle, inputs and anchors) of the post-activation ("rainbow") kernel
     ``H^(l)`` of every layer, the simulated mean over independent networks extrapolated to infinite width by WLS
@@ -262,7 +265,7 @@ def _rotation(ctx: Context, s: dict[str, Any]) -> dict[str, np.ndarray]:
     X, Z, C1, a, b = _problem(s, "relu", "full")
     pairs = s["rotation"]["pairs"]
     out: dict[str, list] = {"cka_gap": [], "raw": [], "aligned": []}
-    for w, n in enumerate(ctx.track(s["rotation"]["widths"], desc=f"{NAME}: rotation")):
+    for w, n in enumerate(s["rotation"]["widths"]):
         sims = [simulate_rainbow("relu", X, C1, a, b, Z, widths=(n,) * s["depth"], n_networks=pairs,
                                  seed=ctx.sub_seed(NAME, "rotation"),
                                  network0=10_000 * w + 5_000 * half, keep_activations=True) for half in (0, 1)]
@@ -303,8 +306,8 @@ ACCURACY_KEYS = (("trained", "trained (own readout)"), ("trained_ridge", "traine
                  ("rainbow", "rainbow-resampled, ridge readout"), ("white", "white random features, ridge readout"))
 
 
-def _trained(ctx: Context, s: dict[str, Any]) -> list[dict[str, Any]]:
-    """:func:`~sigprop.validation.rainbow_trained.measure_width` at every width (one BLAS thread: the products are
+def _trained_width(ctx: Context, s: dict[str, Any], n: int) -> dict[str, Any]:
+    """:func:`~sigprop.validation.rainbow_trained.measure_width` at width ``n`` (one BLAS thread: the products are
     small, and threads slow down many-fold on a shared machine)."""
     from threadpoolctl import threadpool_limits
 
@@ -312,17 +315,31 @@ def _trained(ctx: Context, s: dict[str, Any]) -> list[dict[str, Any]]:
 
     t = s["trained"]
     split = digits_split(t["n_train"], t["n_test"], seed=t["data_seed"])
-    out = []
+    seeds = range(t["seeds"])
     with threadpool_limits(1, user_api="blas"):
-        for n in ctx.track(t["widths"], desc=f"{NAME}: trained"):
-            seeds = range(t["seeds"])
-            out.append(measure_width(split, n, depth=t["depth"],
-                                     init_seeds=[ctx.sub_seed(NAME, "init", n, k) for k in seeds],
-                                     sgd_seeds=[ctx.sub_seed(NAME, "sgd", n, k) for k in seeds], epochs=t["epochs"],
-                                     lr=t["lr"], weight_decay=t["weight_decay"], ridge=t["ridge"],
-                                     resamples=t["resamples"], resample_seed=ctx.sub_seed(NAME, "resample", n),
-                                     top_k=t["top_k"]))
-    return out
+        return measure_width(split, n, depth=t["depth"], init_seeds=[ctx.sub_seed(NAME, "init", n, k) for k in seeds],
+                             sgd_seeds=[ctx.sub_seed(NAME, "sgd", n, k) for k in seeds], epochs=t["epochs"],
+                             lr=t["lr"], weight_decay=t["weight_decay"], ridge=t["ridge"],
+                             resamples=t["resamples"], resample_seed=ctx.sub_seed(NAME, "resample", n),
+                             top_k=t["top_k"])
+
+
+def units(s: dict[str, Any]) -> list[list[Any]]:
+    """The units of work: ``["kernels", activation, kind]`` per configuration, ``["rotation"]``, and
+    ``["trained", width]`` per width of the trained part (each a plain function of the settings and the seed)."""
+    return ([["kernels", act, kind] for act, kind in s["configs"]] + [["rotation"]]
+            + [["trained", int(n)] for n in s["trained"]["widths"]])
+
+
+def run_unit(ctx: Context, s: dict[str, Any], key) -> dict[str, Any]:
+    """One unit of :func:`units`."""
+    if key[0] == "kernels":
+        return _measure_config(ctx, s, key[1], key[2])
+    if key[0] == "rotation":
+        return _rotation(ctx, s)
+    if key[0] == "trained":
+        return _trained_width(ctx, s, int(key[1]))
+    raise InputError(f"{NAME}: unknown unit {key!r}")
 
 
 def interval95(values) -> tuple[float, float, float]:
@@ -427,21 +444,23 @@ def _trained_checks(res: list[dict[str, Any]], t: dict[str, Any]) -> tuple[list[
 
 
 def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
+    keys = units(s)
+    values = dict(zip(map(tuple, keys), ctx.run_units(run_unit, keys, s, desc=f"{NAME}: units")))
     checks: list[Check] = []
     rows, rates = [], {}
     widths = s["widths"]
-    for act, kind in ctx.track(s["configs"], desc=f"{NAME}: kernels"):
+    for act, kind in s["configs"]:
         label = f"{act} {kind}"
-        r = _measure_config(ctx, s, act, kind)
+        r = values[("kernels", act, kind)]
         judged, zs = kernel_checks(label, widths, r, s["P"])
         rate, fit = _rate_check(label, widths, r, s["rate_from"])
         checks += judged + [rate]
         rates[label] = (r, fit)
         rows.append(_summary_row(label, zs, fit, widths, r["mse"]))
-    rot = _rotation(ctx, s)
+    rot = values[("rotation",)]
     rot_checks, rot_fits = _rotation_checks(rot)
     checks += rot_checks
-    trained = _trained(ctx, s)
+    trained = [values[("trained", int(n))] for n in s["trained"]["widths"]]
     tr_checks, tr_fits = _trained_checks(trained, s["trained"])
     checks += tr_checks
     figures = [_rate_figure(ctx, s, rates), _rotation_figure(ctx, rot, rot_fits),
@@ -770,4 +789,6 @@ EXPERIMENT = Experiment(
     settings=settings,
     run=run,
     order=80,
+    units=units,
+    run_unit=run_unit,
 )
