@@ -172,14 +172,18 @@ def _bound(conv, depth: int, rho0: float) -> np.ndarray | None:
 # ---------------------------------------------------------------------------------------------------
 # One row of the figures: activation (or variant) with theory, simulation and extrapolation
 # ---------------------------------------------------------------------------------------------------
-def _run_row(ctx: Context, s: dict[str, Any], act, kmap, label: str, residual: float, norm: str | None,
-             depth: int, widths, C: float) -> tuple[list[Check], dict[str, Any]]:
+def _simulate_row(ctx: Context, s: dict[str, Any], act, label: str, residual: float, norm: str | None, depth: int,
+                  widths, C: float) -> dict[int, dict[str, np.ndarray]]:
     C_W, scale2 = network_setup(C, norm)
-    rho0 = s["rho0"]
-    G0 = scale2 * correlation_matrix(rho0)
-    sims = simulate_correlations(act, C_W=C_W, G0=G0, widths=widths, depth=depth, budget=s["budget"],
+    G0 = scale2 * correlation_matrix(s["rho0"])
+    return simulate_correlations(act, C_W=C_W, G0=G0, widths=widths, depth=depth, budget=s["budget"],
                                  seed_of=lambda n: ctx.sub_seed(NAME, label, n), residual=residual, norm=norm,
-                                 method=s["method"], backend=ctx.backend, track=ctx.track)
+                                 method=s["method"], backend=ctx.backend)
+
+
+def _run_row(s: dict[str, Any], sims, kmap, label: str, depth: int, act,
+             C: float) -> tuple[list[Check], dict[str, Any]]:
+    rho0 = s["rho0"]
     theory = [theory_sequence(kmap, r0, depth) for r0 in rho0]
     layers = [l for l in s["judge_layers"] if l <= depth]
     if depth not in layers:
@@ -286,41 +290,55 @@ def _figure(rows: list[dict[str, Any]], path, title: str) -> str:
     return save(fig, path)
 
 
-def _activation_rows(ctx: Context, s: dict[str, Any]) -> tuple[list[Check], dict[str, dict[str, Any]]]:
-    """The checks and figure rows of the plain activations (per-activation depth/widths where the settings say)."""
-    from sigprop.theory import KernelMap
-    from sigprop.theory.activations import activation
-
-    checks: list[Check] = []
-    rows: dict[str, dict[str, Any]] = {}
-    for name, params in ctx.track(s["activations"], desc=NAME):
-        act = activation(name, **params)
-        km = KernelMap(act)
-        special = s.get(name, {})
-        depth, widths = special.get("depth", s["depth"]), special.get("widths", s["widths"])
-        c, row = _run_row(ctx, s, act, km, act.label, 0.0, None, depth, widths, float(km.C))
-        checks += c
-        rows[act.label] = row
-    return checks, rows
-
-
-def _variant_rows(ctx: Context, s: dict[str, Any]) -> tuple[list[Check], list[dict[str, Any]]]:
-    """The checks and figure rows of the residual and LayerNorm variants (C from the plain activation)."""
+def _row_specs(s: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """The rows of one kind ('activation': the plain activations, with per-activation depth/widths where the
+    settings say; 'variant': the residual and LayerNorm variants, C from the plain activation)."""
     from sigprop.theory import KernelMap, kernel_map
     from sigprop.theory.activations import activation
 
-    checks: list[Check] = []
-    var_rows = []
-    for v in ctx.track(s["variants"], desc=f"{NAME} variants"):
+    specs = []
+    if kind == "activation":
+        for name, params in s["activations"]:
+            act = activation(name, **params)
+            km = KernelMap(act)
+            special = s.get(name, {})
+            specs.append({"act": act, "kmap": km, "label": act.label, "residual": 0.0, "norm": None,
+                          "depth": special.get("depth", s["depth"]), "widths": special.get("widths", s["widths"]),
+                          "C": float(km.C)})
+        return specs
+    for v in s["variants"]:
         act = activation(v["activation"], **v["params"])
-        km = kernel_map(act, residual=v["residual"], norm=v["norm"])
-        C = float(KernelMap(act).C)
         label = act.label + (f" residual r={v['residual']:g}" if v["residual"] else "") + (
             f" {v['norm']}" if v["norm"] else "")
-        c, row = _run_row(ctx, s, act, km, label, v["residual"], v["norm"], s["depth"], s["widths"], C)
+        specs.append({"act": act, "kmap": kernel_map(act, residual=v["residual"], norm=v["norm"]), "label": label,
+                      "residual": v["residual"], "norm": v["norm"], "depth": s["depth"], "widths": s["widths"],
+                      "C": float(KernelMap(act).C)})
+    return specs
+
+
+def units(s: dict[str, Any]) -> list[list[Any]]:
+    """The units of work: the simulations of one row, ``["activation", i]`` or ``["variant", i]``."""
+    return ([["activation", i] for i in range(len(s["activations"]))]
+            + [["variant", i] for i in range(len(s["variants"]))])
+
+
+def run_unit(ctx: Context, s: dict[str, Any], key) -> dict[int, dict[str, np.ndarray]]:
+    """Per width, the simulated correlations of row ``key`` (:func:`simulate_correlations`)."""
+    r = _row_specs(s, key[0])[int(key[1])]
+    return _simulate_row(ctx, s, r["act"], r["label"], r["residual"], r["norm"], r["depth"], r["widths"], r["C"])
+
+
+def _rows(ctx: Context, s: dict[str, Any], kind: str) -> tuple[list[Check], list[dict[str, Any]]]:
+    """The checks and figure rows of one kind of row, from the units' simulations."""
+    specs = _row_specs(s, kind)
+    keys = [[kind, i] for i in range(len(specs))]
+    checks: list[Check] = []
+    rows = []
+    for r, sims in zip(specs, ctx.run_units(run_unit, keys, s, desc=f"{NAME}: {kind} rows")):
+        c, row = _run_row(s, sims, r["kmap"], r["label"], r["depth"], r["act"], r["C"])
         checks += c
-        var_rows.append(row)
-    return checks, var_rows
+        rows.append(row)
+    return checks, rows
 
 
 def _figures(ctx: Context, rows: dict[str, dict[str, Any]], var_rows: list[dict[str, Any]]) -> list[tuple[str, Any]]:
@@ -381,11 +399,12 @@ def _notes(s: dict[str, Any]) -> str:
 
 
 def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
-    checks, rows = _activation_rows(ctx, s)
-    var_checks, var_rows = _variant_rows(ctx, s)
+    checks, act_rows = _rows(ctx, s, "activation")
+    var_checks, var_rows = _rows(ctx, s, "variant")
     checks += var_checks
+    rows = {row["label"]: row for row in act_rows}
     figures = _figures(ctx, rows, var_rows)
-    table = _table(list(rows.values()) + var_rows)
+    table = _table(act_rows + var_rows)
     notes = _notes(s)
     checks.append(FINDING.as_check(NAME, "finding: rho_l = kappa^l(rho_0) (verdict from the judged checks)"))
     return ExperimentResult(checks=checks, figures=figures, tables=[table], notes=notes)
@@ -401,4 +420,6 @@ EXPERIMENT = Experiment(
     settings=settings,
     run=run,
     order=10,
+    units=units,
+    run_unit=run_unit,
 )
