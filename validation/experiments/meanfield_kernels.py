@@ -109,13 +109,36 @@ def kernel_checks(label: str, sims, K: np.ndarray, layers, order: int = 1, exper
     return checks, fits
 
 
+def units(s: dict[str, Any]) -> list[int]:
+    """The units of work: the simulations of configuration ``i`` (one per configuration whose critical point the
+    theory places)."""
+    keys = []
+    for i, cfg in enumerate(s["configs"]):
+        try:
+            resolve(cfg)
+        except ValueError:  # reported as a failed check by run
+            continue
+        keys.append(i)
+    return keys
+
+
+def run_unit(ctx: Context, s: dict[str, Any], i: int) -> dict[int, dict[str, Any]]:
+    """Per width, the simulated mean and SE of the Grams of configuration ``i`` (:func:`simulate_grams`)."""
+    cfg = s["configs"][int(i)]
+    C_W, C_b, label = resolve(cfg)
+    return simulate_grams(cfg["activation"], C_W, C_b, np.asarray(s["G0"], dtype=float), s["widths"], s["depth"],
+                          s["budget"], lambda n: ctx.sub_seed(NAME, label, n), ctx.backend)
+
+
 def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
     from sigprop.theory.meanfield import kernel_recursion
 
     G = np.asarray(s["G0"], dtype=float)
     checks: list[Check] = []
     rows = []
-    for cfg in ctx.track(s["configs"], desc=NAME):
+    keys = units(s)
+    simulated = dict(zip(keys, ctx.run_units(run_unit, keys, s, desc=NAME)))
+    for i, cfg in enumerate(s["configs"]):
         try:
             C_W, C_b, label = resolve(cfg)
         except ValueError as exc:  # the theory could not place the critical point: a failure, reported
@@ -124,8 +147,7 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
                                 rule="critical_point must solve chi_perp(K*) = 1", details={"error": str(exc)}))
             continue
         K = kernel_recursion(cfg["activation"], G, s["depth"], C_W, C_b)
-        sims = simulate_grams(cfg["activation"], C_W, C_b, G, s["widths"], s["depth"], s["budget"],
-                              lambda n: ctx.sub_seed(NAME, label, n), ctx.backend, ctx.track)
+        sims = simulated[i]
         layers = [l for l in s["judge_layers"] if l <= s["depth"]]
         c, fits = kernel_checks(label, sims, K, layers, s["order"])
         checks += c
@@ -201,4 +223,6 @@ EXPERIMENT = Experiment(
     settings=settings,
     run=run,
     order=20,
+    units=units,
+    run_unit=run_unit,
 )
