@@ -80,11 +80,12 @@ def switch_fingerprint(sources: tuple[str, ...] | None = None) -> str:
 
     numba's disk cache (``cache=True``) is invalidated when the *defining* file of a kernel changes, not when a
     function it inlines or calls from another file does.  Every cached CPU kernel (``explicit_cpu``, ``gram_cpu``,
-    ``bench``) is therefore compiled with :func:`fingerprinted`, which puts this fingerprint in its name: editing
-    the activation registry, the generator, the row/column operations, the vector intrinsics or the gram or
-    rainbow device code compiles the kernels afresh instead of running stale machine code (for a new activation
-    code: NaN).  The texts are hashed in order, each followed by a NUL byte, so that moving text between modules
-    changes the fingerprint too.
+    ``rainbow_cpu``, ``rng``, ``bench``) therefore carries this fingerprint in its name (compiled with
+    :func:`fingerprinted`, or so named by its module's kernel factory; tests/test_device_fingerprint.py scans the
+    package for any that does not): editing the activation registry, the generator, the row/column operations,
+    the vector intrinsics or the gram or rainbow device code compiles the kernels afresh instead of running stale
+    machine code (for a new activation code: NaN).  The texts are hashed in order, each followed by a NUL byte, so
+    that moving text between modules changes the fingerprint too.
 
     Parameters
     ----------

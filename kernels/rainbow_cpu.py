@@ -31,8 +31,9 @@ random numbers are those of the Gram chain of :mod:`sigprop.kernels.gram_cpu` (s
 ``(seed, network, layer, row, column pair)``), so with a white covariance (``C_1 = c``, ``a_l = c``, ``b = 0``) it
 reproduces that engine's numbers bit for bit (a test), and, like it, it shares no numbers with the explicit engine.
 
-Built-in activations share one cached kernel (named with the device switch's fingerprint); a custom activation
-with a numba scalar gets its own (not cached).
+Every disk-cached kernel here is named with the fingerprint of the device sources it inlines
+(:func:`sigprop.kernels.device_activations.fingerprinted`), so an edit of any of them compiles it afresh.  Built-in
+activations share one cached pair of kernels; a custom activation with a numba scalar gets its own (not cached).
 
 Examples
 --------
@@ -49,6 +50,7 @@ from __future__ import annotations
 import math
 import sys
 import types
+from functools import partial
 
 import numba
 import numpy as np
@@ -58,7 +60,7 @@ from sigprop.theory.errors import InputTypeError
 
 from ..theory.activations import Activation
 from .backend import kernel_for_scalar
-from .device_activations import SWITCH_FINGERPRINT, device_activation
+from .device_activations import SWITCH_FINGERPRINT, device_activation, fingerprinted
 from .gram_cpu import activation_device_fn, gram_outputs_from_status, gram_sums
 from .gram_device import STATUS_NONFINITE, STATUS_NOT_PSD, STATUS_OK, factor_psd, sample_rows
 from .layer_ops import add_bias_row
@@ -74,17 +76,20 @@ from .simd import aligned_rows
 
 __all__ = ["run_rainbow_explicit_cpu", "run_rainbow_gram_cpu", "anchor_weights"]
 
-_SERIAL = dict(cache=True, error_model="numpy")
-_PARALLEL = dict(parallel=True, cache=True, error_model="numpy")
+# Every cached kernel here inlines device code of other modules (the generator, the rainbow and gram device code,
+# the row operations), which numba's disk cache does not watch: each is a copy named with the fingerprint of all
+# inlined device sources (device_activations.fingerprinted), compiled afresh whenever any of them changes.
+_serial = partial(fingerprinted, error_model="numpy")
+_parallel = partial(fingerprinted, parallel=True, error_model="numpy")
 _BLOCK = 128  # rows of one network per parallel work item of the explicit products
 
 # the activation-independent heavy parts, compiled once (and cached) as ordinary functions
-_sample_rows = numba.njit(**_SERIAL)(sample_rows.py_func)
-_gram_sums = numba.njit(**_SERIAL)(gram_sums.py_func)
-_factor_psd = numba.njit(**_SERIAL)(factor_psd.py_func)
+_sample_rows = _serial(sample_rows.py_func)
+_gram_sums = _serial(gram_sums.py_func)
+_factor_psd = _serial(factor_psd.py_func)
 
 
-@numba.njit(**_SERIAL)
+@_serial
 def _white_rows(seed, network, layer, H, s, n_in, i0, nrows, Z, scale, E, O, acc):
     """:func:`sigprop.kernels.layer_ops.matvec_rows_buffered` (Gaussian, stream 16) with the same numbers and the
     same sums in the same order, four column pairs per pass: ``acc = (((acc + t_0) + t_1) + t_2) + t_3`` with
@@ -130,7 +135,7 @@ def _white_rows(seed, network, layer, H, s, n_in, i0, nrows, Z, scale, E, O, acc
             Z[s, i0 + r, x] = acc[x, r] * scale
 
 
-@numba.njit(**_SERIAL)
+@_serial
 def _linear_block(seed, net0, layer, H, n_in, n, Z, w_scale, G, lp, P, m, sqrtb, b_scale, c):
     """Rows i0 .. i0 + 127 of network s (work item c) of the explicit layer: the white product, the anchor part
     (m > 0), the bias (b_scale != 0)."""
@@ -157,14 +162,14 @@ def _linear_block(seed, net0, layer, H, n_in, n, Z, w_scale, G, lp, P, m, sqrtb,
             add_bias_row(seed, STREAM_RAINBOW_BIAS, net, layer, i, Z, s, b_scale)
 
 
-@numba.njit(**_PARALLEL)
+@_parallel
 def _k_linear(seed, net0, layer, H, n_in, n, Z, w_scale, G, lp, P, m, sqrtb, b_scale):
     """Z[s, i, :] for every network s and row i < n (module docstring); G[s, lp] is the previous post Gram."""
     for c in prange(Z.shape[0] * ((n + _BLOCK - 1) // _BLOCK)):
         _linear_block(seed, net0, layer, H, n_in, n, Z, w_scale, G, lp, P, m, sqrtb, b_scale, c)
 
 
-@numba.njit(**_SERIAL)
+@_serial
 def _gram_into(Z, s, n, l, out):
     """out[s, l, x, y] = sum_{i < n} Z[s, i, x] Z[s, i, y] / n, mirrored: each entry summed from 0.0 in increasing
     i, the sums of :func:`sigprop.kernels.layer_ops.column_dot` (the CUDA kernel's), but row by row so that the

@@ -38,12 +38,14 @@ independent vectorised NumPy implementation of the block function (for cross-che
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numba
 import numpy as np
 
 from sigprop.theory.errors import InputError, InputTypeError
 
+from .device_activations import fingerprinted
 from .simd import float64_bits, float64_from_bits
 
 __all__ = [
@@ -339,7 +341,9 @@ def draw_pairs_into(kind, seed, stream, network, layer, row0, drow, jp0, djp, co
         O[k] = r * s
 
 
-@numba.njit(cache=True, error_model="numpy")  # no division checks: they would stop vectorisation
+# Disk-cached, and named with the fingerprint of all inlined device sources (this module, simd, ...: see
+# device_activations.fingerprinted); no division checks (error_model='numpy'): they would stop vectorisation.
+@partial(fingerprinted, error_model="numpy")
 def _fill_draws(kind, seed, stream, network, layer, out):
     rows, cols = out.shape
     npairs = (cols + 1) // 2
