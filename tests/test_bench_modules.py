@@ -3,29 +3,30 @@ code, and each moved benchmark gives the rows (labels, units) it gave before the
 timing is asserted)."""
 from __future__ import annotations
 
+import ast
 import importlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sigprop.kernels import bench_rfm, bench_training
+from sigprop.kernels import bench_rainbow, bench_rfm, bench_training
 from sigprop.kernels import rfm as rfm_module
 from sigprop.kernels import training as training_module
 from sigprop.theory import bench_equilibrium
 from sigprop.theory.errors import InputError
 from sigprop.validation import bench_measures
-from sigprop.validation.cli.bench import BENCH_MODULES
+from sigprop.validation.cli.bench import BENCH_MODULES, collect
 
 ROW_KEYS = {"benchmark", "metric", "value", "unit", "note"}
-# kernels/rainbow.py's benchmark is registered as it is until its engine has a bench module of its own
-NOT_YET_MOVED = {"rainbow"}
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_current_name_is_registered():
     assert set(BENCH_MODULES) == {"theory", "kernels", "equilibrium", "training", "rfm", "rainbow", "measures"}
 
 
-@pytest.mark.parametrize("name", sorted(set(BENCH_MODULES) - NOT_YET_MOVED))
+@pytest.mark.parametrize("name", sorted(BENCH_MODULES))
 def test_registry_names_only_bench_modules(name):
     modname = BENCH_MODULES[name]
     last = modname.rsplit(".", 1)[1]
@@ -34,13 +35,26 @@ def test_registry_names_only_bench_modules(name):
 
 
 @pytest.mark.parametrize("modname", ["sigprop.theory.equilibrium", "sigprop.kernels.training", "sigprop.kernels.rfm",
-                                     "sigprop.validation.measures"])
+                                     "sigprop.validation.measures", "sigprop.kernels.rainbow"])
 def test_library_modules_hold_no_benchmark_code(modname):
     module = importlib.import_module(modname)
     assert not hasattr(module, "run_benchmarks") and not hasattr(module, "BENCH_SHAPE")
 
 
-@pytest.mark.parametrize("module", [bench_equilibrium, bench_training, bench_rfm, bench_measures])
+def test_only_bench_modules_define_run_benchmarks():
+    """A static scan of every package module: ``def run_benchmarks`` only in ``bench`` / ``bench_*`` modules, and
+    every one of those is in the registry."""
+    defining = set()
+    for folder in ("theory", "kernels", "validation"):
+        for path in (ROOT / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            if any(isinstance(node, ast.FunctionDef) and node.name == "run_benchmarks" for node in tree.body):
+                defining.add(".".join(("sigprop", *path.relative_to(ROOT).with_suffix("").parts)))
+    assert defining == set(BENCH_MODULES.values())
+    assert all(m.rsplit(".", 1)[1] == "bench" or m.rsplit(".", 1)[1].startswith("bench_") for m in defining)
+
+
+@pytest.mark.parametrize("module", [bench_equilibrium, bench_training, bench_rfm, bench_measures, bench_rainbow])
 def test_unknown_profile_is_refused_before_work(module):
     with pytest.raises(InputError, match="profile must be 'quick' or 'full', got 'slow'"):
         module.run_benchmarks("slow")
@@ -95,3 +109,37 @@ def test_measures_rows(monkeypatch):
     assert [r["benchmark"] for r in rows] == ["agop, N=200, o=10, n=64", "agop per_output, N=200, o=10, n=64",
                                               "agop centered, N=200, o=10, n=64"]
     assert all(r["value"] > 0 and "best of 3" in r["note"] for r in rows)
+
+
+def test_rainbow_rows_through_the_registry(monkeypatch):
+    """``sigprop bench --only rainbow`` (the registry's collect) runs bench_rainbow: per width the white and
+    covariance wall times and their ratio with default and one BLAS thread, then the three engines side by side
+    (real runs on a small workload: P=4 inputs + m=2 anchors, d=6, depth 2, n=16, 2 networks, one repeat)."""
+    monkeypatch.setattr(bench_rainbow, "PROBLEM", (4, 2, 6, 2, 2))
+    monkeypatch.setitem(bench_rainbow.PROFILES, "quick", ((16,), 1))
+    rows, errors = collect("quick", only=["rainbow"], log=lambda msg: None)
+    assert errors == [] and {r.pop("module") for r in rows} == {"rainbow"}
+    size = "P=4 inputs + m=2 anchors, d=6, depth 2, n=16, 2 networks"
+    expected = []
+    for threads in ("default BLAS threads", "BLAS 1 thread"):
+        expected += [(f"rainbow simulation, white weights, {size} ({threads})", "wall time", "s"),
+                     (f"rainbow simulation, covariance weights, {size} ({threads})", "wall time", "s"),
+                     (f"rainbow simulation, covariance / white, {size} ({threads})", "cost ratio", "x")]
+    expected += [(f"rainbow engines, covariance weights, {size}: {m}", "layer-samples/s", "1/s")
+                 for m in ("numpy", "explicit", "gram")]
+    for m in ("explicit", "gram"):
+        expected += [(f"rainbow engines, {m} / numpy, {size}", "speed-up", "x"),
+                     (f"rainbow engines, {m}: covariance / white, {size}", "cost ratio", "x")]
+    assert [(r["benchmark"], r["metric"], r["unit"]) for r in rows] == expected
+    assert all(set(r) == ROW_KEYS and r["value"] > 0 for r in rows)
+    assert rows[0]["note"] == "best of 1, NumPy float64"
+    assert rows[2]["value"] == pytest.approx(rows[1]["value"] / rows[0]["value"])  # covariance / white
+    numpy_rate, explicit_rate, gram_rate = (r["value"] for r in rows[6:9])
+    assert rows[9]["value"] == pytest.approx(explicit_rate / numpy_rate)  # speed-up = ratio of the rates
+    assert rows[11]["value"] == pytest.approx(gram_rate / numpy_rate)
+    assert rows[6]["note"].startswith("best of 1 (") and rows[6]["note"].endswith("compile excluded")
+
+
+def test_rainbow_bad_backend_is_refused_before_work():
+    with pytest.raises(InputError, match="backend must be one of"):
+        bench_rainbow.run_benchmarks("quick", backend="tpu")

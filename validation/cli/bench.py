@@ -29,7 +29,7 @@ BENCH_MODULES: dict[str, str] = {
     "equilibrium": "sigprop.theory.bench_equilibrium",
     "training": "sigprop.kernels.bench_training",
     "rfm": "sigprop.kernels.bench_rfm",
-    "rainbow": "sigprop.kernels.rainbow",
+    "rainbow": "sigprop.kernels.bench_rainbow",
     "measures": "sigprop.validation.bench_measures",
 }
 
