@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import types
+import weakref
 from pathlib import Path
 
 import numba
@@ -53,9 +54,10 @@ def _package_cached_dispatchers() -> list:
     for name in _numba_modules():
         importlib.import_module(name)
     folders = tuple(str(ROOT / folder) + os.sep for folder in PACKAGES)
+    proxies = (weakref.ProxyType, weakref.CallableProxyType)  # isinstance() on a dead proxy raises ReferenceError
     return [obj for obj in gc.get_objects()
-            if isinstance(obj, _BaseDispatcher) and getattr(obj, "_cache", None) is not None
-            and type(obj._cache).__name__ != "NullCache"
+            if type(obj) not in proxies and isinstance(obj, _BaseDispatcher)
+            and getattr(obj, "_cache", None) is not None and type(obj._cache).__name__ != "NullCache"
             and getattr(obj, "py_func", None) is not None and obj.py_func.__code__.co_filename.startswith(folders)]
 
 
