@@ -157,6 +157,7 @@ def limit_threads(numba_threads: int | None = None, blas_threads: int | None = N
     import numba
     from threadpoolctl import threadpool_limits
 
+    _numba_follows_environment()
     default = max(1, available_cores() // _task_slots())
     previous = numba.get_num_threads()
     # NUMBA_NUM_THREADS (and, for the default, OMP_NUM_THREADS & co.) in the worker's environment are upper bounds
@@ -167,6 +168,22 @@ def limit_threads(numba_threads: int | None = None, blas_threads: int | None = N
             yield threads_in_use()
     finally:
         numba.set_num_threads(previous)
+
+
+def _numba_follows_environment() -> None:
+    """Make numba's thread-pool size and ``NUMBA_NUM_THREADS`` in ``os.environ`` agree.
+
+    A Dask worker's environment is set after numba was imported, so numba's configuration may still hold the
+    default when the first unit launches its threads; numba re-reads the variable at every compilation and raises
+    ``RuntimeError`` if it differs from the launched pool's size.  Before the pool exists, numba re-reads the
+    environment here; once it exists, the variable is set to the pool's size.
+    """
+    import numba
+
+    try:
+        numba.config.reload_config()
+    except RuntimeError:  # threads already launched with another size: that size stands
+        os.environ["NUMBA_NUM_THREADS"] = str(numba.config.NUMBA_NUM_THREADS)
 
 
 def threads_in_use() -> dict[str, int]:

@@ -367,3 +367,34 @@ def test_experiment_units_combine_the_same_from_the_cache(tmp_path, name):
     assert not again.runs[0].cached and _checks_json(again) == _checks_json(first)
     assert len(list((tmp_path / ".cache" / "units").glob(f"{name}-*.json"))) == len(exps[0].units(
         exps[0].settings("smoke")))
+
+
+_LATE_ENVIRONMENT = """
+import os, numba
+size = numba.config.NUMBA_NUM_THREADS            # read when numba was imported
+os.environ["NUMBA_NUM_THREADS"] = str(size + 1)  # the worker's environment, set after that (as a Dask Nanny does)
+from sigprop.kernels.cluster import limit_threads
+with limit_threads(1, 1):
+    pass                                         # launches numba's threads
+@numba.njit
+def fresh(x):
+    return x + 1
+with limit_threads(1, 1):
+    assert fresh(1) == 2                         # a compilation re-reads NUMBA_NUM_THREADS
+print("ok", numba.config.NUMBA_NUM_THREADS, os.environ["NUMBA_NUM_THREADS"])
+"""
+
+
+def test_a_unit_compiles_after_the_environment_changed_numba_threads(tmp_path):
+    """Regression (the full equilibrium run): a worker whose NUMBA_NUM_THREADS was set after numba's import launched
+    its threads with the old size in limit_threads, and the next compilation raised 'Cannot set NUMBA_NUM_THREADS
+    to a different value once the threads have been launched'."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
+    done = subprocess.run([sys.executable, "-c", _LATE_ENVIRONMENT], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    _, size, variable = done.stdout.split()
+    assert size == variable  # numba follows the environment
