@@ -360,6 +360,17 @@ def _train_one(ctx: Context, s: dict[str, Any], spec: dict[str, Any], seed: int)
             "seconds": r.seconds, "measure_seconds": r.measure_seconds, "X": X, "y": y, "U": U}
 
 
+def units(s: dict[str, Any]) -> list[list[Any]]:
+    """The units of work: one trained network per ``[network name, seed index]``."""
+    return [[spec["name"], k] for spec in s["networks"] for k in range(s["seeds"])]
+
+
+def run_unit(ctx: Context, s: dict[str, Any], key) -> dict[str, Any]:
+    """Train network ``key = [name, seed index]`` (:func:`_train_one`)."""
+    spec = next(spec for spec in s["networks"] if spec["name"] == key[0])
+    return _train_one(ctx, s, spec, int(key[1]))
+
+
 def _fit_rfm(s: dict[str, Any], run: dict[str, Any]):
     from sigprop.kernels.rfm import rfm
 
@@ -691,20 +702,24 @@ def run(ctx: Context, s: dict[str, Any]) -> ExperimentResult:
     """Train every network of the profile for every seed, fit RFM on the teacher tasks, judge and report."""
     import time
 
+    from threadpoolctl import threadpool_limits
+
     t0, c0 = time.perf_counter(), time.process_time()
     specs = s["networks"]
-    jobs = [(spec, k) for spec in specs for k in range(s["seeds"])]
+    keys = units(s)
     results: dict[str, list[dict[str, Any]]] = {spec["name"]: [] for spec in specs}
-    for spec, k in ctx.track(jobs, desc=f"{NAME}: train"):
-        results[spec["name"]].append(_train_one(ctx, s, spec, k))
+    for (name, _), r in zip(keys, ctx.run_units(run_unit, keys, s, desc=f"{NAME}: train")):
+        results[name].append(r)
     teacher = [spec for spec in specs if spec["data"] != "digits"]
     rfms: dict[tuple[str, int], Any] = {}
     teach: dict[str, list[dict[str, float]]] = {}
-    for spec in teacher:
-        for k, r in enumerate(results[spec["name"]]):
-            if (spec["data"], k) not in rfms:
-                rfms[(spec["data"], k)] = _fit_rfm(s, r)
-            teach.setdefault(spec["name"], []).append(_teacher_numbers(r, rfms[(spec["data"], k)]))
+    # one BLAS thread, as the trainer: the same sums (so the same numbers) in any process, with --jobs or without
+    with threadpool_limits(1, user_api="blas"):
+        for spec in teacher:
+            for k, r in enumerate(results[spec["name"]]):
+                if (spec["data"], k) not in rfms:
+                    rfms[(spec["data"], k)] = _fit_rfm(s, r)
+                teach.setdefault(spec["name"], []).append(_teacher_numbers(r, rfms[(spec["data"], k)]))
 
     checks: list[Check] = _findings(results, specs)
     for spec in specs:
@@ -756,4 +771,6 @@ EXPERIMENT = Experiment(
     settings=settings,
     run=run,
     order=70,
+    units=units,
+    run_unit=run_unit,
 )
