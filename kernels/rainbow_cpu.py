@@ -313,6 +313,22 @@ def _build_custom(act: Activation):
     return _make_kernels(ns, "custom", cache=False)
 
 
+def layer_scales(l: int, d: int, n_in: int, a, used: np.ndarray) -> tuple[float, int]:
+    """Layer ``l`` (0-based) of the explicit engines: the white weights' scale and the number of anchors used.
+
+    Layer 0 multiplies the (``C_1^(1/2)``-transformed) inputs by ``1/sqrt(d)`` and uses no anchors; layer ``l >= 1``
+    scales its white part by ``sqrt(a_l / n_in)`` (0 when ``a_l = 0``) and uses ``used[l - 1]`` anchors.
+
+    Examples
+    --------
+    >>> layer_scales(0, 4, 4, [2.0], np.array([3])), layer_scales(1, 4, 8, [2.0], np.array([3]))
+    ((0.5, 0), (0.5, 3))
+    """
+    if l == 0:
+        return 1.0 / math.sqrt(d), 0
+    return (math.sqrt(a[l - 1] / n_in) if a[l - 1] > 0 else 0.0), int(used[l - 1])
+
+
 def anchor_weights(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per hidden layer of the explicit engines: the anchors used and ``sqrt(b)``.
 
@@ -395,10 +411,8 @@ def run_rainbow_explicit_cpu(Y1: np.ndarray, widths, act: Activation, a: np.ndar
     n_in = d
     for l in range(L):
         n = widths[l]
-        if l == 0:
-            w_scale, m, sb = 1.0 / math.sqrt(d), 0, empty
-        else:
-            w_scale, m, sb = (math.sqrt(a[l - 1] / n_in) if a[l - 1] > 0 else 0.0), int(used[l - 1]), sqrtb[l - 1]
+        w_scale, m = layer_scales(l, d, n_in, a, used)
+        sb = empty if l == 0 else sqrtb[l - 1]
         _k_linear(seed_u, np.int64(network0), np.int64(l + 1), H, np.int64(n_in), np.int64(n), Z, w_scale, post,
                   np.int64(max(l - 1, 0)), np.int64(P), np.int64(m), np.ascontiguousarray(sb), b_scale)
         stats_kernel(Z, H, np.int64(n), np.int64(l), code, p0, p1, pre, post)  # H <- phi(Z): the next input

@@ -232,7 +232,7 @@ def run_rainbow_explicit_cuda(Y1: np.ndarray, widths, act: Activation, a: np.nda
                               C_b: float, *, n_networks: int, seed: int, network0: int = 0,
                               keep_activations: bool = False) -> dict:
     """Same contract as :func:`sigprop.kernels.rainbow_cpu.run_rainbow_explicit_cpu`, computed on the GPU."""
-    from .rainbow_cpu import anchor_weights
+    from .rainbow_cpu import anchor_weights, layer_scales
 
     _check_cuda()
     Y1 = np.ascontiguousarray(Y1, dtype=np.float64)
@@ -255,10 +255,8 @@ def run_rainbow_explicit_cuda(Y1: np.ndarray, widths, act: Activation, a: np.nda
     n_in = d
     for l in range(L):
         n = widths[l]
-        if l == 0:
-            w_scale, m, sb = 1.0 / math.sqrt(d), 0, empty
-        else:
-            w_scale, m, sb = (math.sqrt(a[l - 1] / n_in) if a[l - 1] > 0 else 0.0), int(used[l - 1]), sqrtb_d[l - 1]
+        w_scale, m = layer_scales(l, d, n_in, a, used)
+        sb = empty if l == 0 else sqrtb_d[l - 1]
         _launch("k_rainbow_linear", S * n, seed_u, int(network0), l + 1, H, n_in, n, Z, w_scale, post, max(l - 1, 0),
                 int(P), m, sb, math.sqrt(C_b))
         _launch("k_rainbow_gram", S * N * (N + 1) // 2, Z, n, l, pre)
