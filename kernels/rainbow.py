@@ -44,7 +44,10 @@ factorisation per layer at ``O(n_l N^2)``, independent of the previous width: th
 
 Arguments are checked before any work (:func:`sigprop.theory.rainbow.check_rainbow_arguments`):
 :class:`~sigprop.theory.errors.InputError` names the argument; ``C_1`` not symmetric PSD beyond rounding reports its
-most negative eigenvalue; nothing is symmetrised or clipped silently.
+most negative eigenvalue; nothing is symmetrised or clipped silently.  The memory a run needs is planned before any
+work, as :func:`sigprop.kernels.simulate` plans it, and statistics that leave float64's normal range follow its
+convention (:mod:`sigprop.kernels.float_range`): NaN from the first non-finite one on, subnormal ones 0, at most one
+warning of each kind.
 
 Examples
 --------
@@ -66,6 +69,7 @@ from sigprop.theory.activations import Activation, as_activation
 from sigprop.theory.errors import InputError, InputTypeError
 from sigprop.theory.rainbow import check_rainbow_arguments, psd_sqrt
 
+from .float_range import check_statistics
 from .rainbow_device import STREAM_RAINBOW_ANCHOR, STREAM_RAINBOW_BIAS, STREAM_RAINBOW_WHITE
 from .rng import normals
 
@@ -107,6 +111,11 @@ class RainbowSimulation:
     activations: tuple[np.ndarray, ...] | None = None
 
 
+# The generator's coordinates (sigprop.kernels.rng): rows 0 .. 2^32 - 1 (the neurons of a layer), layers below 2^24.
+_MAX_WIDTH = 2**32
+_MAX_LAYERS = 2**24 - 1
+
+
 def _check_int(v, name: str, who: str, lo: int) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
         raise InputTypeError(f"{who}: {name} must be an integer, got {type(v).__name__}")
@@ -116,11 +125,20 @@ def _check_int(v, name: str, who: str, lo: int) -> int:
 
 
 def _check_widths(widths, L: int, who: str) -> tuple[int, ...]:
+    """``n_1..n_L``: ``L`` integers in ``[1, 2^32]`` (the generator's rows; ``L <= 2^24 - 1``, its layers)."""
+    if L > _MAX_LAYERS:
+        raise InputError(f"{who}: a must have at most {_MAX_LAYERS - 1} entries (L = len(a) + 1 layers, at most "
+                         f"2^24 - 1, the random generator's range of layers), got {L - 1}")
     if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
         raise InputTypeError(f"{who}: widths must be a sequence of L = len(a) + 1 = {L} integers")
     if len(widths) != L:
         raise InputError(f"{who}: widths must have L = len(a) + 1 = {L} entries, got {len(widths)}")
-    return tuple(_check_int(w, "widths", who, 1) for w in widths)
+    ws = tuple(_check_int(w, f"widths[{i}]", who, 1) for i, w in enumerate(widths))
+    for i, w in enumerate(ws):
+        if w > _MAX_WIDTH:
+            raise InputError(f"{who}: widths[{i}] must be in [1, 2^32] (the random generator's range of rows), "
+                             f"got {w}")
+    return ws
 
 
 def _first_layer_inputs(Y: np.ndarray, C1) -> np.ndarray:
@@ -186,7 +204,7 @@ def simulate_rainbow(act: str | Activation, X, C1, a, b=None, anchors=None, *, w
     anchors : array_like, optional
         ``(m, d)`` anchor inputs; default none.
     widths : sequence of int
-        ``n_1..n_L`` (``L = len(a) + 1``).
+        ``n_1..n_L`` (``L = len(a) + 1 <= 2^24 - 1``), each in ``[1, 2^32]`` (the generator's rows).
     n_networks : int
         ``S >= 1``; network ``s`` uses generator coordinate ``network0 + s``.
     seed, network0 : int
@@ -204,7 +222,11 @@ def simulate_rainbow(act: str | Activation, X, C1, a, b=None, anchors=None, *, w
     Returns
     -------
     RainbowSimulation
-        Per network and layer the pre- and post-activation Gram matrices of inputs and anchors.
+        Per network and layer the pre- and post-activation Gram matrices of inputs and anchors, after the
+        overflow/underflow convention of :func:`sigprop.kernels.simulate` (:mod:`sigprop.kernels.float_range`,
+        the same for every method and backend): a network's statistics are NaN from the first non-finite one on
+        (layer by layer, the pre- before the post-activation Gram), never inf; a subnormal statistic is 0.  The
+        kept activations are the engine's raw numbers.
 
     Raises
     ------
@@ -214,6 +236,16 @@ def simulate_rainbow(act: str | Activation, X, C1, a, b=None, anchors=None, *, w
         ``keep_activations`` with ``method='gram'``.
     InputTypeError
         A compiled engine with a custom activation that has no numba scalar.
+    MemoryError
+        Before any work, when one network does not fit in the memory available (the planner of
+        :func:`sigprop.kernels.simulate`, which also splits the networks into batches that fit; the split changes
+        no number), naming the widths and the bytes needed and available.
+
+    Warns
+    -----
+    SimulationOverflowWarning, SimulationUnderflowWarning
+        At most one of each per call (:mod:`sigprop.kernels.float_range`), instead of NumPy's floating-point
+        warnings.
 
     Examples
     --------
@@ -248,14 +280,27 @@ def simulate_rainbow(act: str | Activation, X, C1, a, b=None, anchors=None, *, w
     if not isinstance(keep_activations, (bool, np.bool_)):
         raise InputTypeError(f"{who}: keep_activations must be True or False, got {keep_activations!r}")
     _check_engine(method, backend, keep_activations, act, who)
-    N, d = Y.shape
-    if method != "numpy":
-        return _run_compiled(method, backend, act, Y, C1, a_arr, b_arr, P, C_b, widths, S, seed, network0,
-                             bool(keep_activations))
-    Y1 = _first_layer_inputs(Y, C1)
+    keep = bool(keep_activations)
+    batch = _plan_memory(Y.shape, widths, S, method, keep, backend, who)
+    # NumPy's own floating-point warnings (overflow in exp, ...) are replaced by the one warning of
+    # float_range.check_statistics per run, which names the networks and the layer (as in simulate)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        Y1 = _first_layer_inputs(Y, C1)
+        run = _engine(method, backend, act, Y, Y1, C1, a_arr, b_arr, P, C_b, widths, seed, keep)
+        out = _join([run(network0 + first, min(batch, S - first)) for first in range(0, S, batch)])
+        _apply_range_convention(out, Y1, a_arr, b_arr, P, C_b, method)
+    return RainbowSimulation(preact_gram=out["preact_gram"], postact_gram=out["postact_gram"], n_inputs=P,
+                             widths=widths, activations=out.get("activations"))
+
+
+def _run_numpy(act: Activation, Y1: np.ndarray, a: np.ndarray, b: np.ndarray, P: int, C_b: float,
+               widths: tuple[int, ...], S: int, seed: int, network0: int, keep: bool) -> dict:
+    """The NumPy reference (module docstring) on the first-layer inputs ``Y1 = Y C_1^(1/2)``: the engines' dict."""
+    N, d = Y1.shape
+    L = len(widths)
     pre = np.empty((S, L, N, N))
     post = np.empty((S, L, N, N))
-    kept = [np.empty((S, N, n)) for n in widths] if keep_activations else None
+    kept = [np.empty((S, N, n)) for n in widths] if keep else None
     for s in range(S):
         net = network0 + s
         G = normals(seed, STREAM_RAINBOW_WHITE, net, 1, widths[0], d)
@@ -268,9 +313,66 @@ def simulate_rainbow(act: str | Activation, X, C1, a, b=None, anchors=None, *, w
             if kept is not None:
                 kept[layer][s] = h
             if layer + 1 < L:  # array index layer + 1 is the 1-based layer layer + 2
-                z = _preact(h, layer + 2, widths[layer + 1], float(a_arr[layer]), b_arr[layer], P, seed, net, C_b)
-    return RainbowSimulation(preact_gram=pre, postact_gram=post, n_inputs=P, widths=widths,
-                             activations=tuple(kept) if kept is not None else None)
+                z = _preact(h, layer + 2, widths[layer + 1], float(a[layer]), b[layer], P, seed, net, C_b)
+    out = {"preact_gram": pre, "postact_gram": post}
+    if kept is not None:
+        out["activations"] = tuple(kept)
+    return out
+
+
+def _plan_memory(shape: tuple[int, int], widths: tuple[int, ...], S: int, method: str, keep: bool, backend: str,
+                 who: str) -> int:
+    """Networks per batch from :func:`sigprop.kernels.simulate`'s memory planner, on the ``N`` inputs and anchors
+    (``shape = (N, d)``; the kept activations are counted as the backward pass's buffers); a MemoryError naming the
+    widths, the bytes needed and the bytes available when one network does not fit."""
+    from .simulate import plan_batches
+
+    N, d = shape
+    return plan_batches(N, d, widths, S, method, keep, backend,
+                        who=f"{who} (widths={list(widths)}, n_networks={S}, {N} inputs and anchors of dimension {d})")
+
+
+def _join(parts: list[dict]) -> dict:
+    """The engine outputs of consecutive batches of networks, joined in network order."""
+    if len(parts) == 1:
+        return parts[0]
+    out = {k: np.concatenate([p[k] for p in parts]) for k in ("preact_gram", "postact_gram")}
+    if "activations" in parts[0]:
+        out["activations"] = tuple(np.concatenate(layer) for layer in zip(*(p["activations"] for p in parts)))
+    return out
+
+
+def _zero_covariance(post: np.ndarray, a: np.ndarray, b: np.ndarray, P: int, C_b: float) -> np.ndarray:
+    """``(S, L)``: the covariance ``C_b + a_l Hhat + Hhat[:, A] diag(b_l) Hhat[A, :]`` of hidden layer ``l >= 2`` is
+    exactly 0 whatever ``Hhat`` (the previous post-activation Gram): ``C_b = 0``, ``a_l = 0`` and every anchor with
+    ``b_lk > 0`` has a zero feature.  Its pre-activations are then exactly 0 by construction, not by underflow."""
+    S, L = post.shape[:2]
+    zero = np.zeros((S, L), dtype=bool)
+    if C_b > 0:
+        return zero
+    for l in range(1, L):
+        if a[l - 1] == 0:
+            anchor_cols = post[:, l - 1, :, P:][:, :, b[l - 1] > 0]
+            zero[:, l] = ~np.any(anchor_cols != 0, axis=(1, 2))
+    return zero
+
+
+def _apply_range_convention(out: dict, Y1: np.ndarray, a: np.ndarray, b: np.ndarray, P: int, C_b: float,
+                            method: str) -> None:
+    """The overflow/underflow convention of :func:`sigprop.kernels.simulate`
+    (:func:`sigprop.kernels.float_range.check_statistics`), in place, with at most one warning of each kind.
+
+    The rainbow engines keep Gram matrices only: the moments ``check_statistics`` also reads stand in as the
+    pre-activation Gram's diagonal (the second moments; a non-finite or subnormal diagonal entry is one of the Gram
+    already, so they add no finding).  A layer whose covariance is exactly 0 (:func:`_zero_covariance`) has exactly
+    zero pre-activations, which the convention would take for an underflow: they stand in as 1 during the check."""
+    pre, post = out["preact_gram"], out["postact_gram"]
+    exact = _zero_covariance(post, a, b, P, C_b) & ~np.any(pre != 0, axis=(2, 3))
+    pre[exact] = 1.0
+    m2 = np.diagonal(pre, axis1=2, axis2=3).copy()
+    check_statistics({"preact_gram": pre, "postact_gram": post, "preact_m2": m2, "preact_m4": m2.copy()}, Y1, C_b,
+                     method, stacklevel=3)
+    pre[exact & ~np.isnan(pre[:, :, 0, 0])] = 0.0  # NaN: an earlier overflow of the network
 
 
 def _check_engine(method, backend, keep_activations, act: Activation, who: str) -> None:
@@ -292,13 +394,12 @@ def _check_engine(method, backend, keep_activations, act: Activation, who: str) 
                          "simulator (NUMBA_ENABLE_CUDASIM=1); use backend='cpu'")
 
 
-def _run_compiled(method: str, backend: str, act: Activation, Y: np.ndarray, C1, a: np.ndarray, b: np.ndarray,
-                  P: int, C_b: float, widths: tuple[int, ...], S: int, seed: int, network0: int,
-                  keep: bool) -> RainbowSimulation:
-    """Dispatch to the compiled engines (validated arguments)."""
-    from sigprop.theory.rainbow import first_layer_gram
-
-    common = dict(n_networks=S, seed=seed, network0=network0)
+def _engine(method: str, backend: str, act: Activation, Y: np.ndarray, Y1: np.ndarray, C1, a: np.ndarray,
+            b: np.ndarray, P: int, C_b: float, widths: tuple[int, ...], seed: int, keep: bool):
+    """``run(network0, n_networks) -> dict`` of the chosen engine (validated arguments): ``preact_gram``,
+    ``postact_gram`` and, with ``keep``, ``activations``, the engine's raw numbers."""
+    if method == "numpy":
+        return lambda net0, count: _run_numpy(act, Y1, a, b, P, C_b, widths, count, seed, net0, keep)
     if backend == "cuda":
         from . import rainbow_cuda as eng
 
@@ -308,11 +409,12 @@ def _run_compiled(method: str, backend: str, act: Activation, Y: np.ndarray, C1,
 
         explicit, gram = eng.run_rainbow_explicit_cpu, eng.run_rainbow_gram_cpu
     if method == "explicit":
-        out = explicit(_first_layer_inputs(Y, C1), widths, act, a, b, P, C_b, keep_activations=keep, **common)
-    else:
-        out = gram(first_layer_gram(Y, C1, C_b), widths, act, a, b, P, C_b, **common)
-    return RainbowSimulation(preact_gram=out["preact_gram"], postact_gram=out["postact_gram"], n_inputs=P,
-                             widths=widths, activations=out.get("activations"))
+        return lambda net0, count: explicit(Y1, widths, act, a, b, P, C_b, keep_activations=keep, n_networks=count,
+                                            seed=seed, network0=net0)
+    from sigprop.theory.rainbow import first_layer_gram
+
+    K1 = first_layer_gram(Y, C1, C_b)
+    return lambda net0, count: gram(K1, widths, act, a, b, P, C_b, n_networks=count, seed=seed, network0=net0)
 
 
 def rainbow_layer_weights(h_anchors, a: float, b, n_out: int, *, seed: int, network: int, layer: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from sigprop.theory.arguments import real_number
+from sigprop.theory.arguments import real_number, seed_value
 from sigprop.theory.errors import InputError, InputTypeError
 
 from ..theory.activations import Activation
@@ -28,8 +28,8 @@ from .float_range import check_statistics
 from .result import SimulationResult, SimulationSettings
 from .rng import WEIGHT_KINDS
 
-__all__ = ["simulate", "estimate_memory", "check_request", "run_networks", "assemble_result", "SimulationRequest",
-           "METHODS", "BACKENDS", "NORMS"]
+__all__ = ["simulate", "estimate_memory", "plan_batches", "check_request", "run_networks", "assemble_result",
+           "SimulationRequest", "METHODS", "BACKENDS", "NORMS"]
 
 METHODS = ("gram", "explicit", "numpy")
 BACKENDS = ("cpu", "cuda")
@@ -114,8 +114,10 @@ def _memory_hint(buffers: float, outputs: float, widths: Sequence[int], n0: int)
     return f"the working buffers grow with the input dimension: use a smaller n_0 (n_0 = {n0})"
 
 
-def _plan_batches(P, n0, widths, S, method, backward, backend) -> int:
-    """Networks per batch; raise MemoryError when the run cannot fit in memory."""
+def plan_batches(P: int, n0: int, widths, S: int, method: str, backward: bool, backend: str,
+                 who: str = "simulate") -> int:
+    """Networks per batch of a run of ``S`` networks on ``P`` inputs of dimension ``n0``; a MemoryError whose message
+    starts with ``who`` when one network cannot fit in memory (host, or GPU with ``backend='cuda'``)."""
     from . import backend as be
 
     est = estimate_memory(P, n0, widths, S, method, backward)
@@ -132,7 +134,7 @@ def _plan_batches(P, n0, widths, S, method, backward, backend) -> int:
         per_dev += ((2 * nmax * P + 8 * P * P) * _F8 if method == "gram"
                     else (6 + (L if backward else 0)) * nmax * P * _F8)
         if per_dev > gpu_budget:
-            raise MemoryError(f"simulate: one network needs about {_gib(per_dev)} of GPU memory, but only "
+            raise MemoryError(f"{who}: one network needs about {_gib(per_dev)} of GPU memory, but only "
                               f"{_gib(gpu_budget / _MEMORY_FRACTION)} is free; "
                               + _memory_hint(per_dev - out_dev, out_dev, widths, n0))
         batch_dev = int(min(gpu_budget, _BATCH_WORK_CAP * 4) // per_dev)
@@ -140,7 +142,7 @@ def _plan_batches(P, n0, widths, S, method, backward, backend) -> int:
         batch_dev = S
     need_min = est["outputs"] + est["work_fixed"] + per
     if need_min > budget:
-        raise MemoryError(f"simulate: the run needs about {_gib(need_min)} (outputs {_gib(est['outputs'])} for "
+        raise MemoryError(f"{who}: the run needs about {_gib(need_min)} (outputs {_gib(est['outputs'])} for "
                           f"{S} networks + working buffers {_gib(est['work_fixed'] + per)}), more than "
                           f"{int(_MEMORY_FRACTION * 100)}% of the {_gib(host)} of memory available; "
                           + _memory_hint(est["work_fixed"] + per, est["outputs"], widths, n0))
@@ -218,7 +220,7 @@ def simulate(X, *, depth: int, width, activation, C_W: float, C_b: float = 0.0, 
                             n_networks=n_networks, method=method, backend=backend, seed=seed, weights=weights,
                             residual=residual, norm=norm, backward=backward)
     r = request
-    batch = _plan_batches(r.X.shape[0], r.X.shape[1], r.widths, r.n_networks, r.method, r.backward, r.backend)
+    batch = plan_batches(r.X.shape[0], r.X.shape[1], r.widths, r.n_networks, r.method, r.backward, r.backend)
     parts = [run_networks(request, first, min(batch, r.n_networks - first))
              for first in range(0, r.n_networks, batch)]
     return assemble_result(request, parts)
@@ -263,7 +265,7 @@ def check_request(X, *, depth, width, activation, C_W, C_b=0.0, n_networks, meth
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    seed = _check_seed(seed)
+    seed = seed_value(seed)
     if not isinstance(weights, str) or weights not in WEIGHTS:
         raise InputError(f"weights must be one of {WEIGHTS}, got {weights!r}")
     residual = real_number("residual", residual)
@@ -286,14 +288,6 @@ def _check_activation(activation) -> Activation:
     if isinstance(activation, Activation):
         return activation
     raise InputTypeError(f"activation must be a name (str) or an Activation object, got {type(activation).__name__}")
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise InputTypeError(f"seed must be an int in [0, 2^64), got {type(seed).__name__} {seed!r}")
-    if not 0 <= int(seed) < 2**64:
-        raise InputError(f"seed must be an int in [0, 2^64), got {seed!r}")
-    return int(seed)
 
 
 def _check_combination(r: SimulationRequest) -> None:

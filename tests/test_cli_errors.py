@@ -202,20 +202,20 @@ def test_validate_bad_out_is_refused_before_work(tmp_path, afile, monkeypatch, c
 
 def test_planner_names_the_width_when_the_width_is_the_cause():
     with pytest.raises(MemoryError, match=r"use a smaller width \(largest width 1000000000\)"):
-        sim_mod._plan_batches(2, 64, (8, 1_000_000_000), 2, "gram", False, "cpu")
+        sim_mod.plan_batches(2, 64, (8, 1_000_000_000), 2, "gram", False, "cpu")
     with pytest.raises(MemoryError, match=r"use a smaller n_0 \(n_0 = 1000000000\)"):
-        sim_mod._plan_batches(2, 1_000_000_000, (8, 8), 2, "gram", False, "cpu")
+        sim_mod.plan_batches(2, 1_000_000_000, (8, 8), 2, "gram", False, "cpu")
     with pytest.raises(MemoryError, match="use fewer networks, layers or inputs") as exc:
-        sim_mod._plan_batches(8, 64, (8,) * 2000, 100_000_000, "gram", False, "cpu")
+        sim_mod.plan_batches(8, 64, (8,) * 2000, 100_000_000, "gram", False, "cpu")
     assert "width" not in str(exc.value)
 
 
 def test_gpu_planner_names_the_width_when_the_width_is_the_cause(monkeypatch):
     monkeypatch.setattr("sigprop.kernels.backend.gpu_memory_available", lambda: 2**20)  # 1 MiB free
     with pytest.raises(MemoryError, match=r"GPU memory.*use a smaller width \(largest width 100000\)"):
-        sim_mod._plan_batches(2, 64, (8, 100_000), 2, "gram", False, "cuda")
+        sim_mod.plan_batches(2, 64, (8, 100_000), 2, "gram", False, "cuda")
     with pytest.raises(MemoryError, match="GPU memory.*use fewer networks, layers or inputs"):
-        sim_mod._plan_batches(64, 64, (8,) * 200, 2, "gram", False, "cuda")
+        sim_mod.plan_batches(64, 64, (8,) * 200, 2, "gram", False, "cuda")
 
 
 def test_cli_prints_the_planner_memory_error_in_one_line(tmp_path, monkeypatch, capsys):

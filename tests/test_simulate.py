@@ -123,7 +123,7 @@ def test_same_seed_same_numbers_and_batching_changes_nothing(monkeypatch):
               seed=42)
     whole = simulate(X, **kw)
     monkeypatch.setattr(sim_module, "_BATCH_WORK_CAP", 6 * 7 * 2 * 8 * 2)  # two networks per batch
-    assert sim_module._plan_batches(2, 3, (7, 5, 6), 9, "explicit", False, "cpu") == 2
+    assert sim_module.plan_batches(2, 3, (7, 5, 6), 9, "explicit", False, "cpu") == 2
     batched = simulate(X, **kw)
     for k in ("preact_gram", "postact_gram", "preact_m2", "preact_m4"):
         np.testing.assert_array_equal(getattr(whole, k), getattr(batched, k))

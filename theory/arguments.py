@@ -8,7 +8,7 @@ import numpy as np
 
 from sigprop.theory.errors import InputError, InputTypeError
 
-__all__ = ["real_array", "real_number"]
+__all__ = ["real_array", "real_number", "integer_in_range", "seed_value"]
 
 
 def real_array(x, name: str, who: str, ndim: int | tuple[int, ...], *, allow_empty: bool = True) -> np.ndarray:
@@ -84,3 +84,43 @@ def real_number(name: str, value) -> float:
     if not math.isfinite(value):
         raise InputError(f"{name} must be finite, got {value!r}")
     return value
+
+
+def integer_in_range(name: str, value, lo: int, hi: int | None = None) -> int:
+    """``value`` as an int in ``[lo, hi]`` (``hi=None``: no upper bound); an InputTypeError for a non-integer (bool
+    included), an InputError naming ``name`` and the range otherwise.
+
+    Examples
+    --------
+    >>> integer_in_range("blas_threads", 2, 1)
+    2
+    >>> integer_in_range("blas_threads", 0, 1)
+    Traceback (most recent call last):
+    ...
+    sigprop.theory.errors.InputError: blas_threads must be an integer >= 1, got 0
+    """
+    want = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputTypeError(f"{name} must be {want}, got {type(value).__name__} {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        raise InputError(f"{name} must be {want}, got {value!r}")
+    return int(value)
+
+
+def seed_value(value, name: str = "seed") -> int:
+    """A seed of the counter-based generator: an int in ``[0, 2^64)``, else an error naming ``name``.
+
+    Examples
+    --------
+    >>> seed_value(7)
+    7
+    >>> seed_value(-1)
+    Traceback (most recent call last):
+    ...
+    sigprop.theory.errors.InputError: seed must be an int in [0, 2^64), got -1
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputTypeError(f"{name} must be an int in [0, 2^64), got {type(value).__name__} {value!r}")
+    if not 0 <= int(value) < 2**64:
+        raise InputError(f"{name} must be an int in [0, 2^64), got {value!r}")
+    return int(value)
