@@ -1,7 +1,7 @@
 """Recursive Feature Machine (RFM): kernel ridge regression with a learned Mahalanobis Laplace kernel.
 
-THEORY.md sec. 6 (Radhakrishnan, Beaglehole, Pandit, Belkin, arXiv 2212.13881; reference code
-``aradha/recursive_feature_machines``, Laplace kernel, bandwidth 10, reg 1e-3).  Public entry point: :func:`rfm`.
+Radhakrishnan, Beaglehole, Pandit, Belkin, arXiv 2212.13881 (reference code ``aradha/recursive_feature_machines``,
+Laplace kernel, bandwidth 10, reg 1e-3).  Public entry point: :func:`rfm`.
 
 Mathematics
 -----------
@@ -22,8 +22,13 @@ Gradient, in closed form (for output c)::
 Convention: terms with ``||x - x_i||_M = 0`` (in particular ``x = x_i``) are dropped.  There the term
 ``alpha_i exp(-||x - x_i||_M / L)`` has a kink (``exp(-|t| / L)`` along every line through ``x_i``), so it has no
 gradient; dropping it takes the symmetric choice: the term is even about ``x_i``, so its central difference, and
-the midpoint of its one-sided slopes ``-/+ alpha_i ||v||_M / L`` along any direction v, is exactly 0.  The
-reference code drops the same terms.
+the midpoint of its one-sided slopes ``-/+ alpha_i ||v||_M / L`` along any direction v, is exactly 0.  Here every
+term whose distance is zero to within its rounding bound (below) is dropped.  The reference code (``get_grads``)
+does not drop all of them: it drops a term only when its computed distance is below ``1e-10``, and it computes the
+distances in float32 as ``sqrt(max(0, x^T M x + z^T M z - 2 x^T M z))``, where the distance of ``x = x_i`` to itself
+is a rounding residue that often exceeds ``1e-10``; those self terms stay in its gradients with weight ``1 /
+residue``.  In float32 a fifth to a third of the self terms escape the threshold (20-37% in a NumPy float32 replay of
+its distance formula on Gaussian data, N = 500-1000, d = 10-50).
 
 Average gradient outer product (AGOP) at the training points, mean over the N points and the o outputs::
 
@@ -65,7 +70,11 @@ kernel; Cholesky factor) plus ``O(N (d + o) + d^2)``: about ``25 N^2`` bytes (N 
 :func:`rfm_memory_bytes` and checked against the available host memory before any work.  Predictions at new points
 (and the validation error) work on blocks of at most ``2^22`` kernel entries.  Speed: N = 2000, d = 64, 5 iterations
 take 0.9-2.5 s with one BLAS thread on a 2-core AMD EPYC (:func:`sigprop.kernels.bench_rfm.run_benchmarks`); on a
-busy machine the default BLAS threads can be several times slower than one (``threadpoolctl.threadpool_limits(1)``).
+busy machine the default BLAS threads can be several times slower than one (:func:`rfm`'s ``blas_threads=1``).
+
+Threads and reproducibility: OpenBLAS splits its sums by thread count, so the fit's numbers depend on the number of
+BLAS threads at the rounding level (measured: 2.3e-13 between 1 and 2 threads).  ``blas_threads=1`` gives the same
+numbers whatever the process's default BLAS threads (and on any machine with the same BLAS build).
 
 Examples
 --------
@@ -79,13 +88,14 @@ True 4
 """
 from __future__ import annotations
 
+import contextlib
 import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
 
-from sigprop.theory.arguments import real_number
+from sigprop.theory.arguments import integer_in_range, real_number
 from sigprop.theory.errors import InputError, InputTypeError
 
 from . import backend
@@ -648,9 +658,18 @@ def _metric_from_agop(A_gop: np.ndarray, power: float, n_terms: int, diag: bool,
     return M
 
 
+def _blas_limit(threads: int | None):
+    """The BLAS thread cap of :func:`rfm` (threadpoolctl, as ``train``), or nothing for None."""
+    if threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(threads, user_api="blas")
+
+
 def rfm(X, y, *, kernel: str = "laplace", bandwidth: float = 10.0, reg: float = 1e-3, iters: int = 5,
         power: float = 1.0, diag: bool = False, centering: bool = False, normalise_trace: bool = False,
-        X_val=None, y_val=None, task: str = "auto") -> RFMResult:
+        X_val=None, y_val=None, task: str = "auto", blas_threads: int | None = None) -> RFMResult:
     """Fit a Recursive Feature Machine: kernel ridge regression with ``k_M``, then ``M <- AGOP^power``, repeated.
 
     Round t (t = 0..iters) solves ``(K_t + reg I) alpha_t = Y`` for ``K_t = k_{M_t}(X, X)``, ``M_0 = I``, and
@@ -684,6 +703,11 @@ def rfm(X, y, *, kernel: str = "laplace", bandwidth: float = 10.0, reg: float = 
         Validation data (both or neither), shapes as X (same d) and y; labels must occur in y.
     task : str
         ``'auto'`` (integer 1-D y: classification, else regression), ``'regression'``, ``'classification'``.
+    blas_threads : int or None
+        Caps the BLAS threads during the fit (threadpoolctl), as :func:`sigprop.kernels.training.train` does; an
+        integer >= 1.  None (default) leaves BLAS alone.  The fit's numbers depend on the BLAS thread count at the
+        rounding level (2.3e-13 measured between 1 and 2 OpenBLAS threads): pass 1 for results that are identical
+        whatever the process's default BLAS threads (also the fastest choice on a busy machine).
 
     Returns
     -------
@@ -738,6 +762,7 @@ def rfm(X, y, *, kernel: str = "laplace", bandwidth: float = 10.0, reg: float = 
     centering = _flag("centering", centering)
     normalise_trace = _flag("normalise_trace", normalise_trace)
     X_val, Y_val = _validation_data(X_val, y_val, d, Y, classes, scalar_output, task)
+    threads = None if blas_threads is None else integer_in_range("blas_threads", blas_threads, 1)
     _check_memory(N, d, Y.shape[1], 0 if X_val is None else X_val.shape[0])
 
     # ---- the rounds --------------------------------------------------------------------------------------------
@@ -746,14 +771,15 @@ def rfm(X, y, *, kernel: str = "laplace", bandwidth: float = 10.0, reg: float = 
     Xv = None if X_val is None else X_val - center
     M = np.eye(d)
     history = []
-    for t in range(iters + 1):
-        alpha, F, W = _ridge_solve(Xc, M, Y, bandwidth, reg)
-        history.append(_round(t, M, F, Y, classes, Xv, Y_val, Xc, alpha, bandwidth))
-        if t == iters:
-            break
-        A_gop = _agop_from_weights(W, Xc, alpha, M, centering)
-        del W
-        M = _metric_from_agop(A_gop, power, N * Y.shape[1], diag, normalise_trace)
+    with _blas_limit(threads):
+        for t in range(iters + 1):
+            alpha, F, W = _ridge_solve(Xc, M, Y, bandwidth, reg)
+            history.append(_round(t, M, F, Y, classes, Xv, Y_val, Xc, alpha, bandwidth))
+            if t == iters:
+                break
+            A_gop = _agop_from_weights(W, Xc, alpha, M, centering)
+            del W
+            M = _metric_from_agop(A_gop, power, N * Y.shape[1], diag, normalise_trace)
     return RFMResult(M=history[-1].M, alpha=_frozen(alpha), X_train=_frozen(X), center=_frozen(center),
                      bandwidth=bandwidth, reg=reg, power=power, diag=diag, centering=centering,
                      normalise_trace=normalise_trace, classes=None if classes is None else _frozen(classes),

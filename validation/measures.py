@@ -1,7 +1,7 @@
 """Feature-learning measures of the Deep Neural Feature Ansatz (NFA): pure functions of NumPy arrays.
 
 They apply to the weights and Jacobians of any network (trained here or elsewhere); nothing is trained or
-simulated.  Conventions (docs/feature_learning.md, THEORY.md section 6):
+simulated.  Conventions (docs/feature_learning.md):
 
 * A layer computes ``z = h W^T + b`` with ``W`` of shape ``(n_out, n_in)``; ``h`` (``n_in``) is the layer input and
   ``z`` (``n_out``) its pre-activations.
@@ -22,6 +22,13 @@ gradients, cosine and ``W`` itself, ``cos(W^T W, W^T G W) = 1`` iff ``Q^T G Q`` 
 Every public function checks its arguments first and raises :class:`~sigprop.theory.errors.InputError` (a
 ``ValueError``) or :class:`~sigprop.theory.errors.InputTypeError` naming the argument and its allowed range.  No
 input is symmetrised or clipped silently.
+
+Extreme magnitudes: the scale-invariant measures (the correlations, the isotropy, :func:`nfa_isotropy_relation`)
+divide each matrix by the power of two just above its largest entry before any product, which is exact (no
+rounding): their values at ordinary magnitudes are unchanged bit for bit, and any finite magnitude gives the value
+of ordinary ones instead of an overflow.  The others (:func:`agop`, :func:`chain_rule_agop`, :func:`psd_power`)
+scale the same way internally and raise an :class:`~sigprop.theory.errors.InputError` naming the argument when the
+result itself is beyond float64 (about ``1.8e308``), instead of returning inf.
 
 Examples
 --------
@@ -45,6 +52,8 @@ import numpy as np
 
 from sigprop.theory.arguments import real_array
 from sigprop.theory.errors import InputError, InputTypeError
+
+from .exact_scaling import binary_exponent, power_denominator, rescaled, unit_scale
 
 __all__ = [
     "agop",
@@ -92,6 +101,7 @@ def _alpha(alpha, who: str) -> float:
 
 
 def _check_symmetric(M: np.ndarray, name: str, who: str, tol: float) -> None:
+    M = unit_scale(M)[0]  # relative test: the norms must not overflow
     scale = np.linalg.norm(M)
     if np.linalg.norm(M - M.T) > tol * scale:
         raise InputError(f"{who}: {name} must be symmetric to within ||{name} - {name}^T||_F <= {tol:g} "
@@ -99,11 +109,13 @@ def _check_symmetric(M: np.ndarray, name: str, who: str, tol: float) -> None:
                          "(it is not symmetrised silently)")
 
 
-def _check_psd_eigs(lam: np.ndarray, name: str, who: str, tol: float, why: str) -> None:
+def _check_psd_eigs(lam: np.ndarray, name: str, who: str, tol: float, why: str, e: int = 0) -> None:
+    """``lam``: eigenvalues of ``name 2^-e`` (reported in ``name``'s own units)."""
     top = float(np.max(np.abs(lam)))
     if lam.min() < -tol * top:
+        low, top = (float(np.ldexp(v, e)) for v in (lam.min(), top))
         raise InputError(f"{who}: {name} must be positive semi-definite {why}: eigenvalues >= -{tol:g} "
-                         f"max|eigenvalue|, got smallest {lam.min():.6g} (largest |.| {top:.6g})")
+                         f"max|eigenvalue|, got smallest {low:.6g} (largest |.| {top:.6g})")
 
 
 def _square(M: np.ndarray, name: str, who: str, n: int | None = None, what: str = "") -> None:
@@ -120,7 +132,10 @@ def agop(J, *, per_output: bool = False, centered: bool = False) -> np.ndarray:
     """Average gradient outer product of a Jacobian stack.
 
     ``M = (1/N) sum_x sum_k g_{x,k} g_{x,k}^T`` with ``g_{x,k} = J[x, k, :]`` (the gradient of output ``k`` on sample
-    ``x``), computed as one matrix product ``A^T A / N`` with ``A = J.reshape(N o, n)`` (BLAS, no Python loop).
+    ``x``), computed as one matrix product ``A^T A / N`` with ``A = J.reshape(N o, n)`` (BLAS, no Python loop), on
+    ``J`` divided by the power of two ``2^e`` just above ``max|J|`` and multiplied back by ``2^(2e)`` (exact), so no
+    partial sum overflows: an AGOP whose entries exceed float64 (``max|J|`` near ``1e154`` and beyond) is an
+    error, not inf.
 
     ``centered=True`` uses centred gradients ``g_{x,k} - mean_x g_{x,k}`` (the mean over samples, per output and
     coordinate), i.e. the gradient covariance ``M - sum_k m_k m_k^T`` with ``m_k = mean_x g_{x,k}``.  This is the
@@ -148,7 +163,8 @@ def agop(J, *, per_output: bool = False, centered: bool = False) -> np.ndarray:
     Raises
     ------
     InputError
-        ``J`` not 3-D (a single-output stack is ``(N, 1, n)``), empty or non-finite; ``centered`` with ``N < 2``.
+        ``J`` not 3-D (a single-output stack is ``(N, 1, n)``), empty or non-finite; ``centered`` with ``N < 2``;
+        an AGOP beyond float64 (overflow).
     InputTypeError
         ``J`` not a real numeric array; ``per_output``/``centered`` not bool.
 
@@ -168,22 +184,27 @@ def agop(J, *, per_output: bool = False, centered: bool = False) -> np.ndarray:
     centered = _flag(centered, "centered", who)
     J = _finite_array(J, "J", who, 3)
     N, o, n = J.shape
+    if centered and N < 2:
+        raise InputError(f"{who}: centered=True needs at least 2 samples (J.shape[0] >= 2), got {N}")
+    cause = f"max|J| = {float(np.max(np.abs(J))):.3g}"
+    J, e = unit_scale(J)
     if centered:
-        if N < 2:
-            raise InputError(f"{who}: centered=True needs at least 2 samples (J.shape[0] >= 2), got {N}")
         J = J - J.mean(axis=0, keepdims=True)
     if per_output:
         Jt = np.ascontiguousarray(J.transpose(1, 0, 2))          # (o, N, n)
-        return np.matmul(Jt.transpose(0, 2, 1), Jt) / N           # batched GEMM
-    A = J.reshape(N * o, n)
-    return (A.T @ A) / N
+        R = np.matmul(Jt.transpose(0, 2, 1), Jt) / N              # batched GEMM
+    else:
+        A = J.reshape(N * o, n)
+        R = (A.T @ A) / N
+    return rescaled(R, 2 * e, who, "the AGOP of J", cause, "J")
 
 
 def chain_rule_agop(W, G) -> np.ndarray:
     """The AGOP with respect to a layer's input from the AGOP ``G`` with respect to its pre-activations.
 
     With ``z = h W^T + b`` the Jacobians satisfy ``J_h = J_z W`` (whatever the bias and the activation of the
-    *next* layers), so ``AGOP_h = (1/N) sum J_h^T J_h = W^T G W``, exactly.
+    *next* layers), so ``AGOP_h = (1/N) sum J_h^T J_h = W^T G W``, exactly.  Computed on ``W`` and ``G`` divided by
+    powers of two (exact) so that no intermediate product overflows; a result beyond float64 is an error.
 
     Parameters
     ----------
@@ -200,7 +221,7 @@ def chain_rule_agop(W, G) -> np.ndarray:
     Raises
     ------
     InputError
-        Non-2-D, empty or non-finite arrays; ``G`` not ``n_out x n_out``.
+        Non-2-D, empty or non-finite arrays; ``G`` not ``n_out x n_out``; ``W^T G W`` beyond float64 (overflow).
     InputTypeError
         Non-numeric input.
 
@@ -216,7 +237,9 @@ def chain_rule_agop(W, G) -> np.ndarray:
     W = _finite_array(W, "W", who, 2)
     G = _finite_array(G, "G", who, 2)
     _square(G, "G", who, W.shape[0], "(n_out x n_out for W of shape (n_out, n_in))")
-    return W.T @ G @ W
+    (Ws, a), (Gs, b) = unit_scale(W), unit_scale(G)
+    return rescaled(Ws.T @ Gs @ Ws, 2 * a + b, who, "W^T G W",
+                     f"max|W| = {float(np.max(np.abs(W))):.3g} and max|G| = {float(np.max(np.abs(G))):.3g}", "W or G")
 
 
 # --- matrix power and correlations --------------------------------------------------------------------------
@@ -229,7 +252,8 @@ def psd_power(M, alpha: float, *, tol: float = DEFAULT_TOL) -> np.ndarray:
     symmetric (``||M - M^T||_F <= tol ||M||_F``; only then is ``eigh``, which reads one triangle, faithful) and, for
     non-integer ``alpha``, positive semi-definite: eigenvalues ``>= -tol max|lam|``.  Eigenvalues in
     ``[-tol max|lam|, 0)`` are rounding of a PSD matrix and are taken as 0 (stated here, so not silent); anything
-    more negative is an error.  Integer ``alpha`` allows any symmetric ``M`` (``lam^alpha`` is real).
+    more negative is an error.  Integer ``alpha`` allows any symmetric ``M`` (``lam^alpha`` is real).  A power
+    beyond float64 (``max|lam|^alpha`` above about ``1.8e308``) is an error, not inf.
 
     Parameters
     ----------
@@ -248,7 +272,8 @@ def psd_power(M, alpha: float, *, tol: float = DEFAULT_TOL) -> np.ndarray:
     ------
     InputError
         ``alpha <= 0`` or non-finite; ``M`` not square, non-finite, not symmetric (``alpha != 1``), or with an
-        eigenvalue below ``-tol max|lam|`` (non-integer ``alpha``); ``tol`` outside ``[0, 1)``.
+        eigenvalue below ``-tol max|lam|`` (non-integer ``alpha``); ``tol`` outside ``[0, 1)``; ``M^alpha`` beyond
+        float64 (overflow).
     InputTypeError
         Non-numeric ``M``, ``alpha`` or ``tol``.
 
@@ -267,21 +292,33 @@ def psd_power(M, alpha: float, *, tol: float = DEFAULT_TOL) -> np.ndarray:
     return _power(M, alpha, tol, who, "M")
 
 
-def _power(M: np.ndarray, alpha: float, tol: float, who: str, name: str) -> np.ndarray:
+def _power(M: np.ndarray, alpha: float, tol: float, who: str, name: str, *, e: int | None = None) -> np.ndarray:
+    """``M^alpha`` (``e=None``), or, for ``M`` given as ``name 2^-e``, a positive multiple of ``name^alpha``: the power
+    of the eigenvalues divided by the power of two just above the largest, so it neither overflows nor underflows
+    (for the scale-invariant correlations)."""
     if alpha == 1.0:
         return M
     _check_symmetric(M, name, who, tol)
     lam, V = np.linalg.eigh(M)
     if alpha != round(alpha):
-        _check_psd_eigs(lam, name, who, tol, f"for the fractional power alpha={alpha:g}")
+        _check_psd_eigs(lam, name, who, tol, f"for the fractional power alpha={alpha:g}", e or 0)
         lam = np.where(lam < 0.0, 0.0, lam)  # only rounding-level negatives reach here (documented)
-    return (V * lam ** alpha) @ V.T
+    if e is not None:
+        return (V * unit_scale(lam, power_denominator(alpha))[0] ** alpha) @ V.T
+    with np.errstate(over="ignore", invalid="ignore"):
+        P = (V * lam ** alpha) @ V.T
+    if not np.all(np.isfinite(P)):
+        raise InputError(f"{who}: {name}^alpha overflows float64: the largest |eigenvalue| of {name} is "
+                         f"{float(np.max(np.abs(lam))):.3g} and alpha = {alpha:g}; rescale {name} (or lower alpha)")
+    return P
 
 
 def _corr(A: np.ndarray, B: np.ndarray, measure: str, names: tuple[str, str], who: str) -> float:
-    a, b = A.ravel(), B.ravel()
+    """Cosine or Pearson of the flattened A and B, each divided by a power of two near its largest entry first
+    (exact, and the value is scale invariant), so that neither the norms nor the inner product overflow."""
+    a, b = unit_scale(A.ravel())[0], unit_scale(B.ravel())[0]
     if measure == "pearson":
-        a, b = a - a.mean(), b - b.mean()
+        a, b = unit_scale(a - a.mean())[0], unit_scale(b - b.mean())[0]
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     what = "zero" if measure == "cosine" else "constant (all entries equal)"
     for norm, name in ((na, names[0]), (nb, names[1])):
@@ -309,15 +346,26 @@ def nfa_correlation(W, M, *, alpha: float = 1.0, W0=None, measure: str = "cosine
     * Radhakrishnan et al. (arXiv 2212.13881), code ``aradha/deep_neural_feature_ansatz`` ``verify_deep_NFA.py``:
       cosine (its ``correlate``), ``alpha = 1``, ``D = W - W0`` (``remove_init = True``), and it prints the value for
       both uncentred and centred gradients (:func:`agop` ``centered=``).  The paper's stated ansatz uses ``W``.
+      ``W0=`` does *not* reproduce that file's number (on a depth-3 network, layer 1: 0.4717 here against 0.6631
+      there), because the file computes a different AGOP: it subtracts ``W0`` from the weights in place, inside the
+      network, so its AGOP is that of the network whose layer ``l`` is ``W - W0``, not of the trained network; and
+      for ``layer_idx >= 2`` it takes the layer's input activation one layer too far.  A separate function
+      reproduces that file's number (see docs/feature_learning.md).
     * Beaglehole et al., ``dmbeaglehole/centered_NFA`` (``MLP/utils.py`` ``mat_cov``, ``MLP/main.py``): Pearson,
       ``alpha = 1``, uncentred gradients, AGOP formed by the chain rule ``D^T K D`` with ``K`` the pre-activation
       gradient outer product; its "centered NFA" (``cnfa``) uses ``D = W - W0`` on *both* sides, i.e.
       ``nfa_correlation(W - W0, chain_rule_agop(W - W0, K), measure='pearson')``, not this function's ``W0=``.
-    * Later work (THEORY.md section 6) reports Pearson for ``W^T W`` against ``AGOP^(1/2)`` (``alpha = 0.5``).
+    * Later work on the NFA reports Pearson for ``W^T W`` against ``AGOP^(1/2)`` (``alpha = 0.5``).
 
     The defaults (``alpha=1``, cosine, ``W0=None``, uncentred ``M`` from the caller) are the paper's ansatz as
     stated and the choice under which the proposition holds: value 1 iff ``G`` is proportional to the identity on
-    range(W).  Pass ``W0=`` to reproduce verify_deep_NFA.py's number.
+    range(W).  ``W0=`` gives ``corr((W - W0)^T (W - W0), M^alpha)`` with the ``M`` the caller passes (normally the
+    AGOP of the trained network, weights ``W``).
+
+    The value is invariant under ``W -> c W`` (with ``W0 -> c W0``) and ``M -> c M`` for ``c > 0``, and is computed
+    so: ``W`` (with ``W0``), ``D``, ``M`` and the eigenvalues of ``M`` for ``alpha != 1`` are each divided by the
+    power of two just above their largest entry (exact) before any product, so any finite magnitude gives the
+    number of ordinary magnitudes instead of overflowing.
 
     Parameters
     ----------
@@ -329,7 +377,7 @@ def nfa_correlation(W, M, *, alpha: float = 1.0, W0=None, measure: str = "cosine
     alpha : float, default 1.0
         Power of ``M`` (``> 0``); ``0.5`` for the square-root version.
     W0 : array_like, shape (n_out, n_in), optional
-        Initial weights, subtracted from ``W`` when given.
+        Initial weights, subtracted from ``W`` when given (only in ``D``; ``M`` is used as given).
     measure : {'cosine', 'pearson'}, default 'cosine'
     tol : float, default 1e-10
         Tolerance of the symmetry/PSD checks of ``M`` when ``alpha != 1`` (:func:`psd_power`).
@@ -376,10 +424,13 @@ def nfa_correlation(W, M, *, alpha: float = 1.0, W0=None, measure: str = "cosine
         W0 = _finite_array(W0, "W0", who, 2)
         if W0.shape != W.shape:
             raise InputError(f"{who}: W0 must have the shape of W {W.shape}, got {W0.shape}")
-        D, dname = W - W0, "(W - W0)^T (W - W0)"
+        e = max(binary_exponent(W), binary_exponent(W0))  # one scale for both, so W - W0 is the exact scaling
+        D, dname = np.ldexp(W, -e) - np.ldexp(W0, -e), "(W - W0)^T (W - W0)"
     else:
         D, dname = W, "W^T W"
-    Ma = _power(M, alpha, tol, who, "M")
+    D = unit_scale(D)[0]
+    M, e = unit_scale(M, power_denominator(alpha))
+    Ma = _power(M, alpha, tol, who, "M", e=e)
     return _corr(D.T @ D, Ma, measure, (dname, "M^alpha" if alpha != 1.0 else "M"), who)
 
 
@@ -393,7 +444,8 @@ def frame_isotropy(G, subspace=None, *, tol: float = DEFAULT_TOL) -> float:
     ``mean(lam) / rms(lam)``: 1 exactly when ``G`` is proportional to ``I`` (a tight frame), ``1/sqrt(n)`` for rank
     one.  With ``subspace=Q`` (orthonormal columns, ``n x k``) it is the same for the compression ``Q^T G Q`` with
     ``k`` in place of ``n``: the isotropy of ``G`` on span(Q) (:func:`range_basis` gives the span of a layer's
-    weights, the only part of ``G`` the NFA sees).
+    weights, the only part of ``G`` the NFA sees).  Scale invariant, and computed on ``G`` divided by the power of
+    two just above ``max|G|`` (exact), so it is the same at any finite magnitude.
 
     Parameters
     ----------
@@ -429,9 +481,10 @@ def frame_isotropy(G, subspace=None, *, tol: float = DEFAULT_TOL) -> float:
     tol = _tol(tol, who)
     G = _finite_array(G, "G", who, 2)
     _square(G, "G", who)
+    G, e = unit_scale(G)
     _check_symmetric(G, "G", who, tol)
     if np.any(G):
-        _check_psd_eigs(np.linalg.eigvalsh(G), "G", who, tol, "(a frame operator)")
+        _check_psd_eigs(np.linalg.eigvalsh(G), "G", who, tol, "(a frame operator)", e)
     if subspace is not None:
         Q = _finite_array(subspace, "subspace", who, 2)
         n = G.shape[0]
@@ -489,7 +542,7 @@ def range_basis(W, *, rtol: float | None = None) -> np.ndarray:
     who = "range_basis"
     W = _finite_array(W, "W", who, 2)
     rt = max(W.shape) * np.finfo(float).eps if rtol is None else _tol(rtol, who)
-    U, s, _ = np.linalg.svd(W, full_matrices=False)
+    U, s, _ = np.linalg.svd(unit_scale(W)[0], full_matrices=False)  # range(W) is scale invariant
     if s[0] == 0.0:
         raise InputError(f"{who}: W is zero; its range is {{0}} and has no basis")
     return U[:, : int(np.sum(s > rt * s[0]))]
@@ -543,7 +596,9 @@ def nfa_isotropy_relation(W, G, *, rtol: float | None = None, tol: float = DEFAU
     ``C`` is proportional to ``I_r``, and in general ``sin theta_nfa <= (s_1^2 / q) sin theta_iso``,
     ``sin theta_iso <= (q / s_r^2) sin theta_nfa``, ``q = rms(s_i^2)``.  In terms of ``1 - cos``:
     ``1 - cosine <= 2 rho_forward^2 (1 - isotropy) <= 2 r (1 - isotropy)`` and ``1 - isotropy <= 2 rho_reverse^2
-    (1 - cosine) <= 2 kappa^4 (1 - cosine)``.  See docs/feature_learning.md for the proof and sharpness.
+    (1 - cosine) <= 2 kappa^4 (1 - cosine)``.  See docs/feature_learning.md for the proof and sharpness.  Every
+    field is invariant under ``W -> c W`` and ``G -> c G`` (``c > 0``) and is computed on ``W`` and ``G`` divided by
+    the powers of two just above their largest entries (exact), so any finite magnitude gives the ordinary numbers.
 
     Parameters
     ----------
@@ -583,9 +638,11 @@ def nfa_isotropy_relation(W, G, *, rtol: float | None = None, tol: float = DEFAU
     W = _finite_array(W, "W", who, 2)
     G = _finite_array(G, "G", who, 2)
     _square(G, "G", who, W.shape[0], "(n_out x n_out for W of shape (n_out, n_in))")
+    G, e = unit_scale(G)
+    W = unit_scale(W)[0]
     _check_symmetric(G, "G", who, tol)
     if np.any(G):
-        _check_psd_eigs(np.linalg.eigvalsh(G), "G", who, tol, "(a frame operator)")
+        _check_psd_eigs(np.linalg.eigvalsh(G), "G", who, tol, "(a frame operator)", e)
     rt = max(W.shape) * np.finfo(float).eps if rtol is None else _tol(rtol, who)
     U, s, _ = np.linalg.svd(W, full_matrices=False)
     if s[0] == 0.0:

@@ -16,6 +16,12 @@ of the top ``k`` eigenvectors), and the white reference, the Marchenko-Pastur la
 Pure functions of NumPy arrays: nothing is trained or simulated.  Bad input raises
 :class:`~sigprop.theory.errors.InputError` or :class:`~sigprop.theory.errors.InputTypeError` before any work.
 
+Extreme magnitudes: the alignment, the CKA and the effective ranks are scale invariant and are computed on their
+arrays divided by the power of two just above the largest entry (exact: no rounding), so their values at ordinary
+magnitudes are unchanged bit for bit and any finite magnitude gives the values of ordinary ones;
+:func:`weight_covariance` scales the same way and raises an ``InputError`` naming ``W`` when the covariance itself
+is beyond float64, instead of returning inf.
+
 Examples
 --------
 A rotated copy is aligned exactly:
@@ -41,6 +47,7 @@ import numpy as np
 from sigprop.theory.arguments import real_array
 from sigprop.theory.errors import InputError, InputTypeError
 from sigprop.theory.rainbow import COV_TOL, check_covariance
+from sigprop.validation.exact_scaling import binary_exponent, rescaled, unit_scale
 
 __all__ = [
     "ORTHO_TOL",
@@ -100,12 +107,22 @@ def _pair(F_a, F_b, who: str) -> tuple[np.ndarray, np.ndarray]:
     return F_a, F_b
 
 
+def _common_scale(F_a: np.ndarray, F_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both divided by one power of two, the one just above ``max(|F_a|, |F_b|)`` (exact): relative errors are
+    unchanged and no norm or product overflows."""
+    e = max(binary_exponent(F_a), binary_exponent(F_b))
+    return np.ldexp(F_a, -e), np.ldexp(F_b, -e)
+
+
 def procrustes(F_a, F_b) -> ProcrustesAlignment:
     """Orthogonal Procrustes alignment of ``F_a`` onto ``F_b``: ``A = U V^T`` from ``F_a^T F_b = U S V^T``.
 
     ``A`` minimises ``|F_a A - F_b|_F`` over orthogonal matrices (the same ``A`` as
     ``scipy.linalg.orthogonal_procrustes(F_a, F_b)``; unique when ``F_a^T F_b`` has full rank, otherwise one of the
-    minimisers, all with the same error).  The minimum is ``|F_a|^2 + |F_b|^2 - 2 sum(S)``.
+    minimisers, all with the same error).  The minimum is ``|F_a|^2 + |F_b|^2 - 2 sum(S)``.  ``A`` is invariant
+    under positive scalings of ``F_a`` and of ``F_b`` and the relative errors under one common scaling, so they are
+    computed on the arrays divided by powers of two (exact) and are the same at any finite magnitude (entries
+    near ``1e160`` and beyond included, whose ``F_a^T F_b`` would overflow).
 
     Parameters
     ----------
@@ -135,11 +152,15 @@ def procrustes(F_a, F_b) -> ProcrustesAlignment:
     0.0
     """
     F_a, F_b = _pair(F_a, F_b, "procrustes")
+    if not np.any(F_b):
+        raise InputError("procrustes: F_b is identically zero, so the relative error is undefined")
+    U, _, Vt = np.linalg.svd(unit_scale(F_a)[0].T @ unit_scale(F_b)[0])
+    A = U @ Vt
+    F_a, F_b = _common_scale(F_a, F_b)
     norm_b = float(np.linalg.norm(F_b))
     if norm_b == 0.0:
-        raise InputError("procrustes: F_b is identically zero, so the relative error is undefined")
-    U, _, Vt = np.linalg.svd(F_a.T @ F_b)
-    A = U @ Vt
+        raise InputError("procrustes: F_b is below 2^-1074 times max|F_a| (it vanishes when scaled with F_a), "
+                         "so the relative error is beyond float64")
     err = float(np.linalg.norm(F_a @ A - F_b)) / norm_b
     raw = float(np.linalg.norm(F_a - F_b)) / norm_b
     return ProcrustesAlignment(rotation=A, relative_error=err, raw_error=raw)
@@ -194,9 +215,13 @@ def aligned_error(F_a, F_b, rotation) -> float:
     """
     F_a, F_b = _pair(F_a, F_b, "aligned_error")
     A = _rotation(rotation, F_a.shape[1], "aligned_error")
+    if not np.any(F_b):
+        raise InputError("aligned_error: F_b is identically zero, so the relative error is undefined")
+    F_a, F_b = _common_scale(F_a, F_b)  # the ratio is scale invariant; the norms must not overflow
     norm_b = float(np.linalg.norm(F_b))
     if norm_b == 0.0:
-        raise InputError("aligned_error: F_b is identically zero, so the relative error is undefined")
+        raise InputError("aligned_error: F_b is below 2^-1074 times max|F_a| (it vanishes when scaled with F_a), "
+                         "so the relative error is beyond float64")
     return float(np.linalg.norm(F_a @ A - F_b)) / norm_b
 
 
@@ -208,7 +233,9 @@ def feature_cka(F_a, F_b) -> float:
     when there are fewer neurons than samples; otherwise the ``N x N`` kernels are formed).  In ``[0, 1]``;
     invariant under orthogonal maps of either network's neurons and under scaling, so two networks whose
     activations differ by a rotation have CKA 1.  The same number as
-    :func:`sigprop.theory.tangent.centered_kernel_alignment` ``(F_a F_a^T, F_b F_b^T)``.
+    :func:`sigprop.theory.tangent.centered_kernel_alignment` ``(F_a F_a^T, F_b F_b^T)``.  Computed on each matrix
+    (before and after centring) divided by the power of two just above its largest entry (exact), so any finite
+    magnitude gives the number of ordinary magnitudes.
 
     Parameters
     ----------
@@ -242,8 +269,8 @@ def feature_cka(F_a, F_b) -> float:
                          f"got {F_a.shape[0]} and {F_b.shape[0]}")
     if F_a.shape[0] < 2:
         raise InputError(f"feature_cka: need at least 2 samples, got {F_a.shape[0]}")
-    A = F_a - F_a.mean(axis=0)
-    B = F_b - F_b.mean(axis=0)
+    A, B = unit_scale(F_a)[0], unit_scale(F_b)[0]  # so that the means do not overflow
+    A, B = unit_scale(A - A.mean(axis=0))[0], unit_scale(B - B.mean(axis=0))[0]
     if max(A.shape[1], B.shape[1]) <= A.shape[0]:
         cross, na, nb = np.linalg.norm(A.T @ B) ** 2, np.linalg.norm(A.T @ A), np.linalg.norm(B.T @ B)
     else:
@@ -267,7 +294,8 @@ def weight_covariance(W, alignment=None) -> np.ndarray:
     (:func:`procrustes` of the layer below), ``z = (h A)(W A)^T``, so ``W A`` are the same weights in the
     reference's basis and ``A^T W^T W A / n_out`` is the covariance there; estimates of several networks can then
     be averaged.  The product is symmetrised, ``(C + C^T) / 2``, to remove the rounding asymmetry of ``G^T G``
-    (it is symmetric in exact arithmetic).
+    (it is symmetric in exact arithmetic).  It is formed from ``W`` divided by a power of two (exact); a covariance
+    beyond float64 (``max|W|`` near ``1e154`` and beyond) is an error, not inf.
 
     Parameters
     ----------
@@ -285,7 +313,8 @@ def weight_covariance(W, alignment=None) -> np.ndarray:
     Raises
     ------
     InputError
-        ``W`` not 2-D, empty or non-finite; ``alignment`` of the wrong shape or not orthogonal.
+        ``W`` not 2-D, empty or non-finite; ``alignment`` of the wrong shape or not orthogonal; a covariance beyond
+        float64 (overflow).
 
     Examples
     --------
@@ -300,10 +329,14 @@ def weight_covariance(W, alignment=None) -> np.ndarray:
            [1., 1.]])
     """
     W = real_array(W, "W", "weight_covariance", 2, allow_empty=False)
-    if alignment is not None:
-        W = W @ _rotation(alignment, W.shape[1], "weight_covariance")
+    A = None if alignment is None else _rotation(alignment, W.shape[1], "weight_covariance")
+    top = float(np.max(np.abs(W)))
+    W, e = unit_scale(W)
+    if A is not None:
+        W = W @ A
     C = W.T @ W / W.shape[0]
-    return 0.5 * (C + C.T)
+    return rescaled(0.5 * (C + C.T), 2 * e, "weight_covariance", "the covariance W^T W / n_out",
+                     f"max|W| = {top:.3g}", "W")
 
 
 def covariance_spectrum(C, tol: float = COV_TOL) -> np.ndarray:
@@ -343,12 +376,18 @@ def covariance_spectrum(C, tol: float = COV_TOL) -> np.ndarray:
     return lam
 
 
+def _spectrum(lam, who: str) -> np.ndarray:
+    """Checked eigenvalues divided by the power of two just above the largest (exact): for the scale-invariant
+    effective ranks, whose sums and squares then neither overflow nor underflow."""
+    return unit_scale(_eigenvalues(lam, who))[0]
+
+
 def _eigenvalues(lam, who: str) -> np.ndarray:
     lam = real_array(lam, "eigenvalues", who, 1, allow_empty=False)
     if np.any(lam < 0):
         raise InputError(f"{who}: eigenvalues must be >= 0 (a PSD spectrum, e.g. covariance_spectrum), "
                          f"got minimum {lam.min():.6g}")
-    if not lam.sum() > 0:
+    if not np.any(lam > 0):  # not lam.sum(): it may overflow
         raise InputError(f"{who}: eigenvalues are all zero, so the effective rank is undefined")
     return lam
 
@@ -358,7 +397,8 @@ def participation_ratio(eigenvalues) -> float:
 
     In ``[1, p]``: 1 for rank one, ``p`` for ``C`` proportional to the identity, ``r`` for ``r`` equal nonzero
     eigenvalues.  A white layer at initialisation (Marchenko-Pastur, aspect ratio ``y``) has ``p / (1 + y)``
-    (:func:`marchenko_pastur_participation`).
+    (:func:`marchenko_pastur_participation`).  Scale invariant, and computed on the eigenvalues divided by
+    the power of two just above the largest (exact), so any finite magnitude gives the same number.
 
     Parameters
     ----------
@@ -379,7 +419,7 @@ def participation_ratio(eigenvalues) -> float:
     >>> participation_ratio([2.0, 2.0, 0.0, 0.0]), participation_ratio([3.0, 1.0])
     (2.0, 1.6)
     """
-    lam = _eigenvalues(eigenvalues, "participation_ratio")
+    lam = _spectrum(eigenvalues, "participation_ratio")
     return float(lam.sum() ** 2 / np.sum(lam ** 2))
 
 
@@ -387,7 +427,8 @@ def entropy_rank(eigenvalues) -> float:
     """Effective rank by spectral entropy (Roy & Vetterli 2007): ``exp(-sum_i p_i log p_i)``, ``p = lambda / sum``.
 
     In ``[1, p]``, with ``0 log 0 = 0``; ``r`` for ``r`` equal nonzero eigenvalues; at least the participation ratio
-    (Renyi entropies decrease in their order: this is order 1, the participation ratio is order 2).
+    (Renyi entropies decrease in their order: this is order 1, the participation ratio is order 2).  Scale
+    invariant and computed so (as :func:`participation_ratio`).
 
     Parameters
     ----------
@@ -410,7 +451,7 @@ def entropy_rank(eigenvalues) -> float:
     >>> round(entropy_rank([3.0, 1.0]), 4)
     1.7548
     """
-    lam = _eigenvalues(eigenvalues, "entropy_rank")
+    lam = _spectrum(eigenvalues, "entropy_rank")
     p = lam / lam.sum()
     p = p[p > 0]  # 0 log 0 = 0 (also for subnormal eigenvalues whose share underflows to 0)
     return float(np.exp(-np.sum(p * np.log(p))))
@@ -418,6 +459,8 @@ def entropy_rank(eigenvalues) -> float:
 
 def top_share(eigenvalues, k: int) -> float:
     """Share of the trace in the ``k`` largest eigenvalues: ``sum_{i<=k} lambda_(i) / sum_i lambda_i``.
+
+    Scale invariant and computed so (as :func:`participation_ratio`).
 
     Parameters
     ----------
@@ -443,7 +486,7 @@ def top_share(eigenvalues, k: int) -> float:
     >>> top_share([1.0, 4.0, 3.0, 2.0], 2)
     0.7
     """
-    lam = _eigenvalues(eigenvalues, "top_share")
+    lam = _spectrum(eigenvalues, "top_share")
     k = _count(k, "k", "top_share", 1, lam.size)
     return float(np.sort(lam)[::-1][:k].sum() / lam.sum())
 
