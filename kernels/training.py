@@ -32,24 +32,30 @@ from __future__ import annotations
 import math
 import numbers
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from sigprop.theory.activations import Activation, as_activation
+from sigprop.theory.arguments import seed_value
 from sigprop.theory.errors import InputError, InputTypeError
 from sigprop.theory.tangent import centered_kernel_alignment_rank_one
 
 from .datasets import load_digits_data, synthetic_data
 
 __all__ = [
+    "DTYPES",
     "LOSSES",
     "PARAMETRISATIONS",
+    "RUNNING_AVERAGE_GAMMA",
+    "THRESHOLD_RULES",
     "LayerFeatures",
     "MLP",
     "MeasureRecord",
     "TangentAlignment",
+    "TrainingDivergenceWarning",
     "TrainingResult",
     "apply_measures",
     "evaluate",
@@ -70,6 +76,13 @@ __all__ = [
 
 LOSSES = ("mse", "cross_entropy")
 PARAMETRISATIONS = ("standard", "ntk")
+DTYPES = ("float64", "float32")                 # parameters and arithmetic of a network and its training
+THRESHOLD_RULES = ("full_loss", "running_average")
+RUNNING_AVERAGE_GAMMA = 0.9                     # r <- gamma r + (1 - gamma) (batch loss); r = first batch loss
+
+
+class TrainingDivergenceWarning(RuntimeWarning):
+    """:func:`train` met a non-finite loss: training stopped with non-finite parameters (``diverged=True``)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -95,14 +108,38 @@ def _check_real(x, name: str, lo: float, *, strict: bool, hi: float | None = Non
     return x
 
 
+def _real_array(x, name: str) -> np.ndarray:
+    """``x`` as an array of integer or float dtype; bool, complex, strings and objects refused, naming ``name``."""
+    if isinstance(x, (str, bytes)) or x is None:
+        raise InputTypeError(f"{name} must be a real numeric array, got {type(x).__name__}")
+    try:
+        a = np.asarray(x)
+    except (TypeError, ValueError) as exc:  # ragged nested lists and the like
+        raise InputTypeError(f"{name} must be a real numeric array ({exc})") from None
+    if a.dtype.kind not in "iuf":
+        raise InputTypeError(f"{name} must be a real numeric array (int or float), got dtype {a.dtype}")
+    return a
+
+
 def _check_data(X, name: str, dim: int | None = None) -> np.ndarray:
-    X = np.asarray(X, dtype=float)
+    X = _real_array(X, name).astype(float, copy=False)
     if X.ndim != 2 or X.shape[0] < 1 or (dim is not None and X.shape[1] != dim):
         raise InputError(f"{name} must be an (N, {dim if dim is not None else 'd'}) array with N >= 1, "
                          f"got shape {X.shape}")
     if not np.all(np.isfinite(X)):
         raise InputError(f"{name} has non-finite entries")
     return X
+
+
+def _check_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """One of :data:`DTYPES` (a name, a NumPy scalar type or dtype) as a NumPy dtype."""
+    try:
+        dt = None if dtype is None or isinstance(dtype, bool) else np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in DTYPES:
+        raise InputError(f"{name} must be one of {DTYPES}, got {dtype!r}")
+    return dt
 
 
 # --------------------------------------------------------------------------------------------
@@ -149,6 +186,24 @@ class MLP:
         """(n_0, n_1, ..., n_L, o)."""
         return (self.inputs,) + tuple(w.shape[0] for w in self.W)
 
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of the parameters (float64, or float32: ``init_network(..., dtype='float32')``)."""
+        return self.W[0].dtype
+
+    def astype(self, dtype: str | np.dtype) -> "MLP":
+        """A copy with the parameters converted to ``dtype`` (one of :data:`DTYPES`).
+
+        Examples
+        --------
+        >>> net = init_mlp(3, 2, depth=1, width=4)
+        >>> net.dtype, net.astype("float32").dtype
+        (dtype('float64'), dtype('float32'))
+        """
+        dt = _check_dtype(dtype)
+        return MLP([w.astype(dt) for w in self.W], None if self.b is None else [v.astype(dt) for v in self.b],
+                   self.activation, self.parametrisation, self.w_scale, self.b_scale)
+
     def weight(self, i: int) -> np.ndarray:
         """The effective weight ``w_scale[i] * W[i]`` of array index i (layer i+1)."""
         s = self.w_scale[i]
@@ -181,7 +236,7 @@ def _default_C_W(act: Activation) -> float:
 
 def init_network(widths: Sequence[int], *, activation: str | Activation = "relu", C_W: float | None = None,
                  C_b: float = 0.0, bias: bool = False, parametrisation: str = "standard",
-                 readout_gain: float = 1.0, seed: int = 0) -> MLP:
+                 readout_gain: float = 1.0, seed: int = 0, dtype: str | np.dtype = "float64") -> MLP:
     """A random MLP with hidden weights of variance ``C_W / fan_in``, biases ``N(0, C_b)``, readout ``gain^2/n_L``.
 
     Draws from ``default_rng(seed)``: every ``W_i`` as a standard normal (n_i x n_{i-1}) matrix in layer order
@@ -208,7 +263,10 @@ def init_network(widths: Sequence[int], *, activation: str | Activation = "relu"
     readout_gain : float, optional
         Readout weights ``N(0, readout_gain^2 / n_L)``, > 0 (default 1).
     seed : int, optional
-        Seed of ``default_rng``.
+        Seed of ``default_rng``, in [0, 2^64).
+    dtype : {'float64', 'float32'}, optional
+        dtype of the parameters (default float64).  The normals are drawn in float64 and rounded, so the float32
+        network is the float64 one of the same seed to float32 precision.
 
     Returns
     -------
@@ -219,7 +277,7 @@ def init_network(widths: Sequence[int], *, activation: str | Activation = "relu"
     ------
     InputError
         Widths shorter than 3 or not positive, C_W <= 0, C_b < 0, readout_gain <= 0, an unknown parametrisation,
-        NTK biases with C_b = 0, an unknown activation.
+        NTK biases with C_b = 0, an unknown activation, a seed outside [0, 2^64), an unknown dtype.
     InputTypeError
         Arguments of the wrong type.
 
@@ -240,6 +298,7 @@ def init_network(widths: Sequence[int], *, activation: str | Activation = "relu"
     readout_gain = _check_real(readout_gain, "readout_gain", 0.0, strict=True)
     if not isinstance(bias, (bool, np.bool_)):
         raise InputTypeError(f"bias must be a bool, got {type(bias).__name__}")
+    seed, dt = seed_value(seed), _check_dtype(dtype)
     if parametrisation not in PARAMETRISATIONS:
         raise InputError(f"parametrisation must be one of {PARAMETRISATIONS}, got {parametrisation!r}")
     ntk = parametrisation == "ntk"
@@ -253,11 +312,13 @@ def init_network(widths: Sequence[int], *, activation: str | Activation = "relu"
     if bias:
         b = [rng.standard_normal(widths[i + 1]) for i in range(n)] if C_b > 0 else [np.zeros(w) for w in widths[1:]]
     if ntk:
-        return MLP(Z, b, act, "ntk", tuple(w_fac), (math.sqrt(C_b),) * n)
-    W = [z * f for z, f in zip(Z, w_fac)]
-    if b is not None and C_b > 0:
-        b = [v * math.sqrt(C_b) for v in b]
-    return MLP(W, b, act, "standard")
+        net = MLP(Z, b, act, "ntk", tuple(w_fac), (math.sqrt(C_b),) * n)
+    else:
+        W = [z * f for z, f in zip(Z, w_fac)]
+        if b is not None and C_b > 0:
+            b = [v * math.sqrt(C_b) for v in b]
+        net = MLP(W, b, act, "standard")
+    return net if dt == np.float64 else net.astype(dt)
 
 
 def init_mlp(inputs: int, outputs: int, depth: int, width: int = 256, bias: bool = False, seed: int = 0,
@@ -269,7 +330,7 @@ def init_mlp(inputs: int, outputs: int, depth: int, width: int = 256, bias: bool
     inputs, outputs, depth, width : int
         ``widths = [inputs] + [width] * depth + [outputs]``; all >= 1.
     bias, seed, readout_gain, **kwargs
-        Passed to :func:`init_network` (``activation``, ``C_W``, ``C_b``, ``parametrisation``).
+        Passed to :func:`init_network` (``activation``, ``C_W``, ``C_b``, ``parametrisation``, ``dtype``).
 
     Returns
     -------
@@ -312,7 +373,7 @@ def _forward_pass(net: MLP, X: np.ndarray, keep_preact: bool = True) -> tuple[li
     h = X
     for i in range(net.depth):
         z = _preact(net, i, h)
-        h = phi(z)
+        h = _as_dtype_of(phi(z), z)
         Z.append(z if keep_preact else None)
         H.append(h)
     Z.append(_preact(net, net.depth, h))
@@ -324,8 +385,14 @@ def _output(net: MLP, X: np.ndarray) -> np.ndarray:
     phi = net.activation.fn
     h = X
     for i in range(net.depth):
-        h = phi(_preact(net, i, h))
+        z = _preact(net, i, h)
+        h = _as_dtype_of(phi(z), z)
     return _preact(net, net.depth, h)
+
+
+def _as_dtype_of(h: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``h`` in the dtype of ``z`` (an activation that computes in float64 keeps float32 training in float32)."""
+    return h if h.dtype == z.dtype else h.astype(z.dtype)
 
 
 def forward(net: MLP, X: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
@@ -338,7 +405,7 @@ def forward(net: MLP, X: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     >>> len(H), F.shape
     (2, (5, 2))
     """
-    H, Z = _forward_pass(net, X)
+    H, Z = _forward_pass(net, _check_data(X, "X", net.inputs).astype(net.dtype, copy=False))
     return H, Z[-1]
 
 
@@ -431,8 +498,9 @@ def loss_and_gradients(net: MLP, X: np.ndarray, y: np.ndarray, loss: str = "mse"
     ([(4, 3), (4, 4), (2, 4)], True)
     """
     _check_loss(loss)
-    X = _check_data(X, "X", net.inputs)
+    X = _check_data(X, "X", net.inputs).astype(net.dtype, copy=False)
     T, _ = _targets(net, y, loss, X.shape[0])
+    T = T.astype(net.dtype, copy=False)
     weight_decay = _check_real(weight_decay, "weight_decay", 0.0, strict=False)
     H, Z = _forward_pass(net, X)
     val, dF = _loss_and_dF(Z[-1], T, loss)
@@ -467,18 +535,18 @@ def _check_loss(loss) -> None:
 
 def _targets(net: MLP, y, loss: str, N: int) -> tuple[np.ndarray, np.ndarray | None]:
     """(T, labels): T (N x o) one-hot labels or float targets; labels the class indices (None for regression)."""
-    y = np.asarray(y)
+    y = _real_array(y, "y")
     o = net.outputs
     if np.issubdtype(y.dtype, np.integer):
         if y.shape != (N,):
-            raise InputError(f"labels must be integer class indices of shape ({N},), got {y.shape}")
+            raise InputError(f"y: labels must be integer class indices of shape ({N},), got {y.shape}")
         if y.min() < 0 or y.max() >= o:
-            raise InputError(f"labels must lie in [0, {o}) (the number of outputs), got [{y.min()}, {y.max()}]")
+            raise InputError(f"y: labels must lie in [0, {o}) (the number of outputs), got [{y.min()}, {y.max()}]")
         return one_hot(y, o), y
     if loss == "cross_entropy":
-        raise InputError(f"cross_entropy needs integer class labels of shape ({N},), got dtype {y.dtype}")
-    if not np.issubdtype(y.dtype, np.floating) or not (y.shape == (N, o) or (o == 1 and y.shape == (N,))):
-        raise InputError(f"mse targets must be integer labels ({N},) or floats of shape ({N}, {o})"
+        raise InputError(f"y: cross_entropy needs integer class labels of shape ({N},), got dtype {y.dtype}")
+    if not (y.shape == (N, o) or (o == 1 and y.shape == (N,))):
+        raise InputError(f"y: mse targets must be integer labels ({N},) or floats of shape ({N}, {o})"
                          f"{f' or ({N},)' if o == 1 else ''}, got {y.dtype} {y.shape}")
     if not np.all(np.isfinite(y)):
         raise InputError("targets y have non-finite entries")
@@ -490,7 +558,30 @@ def evaluate(net: MLP, X: np.ndarray, T: np.ndarray, loss: str, chunk: int = 204
     """(mean loss, accuracy) over a data set, in chunks; T (N x o) one-hot or targets.
 
     The accuracy compares argmax f with ``labels`` (default: argmax of T); NaN for regression targets (o = 1).
+
+    Examples
+    --------
+    >>> net = init_mlp(3, 2, depth=1, width=4)
+    >>> loss, acc = evaluate(net, np.eye(3), one_hot(np.array([0, 1, 1]), 2), "cross_entropy")
+    >>> loss > 0 and 0 <= acc <= 1
+    True
     """
+    _check_loss(loss)
+    X = _check_data(X, "X", net.inputs).astype(net.dtype, copy=False)
+    T = _check_data(T, "T", net.outputs)
+    if T.shape[0] != X.shape[0]:
+        raise InputError(f"T must have one row per sample of X ({X.shape[0]}), got {T.shape[0]}")
+    if labels is not None:
+        labels = _real_array(labels, "labels")
+        if labels.shape != (X.shape[0],) or labels.dtype.kind not in "iu" or (labels.size and labels.min() < 0):
+            raise InputError(f"labels must be None or non-negative integer class indices of shape ({X.shape[0]},), "
+                             f"got {labels.dtype} {labels.shape}")
+    return _evaluate(net, X, T.astype(net.dtype, copy=False), loss, _check_int(chunk, "chunk", 1), labels)
+
+
+def _evaluate(net: MLP, X: np.ndarray, T: np.ndarray, loss: str, chunk: int = 2048,
+              labels: np.ndarray | None = None) -> tuple[float, float]:
+    """:func:`evaluate` on checked arguments (X and T in the network's dtype)."""
     tot, correct = 0.0, 0
     for s in range(0, X.shape[0], chunk):
         F = _output(net, X[s:s + chunk])
@@ -583,12 +674,13 @@ def _outputs(net: MLP, outputs) -> list[int]:
     return outs
 
 
-def _layer_factors(net: MLP, X: np.ndarray, outs: list[int]):
-    """Yield (l, F_l, D_l) for hidden layers l+1 = L..1: F_l = s^2 H H^T (+ t^2 with biases), N x N, on the layer's
-    inputs; D_l = df_k/dz_{l+1} for the selected outputs, (o N) x n_{l+1}, output-major."""
+def _layer_factors(net: MLP, X: np.ndarray, outs: list[int], readout: bool = False):
+    """Yield (l, F_l, D_l) for hidden layers l+1 = L..1 (after the readout l = L when ``readout``): F_l = s^2 H H^T
+    (+ t^2 with biases), N x N, on the layer's inputs; D_l = df_k/dz_{l+1} for the selected outputs, (o N) x n_{l+1},
+    output-major (the readout's D_L stacks identity rows: df_k/dz_{L+1} = e_k)."""
     for feat in iter_layer_features(net, X):
         l = feat.layer - 1
-        if l == net.depth:
+        if l == net.depth and not readout:
             continue
         h = feat.inputs
         F = h @ h.T
@@ -627,21 +719,106 @@ def layer_kernels(net: MLP, X: np.ndarray, outputs: list[int] | None = None):
     return fwd, bwd, np.tile(fwd, (1, o, o)) * bwd
 
 
-def layer_alignments(net: MLP, X: np.ndarray, Y1h: np.ndarray) -> np.ndarray:
-    """CKA of each hidden layer's oN x oN tangent kernel with vec(Y) vec(Y)^T (Y (N, o), e.g. one-hot); streams.
+ALIGNMENT_DEFINITIONS = ("sigprop", "reference")
 
-    Uses :func:`sigprop.theory.tangent.centered_kernel_alignment_rank_one` (equal to the general CKA).
+
+def _check_definition(definition) -> str:
+    if not isinstance(definition, str) or definition not in ALIGNMENT_DEFINITIONS:
+        raise InputError(f"definition must be one of {ALIGNMENT_DEFINITIONS}, got {definition!r}")
+    return definition
+
+
+def _block_centred_alignment(F: np.ndarray, D: np.ndarray, Yc: np.ndarray, layer: int) -> float:
+    """``yc^T K yc / (|K|_F |yc|^2)``, K = (I_o x C_N) T (I_o x C_N), T = tile(F) o D D^T; one N x N block at a time.
+
+    ``Yc`` (N, o) has centred columns, so ``(I_o x C_N) vec(Yc) = vec(Yc)`` and the numerator is ``yc^T T yc``;
+    K's blocks are symmetric in pairs (K_jk = K_kj^T), so the pairs j > k are counted twice.  Memory O(N^2).
+    """
+    N, o = Yc.shape
+    D3 = D.reshape(o, N, -1).astype(float, copy=False)
+    F = F.astype(float, copy=False)
+    num = norm2 = raw2 = 0.0
+    for k in range(o):
+        for j in range(k, o):
+            B = D3[k] @ D3[j].T
+            B *= F
+            w = 1.0 if j == k else 2.0
+            raw2 += w * float(np.vdot(B, B))
+            B -= B.mean(axis=0, keepdims=True)
+            B -= B.mean(axis=1, keepdims=True)
+            norm2 += w * float(np.vdot(B, B))
+            num += w * float(Yc[:, k] @ B @ Yc[:, j])
+    if not math.isfinite(raw2):
+        raise InputError(f"layer {layer}: the tangent kernel has non-finite entries (or entries too large to square)")
+    if not norm2 > 1e-24 * raw2:
+        raise InputError(f"layer {layer}: the centred tangent kernel is zero: its alignment is undefined")
+    return num / (math.sqrt(norm2) * float(np.vdot(Yc, Yc)))
+
+
+def layer_alignments(net: MLP, X: np.ndarray, Y1h: np.ndarray, *, definition: str = "sigprop") -> np.ndarray:
+    """Alignment of each layer's tangent kernel with the labels Y (N, o), e.g. one-hot; streams over layers.
+
+    Both definitions start from the same raw kernel of layer i's raw parameters (weight, and bias when the network
+    has biases), on N samples and all o outputs, oN x oN, output-major (row ``k N + a``)::
+
+        T_i[(k,a),(j,b)] = (s_i^2 h_{i-1}(x_a) . h_{i-1}(x_b) + t_i^2 [bias]) (D_i^k D_i^j^T)_ab,   D_i^k = df_k/dz_i,
+
+    the Gram of the per-example Jacobians ``J_i[(k,a), :] = d f_k(x_a) / d(W_i, b_i)``.  With ``y = vec(Y)``
+    (output-major) they differ in which layers, which centring and which label vector::
+
+        'sigprop' (default)                         'reference' (nngeometry Jacobian(..., centering=True))
+        hidden layers i = 1..L (readout left out)   every Linear layer i = 1..L+1 (readout included)
+        C = I_{oN} - 1 1^T / (oN): one global       C = I_o (x) C_N, C_N = I_N - 1 1^T / N: each output's
+            centring over all oN entries                block centred over the samples, J_i^c = C J_i
+        y_c = C y (y minus the mean of all oN)      y_c = vec(Y - 1 mean_a Y) (each column centred)
+        A = y_c^T T y_c / (|C T C|_F |y_c|^2)       A = y_c^T K y_c / (|K|_F |y_c|^2),  K = C T C = J^c J^c^T
+
+    'sigprop' is the centred kernel alignment ``<C T C, C y y^T C> / (|C T C| |C y y^T C|)``
+    (:func:`sigprop.theory.tangent.centered_kernel_alignment_rank_one`).  'reference' is the per-layer formula of
+    the reference equilibrium code (``layer_alignment`` in ``bugbuglou/NTK_alignment``: ``A = yTKy / (frobK *
+    |y|^2)`` with ``targets = one_hot(targets); targets -= targets.mean(dim=0)``, K from ``FMatDense`` of a
+    per-layer ``Jacobian(..., centering=True)``), in float64.  Both numerators are ``y_c^T T y_c`` (the centring
+    leaves y_c unchanged); for one-hot labels of balanced classes the two y_c coincide.  What differs is the norm:
+    the global C keeps, and the block C removes, each output's mean over the samples (of the Jacobian rows), which
+    carries no label information; and the readout layer.
+
+    Parameters
+    ----------
+    net : MLP
+        The network.
+    X : numpy.ndarray, shape (N, n_0)
+        Finite inputs.
+    Y1h : numpy.ndarray, shape (N, o)
+        Targets (one-hot labels), not all equal ('sigprop') or with some column not constant ('reference').
+    definition : {'sigprop', 'reference'}, optional
+        Which alignment (above); default 'sigprop'.
+
+    Returns
+    -------
+    numpy.ndarray
+        'sigprop': shape (L,), index l <-> hidden layer l+1; 'reference': shape (L+1,), index i <-> layer i+1,
+        the last the readout (the reference's order: input layer first).  Index l < L names the same layer in both.
+
+    Raises
+    ------
+    InputError
+        An unknown definition, X or Y1h of the wrong shape, labels with zero centred norm, a layer whose centred
+        kernel is zero or non-finite.
 
     Examples
     --------
-    >>> X, y = synthetic_data(8, dim=3, classes=2, seed=0)
-    >>> layer_alignments(init_mlp(3, 2, depth=2, width=16), X, one_hot(y, 2)).shape
-    (2,)
+    >>> X, y = synthetic_data(8, dim=3, classes=2, seed=2)
+    >>> net, Y = init_mlp(3, 2, depth=2, width=16), one_hot(y, 2)
+    >>> layer_alignments(net, X, Y).shape, layer_alignments(net, X, Y, definition="reference").shape
+    ((2,), (3,))
     """
+    definition = _check_definition(definition)
     X = _check_data(X, "X", net.inputs)
     Y1h = np.asarray(Y1h, dtype=float)
     if Y1h.shape != (X.shape[0], net.outputs):
         raise InputError(f"label matrix must be (N, o) = ({X.shape[0]}, {net.outputs}), got {Y1h.shape}")
+    if definition == "reference":
+        return _reference_layer_alignments(net, X, Y1h)
     y = Y1h.T.reshape(-1)
     if not np.ptp(y) > 0:
         raise InputError("label matrix has zero centred norm (all entries equal)")
@@ -651,6 +828,19 @@ def layer_alignments(net: MLP, X: np.ndarray, Y1h: np.ndarray) -> np.ndarray:
         T = D @ D.T
         T *= np.tile(F, (o, o))
         out[l] = centered_kernel_alignment_rank_one(T, y)
+    return out
+
+
+def _reference_layer_alignments(net: MLP, X: np.ndarray, Y1h: np.ndarray) -> np.ndarray:
+    """The 'reference' definition of :func:`layer_alignments`: shape (L+1,), readout last."""
+    if not np.all(np.isfinite(Y1h)):
+        raise InputError("label matrix has non-finite entries")
+    Yc = Y1h - Y1h.mean(axis=0, keepdims=True)
+    if not np.vdot(Yc, Yc) > 0:
+        raise InputError("label matrix has zero centred norm (every column constant over the samples)")
+    out = np.empty(net.depth + 1)
+    for l, F, D in _layer_factors(net, X, list(range(net.outputs)), readout=True):
+        out[l] = _block_centred_alignment(F, D, Yc, l + 1)
     return out
 
 
@@ -715,7 +905,7 @@ def apply_measures(net: MLP, measures: Sequence[Callable[[MLP], Any]]) -> dict[s
 
 @dataclass(frozen=True, eq=False)
 class TangentAlignment:
-    """Measure: per-hidden-layer CKA of the tangent kernel with the labels (:func:`layer_alignments`), shape (L,).
+    """Measure: per-layer alignment of the tangent kernel with the labels (:func:`layer_alignments`).
 
     Parameters
     ----------
@@ -725,20 +915,27 @@ class TangentAlignment:
         Their class indices (one-hot over the network's outputs).
     name : str, optional
         Record name (default ``'tangent_alignment'``).
+    definition : {'sigprop', 'reference'}, optional
+        ``'sigprop'`` (default): CKA with global centring, hidden layers only, shape (L,); ``'reference'``: the
+        reference code's per-output-centred alignment, readout included, shape (L+1,) (:func:`layer_alignments`).
 
     Examples
     --------
-    >>> X, y = synthetic_data(8, dim=3, classes=2, seed=0)
+    >>> X, y = synthetic_data(8, dim=3, classes=2, seed=2)
     >>> m = TangentAlignment(X, y)
-    >>> apply_measures(init_mlp(3, 2, depth=2, width=16), [m])["tangent_alignment"].shape
-    (2,)
+    >>> r = TangentAlignment(X, y, name="reference_alignment", definition="reference")
+    >>> values = apply_measures(init_mlp(3, 2, depth=2, width=16), [m, r])
+    >>> values["tangent_alignment"].shape, values["reference_alignment"].shape
+    ((2,), (3,))
     """
 
     X: np.ndarray
     labels: np.ndarray
     name: str = "tangent_alignment"
+    definition: str = "sigprop"
 
     def __post_init__(self):
+        _check_definition(self.definition)
         X = _check_data(self.X, "X")
         labels = np.asarray(self.labels)
         if labels.shape != (X.shape[0],) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
@@ -750,7 +947,7 @@ class TangentAlignment:
     def __call__(self, net: MLP) -> np.ndarray:
         if self.labels.max() >= net.outputs:
             raise InputError(f"labels must lie in [0, {net.outputs}) (the network's outputs)")
-        return layer_alignments(net, self.X, one_hot(self.labels, net.outputs))
+        return layer_alignments(net, self.X, one_hot(self.labels, net.outputs), definition=self.definition)
 
 
 # --------------------------------------------------------------------------------------------
@@ -759,7 +956,8 @@ class TangentAlignment:
 @dataclass(frozen=True)
 class MeasureRecord:
     """One value of a measure: ``trigger`` 'init' (epoch 0), 'epoch', 'threshold' (with its ``threshold``) or
-    'final'; ``epoch`` = epochs completed; ``loss`` = training loss then."""
+    'final'; ``epoch`` = epochs completed (or begun, after a step budget ended one early); ``loss`` = training loss
+    then; ``step`` = SGD steps taken then."""
 
     name: str
     trigger: str
@@ -767,11 +965,19 @@ class MeasureRecord:
     loss: float
     value: Any
     threshold: float | None = None
+    step: int | None = None
 
 
 @dataclass
 class TrainingResult:
-    """Loss and accuracy per epoch (index 0: before training), the measures' records, threshold epochs."""
+    """Loss and accuracy per epoch (index 0: before training), the measures' records, threshold epochs and steps.
+
+    Entry e of ``loss_history``, ``accuracy_history``, ``step_history`` and ``running_loss_history`` is read after
+    epoch e (the last one after fewer steps when ``max_steps`` ended an epoch early): the full training-set loss,
+    its accuracy, the SGD steps taken so far, and the running average of the mini-batch losses (NaN at e = 0).
+    ``diverged_epoch`` / ``diverged_step``: where a non-finite loss was first seen (the parameters after that many
+    steps gave it), None without a divergence.
+    """
 
     net: MLP
     loss_history: list[float]
@@ -783,6 +989,13 @@ class TrainingResult:
     seconds: float = 0.0
     measure_seconds: float = 0.0
     clipped_steps: int = 0                                    # steps whose gradient was clipped
+    steps: int = 0                                            # SGD steps taken
+    step_at: dict[float, int] = field(default_factory=dict)   # threshold -> SGD steps taken when first crossed
+    step_history: list[int] = field(default_factory=list)
+    running_loss_history: list[float] = field(default_factory=list)
+    threshold_rule: str = "full_loss"
+    diverged_epoch: int | None = None
+    diverged_step: int | None = None
 
     @property
     def mlp(self) -> MLP:
@@ -833,11 +1046,21 @@ class _Plan:
     measure_final: bool
     stop_at_last_threshold: bool
     seed: int
+    max_steps: int | None = None
+    threshold_rule: str = "full_loss"
+    dtype: np.dtype | None = None       # None: the network's
 
 
 def _check_plan(loss, lr, momentum, batch_size, epochs, weight_decay, clip_norm, thresholds, measure_epochs,
-                measure_init, measure_final, stop_at_last_threshold, seed) -> _Plan:
+                measure_init, measure_final, stop_at_last_threshold, seed, max_steps=None, threshold_rule="full_loss",
+                dtype=None) -> _Plan:
     _check_loss(loss)
+    seed = seed_value(seed)
+    if max_steps is not None:
+        max_steps = _check_int(max_steps, "max_steps", 1)
+    if threshold_rule not in THRESHOLD_RULES:
+        raise InputError(f"threshold_rule must be one of {THRESHOLD_RULES}, got {threshold_rule!r}")
+    dtype = None if dtype is None else _check_dtype(dtype)
     lr = _check_real(lr, "lr", 0.0, strict=True)
     momentum = _check_real(momentum, "momentum", 0.0, strict=False, hi=1.0)
     weight_decay = _check_real(weight_decay, "weight_decay", 0.0, strict=False)
@@ -851,7 +1074,16 @@ def _check_plan(loss, lr, momentum, batch_size, epochs, weight_decay, clip_norm,
     ts = tuple(sorted((_check_real(t, "thresholds", 0.0, strict=True) for t in thresholds), reverse=True))
     eps = frozenset(_check_int(e, "measure_epochs", 1) for e in measure_epochs)
     return _Plan(loss, lr, momentum, batch_size, epochs, weight_decay, clip_norm, ts, eps, bool(measure_init),
-                 bool(measure_final), bool(stop_at_last_threshold), seed)
+                 bool(measure_final), bool(stop_at_last_threshold), seed, max_steps, threshold_rule, dtype)
+
+
+def _check_net(net) -> None:
+    """``net`` an :class:`MLP` whose parameters all share one dtype of :data:`DTYPES`."""
+    if not isinstance(net, MLP):
+        raise InputTypeError(f"net must be an MLP, got {type(net).__name__}")
+    kinds = {np.asarray(p).dtype.name for p in _params(net)}
+    if len(kinds) != 1 or not kinds <= set(DTYPES):
+        raise InputError(f"net's parameters must all have one dtype of {DTYPES}, got {sorted(kinds)}")
 
 
 def train(net: MLP, X: np.ndarray, y: np.ndarray, *, loss: str = "cross_entropy", lr: float = 0.01,
@@ -859,15 +1091,30 @@ def train(net: MLP, X: np.ndarray, y: np.ndarray, *, loss: str = "cross_entropy"
           clip_norm: float | None = None, measures: Sequence[Callable[[MLP], Any]] = (),
           thresholds: Sequence[float] = (), measure_epochs: Sequence[int] = (), measure_init: bool = True,
           measure_final: bool = True, stop_at_last_threshold: bool = False, seed: int = 0,
+          max_steps: int | None = None, threshold_rule: str = "full_loss", dtype: str | np.dtype | None = None,
           blas_threads: int | None = 1) -> TrainingResult:
     """Train ``net`` in place by mini-batch SGD with momentum, calling the measures at the chosen moments.
 
     After every epoch the loss is evaluated on the whole training set (``loss_history``).  Measures run: before
-    training (``measure_init``), after each epoch in ``measure_epochs``, after the epoch in which the loss first
-    fell below each threshold (all thresholds crossed in one epoch share one evaluation), and at the end
+    training (``measure_init``), after each epoch in ``measure_epochs``, after the epoch in which a threshold was
+    first reached (``threshold_rule``; all thresholds reached in one epoch share one evaluation), and at the end
     (``measure_final``; not after a divergence).  A measure runs at most once per epoch; every trigger gets its
-    own :class:`MeasureRecord`.  Training stops early on a non-finite loss (``diverged``) and, with
-    ``stop_at_last_threshold``, once every threshold has been crossed.
+    own :class:`MeasureRecord`.  Training stops after ``epochs`` epochs or ``max_steps`` SGD steps, whichever
+    comes first; early on a non-finite loss (``diverged``, with a :class:`TrainingDivergenceWarning` naming the
+    epoch and step); and, with ``stop_at_last_threshold``, once every threshold has been reached.
+
+    Threshold rules: ``'full_loss'`` (default): threshold t is reached after the first epoch whose full
+    training-set loss is < t.  ``'running_average'`` (the rule of the reference code of the equilibrium
+    experiment): the mini-batch losses feed a running average ``r <- 0.9 r + 0.1 loss`` (:data:`RUNNING_AVERAGE_GAMMA`;
+    r starts at the first batch's loss and runs across epochs; ``running_loss_history``); t is reached after
+    epoch e >= 2 when r < t at the end of epochs e - 1 and e.  (That code starts its previous-epoch value at 1,
+    so for t > 1 it could fire after one epoch; here two epoch ends are always needed.)  An epoch that
+    ``max_steps`` cuts short counts as an epoch end for the thresholds, not for ``measure_epochs``.
+    ``epoch_at[t]`` and ``step_at[t]`` record where each threshold was reached.
+
+    float32 training (``dtype='float32'``, or a network from ``init_network(..., dtype='float32')``) runs the
+    forward and backward passes, the loss gradient and the SGD update in float32 (X and the targets rounded to
+    float32); the losses are summed in float64.  Its accuracy against float64 is measured in docs/training.md.
 
     Parameters
     ----------
@@ -902,7 +1149,15 @@ def train(net: MLP, X: np.ndarray, y: np.ndarray, *, loss: str = "cross_entropy"
     stop_at_last_threshold : bool, optional
         Stop once every threshold is crossed.
     seed : int, optional
-        Seed of the mini-batch order.
+        Seed of the mini-batch order, in [0, 2^64).
+    max_steps : int or None, optional
+        Budget in SGD steps (>= 1; None: no budget); the last epoch may end early.  ``steps`` says how many were
+        taken.
+    threshold_rule : {'full_loss', 'running_average'}, optional
+        How thresholds are read (above).
+    dtype : {None, 'float64', 'float32'}, optional
+        Parameters and arithmetic; None (default): the network's dtype (float64 unless made otherwise).  A
+        different dtype converts the network's parameters first (``net.W[i]`` and ``net.b[i]`` are replaced).
     blas_threads : int or None, optional
         Caps BLAS threads during training and measuring (default 1: batch-sized products gain little from threads,
         and multithreaded BLAS slows down many-fold on a busy machine); None leaves BLAS alone.
@@ -910,12 +1165,19 @@ def train(net: MLP, X: np.ndarray, y: np.ndarray, *, loss: str = "cross_entropy"
     Returns
     -------
     TrainingResult
-        Histories, records, threshold epochs, timing, clipped steps.
+        Histories, records, threshold epochs and steps, steps taken, timing, clipped steps.
 
     Raises
     ------
     InputError
-        Any argument out of range, checked before training (non-finite X, labels out of range, lr <= 0, ...).
+        Any argument out of range, checked before training (non-finite or complex X, labels out of range,
+        lr <= 0, a seed outside [0, 2^64), ...).
+
+    Warns
+    -----
+    TrainingDivergenceWarning
+        The loss became non-finite (the epoch and step are in the message and in ``diverged_epoch``,
+        ``diverged_step``).
 
     Examples
     --------
@@ -928,18 +1190,29 @@ def train(net: MLP, X: np.ndarray, y: np.ndarray, *, loss: str = "cross_entropy"
     [('init', 0), ('epoch', 2), ('final', 3)]
     """
     plan = _check_plan(loss, lr, momentum, batch_size, epochs, weight_decay, clip_norm, thresholds, measure_epochs,
-                       measure_init, measure_final, stop_at_last_threshold, seed)
+                       measure_init, measure_final, stop_at_last_threshold, seed, max_steps, threshold_rule, dtype)
     named = _check_measures(measures)
-    if not isinstance(net, MLP):
-        raise InputTypeError(f"net must be an MLP, got {type(net).__name__}")
+    _check_net(net)
     X = _check_data(X, "X", net.inputs)
     T, labels = _targets(net, y, plan.loss, X.shape[0])
-    if blas_threads is None:
+    threads = None if blas_threads is None else _check_int(blas_threads, "blas_threads", 1)
+    dt = net.dtype if plan.dtype is None else plan.dtype
+    _convert_in_place(net, dt)
+    X, T = X.astype(dt, copy=False), T.astype(dt, copy=False)
+    if threads is None:
         return _train(net, X, T, labels, plan, named)
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(_check_int(blas_threads, "blas_threads", 1), user_api="blas"):
+    with threadpool_limits(threads, user_api="blas"):
         return _train(net, X, T, labels, plan, named)
+
+
+def _convert_in_place(net: MLP, dtype: np.dtype) -> None:
+    """Replace the network's parameter arrays by ``dtype`` copies (nothing when they have that dtype)."""
+    if net.dtype == dtype:
+        return
+    for arrays in (net.W, net.b or []):
+        arrays[:] = [a.astype(dtype) for a in arrays]
 
 
 def _clip_scale(gW: list[np.ndarray], gb: list[np.ndarray] | None, clip_norm: float) -> float:
@@ -966,14 +1239,18 @@ def _sgd_step(net: MLP, gW, gb, vW, vb, plan: _Plan) -> None:
             net.b[i] -= lr * vb[i]
 
 
-def _epoch(net: MLP, X, T, perm, vW, vb, plan: _Plan) -> int:
-    """One pass over the mini-batches of ``perm``; returns the number of clipped steps."""
-    clipped = 0
+def _epoch(net: MLP, X, T, perm, vW, vb, plan: _Plan, max_batches: int | None = None) -> tuple[int, list[float]]:
+    """One pass over the mini-batches of ``perm`` (at most ``max_batches`` of them); returns the number of clipped
+    steps and the mini-batch losses (each before its step)."""
+    clipped, losses = 0, []
     keep_preact = not _deriv_multiplier(net.activation)[1]
     for s in range(0, X.shape[0], plan.batch_size):
+        if len(losses) == max_batches:
+            break
         idx = perm[s:s + plan.batch_size]
         H, Z = _forward_pass(net, X[idx], keep_preact)
-        _, dF = _loss_and_dF(Z[-1], T[idx], plan.loss)
+        val, dF = _loss_and_dF(Z[-1], T[idx], plan.loss)
+        losses.append(val)
         gW, gb = _gradients(net, H, Z, dF)
         scale = 1.0 if plan.clip_norm is None else _clip_scale(gW, gb, plan.clip_norm)
         if scale != 1.0:
@@ -981,7 +1258,15 @@ def _epoch(net: MLP, X, T, perm, vW, vb, plan: _Plan) -> int:
             gW = [g * scale for g in gW]
             gb = None if gb is None else [g * scale for g in gb]
         _sgd_step(net, gW, gb, vW, vb, plan)
-    return clipped
+    return clipped, losses
+
+
+def _running_average(r: float | None, losses: list[float]) -> float | None:
+    """The running average after ``losses``: r <- gamma r + (1 - gamma) loss, starting at the first loss."""
+    g = RUNNING_AVERAGE_GAMMA
+    for v in losses:
+        r = v if r is None else g * r + (1.0 - g) * v
+    return r
 
 
 class _Recorder:
@@ -998,9 +1283,9 @@ class _Recorder:
             t0 = time.perf_counter()
             self._epoch, self._values = epoch, {name: m(net) for name, m in self.named}
             self.result.measure_seconds += time.perf_counter() - t0
-        loss = self.result.loss_history[epoch]
+        loss, step = self.result.loss_history[epoch], self.result.step_history[epoch]
         for name, _ in self.named:
-            self.result.records.append(MeasureRecord(name, trigger, epoch, loss, self._values[name], threshold))
+            self.result.records.append(MeasureRecord(name, trigger, epoch, loss, self._values[name], threshold, step))
 
 
 def _train(net: MLP, X, T, labels, plan: _Plan, named) -> TrainingResult:
@@ -1008,26 +1293,30 @@ def _train(net: MLP, X, T, labels, plan: _Plan, named) -> TrainingResult:
     rng = np.random.default_rng(plan.seed)
     vW = [np.zeros_like(w) for w in net.W]
     vb = None if net.b is None else [np.zeros_like(v) for v in net.b]
-    result = TrainingResult(net, [], [], plan.thresholds)
+    result = TrainingResult(net, [], [], plan.thresholds, threshold_rule=plan.threshold_rule)
     rec = _Recorder(result, named)
-    l0, a0 = evaluate(net, X, T, plan.loss, labels=labels)
-    result.loss_history.append(l0)
-    result.accuracy_history.append(a0)
+    _log(result, *_evaluate(net, X, T, plan.loss, labels=labels), None)
     if plan.measure_init:
         rec.record(net, "init", 0)
-    epoch = 0
+    n_batches = -(-X.shape[0] // plan.batch_size)
+    running = None
     for epoch in range(1, plan.epochs + 1):
-        result.clipped_steps += _epoch(net, X, T, rng.permutation(X.shape[0]), vW, vb, plan)
-        cur, acc = evaluate(net, X, T, plan.loss, labels=labels)
-        result.loss_history.append(cur)
-        result.accuracy_history.append(acc)
-        if not math.isfinite(cur):
-            result.diverged = True
+        budget = None if plan.max_steps is None else plan.max_steps - result.steps
+        if budget == 0:
             break
-        if epoch in plan.measure_epochs:
+        clipped, losses = _epoch(net, X, T, rng.permutation(X.shape[0]), vW, vb, plan, budget)
+        result.clipped_steps += clipped
+        running = _running_average(running, losses)
+        result.steps += len(losses)
+        cur, acc = _evaluate(net, X, T, plan.loss, labels=labels)
+        _log(result, cur, acc, running)
+        if not math.isfinite(cur):
+            _diverged(result, epoch, losses)
+            break
+        if epoch in plan.measure_epochs and len(losses) == n_batches:
             rec.record(net, "epoch", epoch)
-        for t in [t for t in plan.thresholds if t not in result.epoch_at and cur < t]:
-            result.epoch_at[t] = epoch
+        for t in _reached(result, plan):
+            result.epoch_at[t], result.step_at[t] = epoch, result.steps
             rec.record(net, "threshold", epoch, t)
         if plan.stop_at_last_threshold and plan.thresholds and len(result.epoch_at) == len(plan.thresholds):
             break
@@ -1035,3 +1324,34 @@ def _train(net: MLP, X, T, labels, plan: _Plan, named) -> TrainingResult:
         rec.record(net, "final", len(result.loss_history) - 1)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _log(result: TrainingResult, loss: float, accuracy: float, running: float | None) -> None:
+    """Append one epoch end to the histories."""
+    result.loss_history.append(loss)
+    result.accuracy_history.append(accuracy)
+    result.step_history.append(result.steps)
+    result.running_loss_history.append(math.nan if running is None else running)
+
+
+def _reached(result: TrainingResult, plan: _Plan) -> list[float]:
+    """The thresholds not reached before and reached at the latest epoch end, by ``plan.threshold_rule``."""
+    if plan.threshold_rule == "full_loss":
+        cur = result.loss_history[-1]
+        return [t for t in plan.thresholds if t not in result.epoch_at and cur < t]
+    r = result.running_loss_history
+    if len(r) < 3:                     # entry 0 is before training: two epoch ends need entries 1 and 2
+        return []
+    return [t for t in plan.thresholds if t not in result.epoch_at and r[-2] < t and r[-1] < t]
+
+
+def _diverged(result: TrainingResult, epoch: int, losses: list[float]) -> None:
+    """Mark the divergence found after ``epoch`` and warn: the first non-finite mini-batch loss of the epoch (the
+    parameters after that many steps gave it), else the end of the epoch."""
+    bad = next((k for k, v in enumerate(losses) if not math.isfinite(v)), len(losses))
+    result.diverged = True
+    result.diverged_epoch, result.diverged_step = epoch, result.steps - len(losses) + bad
+    warnings.warn(f"train: the training loss became non-finite in epoch {epoch}, after {result.diverged_step} SGD "
+                  f"steps (training-set loss {result.loss_history[-1]} after the epoch); training stopped with "
+                  f"non-finite parameters (diverged=True): lower lr, or set clip_norm", TrainingDivergenceWarning,
+                  stacklevel=4)
