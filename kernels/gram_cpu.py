@@ -1,4 +1,4 @@
-"""The ``gram`` method on the CPU: exact Markov chain on P x P Gram matrices (THEORY.md sec. 4).
+"""The ``gram`` method on the CPU: exact Markov chain on P x P Gram matrices (docs/derivations.md, section 4).
 
 Given ``h^(l-1)`` (Gram ``H = h^T h / n_{l-1}``), the rows ``(z_i, s_i)`` of layer ``l`` are i.i.d. with
 ``z_i ~ N(0, C_b + C_W H)`` (pre-activations) and, independently, ``s_i ~ N(0, H)`` (the random-projection

@@ -5,7 +5,7 @@ working buffers) against what the machine has, processes the networks in batches
 per batch, so batching never changes a number), and dispatches to one of three methods:
 
 - ``'gram'``: exact Markov chain on P x P Gram matrices, O(n P^2) per layer (Gaussian weights, forward only;
-  THEORY.md sec. 4; :mod:`sigprop.kernels.gram_cpu`, :mod:`sigprop.kernels.gram_cuda`);
+  docs/derivations.md, section 4; :mod:`sigprop.kernels.gram_cpu`, :mod:`sigprop.kernels.gram_cuda`);
 - ``'explicit'``: explicit weights regenerated from the counter-based RNG, O(n^2 P) per layer, any weight
   distribution, backward pass (:mod:`sigprop.kernels.explicit_cpu`, :mod:`sigprop.kernels.explicit_cuda`);
 - ``'numpy'``: the dense NumPy reference of ``'explicit'`` (same numbers up to rounding; slow; CPU only).

@@ -1,4 +1,4 @@
-"""Convergence cases of the kernel sequence (THEORY.md section 1) and their bounds."""
+"""Convergence cases of the kernel sequence (docs/derivations.md, section 1) and their bounds."""
 import math
 
 import numpy as np

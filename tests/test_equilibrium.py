@@ -24,7 +24,8 @@ from sigprop.validation.stats import theory_exponent
 
 
 def _gap_map_mp(e, a_plus=1.0, a_minus=0.0):
-    """1 - kappa(1 - e) from THEORY.md's closed form for a min(x,0) + b max(x,0), normalised, at 50 digits."""
+    """1 - kappa(1 - e) from the closed form for a min(x,0) + b max(x,0) (docs/derivations.md, section 1),
+    normalised, at 50 digits."""
     with mp.workdps(50):
         c = 1 - mp.mpf(e)
         a, b = mp.mpf(a_minus), mp.mpf(a_plus)

@@ -180,7 +180,8 @@ def _kurtosis_ratio(m2, m4):
 
 @pytest.mark.parametrize("n,S", [(4, 30000), (16, 8000)])
 def test_deep_linear_fourth_moment(n, S):
-    """Deep linear net, one input: E[z^4]/(3 E[z^2]^2) at layer l is (1 + 2/n)^(l-1) exactly (THEORY sec. 3)."""
+    """Deep linear net, one input: E[z^4]/(3 E[z^2]^2) at layer l is (1 + 2/n)^(l-1) exactly
+    (docs/derivations.md, 3.1)."""
     L = 8
     x = np.random.default_rng(2).standard_normal((1, 10))
     x *= np.sqrt(10) / np.linalg.norm(x)
@@ -264,8 +265,8 @@ def test_forward_statistics_are_bit_identical_for_exact_weights(act_name, weight
         np.testing.assert_allclose(got[k], ref[k], rtol=1e-12, atol=1e-14 * np.abs(ref[k]).max(), err_msg=k)
 
 
-# The failing example of issue 14 (tests/test_explicit.py::test_property_explicit_equals_reference on a
-# Skylake-AVX512 Xeon), exactly as hypothesis reported it.
+# A failing example that hypothesis once reported for test_property_explicit_equals_reference (on a
+# Skylake-AVX512 Xeon), exactly as reported: a tie on selu's kink.
 ISSUE14 = dict(P=1, n0=1, widths=[2, 2], act="selu", C_W=1.0, C_b=0.0, weights="rademacher", norm=None,
                residual=0.0, seed=2, first=127)
 
@@ -358,7 +359,7 @@ def _matches_a_side_choice(got_bgram, got_tangent, act, pre, entries, widths, C_
 
 
 def test_side_choice_check_tells_the_sides_apart():
-    """The kink-aware comparison is not vacuous: at issue 14's tie, the old reference's backward statistics
+    """The kink-aware comparison is not vacuous: at that tie, the old reference's backward statistics
     (phi' = 1.051 from the right) and the engine's (1.758 from the left) are both matched, and a wrong value
     (phi' = 1 there) is not; the tie is the only ambiguous entry of that network, and network 0 has none."""
     c = ISSUE14

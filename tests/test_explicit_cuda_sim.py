@@ -34,7 +34,7 @@ SIM_SCRIPT = textwrap.dedent("""
         for k in a:
             np.testing.assert_allclose(a[k], b[k], rtol=1e-12, atol=1e-14, err_msg=f'{act.label} {kw} {k}')
 
-    # deep linear, one input: E[z^4] / (3 E[z^2]^2) = (1 + 2/n)^(l-1) (THEORY sec. 3); S = 400 networks
+    # deep linear, one input: E[z^4] / (3 E[z^2]^2) = (1 + 2/n)^(l-1) (docs/derivations.md, 3.1); S = 400 networks
     # (the simulator is slow), tolerance |z| < 4 with a delta-method standard error, and the Gaussian value 1
     # must be excluded at layer 2 (z > 3)
     S, n, L = 400, 4, 3

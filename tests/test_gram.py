@@ -126,7 +126,7 @@ def test_gram_differs_from_a_wrong_law():
 
 
 # ------------------------------------------------------------------------------------------
-# Deep linear networks: E[z^4] / (3 E[z^2]^2) = prod_{l' < l} (1 + 2/n)  (THEORY.md sec. 3)
+# Deep linear networks: E[z^4] / (3 E[z^2]^2) = prod_{l' < l} (1 + 2/n)  (docs/derivations.md, 3.1)
 # ------------------------------------------------------------------------------------------
 def _fourth_ratio(m4, m2):
     """R = mean(m4) / (3 mean(m2)^2) per layer, with its delta-method SE."""

@@ -1,4 +1,4 @@
-"""Rainbow networks (issue 11, parts 1-2): the kernel recursion, its finite-width simulation, and procrustes.
+"""Rainbow networks: the kernel recursion, its finite-width simulation, and procrustes.
 
 The recursion ``K^(j) = C_b + a_j H^(j-1) + H^(j-1)[:, A] diag(b_j) H^(j-1)[A, :]`` is our derivation, so it is
 checked against the simulation of :mod:`sigprop.kernels.rainbow` (fixed seeds):
@@ -150,7 +150,7 @@ def test_white_covariance_is_kernel_recursion_bitwise(act):
 
 
 def test_first_layer_general_covariance_is_arc_cosine_on_sqrt_c_x():
-    """THEORY.md sec. 7: relu with w ~ N(0, C/d) is the arc-cosine kernel of z = C^(1/2) x / sqrt(d)."""
+    """relu with w ~ N(0, C/d) is the arc-cosine kernel of z = C^(1/2) x / sqrt(d) (docs/derivations.md, sec. 8)."""
     rk = rainbow_kernels("relu", X, C_FULL, [])
     Zs = X @ psd_sqrt(C_FULL) / math.sqrt(D)
     nrm = np.linalg.norm(Zs, axis=1)

@@ -1,4 +1,4 @@
-"""The compiled rainbow engines (issue 11, part 2): ``simulate_rainbow(..., method='explicit'|'gram', backend=...)``.
+"""The compiled rainbow engines: ``simulate_rainbow(..., method='explicit'|'gram', backend=...)``.
 
 * explicit (compiled) == NumPy reference to rounding: max relative difference of every Gram <= 1e-12 (measured
   ~6e-16), for relu/tanh/gelu and a custom activation, C_b = 0 and > 0, m = 0 and m > 0 anchors, a scalar and a full
@@ -92,8 +92,8 @@ def test_explicit_engine_with_a_custom_activation_equals_numpy():
 
 @pytest.mark.parametrize("act,C_b,with_anchors", [("tanh", 0.1, False), ("relu", 0.0, True)])
 def test_white_gram_chain_is_the_gram_engine_bit_for_bit(act, C_b, with_anchors):
-    """C_1 = c, a_l = c, b = 0: the rainbow Gram chain is the ordinary one (THEORY.md sec. 4) on the N points, and
-    it draws the same numbers (stream 4, same keys), so the two agree exactly."""
+    """C_1 = c, a_l = c, b = 0: the rainbow Gram chain is the ordinary one (docs/derivations.md, sec. 4) on the N
+    points, and it draws the same numbers (stream 4, same keys), so the two agree exactly."""
     c, widths = 1.7, (19, 8, 33)
     Z = ANCHORS if with_anchors else None
     m = ANCHORS.shape[0] if with_anchors else 0

@@ -1,10 +1,10 @@
 """Experiment: feature learning in trained MLPs -- the Deep Neural Feature Ansatz (NFA), its tight-frame form, RFM.
 
-Radhakrishnan, Beaglehole, Pandit & Belkin (arXiv 2212.13881) and THEORY.md section 6; the measures, the four
-choices and the proposition are in docs/feature_learning.md.  For every network (depth 2-5, widths 64-512 with an
-expanding first layer and a compressing layer, relu/tanh/gelu, MSE and cross-entropy) on sklearn digits and on two
-multi-index teacher tasks with known relevant subspace span(U), at initialisation and at several epochs of training
-(the measures are trainer callbacks, :class:`FeatureMeasure`), every layer i gets
+Radhakrishnan, Beaglehole, Pandit & Belkin (arXiv 2212.13881; the mathematics in docs/derivations.md, section 6); the
+measures, the four choices and the proposition are in docs/feature_learning.md.  For every network (depth 2-5, widths
+64-512 with an expanding first layer and a compressing layer, relu/tanh/gelu, MSE and cross-entropy) on sklearn digits
+and on two multi-index teacher tasks with known relevant subspace span(U), at initialisation and at several epochs of
+training (the measures are trainer callbacks, :class:`FeatureMeasure`), every layer i gets
 
 * judged, kind ``exact`` (rounding budgets, not statistics):
   - the chain rule ``AGOP_i = W_i^T G_{i+1} W_i`` (uncentred and centred gradients), relative Frobenius error
@@ -563,7 +563,7 @@ def _findings(results, specs) -> list[Check]:
     vals = _per_seed_average(results, specs, "later", -1)
     m, lo, hi = mean_interval(vals)
     nfa = Finding(claim="trained networks satisfy the NFA: W^T W correlates with AGOP^(1/2) (Pearson)",
-                  source="later NFA work (THEORY.md sec. 6)", basis="informational",
+                  source="later NFA work (docs/derivations.md, section 6)", basis="informational",
                   measured="trained Pearson(W^T W, AGOP^(1/2)), mean over hidden layers", value=m, interval=(lo, hi),
                   paper_value=0.92, paper_text="> 0.92")
     checks.append(nfa.as_check(NAME, "finding: NFA correlation of trained networks (reported)"))

@@ -1,4 +1,4 @@
-"""Experiment: finite-width correlators (THEORY.md sec. 3) against simulated networks.
+"""Experiment: finite-width correlators (docs/derivations.md, section 3) against simulated networks.
 
 Checks (kind 'z'):
   * deep linear (C_W = 1, G0 = 1): exact ``G_4 = prod (1 + 2/n) G_2^2`` (cross-neuron estimator) and

@@ -1,7 +1,7 @@
 """Experiment 4: the simulation methods agree with each other.
 
-1. ``gram`` vs ``explicit`` sampling, in distribution (the Gram-chain shortcut is exact for Gaussian weights,
-   THEORY.md sec. 4, our derivation): per layer, the means and variances over networks of the Gram
+1. ``gram`` vs ``explicit`` sampling, in distribution (the Gram-chain shortcut is exact for Gaussian weights, our
+   derivation: docs/derivations.md, section 4): per layer, the means and variances over networks of the Gram
    entries, the mean of the post-activation Gram and of E z^4, from independent networks of each method;
    two-sample z = (explicit - gram) / sqrt(SE_e^2 + SE_g^2), judged by |z| <= zmax ('theory' = gram value).
 2. ``explicit`` (compiled) vs ``numpy`` (dense reference with the same Philox numbers): equal to rounding,
@@ -26,7 +26,7 @@ EXACT_TOL = 1e-10
 
 FINDING = Finding(
     claim="Gram chain = explicit Gaussian weights in law; compiled = NumPy reference to rounding",
-    source="no paper: this engine's derivation, THEORY.md sec. 4", basis="checks")
+    source="no paper: this engine's derivation (docs/derivations.md, section 4)", basis="checks")
 CUDA_TOL = 1e-9
 
 
