@@ -180,9 +180,10 @@ def test_every_experiment_declares_a_finding():
 
 def test_equilibrium_finding_is_the_trained_exponent_against_three_fifths(tmp_path):
     from sigprop.validation.experiment import Context
-    from sigprop.validation.experiments.equilibrium import EXPERIMENT
+    from sigprop.validation.experiments.equilibrium import EXPERIMENT, protocol
 
-    res = EXPERIMENT.run(Context(profile="smoke", out_dir=tmp_path), EXPERIMENT.settings("smoke"))
+    settings = EXPERIMENT.settings("smoke")
+    res = EXPERIMENT.run(Context(profile="smoke", out_dir=tmp_path), settings)
     carriers = [c for c in res.checks if Finding.from_check(c) is not None]
     assert [c.name for c in carriers] == ["trained exponent vs asymptotic 3/5"]
     (c,) = carriers
@@ -192,7 +193,17 @@ def test_equilibrium_finding_is_the_trained_exponent_against_three_fifths(tmp_pa
     verdict, text = f.judge(res.checks, zmax=4.0)
     lo, hi = f.interval
     assert verdict == ("disagree" if not lo <= 0.6 <= hi else "inconclusive" if lo <= 0 or hi >= 1 else "agree")
-    assert f"trained exponent (L = 4..12, at loss<1.5) {c.estimate:#.3g}, 95% CI [{lo:#.3g}, {hi:#.3g}]" in text
+    assert (f"trained exponent (L = 4..12, at loss<1.5; protocol: {protocol(settings)}) {c.estimate:#.3g}, "
+            f"95% CI [{lo:#.3g}, {hi:#.3g}]") in text
+    # the verdict names the protocol it rests on: data, optimiser, learning rate, threshold rule, alignment
+    for part in ("100 sklearn digits", "SGD momentum 0.9, batch 32, lr 0.01, gradient norm clipped at 2",
+                 "loss reached 1.5 (full training loss below it)", "the reference code's per-layer definition"):
+        assert part in text
+    full = protocol(EXPERIMENT.settings("full"))
+    for part in ("MNIST-5k", "trainable zero-initialised biases, float32", "batch 128",
+                 "the reference code's lr per depth", "no clipping", "weight decay 0", "at most 8000 steps",
+                 "running average (0.9) of batch losses below it at two consecutive epoch ends"):
+        assert part in full
 
 
 def test_docstring_examples():
