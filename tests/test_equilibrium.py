@@ -162,25 +162,29 @@ def test_experiment_smoke(tmp_path):
     names = " ".join(c.name for c in res.checks)
     for part in ("vs asymptotic 3/5", "theory's finite-L exponent", "finite-width init exponent"):
         assert part in names
-    assert len(res.figures) == 2 and all((tmp_path / "figures").joinpath(p.split("/")[-1]).exists()
+    assert len(res.figures) == 3 and all((tmp_path / "figures").joinpath(p.split("/")[-1]).exists()
                                          for _, p in res.figures)
     with pytest.raises(ValueError, match="profile"):
         EXPERIMENT.settings("huge")
 
 
 def test_experiment_learning_rate_rule():
-    """lr = lr_base (lr_ref_depth / L)^power: power 1 is the ~1/L rule, power 0 (the profiles) one lr for all L."""
+    """lr = lr_base (lr_ref_depth / L)^power: power 1 is the ~1/L rule, power 0 (quick) one lr for all L; full uses
+    the reference code's rate per depth."""
     from sigprop.validation.experiments.equilibrium import learning_rate, settings
 
     s = {"lr_base": 0.006, "lr_ref_depth": 10, "lr_depth_power": 1.0}
     assert learning_rate(s, 10) == pytest.approx(0.006) and learning_rate(s, 100) == pytest.approx(0.0006)
     assert learning_rate({**s, "lr_depth_power": 0.5}, 40) == pytest.approx(0.003)
-    for profile in ("quick", "full"):
-        f = settings(profile)
-        assert f["lr_depth_power"] == 0.0 and f["clip_norm"] > 0
-        assert learning_rate(f, 100) == pytest.approx(f["lr_base"])
+    quick = settings("quick")
+    assert quick["lr_depth_power"] == 0.0 and quick["clip_norm"] > 0
+    assert learning_rate(quick, 100) == pytest.approx(quick["lr_base"])
+    # full: the reference code's table per depth (bugbuglou/NTK_alignment, fmnist_FNNs_MC5.py), no clipping
     full = settings("full")
     assert full["depths"] == list(range(10, 101, 10)) and full["seeds"] == 3 and full["width"] == 256
+    assert full["clip_norm"] is None and full["weight_decay"] == 0.0 and full["batch_size"] == 128
+    assert [learning_rate(full, L) for L in full["depths"]] == [0.005, 0.004, 0.004, 0.002, 0.001, 0.0007, 0.0005,
+                                                                0.0002, 0.0001, 0.0001]
 
 
 @pytest.mark.parametrize("rho0", [-1.0, -0.5, 0.0, 0.5])
