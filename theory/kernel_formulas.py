@@ -28,9 +28,11 @@ import numpy as np
 
 from sigprop.theory.errors import InputError
 
-__all__ = ["ClosedForm", "piecewise_linear", "STEP", "ERF", "GELU", "EXP", "SIN", "COS"]
+__all__ = ["ClosedForm", "piecewise_linear", "sqrt_product", "correlation", "STEP", "ERF", "GELU", "EXP", "SIN",
+           "COS"]
 
 _TWO_PI = 2.0 * math.pi
+_TINY = np.finfo(float).tiny  # the smallest normal float64
 
 
 @dataclass(frozen=True)
@@ -60,10 +62,44 @@ class ClosedForm:
     slopes: tuple[float, float] | None = None
 
 
-def _rho(Kaa, Kab, Kbb):
-    prod = Kaa * Kbb
+def sqrt_product(a, b) -> np.ndarray:
+    """``sqrt(a b)`` for arrays ``a, b >= 0`` over the whole float64 range.
+
+    ``np.sqrt(a * b)`` where the product is a normal float (the usual value, bit for bit), else the same with the
+    binary exponents taken out first (``a = ma 2^ea``, ``b = mb 2^eb``: ``sqrt(ma mb 2^r) 2^((ea + eb - r)/2)``,
+    ``r`` the parity of ``ea + eb``), which neither overflows nor underflows and rounds once, as the usual form
+    does (so ``sqrt_product(K, K) == K`` and a correlation ``K / sqrt_product(K, K)`` is exactly 1).
+
+    Examples
+    --------
+    >>> float(sqrt_product(4.0, 9.0)), float(sqrt_product(1e200, 4e200)), float(sqrt_product(1e-200, 4e-200))
+    (6.0, 2e+200, 2e-200)
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    with np.errstate(over="ignore", under="ignore"):
+        prod = a * b
+    normal = np.isfinite(prod) & (prod >= _TINY)
+    ma, ea = np.frexp(a)
+    mb, eb = np.frexp(b)
+    e = ea + eb
+    r = e % 2
+    scaled = np.ldexp(np.sqrt(ma * mb * np.ldexp(1.0, r)), (e - r) // 2)
+    return np.where(normal, np.sqrt(np.where(normal, prod, 1.0)), scaled)
+
+
+def correlation(Kaa, Kab, Kbb) -> np.ndarray:
+    """``rho = Kab / sqrt(Kaa Kbb)`` clipped to [-1, 1] (0 where a variance is 0), without forming ``Kaa Kbb``
+    where that product leaves the normal float64 range (:func:`sqrt_product`).
+
+    Examples
+    --------
+    >>> float(correlation(1.0, 0.5, 1.0)), float(correlation(1e200, 0.5e200, 1e200)), float(correlation(0.0, 0.0, 1.0))
+    (0.5, 0.5, 0.0)
+    """
+    den = sqrt_product(Kaa, Kbb)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.where(prod > 0, Kab / np.sqrt(np.where(prod > 0, prod, 1.0)), 0.0)
+        r = np.where(den > 0, Kab / np.where(den > 0, den, 1.0), 0.0)
     return np.clip(r, -1.0, 1.0)
 
 
@@ -94,7 +130,7 @@ def _pl_unit(b: float, a: float, rho, order: int):
 
 def _pl_pair_deriv(b: float, a: float):
     def f(Kaa, Kab, Kbb):
-        same = 0.25 + np.arcsin(_rho(Kaa, Kab, Kbb)) / _TWO_PI  # P(++) = P(--)
+        same = 0.25 + np.arcsin(correlation(Kaa, Kab, Kbb)) / _TWO_PI  # P(++) = P(--)
         both = same * (a * a + b * b) + (1.0 - 2.0 * same) * a * b
         one0 = a * 0.5 * (a + b)  # one variance zero: phi'(0) = a times E phi'(u)
         za, zb = Kaa <= 0, Kbb <= 0
@@ -117,7 +153,7 @@ def piecewise_linear(b: float, a: float) -> ClosedForm:
             return a * a * Kab
     else:
         def pair(Kaa, Kab, Kbb):
-            return np.sqrt(Kaa * Kbb) * _pl_unit(b, a, _rho(Kaa, Kab, Kbb), 0)
+            return sqrt_product(Kaa, Kbb) * _pl_unit(b, a, correlation(Kaa, Kab, Kbb), 0)
 
     def unit(rho, order=0):
         return _pl_unit(b, a, rho, order)
@@ -142,7 +178,7 @@ def _step_unit(rho, order: int = 0):
 
 
 def _step_pair(Kaa, Kab, Kbb):
-    return np.where((Kaa > 0) & (Kbb > 0), _step_unit(_rho(Kaa, Kab, Kbb), 0), 0.0)
+    return np.where((Kaa > 0) & (Kbb > 0), _step_unit(correlation(Kaa, Kab, Kbb), 0), 0.0)
 
 
 def _erf_unit(rho, order: int = 0):
@@ -158,11 +194,28 @@ def _erf_unit(rho, order: int = 0):
 
 
 def _erf_pair(Kaa, Kab, Kbb):
-    return (2.0 / math.pi) * np.arcsin(np.clip(2.0 * Kab / np.sqrt((1.0 + 2.0 * Kaa) * (1.0 + 2.0 * Kbb)), -1.0, 1.0))
+    with np.errstate(over="ignore"):
+        prod = (1.0 + 2.0 * Kaa) * (1.0 + 2.0 * Kbb)
+    fine = np.isfinite(prod)
+    # where the product overflows: 2 Kab / sqrt((1 + 2 Kaa)(1 + 2 Kbb)) = Kab / (sqrt(1/2 + Kaa) sqrt(1/2 + Kbb))
+    arg = np.where(fine, 2.0 * Kab / np.sqrt(np.where(fine, prod, 1.0)), Kab / sqrt_product(0.5 + Kaa, 0.5 + Kbb))
+    return (2.0 / math.pi) * np.arcsin(np.clip(arg, -1.0, 1.0))
 
 
 def _erf_pair_deriv(Kaa, Kab, Kbb):
-    return (4.0 / math.pi) / np.sqrt((1.0 + 2.0 * Kaa) * (1.0 + 2.0 * Kbb) - 4.0 * Kab * Kab)
+    with np.errstate(over="ignore", invalid="ignore"):
+        prod = (1.0 + 2.0 * Kaa) * (1.0 + 2.0 * Kbb)
+        kab2 = 4.0 * Kab * Kab
+        # the usual form where it neither overflows nor cancels (loses more than 3 digits)
+        plain = np.isfinite(prod) & np.isfinite(kab2) & (kab2 <= 0.999 * prod)
+        usual = (4.0 / math.pi) / np.sqrt(np.where(plain, prod - kab2, 1.0))
+    # else (1/2 + Kaa)(1/2 + Kbb) - Kab^2 = (1/2 + Kaa)(1/2 + Kbb) [(1 - rho^2) + rho^2 (ea + eb - ea eb)]
+    # with ea = 1/2 / (1/2 + Kaa): a sum of non-negative terms, no overflow, no cancellation
+    rho = correlation(Kaa, Kab, Kbb)
+    ea, eb = 0.5 / (0.5 + Kaa), 0.5 / (0.5 + Kbb)
+    q = (1.0 - rho) * (1.0 + rho) + rho * rho * (ea + eb - ea * eb)
+    scaled = (2.0 / math.pi) / (sqrt_product(0.5 + Kaa, 0.5 + Kbb) * np.sqrt(q))
+    return np.where(plain, usual, scaled)
 
 
 def _gelu_unit(rho, order: int = 0):
@@ -196,12 +249,28 @@ def _trig_unit(funcs):
     return f
 
 
+_SINH_MAX = 700.0  # |Kab| up to which sinh/cosh(Kab) is finite (overflow beyond ~710.5)
+
+
+def _damped_hyperbolic(Kaa, Kab, Kbb, sign: float):
+    """``exp(-(Kaa + Kbb)/2) (e^Kab + sign e^-Kab) / 2``: the usual product where ``|Kab| <= 700``, else each
+    exponential shifted by ``-(Kaa + Kbb)/2 <= -|Kab|`` first (exponents <= 0: no overflow, no inf * 0)."""
+    Kaa, Kab, Kbb = np.broadcast_arrays(np.asarray(Kaa, float), np.asarray(Kab, float), np.asarray(Kbb, float))
+    small = np.abs(Kab) <= _SINH_MAX
+    ks = np.where(small, Kab, 0.0)
+    with np.errstate(over="ignore", under="ignore"):
+        usual = np.exp(-0.5 * (Kaa + Kbb)) * (np.sinh(ks) if sign < 0 else np.cosh(ks))
+        half = -0.5 * Kaa - 0.5 * Kbb
+        shifted = 0.5 * (np.exp(half + Kab) + sign * np.exp(half - Kab))
+    return np.where(small, usual, shifted)
+
+
 def _sinh_pair(Kaa, Kab, Kbb):
-    return np.exp(-0.5 * (Kaa + Kbb)) * np.sinh(Kab)
+    return _damped_hyperbolic(Kaa, Kab, Kbb, -1.0)
 
 
 def _cosh_pair(Kaa, Kab, Kbb):
-    return np.exp(-0.5 * (Kaa + Kbb)) * np.cosh(Kab)
+    return _damped_hyperbolic(Kaa, Kab, Kbb, 1.0)
 
 
 STEP = ClosedForm(unit=_step_unit, pair=_step_pair)

@@ -25,6 +25,7 @@ from .activations import Activation, as_activation
 from .closed_forms import pair_deriv_form, pair_form, piecewise_linear_slopes
 from .gaussian import expect_fast, pair_expect
 from .hermite import hermite_table
+from .kernel_formulas import correlation, sqrt_product
 from .semi_analytic import exp_linear_pieces, semi_analytic_pair
 
 
@@ -57,12 +58,94 @@ def _check_K(Kaa, Kab, Kbb, who: str):
         raise InputError(f"{who}: Kaa, Kab, Kbb must be finite")
     if np.any(Kaa < 0) or np.any(Kbb < 0):
         raise InputError(f"{who}: variances Kaa, Kbb must be >= 0")
-    if np.any(Kab * Kab > Kaa * Kbb * (1.0 + 1e-10) + 1e-300):
+    if np.any(_not_psd(Kaa, Kab, Kbb)):
         raise InputError(f"{who}: K must be positive semi-definite (Kab^2 <= Kaa Kbb)")
     return Kaa, Kab, Kbb
 
 
+def _not_psd(Kaa, Kab, Kbb) -> np.ndarray:
+    """Kab^2 > Kaa Kbb beyond rounding: compared as squares where they are normal floats, else as
+    |Kab| against sqrt(Kaa) sqrt(Kbb) (where Kab^2 or Kaa Kbb would overflow or underflow)."""
+    with np.errstate(over="ignore", under="ignore"):
+        lhs = Kab * Kab
+        prod = Kaa * Kbb
+        rhs = prod * (1.0 + 1e-10) + 1e-300
+    usual = np.isfinite(lhs) & np.isfinite(rhs) & ((prod >= 1e-280) | (Kaa == 0) | (Kbb == 0))
+    scaled = np.abs(Kab) > sqrt_product(Kaa, Kbb) * (1.0 + 5e-11) + 1e-300
+    return np.where(usual, lhs > rhs, scaled)
+
+
+# |phi| on the quadrature range beyond which the numeric rules integrate phi scaled by a power of two (products of
+# two values and squares stay finite; the scale is undone exactly at the end)
+_SCALE_ABOVE = 2.0 ** 400
+_PROBES = np.array([-12.5, -4.0, -1.0, 1.0, 4.0, 12.5])
+
+
+def _scale_exponents(f: Callable, s: np.ndarray) -> np.ndarray:
+    """e with 2^-e |f(s x)| = O(1) for |x| <= 12.5 where |f| exceeds 2^400 there, else 0 (integer array, shape of s)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        M = np.max(np.abs(np.asarray(f(s.reshape(-1, 1) * _PROBES), dtype=float)), axis=1)
+    e = np.where(np.isfinite(M) & (M > _SCALE_ABOVE), np.frexp(np.where(np.isfinite(M), M, 1.0))[1], 0)
+    return e.reshape(s.shape)
+
+
 def _numeric_pair(act: Activation, f: Callable, kinks, parity_sym: bool, Kaa, Kab, Kbb) -> np.ndarray:
+    """The numeric rules; pairs where |f| is huge (variances beyond ~1e237 for linearly growing f) are integrated
+    with f scaled by powers of two (polar rule, grouped by scale), every other pair exactly as before."""
+    ea = _scale_exponents(f, np.sqrt(Kaa))
+    eb = _scale_exponents(f, np.sqrt(Kbb))
+    big = (ea != 0) | (eb != 0)
+    if not np.any(big):
+        return _numeric_pair_plain(act, f, kinks, parity_sym, Kaa, Kab, Kbb)
+    out = np.empty(Kaa.shape)
+    small = ~big
+    if np.any(small):
+        out[small] = _numeric_pair_plain(act, f, kinks, parity_sym, Kaa[small], Kab[small], Kbb[small])
+    rho = correlation(Kaa, Kab, Kbb)
+    for pa, pb in sorted({(int(x), int(y)) for x, y in zip(ea[big], eb[big])}):
+        sel = big & (ea == pa) & (eb == pb)
+
+        def fa(u, p=pa):
+            return np.ldexp(np.asarray(f(u), dtype=float), -p)
+
+        def fb(u, p=pb):
+            return np.ldexp(np.asarray(f(u), dtype=float), -p)
+
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            val = pair_expect(fa, fb, np.sqrt(Kaa[sel]), np.sqrt(Kbb[sel]), rho[sel], kinks, kinks,
+                              symmetric=parity_sym)
+            out[sel] = np.ldexp(val, pa + pb)
+    return out
+
+
+_SEMI_ANALYTIC_MIN = 1e-8  # smallest nonzero variance given to the semi-analytic rule (elu, celu, selu)
+_SEMI_ANALYTIC_SWAP = 1e4  # conditional-side variance above which the smaller variance is put on that side
+
+
+def _exp_linear_pair(f: Callable, pieces, kinks, parity_sym: bool, Kaa, Kbb, sa, sb, rho) -> np.ndarray:
+    """The semi-analytic rule for elu/celu/selu where it is accurate, the polar rule elsewhere.
+
+    Its closed-form conditional mean (the b side) cancels between exponential pieces, losing digits below a variance
+    of 1e-8 and in proportion to its variance above 1e4; so pairs with a nonzero variance below 1e-8 go to the polar
+    rule (phi uses expm1 there), the smaller variance is put on the b side when Kbb > 1e4 (the pair is symmetric),
+    and any pair whose value still is not finite goes to the polar rule.  Other pairs: the semi-analytic rule as is.
+    """
+    sa, sb, rho, Kaa, Kbb = np.broadcast_arrays(sa, sb, rho, Kaa, Kbb)
+    tiny = ((Kaa > 0) & (Kaa < _SEMI_ANALYTIC_MIN)) | ((Kbb > 0) & (Kbb < _SEMI_ANALYTIC_MIN))
+    swap = (Kbb > _SEMI_ANALYTIC_SWAP) & (Kbb > Kaa)
+    sa, sb = np.where(swap, sb, sa), np.where(swap, sa, sb)
+    out = np.empty(sa.shape)
+    semi = ~tiny
+    if np.any(semi):
+        with np.errstate(over="ignore", invalid="ignore"):
+            out[semi] = semi_analytic_pair(f, f, pieces, sa[semi], sb[semi], rho[semi])
+    polar = tiny | ~np.isfinite(out)
+    if np.any(polar):
+        out[polar] = pair_expect(f, f, sa[polar], sb[polar], rho[polar], kinks, kinks, symmetric=parity_sym)
+    return out
+
+
+def _numeric_pair_plain(act: Activation, f: Callable, kinks, parity_sym: bool, Kaa, Kab, Kbb) -> np.ndarray:
     sa, sb = np.sqrt(Kaa), np.sqrt(Kbb)
     if not kinks:
         return _series_or_polar(act, f, Kaa, Kab, Kbb)
@@ -72,7 +155,7 @@ def _numeric_pair(act: Activation, f: Callable, kinks, parity_sym: bool, Kaa, Ka
     rho = np.clip(rho, -1.0, 1.0)
     pieces = exp_linear_pieces(act, derivative=f is act.deriv)
     if pieces is not None:  # elu/celu/selu: closed-form conditional expectation, 1-D outer integral
-        return semi_analytic_pair(f, f, pieces, sa, sb, rho)
+        return _exp_linear_pair(f, pieces, kinks, parity_sym, Kaa, Kbb, sa, sb, rho)
     return pair_expect(f, f, sa, sb, rho, kinks, kinks, symmetric=parity_sym)
 
 
@@ -91,14 +174,13 @@ def _series_or_polar(act: Activation, f: Callable, Kaa, Kab, Kbb) -> np.ndarray:
     T = hermite_table(f, np.sqrt(v), _SERIES_KMAX)
     m2 = expect_fast(lambda u: f(u) ** 2, v)
     tail = np.maximum(m2 - np.sum(T * T, axis=1), 0.0)
-    prod = np.sqrt(a * b)
-    rho = np.clip(np.where(prod > 0, c / np.where(prod > 0, prod, 1.0), 0.0), -1.0, 1.0)
+    rho = correlation(a, c, b)
     Ta, Tb = T[ia], T[ib]
     acc = np.zeros_like(rho)
     for k in range(_SERIES_KMAX, -1, -1):  # Horner in rho
         acc = acc * rho + Ta[:, k] * Tb[:, k]
-    bound = np.sqrt(tail[ia] * tail[ib])
-    bad = bound > _SERIES_TOL * np.maximum(1.0, np.sqrt(m2[ia] * m2[ib]))
+    bound = sqrt_product(tail[ia], tail[ib])
+    bad = bound > _SERIES_TOL * np.maximum(1.0, sqrt_product(m2[ia], m2[ib]))
     if np.any(bad):
         acc[bad] = pair_expect(f, f, np.sqrt(a[bad]), np.sqrt(b[bad]), rho[bad], symmetric=_symmetric(act))
     return acc.reshape(shape)
@@ -108,14 +190,47 @@ def _symmetric(act: Activation) -> bool:
     return act.parity in ("odd", "even") and all(k == 0.0 for k in act.kinks)
 
 
-def gaussian_pair_expectation(act: str | Activation, Kaa, Kab, Kbb) -> np.ndarray:
-    """<phi(u_a) phi(u_b)> for (u_a, u_b) ~ N(0, [[Kaa, Kab], [Kab, Kbb]]), vectorised (arrays broadcast)."""
-    act = as_activation(act)
-    Kaa, Kab, Kbb = _check_K(Kaa, Kab, Kbb, "gaussian_pair_expectation")
+def pair_values(act: Activation, Kaa, Kab, Kbb) -> np.ndarray:
+    """<phi(u_a) phi(u_b)>_K for already checked, broadcast float arrays (no argument checks: the callers' loops,
+    :func:`kernel_recursion` and the rainbow kernels, check once at their entry); inf (or NaN) where float64
+    overflows, which the caller reports with its own context (:func:`gaussian_pair_expectation` is the checked
+    public entry)."""
     form = pair_form(act)
     if form is not None:
-        return np.asarray(form(Kaa, Kab, Kbb), dtype=float)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.asarray(form(Kaa, Kab, Kbb), dtype=float)
     return _numeric_pair(act, act.fn, act.kinks, _symmetric(act), Kaa, Kab, Kbb)
+
+
+def _check_finite_result(val: np.ndarray, act: Activation, Kaa, Kab, Kbb, who: str, what: str) -> np.ndarray:
+    """``val``, or an InputError naming the first (Kaa, Kab, Kbb) where it is not a finite float64."""
+    bad = ~np.isfinite(val)
+    if np.any(bad):
+        i = np.flatnonzero(bad.ravel())[0]
+        k = [float(np.ravel(x)[i]) for x in (Kaa, Kab, Kbb)]
+        raise InputError(f"{who}: {what} for {act.label} is beyond the float64 range at Kaa={k[0]:.6g}, "
+                         f"Kab={k[1]:.6g}, Kbb={k[2]:.6g}; the variances Kaa, Kbb must be smaller there")
+    return val
+
+
+def gaussian_pair_expectation(act: str | Activation, Kaa, Kab, Kbb) -> np.ndarray:
+    """<phi(u_a) phi(u_b)> for (u_a, u_b) ~ N(0, [[Kaa, Kab], [Kab, Kbb]]), vectorised (arrays broadcast).
+
+    Right over the whole float64 range of the variances (the correlation is formed without the product
+    ``Kaa Kbb``, and huge activations are integrated scaled by a power of two); an InputError naming the variances
+    where the expectation itself is beyond float64 (e.g. exp at Kaa + Kbb > ~1400).
+
+    Examples
+    --------
+    For tanh at huge variances phi is sign(u), so the value is (2/pi) arcsin(rho) = 1/3 at rho = 1/2:
+
+    >>> round(float(gaussian_pair_expectation("tanh", 1e200, 0.5e200, 1e200)), 12)
+    0.333333333333
+    """
+    act = as_activation(act)
+    Kaa, Kab, Kbb = _check_K(Kaa, Kab, Kbb, "gaussian_pair_expectation")
+    val = pair_values(act, Kaa, Kab, Kbb)
+    return _check_finite_result(val, act, Kaa, Kab, Kbb, "gaussian_pair_expectation", "<phi(u_a) phi(u_b)>")
 
 
 def gaussian_pair_expectation_deriv(act: str | Activation, Kaa, Kab, Kbb) -> np.ndarray:
@@ -127,8 +242,11 @@ def gaussian_pair_expectation_deriv(act: str | Activation, Kaa, Kab, Kbb) -> np.
                          "mass and <phi' phi'> is not a function of K")
     form = pair_deriv_form(act)
     if form is not None:
-        return np.asarray(form(Kaa, Kab, Kbb), dtype=float)
-    return _numeric_pair(act, act.deriv, act.kinks, _symmetric(act), Kaa, Kab, Kbb)
+        with np.errstate(over="ignore", invalid="ignore"):
+            val = np.asarray(form(Kaa, Kab, Kbb), dtype=float)
+    else:
+        val = _numeric_pair(act, act.deriv, act.kinks, _symmetric(act), Kaa, Kab, Kbb)
+    return _check_finite_result(val, act, Kaa, Kab, Kbb, "gaussian_pair_expectation_deriv", "<phi'(u_a) phi'(u_b)>")
 
 
 def _check_variance(K, where: str) -> np.ndarray:
@@ -189,10 +307,10 @@ def kernel_recursion(act: str | Activation, G0, depth: int, C_W: float, C_b: flo
         kab = K[iu, ju]
         kaa, kbb = d[iu], d[ju]
         # guard tiny PSD violations from rounding before the check in the pair expectation
-        lim = np.sqrt(kaa * kbb)
+        lim = sqrt_product(kaa, kbb)
         kab = np.clip(kab, -lim, lim)
         with np.errstate(over="ignore", invalid="ignore"):
-            vals = C_b + C_W * gaussian_pair_expectation(act, kaa, kab, kbb)
+            vals = C_b + C_W * pair_values(act, kaa, kab, kbb)
         K = np.empty((P, P))
         K[iu, ju] = vals
         K[ju, iu] = vals

@@ -56,7 +56,8 @@ from sigprop.theory.arguments import real_array
 from sigprop.theory.errors import InputError, InputTypeError
 
 from .activations import Activation, as_activation
-from .meanfield import gaussian_pair_expectation
+from .kernel_formulas import sqrt_product
+from .meanfield import pair_values
 
 __all__ = [
     "RainbowKernels",
@@ -317,10 +318,10 @@ def _pair_kernel(act: Activation, K: np.ndarray) -> np.ndarray:
     iu, ju = np.triu_indices(N)
     d = np.diag(K)
     kaa, kbb, kab = d[iu], d[ju], K[iu, ju]
-    lim = np.sqrt(kaa * kbb)
+    lim = sqrt_product(kaa, kbb)
     kab = np.clip(kab, -lim, lim)  # rounding-sized PSD violations only: K is PSD by construction
     with np.errstate(over="ignore", invalid="ignore"):
-        vals = gaussian_pair_expectation(act, kaa, kab, kbb)
+        vals = pair_values(act, kaa, kab, kbb)  # inf where it overflows: reported by the caller with the layer
     H = np.empty((N, N))
     H[iu, ju] = vals
     H[ju, iu] = vals

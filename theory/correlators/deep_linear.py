@@ -25,7 +25,8 @@ from sigprop.theory.errors import InputError, InputTypeError
 from .wick import n as _n
 from .wick import wick_factor
 
-__all__ = ["deep_linear_moments", "deep_linear_four_point", "DeepLinearFourPoint", "validate_widths"]
+__all__ = ["deep_linear_moments", "deep_linear_four_point", "DeepLinearFourPoint", "validate_widths",
+           "check_moment_range", "MAX_LAYERS", "MAX_CLI_M"]
 
 
 def validate_widths(widths, name: str = "widths") -> np.ndarray:
@@ -53,6 +54,11 @@ def check_positive(x, name: str) -> float:
     return x
 
 
+#: The most hidden layers ``sigprop correlators`` takes in ``--widths`` (counted before the list is built).
+MAX_LAYERS = 10_000
+#: The largest ``m`` of ``sigprop correlators deep-linear`` (the moments grow like m! and overflow long before).
+MAX_CLI_M = 1000
+
 #: Largest m for which the numeric path uses the Wick-derived expression itself (m = 5 is 945 contractions,
 #: 0.1 s); beyond it the product formula prod_{j<m} (1 + 2j/n), which the derivation reproduces for every m
 #: it was run on (tests/test_wick.py), avoids the (2m-1)!! enumeration.
@@ -78,12 +84,57 @@ def deep_linear_moments(m: int, widths: Sequence[int], C_W: float = 1.0, G0: flo
     w = validate_widths(widths)
     C_W = check_positive(C_W, "C_W")
     G0 = check_positive(G0, "G0")
-    return layer_moment_product(_factor_fn(int(m)), m, w, C_W, G0)
+    return layer_moment_product(_factor_fn(int(m)), m, w, C_W, G0, who="deep_linear_moments")
 
 
-def layer_moment_product(factor, m: int, widths: np.ndarray, C_W: float, G0: float) -> np.ndarray:
+_LOG_MAX = math.log(np.finfo(float).max)
+_LOG_TINY = math.log(np.finfo(float).tiny)
+
+
+def _log_factor(factor, n: float) -> float:
+    """``log factor(n)``; inf where the factor overflows float64."""
+    try:
+        v = float(factor(n))
+    except OverflowError:
+        return math.inf
+    return math.log(v) if math.isfinite(v) and v > 0 else math.inf
+
+
+def check_moment_range(factor, m: int, widths: np.ndarray, C_W: float, G0: float, who: str) -> None:
+    """InputError, before any work, when ``G^(l)`` of :func:`layer_moment_product` leaves the normal float64 range
+    at some layer: worked out in logarithms, it names that layer and the largest number of layers allowed.
+
+    Examples
+    --------
+    >>> check_moment_range(lambda n: 1.0 + 2.0 / n, 2, np.full(3300, 8.0), 1.0, 1.0, "demo")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sigprop.theory.errors.InputError: demo: G_4 overflows float64 (about 1e+308.3) at layer 3182 ...: at most 3181 ...
+    """
+    uniq, inv = np.unique(widths, return_inverse=True)
+    step = m * math.log(C_W) + np.array([_log_factor(factor, float(n)) for n in uniq])[inv]
+    first = m * (math.log(C_W) + math.log(G0))
+    with np.errstate(invalid="ignore"):
+        logg = first + np.concatenate([[0.0], np.cumsum(step[:-1])])
+    margin = 1e-9 * np.maximum(1.0, np.abs(logg))  # rounding of the logarithms
+    bad = ~((logg < _LOG_MAX - margin) & (logg > _LOG_TINY + margin))
+    if not np.any(bad):
+        return
+    k = int(np.argmax(bad))
+    what = "underflows" if logg[k] <= _LOG_TINY + margin[k] else "overflows"
+    size = f"about 1e{logg[k] / math.log(10.0):+.1f}" if math.isfinite(logg[k]) else "beyond any float"
+    where = (f"at layer {k + 1} with C_W={C_W:g}, G0={G0:g}, m={m}: at most {k} layers are allowed there, got widths "
+             f"with {widths.size}") if k > 0 else (f"at layer 1: (C_W G0)^m with C_W={C_W:g}, G0={G0:g}, m={m}; "
+                                                   "C_W G0 or m must be smaller")
+    raise InputError(f"{who}: G_{2 * m} {what} float64 ({size}) {where}")
+
+
+def layer_moment_product(factor, m: int, widths: np.ndarray, C_W: float, G0: float,
+                         who: str = "layer_moment_product") -> np.ndarray:
     """``G^(1) = (C_W G0)^m`` and ``G^(l+1) = C_W^m factor(n_l) G^(l)``: the layer product shared by the exact
-    single-input families (deep linear with ``factor = c_2m``, critical-ReLU moments with their mixture factor)."""
+    single-input families (deep linear with ``factor = c_2m``, critical-ReLU moments with their mixture factor).
+    An InputError (:func:`check_moment_range`, before the product) where a layer's value leaves the float64 range."""
+    check_moment_range(factor, m, widths, C_W, G0, who)
     out = np.empty(widths.size)
     g = (C_W * G0) ** m
     for l in range(widths.size):

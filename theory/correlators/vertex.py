@@ -136,6 +136,22 @@ class VertexResult:
         return self.kappa4 / self.K**2
 
 
+def _vertex_layer(phi, l: int, L: int, w, C_W: float, C_b: float, K, kap, dK, chi, var) -> None:
+    """One step of :func:`vertex_recursion`: chi and var at layer ``l``, and K, kappa4, dK of layer ``l + 1``."""
+    g = gaussian_moments(phi, K[l])
+    chi[l] = C_W * g.d1
+    var[l] = g.m4 - g.m2**2
+    if l + 1 < L:
+        K[l + 1] = C_b + C_W * g.m2
+        kap[l + 1] = C_W**2 * var[l] / w[l] + chi[l] ** 2 * kap[l]
+        dK[l + 1] = chi[l] * dK[l] + 0.5 * C_W * g.d2 * kap[l]
+
+
+def _overflow_error(l: int, L: int, C_W: float, C_b: float, K0: float) -> None:
+    raise InputError(f"vertex_recursion: the recursion leaves the float64 range at layer {l + 1} with C_W={C_W:g}, "
+                     f"C_b={C_b:g}, K0={K0:g}: at most {l} layers are allowed there, got widths with {L}")
+
+
 def vertex_recursion(activation, widths: Sequence[int], C_W: float, C_b: float = 0.0, K0: float = 1.0) -> VertexResult:
     """Leading-order 1/n recursion for ``K^{(l)}`` and ``kappa_4^{(l)}`` over layers ``1..len(widths)``.
 
@@ -160,13 +176,14 @@ def vertex_recursion(activation, widths: Sequence[int], C_W: float, C_b: float =
     var = np.empty(L)
     K[0] = C_b + C_W * K0
     for l in range(L):
-        g = gaussian_moments(phi, K[l])
-        chi[l] = C_W * g.d1
-        var[l] = g.m4 - g.m2**2
-        if l + 1 < L:
-            K[l + 1] = C_b + C_W * g.m2
-            kap[l + 1] = C_W**2 * var[l] / w[l] + chi[l] ** 2 * kap[l]
-            dK[l + 1] = chi[l] * dK[l] + 0.5 * C_W * g.d2 * kap[l]
+        try:
+            with np.errstate(over="raise", invalid="raise"):
+                _vertex_layer(phi, l, L, w, C_W, C_b, K, kap, dK, chi, var)
+        except (OverflowError, FloatingPointError, ZeroDivisionError, ValueError):  # float64 range left
+            _overflow_error(l, L, C_W, C_b, K0)
+        if not all(math.isfinite(float(a[l])) for a in (K, kap, dK, chi, var)) or (
+                l + 1 < L and not all(math.isfinite(float(a[l + 1])) for a in (K, kap, dK))):
+            _overflow_error(l, L, C_W, C_b, K0)
     V = np.concatenate([[0.0], w[:-1] * kap[1:]])
     return VertexResult(activation=phi.label, widths=w, C_W=C_W, C_b=C_b, K=K, kappa4=kap, V=V,
                         chi_par=chi, var_phi2=var, dK=dK)

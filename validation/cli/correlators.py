@@ -9,9 +9,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 import numpy as np
 
+from sigprop.theory.correlators.deep_linear import MAX_CLI_M, MAX_LAYERS
+from sigprop.theory.correlators.relu_exact import RELU_MAX_M
 from sigprop.theory.correlators.wick import MAX_M, double_factorial_count
 from sigprop.theory.errors import InputError
 
@@ -36,10 +39,20 @@ def parse_widths(text: str) -> list[int]:
     Raises
     ------
     ValueError
-        A field that is empty, not an integer, or < 1, named with the whole text (``--widths``).
+        A field that is empty, not an integer, or < 1, named with the whole text (``--widths``); or more than
+        ``MAX_LAYERS`` layers in all (counted before the list is built).
+
+    Examples
+    --------
+    >>> parse_widths("8x2,16")
+    [8, 8, 16]
+    >>> parse_widths("8x100000000")
+    Traceback (most recent call last):
+    ...
+    sigprop.theory.errors.InputError: --widths: 100000000 layers, at most 10000 are allowed, got '8x100000000'
     """
     usage = "expected comma-separated widths >= 1 like '8,8,16', '32x5' or '8x2,16'"
-    out: list[int] = []
+    fields: list[tuple[int, int]] = []
     for k, raw in enumerate(text.split(",")):
         part = raw.strip()
         if not part:
@@ -55,8 +68,11 @@ def parse_widths(text: str) -> list[int]:
                              f"got {text!r}") from None
         if w < 1 or rep < 1:
             raise InputError(f"--widths: field {part!r} needs width >= 1 and repeat count >= 1; {usage}, got {text!r}")
-        out += [w] * rep
-    return out
+        fields.append((w, rep))
+    count = sum(rep for _, rep in fields)
+    if count > MAX_LAYERS:
+        raise InputError(f"--widths: {count} layers, at most {MAX_LAYERS} are allowed, got {text!r}")
+    return [w for w, rep in fields for _ in range(rep)]
 
 
 def _coupling_flags(p: argparse.ArgumentParser, cw_default: float | None, with_cb: bool) -> None:
@@ -85,8 +101,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, help_, cw in (("deep-linear", "exact G_2m per layer of a deep linear network", 1.0),
                             ("relu", "exact G_2m = E z^2m/(2m-1)!! per layer of a ReLU network", 2.0)):
         p = sub.add_parser(name, help=help_)
-        p.add_argument("--m", type=int, default=2)
-        p.add_argument("--widths", required=True, help="hidden widths, e.g. 8,8,8 or 8x3")
+        top = MAX_CLI_M if name == "deep-linear" else RELU_MAX_M
+        p.add_argument("--m", type=int, default=2, help=f"half the order, 1 <= m <= {top} (default 2)")
+        p.add_argument("--widths", required=True,
+                       help=f"hidden widths, e.g. 8,8,8 or 8x3 (at most {MAX_LAYERS} layers; the values must stay "
+                            "in the float64 range, else the largest allowed depth is named)")
         _coupling_flags(p, cw, with_cb=False)
         p.add_argument("--G0", type=float, default=1.0, help="|x|^2/n_0")
     p = sub.add_parser("vertex", help="leading-order K and kappa_4 = V/n recursion, one input")
@@ -140,6 +159,15 @@ def _table(header: list[str], rows: list[list]) -> None:
         print("  ".join(f"{v:>14.8g}" if isinstance(v, float) else f"{v:>14}" for v in r))
 
 
+def _moment_ratio(g: float, g2: float, m: int) -> float:
+    """``g / g2^m``; through logarithms where ``g2^m`` alone would leave the normal float64 range."""
+    with np.errstate(over="ignore", under="ignore"):
+        den = np.float64(g2) ** m
+    if np.isfinite(den) and den >= np.finfo(float).tiny:
+        return float(g / den)
+    return math.exp(math.log(g) - m * math.log(g2))
+
+
 def run(args) -> int:
     np.set_printoptions(precision=10)
     if args.what == "wick":
@@ -151,11 +179,14 @@ def run(args) -> int:
         from sigprop.theory.correlators.relu_exact import relu_moments
 
         fn = deep_linear_moments if args.what == "deep-linear" else relu_moments
+        top = MAX_CLI_M if args.what == "deep-linear" else RELU_MAX_M
+        if not 1 <= args.m <= top:
+            raise InputError(f"--m must be in [1, {top}], got {args.m}")
         g2 = fn(1, widths, args.C_W, args.G0)
         g = fn(args.m, widths, args.C_W, args.G0)
         print(f"{args.what}: C_W={args.C_W:g}, G0={args.G0:g}, widths={widths}; G_2m = E[z^2m]/(2m-1)!!")
         _table(["layer", "width", "G_2", f"G_{2*args.m}", f"G_{2*args.m}/G_2^{args.m}"],
-               [[l + 1, widths[l], float(g2[l]), float(g[l]), float(g[l] / g2[l] ** args.m)]
+               [[l + 1, widths[l], float(g2[l]), float(g[l]), _moment_ratio(float(g[l]), float(g2[l]), args.m)]
                 for l in range(len(widths))])
         return 0
     if args.what == "vertex":
