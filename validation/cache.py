@@ -10,10 +10,18 @@ written atomically (temporary file + rename), so an interrupt never leaves a hal
 Each entry stores ``checksum``, the SHA-256 of the canonical JSON (sorted keys, no spaces) of the rest of the
 entry.  An entry whose checksum is missing or does not match (edited by hand, or damaged, but still valid
 JSON) is not trusted: :meth:`ResultCache.load` warns (:class:`CacheWarning`) and reports a miss, so the
-runner recomputes the experiment and overwrites the entry.
+runner recomputes the experiment and overwrites the entry.  So is an entry that is damaged in any other way: a
+file that cannot be read or is not valid JSON, or whose content does not decode (e.g. an array whose dtype is not
+a plain number, bool or string type, which :func:`decode_value` refuses).  A file that does not exist is a plain
+miss, without a warning.
+
+Writing an entry raises the ``OSError`` of the file system (a folder made unwritable, a full disk) and leaves no
+temporary file behind; the runner then warns and goes on with the value in memory
+(:mod:`sigprop.validation.runner`).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -28,13 +36,51 @@ import numpy as np
 from .experiment import Check, ExperimentResult
 
 __all__ = ["cache_key", "unit_cache_key", "result_to_dict", "result_from_dict", "ResultCache", "jsonable",
-           "sigprop_version", "entry_checksum", "CacheWarning", "encode_value", "decode_value"]
+           "sigprop_version", "entry_checksum", "CacheWarning", "encode_value", "decode_value", "write_atomic"]
 
 CACHE_FORMAT = 2  # 2: entries carry a checksum
 
 
 class CacheWarning(UserWarning):
-    """A cache entry was found but not trusted (its checksum is missing or wrong); it will be recomputed."""
+    """A cache entry was found but not trusted (damaged, or its checksum is missing or wrong) and will be
+    recomputed, or an entry could not be written (the run goes on without it)."""
+
+
+# dtype kinds a stored array may have: bool, signed and unsigned integers, floats, complex, bytes and unicode
+_PLAIN_KINDS = "biufcSU"
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, then a rename.
+
+    A failure (``OSError``: no permission, a full disk, a folder where the file should be) propagates and removes
+    the temporary file, so that ``path`` is either the old file or the new one, never half-written.
+    """
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    try:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _plain_dtype(text: Any) -> np.dtype:
+    """The dtype a stored array names, if it is a plain number, bool or string dtype; else ValueError."""
+    if not isinstance(text, str):
+        raise ValueError(f"an array's dtype must be a dtype string, got {type(text).__name__}")
+    try:
+        dtype = np.dtype(text)
+    except TypeError as exc:
+        raise ValueError(f"unknown dtype {text!r} ({exc})") from None
+    if dtype.kind not in _PLAIN_KINDS or dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+        raise ValueError(f"dtype {text!r} is not a plain number, bool or string dtype")
+    return dtype
 
 
 def entry_checksum(entry: dict[str, Any]) -> str:
@@ -109,8 +155,10 @@ def encode_value(obj: Any) -> Any:
     """A unit's value as plain JSON that :func:`decode_value` turns back into an equal value, bit for bit.
 
     Arrays are stored as base64 of their bytes with dtype and shape; tuples, dicts with non-string keys and
-    non-finite floats are tagged.  Supported: None, bool, int, float, str, list, tuple, dict, numpy arrays and
-    scalars; anything else is an :class:`~sigprop.theory.errors.InputTypeError` (a unit must return data).
+    non-finite floats are tagged.  Supported: None, bool, int, float, str, list, tuple, dict, numpy scalars and
+    numpy arrays of a plain dtype (bool, integer, float, complex, bytes, unicode); anything else (object,
+    structured, datetime arrays, other types) is an :class:`~sigprop.theory.errors.InputTypeError` (a unit must
+    return data).
 
     Examples
     --------
@@ -135,8 +183,11 @@ def encode_value(obj: Any) -> Any:
         return v if math.isfinite(v) else {"__float__": repr(v)}
     if isinstance(obj, np.ndarray):
         a = np.ascontiguousarray(obj)
-        if a.dtype == object:
-            raise InputTypeError("a unit's value may not hold object arrays")
+        try:
+            _plain_dtype(a.dtype.str)
+        except ValueError:
+            raise InputTypeError(f"a unit's value may hold arrays of plain number, bool or string dtypes only, got "
+                                 f"dtype {a.dtype}") from None
         return {"__ndarray__": base64.b64encode(a.tobytes()).decode(), "dtype": a.dtype.str, "shape": list(a.shape)}
     if isinstance(obj, tuple):
         return {"__tuple__": [encode_value(v) for v in obj]}
@@ -151,7 +202,18 @@ def encode_value(obj: Any) -> Any:
 
 
 def decode_value(obj: Any) -> Any:
-    """The inverse of :func:`encode_value` (on its output after a JSON round trip)."""
+    """The inverse of :func:`encode_value` (on its output after a JSON round trip).
+
+    Damaged input raises ``ValueError``, ``TypeError`` or ``KeyError``, never builds an object array: an array
+    whose stored dtype is not a plain number, bool or string dtype is refused (``ValueError``).
+
+    Examples
+    --------
+    >>> decode_value({"__ndarray__": "", "dtype": "|O", "shape": [0]})
+    Traceback (most recent call last):
+    ...
+    ValueError: dtype '|O' is not a plain number, bool or string dtype
+    """
     import base64
 
     if isinstance(obj, list):
@@ -159,8 +221,9 @@ def decode_value(obj: Any) -> Any:
     if not isinstance(obj, dict):
         return obj
     if "__ndarray__" in obj:
-        data = base64.b64decode(obj["__ndarray__"])
-        return np.frombuffer(data, dtype=np.dtype(obj["dtype"])).reshape(obj["shape"]).copy()
+        dtype = _plain_dtype(obj["dtype"])
+        data = base64.b64decode(obj["__ndarray__"], validate=True)
+        return np.frombuffer(data, dtype=dtype).reshape(obj["shape"]).copy()
     if "__float__" in obj:
         return float(obj["__float__"])
     if "__tuple__" in obj:
@@ -227,70 +290,95 @@ class ResultCache:
 
     def load(self, experiment: str, key: str) -> tuple[ExperimentResult, float] | None:
         """(result, elapsed seconds) if stored under this exact key, with a matching checksum, and all its
-        figures exist; else None (a checksum that is missing or wrong also warns, :class:`CacheWarning`)."""
+        figures exist; else None (an entry that is damaged, or whose checksum is missing or wrong, also warns,
+        :class:`CacheWarning`)."""
         path = self.path(experiment, key)
-        try:
-            entry = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
-        if not isinstance(entry, dict) or entry.get("key") != key or entry.get("format") != CACHE_FORMAT:
-            return None
-        stored = entry.get("checksum")
-        if stored is None or stored != entry_checksum(entry):
-            why = "has no checksum" if stored is None else "does not match its checksum (edited or damaged)"
-            warnings.warn(f"cache entry {path} {why}; not trusted, {experiment} will be recomputed and the entry "
-                          "overwritten", CacheWarning, stacklevel=2)
+        entry = _read_entry(path, key, experiment)
+        if entry is None:
             return None
         try:
             result = result_from_dict(entry["result"])
-        except (KeyError, TypeError, ValueError):
+            elapsed = float(entry.get("elapsed", 0.0))
+        except (KeyError, TypeError, ValueError) as exc:
+            _distrust(path, f"does not hold a result ({type(exc).__name__}: {exc})", experiment)
             return None
         for _, fig in result.figures:
             p = Path(fig)
             if not (p if p.is_absolute() else self.out_dir / p).exists():
                 return None
-        return result, float(entry.get("elapsed", 0.0))
+        return result, elapsed
 
     def unit_path(self, experiment: str, key: str) -> Path:
         return self.root / "units" / f"{experiment}-{key[:20]}.json"
 
     def load_unit(self, experiment: str, key: str) -> tuple[Any, float] | None:
         """(value, elapsed seconds) of a unit stored under this exact key with a matching checksum, else None
-        (a checksum that is missing or wrong warns, :class:`CacheWarning`, and the unit is recomputed)."""
+        (an entry that is damaged, e.g. an array of a dtype that is not plain data, or whose checksum is missing
+        or wrong warns, :class:`CacheWarning`, and the unit is recomputed)."""
         path = self.unit_path(experiment, key)
+        entry = _read_entry(path, key, "the unit")
+        if entry is None:
+            return None
         try:
-            entry = json.loads(path.read_text())
-        except (OSError, ValueError):
+            return decode_value(entry["value"]), float(entry.get("elapsed", 0.0))
+        except (KeyError, TypeError, ValueError) as exc:
+            _distrust(path, f"does not hold a unit's value ({type(exc).__name__}: {exc})", "the unit")
             return None
-        if not isinstance(entry, dict) or entry.get("key") != key or entry.get("format") != CACHE_FORMAT:
-            return None
-        if entry.get("checksum") != entry_checksum(entry):
-            warnings.warn(f"cache entry {path} does not match its checksum; not trusted, the unit will be "
-                          "recomputed and the entry overwritten", CacheWarning, stacklevel=2)
-            return None
-        return decode_value(entry["value"]), float(entry.get("elapsed", 0.0))
 
     def store_unit(self, experiment: str, key: str, unit: str, value: Any, elapsed: float) -> Path:
-        """Store a unit's value (atomically: temporary file + rename)."""
+        """Store a unit's value (atomically: temporary file + rename); an ``OSError`` of the file system
+        propagates (see :func:`write_atomic`)."""
         path = self.unit_path(experiment, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         entry = {"format": CACHE_FORMAT, "key": key, "experiment": experiment, "unit": unit,
                  "elapsed": float(elapsed), "value": encode_value(value)}
         entry["checksum"] = entry_checksum(json.loads(json.dumps(entry)))
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(entry))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(entry))
         return path
 
     def store(self, experiment: str, key: str, result: ExperimentResult, elapsed: float,
               settings: dict[str, Any] | None = None) -> Path:
+        """Store a finished experiment (atomically); an ``OSError`` of the file system propagates."""
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.path(experiment, key)
         entry = {"format": CACHE_FORMAT, "key": key, "experiment": experiment, "elapsed": float(elapsed),
                  "settings": jsonable(settings or {}), "result": result_to_dict(result, self.out_dir)}
         # the checksum of what json.loads will give back (the round trip normalises tuples and the like)
         entry["checksum"] = entry_checksum(json.loads(json.dumps(entry)))
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(entry, indent=1))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(entry, indent=1))
         return path
+
+
+def _distrust(path: Path, why: str, what: str) -> None:
+    """Warn that the cache entry ``path`` is not used: ``what`` (an experiment, or 'the unit') is recomputed."""
+    warnings.warn(f"cache entry {path} {why}; not trusted, {what} will be recomputed and the entry overwritten",
+                  CacheWarning, stacklevel=3)
+
+
+def _read_entry(path: Path, key: str, what: str) -> dict[str, Any] | None:
+    """The cache entry at ``path`` if it is stored under ``key`` in this format with a matching checksum, else
+    None: a missing file or an entry of another key or format silently (a miss), a damaged one with a
+    :class:`CacheWarning`."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        _distrust(path, f"cannot be read ({exc.strerror or exc})", what)
+        return None
+    try:
+        entry = json.loads(text)
+    except ValueError:
+        _distrust(path, "is not valid JSON (damaged or cut short)", what)
+        return None
+    if not isinstance(entry, dict):
+        _distrust(path, f"is not a cache entry (a JSON {type(entry).__name__}, damaged)", what)
+        return None
+    if entry.get("key") != key or entry.get("format") != CACHE_FORMAT:
+        return None
+    stored = entry.get("checksum")
+    if stored is None or stored != entry_checksum(entry):
+        why = "has no checksum" if stored is None else "does not match its checksum (edited or damaged)"
+        _distrust(path, why, what)
+        return None
+    return entry

@@ -18,7 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .cache import jsonable, result_to_dict
+from sigprop.theory.errors import InputError
+
+from .cache import jsonable, result_to_dict, write_atomic
 from .experiment import Check, Finding
 from .runner import SuiteResult
 
@@ -123,8 +125,9 @@ def results_dict(suite: SuiteResult) -> dict[str, Any]:
 
 
 def write_results_json(suite: SuiteResult, path: Path | str) -> Path:
+    """Write :func:`results_dict` to ``path`` (atomically); an ``OSError`` of the file system propagates."""
     path = Path(path)
-    path.write_text(json.dumps(results_dict(suite), indent=1, allow_nan=False))
+    write_atomic(path, json.dumps(results_dict(suite), indent=1, allow_nan=False))
     return path
 
 
@@ -218,12 +221,24 @@ def report_markdown(suite: SuiteResult) -> str:
 
 
 def write_report(suite: SuiteResult, out_dir: Path | str | None = None) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``results.json`` into the run's folder; returns their paths."""
+    """Write ``report.md`` and ``results.json`` into the run's folder (each atomically); returns their paths.
+
+    The runner checks these paths before any work (:func:`sigprop.validation.runner.check_report_folder`); one
+    that cannot be written now all the same (the folder made unwritable during the run, a full disk) is an
+    :class:`~sigprop.theory.errors.InputError` naming it, which the ``sigprop`` command prints as one line (exit
+    status 2), and no half-written file is left.
+    """
     out = Path(out_dir or suite.settings["out"])
-    out.mkdir(parents=True, exist_ok=True)
-    md = out / "report.md"
-    md.write_text(report_markdown(suite))
-    js = write_results_json(suite, out / "results.json")
+    md, js = out / "report.md", out / "results.json"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_atomic(md, report_markdown(suite))
+        write_results_json(suite, js)
+    except OSError as exc:
+        where = exc.filename or out
+        raise InputError(f"cannot write the report to {str(where)!r} ({exc.strerror or exc}); this run's checks "
+                         "are not saved (finished experiments that could be cached are reused by the next run)"
+                         ) from None
     return md, js
 
 
@@ -286,6 +301,8 @@ def _execution_text(execution: dict | None) -> str:
             parts.append(f"{label} {execution[key]}")
     if "threads_used" in execution:
         parts.append(f"threads used by the units {execution['threads_used']}")
+    if execution.get("cache_not_written"):
+        parts.append(f"{execution['cache_not_written']} cache entries could not be written")
     if execution.get("cores"):
         parts.append(f"{execution['cores']} cores")
     return ", ".join(parts)

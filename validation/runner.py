@@ -10,6 +10,13 @@ this process only, so an interrupted run recomputes only the missing ones.  An e
 (or whose worker dies more often than Dask retries) is recorded as a failed ``completed`` check (and not cached);
 the others are unaffected.  How the work was spread (workers, numba and BLAS threads each) is recorded in
 ``settings['execution']``.
+
+Output paths are checked before any work (:func:`check_report_folder`): the report folder, ``report.md``,
+``results.json``, ``figures/`` and ``.cache/``.  A cache entry that cannot be written during the run (the folder
+made unwritable, a full disk) does not stop it: the first such failure warns (:class:`CacheWarning`), the run goes
+on with the finished values in memory, and ``settings['execution']['cache_not_written']`` counts the entries that
+a later run will have to recompute.  A figure that cannot be written fails its experiment (a failed
+``completed`` check), like any other error of the experiment.
 """
 from __future__ import annotations
 
@@ -18,18 +25,21 @@ import math
 import platform
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from sigprop.theory.errors import InputError
 
-from .cache import ResultCache, cache_key, code_fingerprint, sigprop_version, unit_cache_key
+from .cache import CacheWarning, ResultCache, cache_key, code_fingerprint, sigprop_version, unit_cache_key
+from .cli.checks import check_output_path
 from .experiment import Check, Experiment, ExperimentResult, discover
 from .stats import z_bound
 from .units import UnitOutcome, attach_files, execute, execute_part, installation, run_part, run_unit
 
-__all__ = ["ExperimentRun", "SuiteResult", "select_experiments", "run_suite", "versions", "PROFILES", "BACKENDS"]
+__all__ = ["ExperimentRun", "SuiteResult", "select_experiments", "run_suite", "versions", "check_report_folder",
+           "PROFILES", "BACKENDS"]
 
 PROFILES = ("smoke", "quick", "full")
 BACKENDS = ("cpu", "cuda")
@@ -130,14 +140,16 @@ def run_suite(*, profile: str = "quick", backend: str = "cpu", seed: int = 0, jo
     runs them here, one after the other, without Dask.  Finished experiments are stored in ``<out_dir>/.cache`` by
     this process as they complete and reused when the key (settings, seed, backend, sigprop version and sources)
     matches, unless ``use_cache`` is False.  No number depends on ``jobs``, ``scheduler`` or ``threads``.
+    Every path the run writes is checked first (:func:`check_report_folder`); a cache entry that cannot be
+    written later warns once and the run goes on (see the module's docstring).
     """
     _check_suite_arguments(profile, backend, jobs, threads, seed, family_level)
     log = log or (lambda msg: print(msg, file=sys.stderr))
     t_start = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_report_folder(out_dir, use_cache=use_cache)
     selected = select_experiments(discover() if experiments is None else experiments, only)
     cache = ResultCache(out)
+    writes = _CacheWrites(cache) if use_cache else None
     version = sigprop_version()
 
     with contextlib.ExitStack() as stack:
@@ -153,8 +165,8 @@ def run_suite(*, profile: str = "quick", backend: str = "cpu", seed: int = 0, jo
                 log(f"[error] {exp.name} failed after {elapsed:.1f}s:\n{error}")
                 result = ExperimentResult(checks=[_failure_check(exp.name, error.splitlines()[-1])],
                                           notes=f"The experiment raised an error:\n\n```\n{error}\n```")
-            elif use_cache:
-                cache.store(exp.name, key, result, elapsed, settings)
+            elif writes is not None:
+                writes.store(exp.name, key, result, elapsed, settings)
             runs[exp.name] = ExperimentRun(exp.name, exp.title, exp.description, settings, result, elapsed,
                                            error=error)
 
@@ -164,13 +176,18 @@ def run_suite(*, profile: str = "quick", backend: str = "cpu", seed: int = 0, jo
 
             client, plan = stack.enter_context(open_client(jobs=jobs, threads=threads))
         common = dict(profile=profile, backend=backend, seed=seed, jobs=jobs, threads=threads, out=out,
-                      progress=progress, cache=cache if use_cache else None)
+                      progress=progress, cache=writes)
         if client is not None:
             seen = _run_on_cluster(client, plan, pending, finish, **common)
             execution = {**plan, "threads_used": seen}
         else:
             execution = _run_here(pending, finish, **common)
         execution["units"] = {p.exp.name: len(p.ids) for p in pending if p.exp.units is not None}
+        if writes is not None and writes.failed:
+            execution["cache_not_written"] = writes.failed
+            log(f"[cache] {writes.failed} cache entr{'y' if writes.failed == 1 else 'ies'} could not be written to "
+                f"{cache.root} ({writes.first_error}); their results are in this report, and a later run will "
+                "recompute them")
 
     ordered = _in_order(selected, runs)
     n_judged = sum(1 for run in ordered for c in run.result.checks if c.kind != "info")
@@ -184,6 +201,102 @@ def run_suite(*, profile: str = "quick", backend: str = "cpu", seed: int = 0, jo
         versions=versions(backend), seed=seed, total_time=total,
         timings={run.name: run.elapsed for run in ordered} | {"total": total},
     )
+
+
+_REPORT_FILES = {"report.md": "the report", "results.json": "the results"}
+_REPORT_FOLDERS = {"figures": "the figures", ".cache": "the cache", ".cache/units": "the cache of finished units"}
+
+
+def check_report_folder(out_dir: Path | str, *, use_cache: bool = True, option: str = "out_dir") -> Path:
+    """Check, before any work, that a run can write every path it writes in ``out_dir``; create the folder.
+
+    The folder itself (created with its parents if missing), ``report.md`` and ``results.json`` (files),
+    ``figures/`` and, with ``use_cache``, ``.cache/`` and ``.cache/units/`` (folders): each one that exists must be
+    of its kind and writable (a file is created and deleted there to make sure, see
+    :func:`sigprop.validation.cli.checks.check_output_path`).
+
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        The report folder.
+    use_cache : bool
+        Whether the run writes its cache (``.cache/``); default True.
+    option : str
+        The argument's name in messages, e.g. ``'--out'`` (default ``'out_dir'``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir`` as a Path.
+
+    Raises
+    ------
+    InputError
+        One line naming ``option`` and the offending path: a file where a folder is written or the other way
+        round, or a place that cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     (Path(tmp) / "report.md").mkdir()
+    ...     try:
+    ...         check_report_folder(tmp, option="--out")
+    ...     except InputError as exc:
+    ...         print(str(exc).replace(tmp, "DIR"))
+    --out: 'DIR/report.md' is a folder, but the run writes the report there as a file; remove or rename it
+    """
+    out = Path(out_dir)
+    if not out.exists() and not out.is_symlink():  # created with its parents, as the run would create it
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{option}: cannot create the report folder {str(out_dir)!r} "
+                             f"({exc.strerror or exc})") from None
+    check_output_path(out, option=option, kind="dir")  # a folder, and writable
+    for name, what in _REPORT_FILES.items():
+        path = out / name
+        if path.is_dir():
+            raise InputError(f"{option}: {str(path)!r} is a folder, but the run writes {what} there as a file; "
+                             "remove or rename it")
+        check_output_path(path, option=option, kind="file")
+    folders = _REPORT_FOLDERS if use_cache else {"figures": _REPORT_FOLDERS["figures"]}
+    for name, what in folders.items():
+        path = out / name
+        if path.exists() and not path.is_dir():
+            raise InputError(f"{option}: {str(path)!r} is a file, but the run writes {what} into a folder there; "
+                             "remove or rename it")
+        if path.exists():
+            check_output_path(path, option=option, kind="dir")
+    return out
+
+
+class _CacheWrites:
+    """The run's writes into its cache: one that fails (``OSError``: a folder made unwritable, a full disk) warns
+    the first time (:class:`CacheWarning`) and is counted; the run goes on with the value in memory."""
+
+    def __init__(self, cache: ResultCache):
+        self.cache = cache
+        self.failed = 0
+        self.first_error = ""
+
+    def store(self, *args: Any) -> None:
+        self._try(self.cache.store, args)
+
+    def store_unit(self, *args: Any) -> None:
+        self._try(self.cache.store_unit, args)
+
+    def _try(self, store: Callable[..., Path], args: tuple) -> None:
+        try:
+            store(*args)
+        except OSError as exc:
+            self.failed += 1
+            if self.failed == 1:
+                where = exc.filename or self.cache.root
+                self.first_error = f"{exc.strerror or exc}: {where}"
+                warnings.warn(f"cannot write the cache entry of {args[0]} ({self.first_error}); the run goes on "
+                              "with the finished results in memory, but a later run will recompute what is not "
+                              "cached", CacheWarning, stacklevel=2)
 
 
 def _check_suite_arguments(profile, backend, jobs, threads, seed, family_level) -> None:
@@ -264,8 +377,9 @@ class _Pending:
     def todo(self) -> list[str]:
         return [uid for uid in self.ids if uid not in self.values]
 
-    def record(self, uid: str, value: Any, elapsed: float, error: str | None, cache: ResultCache | None) -> None:
-        """A finished unit: its value kept (and cached), or its error kept (the experiment then fails)."""
+    def record(self, uid: str, value: Any, elapsed: float, error: str | None, cache: _CacheWrites | None) -> None:
+        """A finished unit: its value kept (and cached, if the cache can be written), or its error kept (the
+        experiment then fails)."""
         self.elapsed += elapsed
         if error is not None:
             self.error = self.error or f"unit {uid} of {self.exp.name} raised:\n{error}"
@@ -381,8 +495,8 @@ def _run_on_cluster(client, plan, pending: list[_Pending], finish, *, profile, b
             if outcome.threads and outcome.threads not in seen:
                 seen.append(outcome.threads)
             if uid is None:  # an experiment's run: combine (and cache) it here
-                result = attach_files(outcome, out)
-                finish(p.exp, p.settings, p.key, result, p.elapsed + outcome.elapsed, outcome.error)
+                result, error = _attached(outcome, out)
+                finish(p.exp, p.settings, p.key, result, p.elapsed + outcome.elapsed, error)
                 continue
             had_error = p.error is not None
             p.record(uid, outcome.value, outcome.elapsed, outcome.error, cache)
@@ -398,3 +512,14 @@ def _run_on_cluster(client, plan, pending: list[_Pending], finish, *, profile, b
         if ticker is not None:
             ticker.close()
     return seen
+
+
+def _attached(outcome: UnitOutcome, out: Path) -> tuple[ExperimentResult | None, str | None]:
+    """(result, error) of an experiment's run on a worker once its files are written into ``out``; files that
+    cannot be written (``OSError``) or whose paths leave ``out`` (``ValueError``) fail the experiment."""
+    try:
+        result = attach_files(outcome, out)
+    except (OSError, ValueError) as exc:
+        why = f"{type(exc).__name__}: {exc}"
+        return None, (f"{outcome.error}\n{why}" if outcome.error else f"could not write the unit's files: {why}")
+    return result, outcome.error

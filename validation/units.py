@@ -6,7 +6,9 @@ whose values the experiment's ``run`` then combines.  A worker runs a unit in a 
 explicit numba/BLAS threads and returns a :class:`UnitOutcome`: the result (or a finer unit's value), the elapsed
 time, the traceback if it raised, the threads it used, and the bytes of every file it wrote (figures).  The process
 that combines the results writes those files into the report folder with :func:`attach_files` and then caches the
-unit, so a worker killed mid-unit leaves nothing behind, and workers need no shared filesystem.
+unit, so a worker killed mid-unit leaves nothing behind, and workers need no shared filesystem.  The paths of
+those files come from the workers: one that would land outside the report folder (absolute, ``..``, or through a
+symbolic link that points elsewhere) is refused and fails the unit's experiment.
 """
 from __future__ import annotations
 
@@ -151,15 +153,41 @@ def _relative(path: str, root: str) -> str:
 
 def attach_files(outcome: UnitOutcome, out: Path) -> ExperimentResult | None:
     """Write the unit's files into ``out`` (each atomically) and point its figures at them, as an in-process run
-    would have written them; returns the result (None if the unit raised)."""
+    would have written them; returns the result (None if the unit raised).
+
+    The paths come from a worker: every one is checked before any file is written, and one that is absolute, or
+    leaves ``out`` once resolved (``..``, or a symbolic link inside ``out`` that points elsewhere), is refused with
+    a ``ValueError`` naming it; nothing is written then.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     try:
+    ...         attach_files(UnitOutcome(None, 0.0, files={"../evil.png": b"x"}), Path(tmp))
+    ...     except ValueError as exc:
+    ...         print(str(exc).replace(tmp, "DIR"))
+    a unit's file path '../evil.png' (from worker '') leaves the report folder DIR; refused, nothing written
+    """
+    from .cache import write_atomic
+
+    targets = {rel: _inside(out, rel, outcome.worker) for rel in outcome.files}
     for rel, data in outcome.files.items():
-        path = out / rel
+        path = targets[rel]
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_atomic(path, data)
     if outcome.result is None:
         return None
     figures = [(caption, str(out / path) if path in outcome.files else path)
                for caption, path in outcome.result.figures]
     return replace(outcome.result, figures=figures)
+
+
+def _inside(out: Path, rel: str, worker: str) -> Path:
+    """``out / rel`` if it stays inside ``out`` once resolved (symbolic links followed), else ValueError."""
+    root = Path(out).resolve()
+    path = Path(out) / rel if isinstance(rel, str) and rel and not Path(rel).is_absolute() else None
+    if path is None or path.resolve() == root or not path.resolve().is_relative_to(root):
+        raise ValueError(f"a unit's file path {rel!r} (from worker {worker!r}) leaves the report folder {out}; "
+                         "refused, nothing written")
+    return path
