@@ -9,18 +9,20 @@ whose environment sigprop does not control).  Dask is imported only when a clust
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
 from typing import Any, Iterator
 
 from sigprop.theory.errors import InputError
 
-__all__ = ["ThreadPlan", "thread_plan", "check_scheduler_address", "open_client", "limit_threads", "threads_in_use",
-           "available_cores",
-           "CONNECT_TIMEOUT_S", "SCHEMES"]
+__all__ = ["ThreadPlan", "thread_plan", "check_scheduler_address", "scheduler_file_address", "open_client",
+           "limit_threads", "threads_in_use", "available_cores", "CONNECT_TIMEOUT_S", "SCHEMES"]
 
 CONNECT_TIMEOUT_S = 10.0
 SCHEMES = ("tcp://", "tls://", "ucx://", "inproc://", "ws://", "wss://")
+# a scheduler file is a small JSON object; a larger file is not one (and is not read whole)
+_SCHEDULER_FILE_MAX_BYTES = 2**20
 _THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -96,13 +98,65 @@ def check_scheduler_address(address: str) -> str:
     return address
 
 
+def scheduler_file_address(path: str) -> str:
+    """The scheduler's address written in the Dask scheduler file ``path`` (``dask scheduler --scheduler-file``).
+
+    Parameters
+    ----------
+    path : str
+        An existing file.
+
+    Returns
+    -------
+    str
+        Its ``"address"``, checked by :func:`check_scheduler_address` (e.g. ``'tcp://10.0.0.5:8786'``).
+
+    Raises
+    ------
+    InputError
+        The file cannot be read, or is not a JSON object with an ``"address"`` such as ``tcp://host:8786`` (any
+        other file: a typo, a report, an empty file), before any connection is tried.
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "scheduler.json")
+    ...     with open(path, "w") as f:
+    ...         json.dump({"type": "Scheduler", "address": "tcp://10.0.0.5:8786"}, f)
+    ...     scheduler_file_address(path)
+    'tcp://10.0.0.5:8786'
+    """
+    what = (f"scheduler file {path!r} is not a Dask scheduler file (a JSON object with an \"address\" such as "
+            "tcp://host:8786, written by `dask scheduler --scheduler-file FILE`)")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_SCHEDULER_FILE_MAX_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"scheduler file {path!r}: cannot read it ({exc.strerror or exc})") from None
+    if len(data) > _SCHEDULER_FILE_MAX_BYTES:
+        raise InputError(f"{what}: it is larger than {_SCHEDULER_FILE_MAX_BYTES} bytes")
+    try:
+        cfg = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise InputError(f"{what}: it is not JSON") from None
+    address = cfg.get("address") if isinstance(cfg, dict) else None
+    if not isinstance(address, str) or not address.startswith(SCHEMES):
+        raise InputError(f"{what}: its \"address\" is missing or not an address")
+    try:
+        return check_scheduler_address(address)
+    except InputError as exc:
+        raise InputError(f"{what}: {exc}") from None
+
+
 @contextlib.contextmanager
 def open_client(*, jobs: int = 1, scheduler: str | None = None, threads: int | None = None,
                 timeout: float = CONNECT_TIMEOUT_S) -> Iterator[tuple[Any, ThreadPlan]]:
     """A ``distributed.Client`` and its :class:`ThreadPlan`; closed (with the cluster it started) on exit.
 
-    With ``scheduler`` (an address or a scheduler file): connect to that cluster; failing to connect within
-    ``timeout`` seconds is an :class:`InputError`.  Otherwise start a ``LocalCluster`` of ``jobs`` worker processes
+    With ``scheduler`` (an address or a scheduler file, whose content is checked first with
+    :func:`scheduler_file_address`): connect to that cluster; failing to connect within ``timeout`` seconds is an
+    :class:`InputError`.  Otherwise start a ``LocalCluster`` of ``jobs`` worker processes
     with one task slot each and the plan's numba/BLAS threads in their environment; they ignore Ctrl-C (this
     process stops them when the body exits, also after Ctrl-C).
 
@@ -116,6 +170,8 @@ def open_client(*, jobs: int = 1, scheduler: str | None = None, threads: int | N
 
     if scheduler is not None:
         address = check_scheduler_address(scheduler)
+        if not address.startswith(SCHEMES):  # a scheduler file: its content checked before connecting
+            scheduler_file_address(address)
         try:
             if address.startswith(SCHEMES):
                 client = Client(address, timeout=timeout)

@@ -15,14 +15,17 @@ shared filesystem.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
 import os
 import shutil
+import warnings
 import zipfile
+import zlib
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -33,7 +36,8 @@ from .float_range import BACKWARD_FIELDS, FORWARD_FIELDS, RangeReport, check_sta
 from .result import SimulationResult
 from .simulate import SimulationRequest, assemble_result, check_request, estimate_memory, run_networks
 
-__all__ = ["simulate_distributed", "plan_chunks", "merge_chunks", "merge_reports", "chunk_folder", "CHUNK_BYTES"]
+__all__ = ["simulate_distributed", "plan_chunks", "merge_chunks", "merge_reports", "chunk_folder", "CHUNK_BYTES",
+           "DamagedChunkWarning"]
 
 # default chunk: about this many bytes of outputs (and at least 4 chunks per worker, to balance the load)
 CHUNK_BYTES = 64 * 2**20
@@ -172,22 +176,66 @@ def _chunk_path(folder: Path, first: int) -> Path:
     return folder / f"chunk-{first:012d}.npz"
 
 
-def _chunk_matches(path: Path, settings: dict[str, Any], first: int, count: int) -> RangeReport | None:
-    """The stored range report if ``path`` is a complete chunk file of this run and range, else None."""
+class DamagedChunkWarning(RuntimeWarning):
+    """A chunk file left by an earlier run cannot be read whole (a truncated or corrupted file): it is computed
+    again."""
+
+
+# what reading a damaged .npz raises: a bad zip structure or CRC, an unknown compression method, a bad .npy
+# header or JSON, a missing or truncated member
+_READ_ERRORS = (OSError, ValueError, KeyError, EOFError, NotImplementedError, zlib.error, zipfile.BadZipFile,
+                zipfile.LargeZipFile)
+
+
+def _stored_report(path: Path, settings: dict[str, Any], X: np.ndarray, first: int, count: int) -> RangeReport | None:
+    """The range report of the chunk file ``path`` if it is one of this run (settings, range, inputs ``X``), else
+    None; every array is read whole first (so that the zip checks each member's CRC-32) and must hold ``count``
+    networks: a damaged file raises one of :data:`_READ_ERRORS`."""
+    with np.load(path, allow_pickle=False) as f:
+        meta = json.loads(str(f["chunk"]))
+        if not isinstance(meta, dict):
+            raise ValueError("its 'chunk' entry is not a JSON object")
+        if meta.get("settings") != settings or meta.get("first") != first or meta.get("count") != count:
+            return None  # a chunk of another run or chunking: not damaged, replaced
+        same_inputs = True
+        for k in f.files:
+            a = f[k]  # read whole: a damaged member fails here
+            if k == "X":
+                same_inputs = a.dtype == X.dtype and np.array_equal(a, X)
+            elif k != "chunk" and (a.ndim == 0 or a.shape[0] != count):
+                raise ValueError(f"array {k!r} has shape {a.shape}, not {count} networks")
+            del a
+        if "X" not in f.files:
+            raise KeyError("no array 'X'")
+    if not same_inputs:
+        return None  # the same settings on other inputs: another run
     try:
-        with np.load(path, allow_pickle=False) as f:
-            meta = json.loads(str(f["chunk"]))
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return RangeReport(**meta["report"])
+    except TypeError as exc:
+        raise ValueError(f"its range report is not valid ({exc})") from None
+
+
+def _chunk_matches(path: Path, settings: dict[str, Any], X: np.ndarray, first: int,
+                   count: int) -> RangeReport | None:
+    """The stored range report if ``path`` is a complete, undamaged chunk file of this run (settings, inputs ``X``)
+    and range, else None (a damaged file with a :class:`DamagedChunkWarning`: it will be computed again)."""
+    if not path.exists():
         return None
-    if meta.get("settings") != settings or meta.get("first") != first or meta.get("count") != count:
+    try:
+        return _stored_report(path, settings, X, first, count)
+    except _READ_ERRORS as exc:
+        warnings.warn(f"chunk file {path} is damaged or incomplete ({type(exc).__name__}: {exc}); computing its "
+                      f"networks {first}..{first + count - 1} again", DamagedChunkWarning, stacklevel=4)
         return None
-    return RangeReport(**meta["report"])
 
 
 def _write_chunk(path: Path, X: np.ndarray, out: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-    np.savez(tmp, X=X, chunk=np.array(json.dumps(meta)), **out)
-    os.replace(tmp, path)
+    try:
+        np.savez(tmp, X=X, chunk=np.array(json.dumps(meta)), **out)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # left only when writing failed (or was interrupted)
 
 
 def _to_files(client, request: SimulationRequest, chunks: list[tuple[int, int]], out: Path, keep: bool,
@@ -198,7 +246,7 @@ def _to_files(client, request: SimulationRequest, chunks: list[tuple[int, int]],
     reports: dict[int, RangeReport] = {}
     todo = []
     for first, count in chunks:
-        rep = _chunk_matches(_chunk_path(folder, first), settings, first, count)
+        rep = _chunk_matches(_chunk_path(folder, first), settings, request.X, first, count)
         if rep is None:
             todo.append((first, count))
         else:  # finished by an interrupted run with the same settings
@@ -265,7 +313,9 @@ def merge_chunks(folder: str | Path, out: str | Path) -> Path:
     """Stream the chunk files of ``folder`` into one .npz ``out`` laid out as :meth:`SimulationResult.save_npz`.
 
     Each array is written chunk by chunk (one chunk in memory at a time); the chunks must cover networks
-    ``0 .. S-1`` without gaps and share their settings, else :class:`InputError`.  Written atomically.
+    ``0 .. S-1`` without gaps and share their settings, else :class:`InputError`; a chunk file that cannot be read
+    (damaged) is an :class:`InputError` naming it.  Written atomically: on any failure (Ctrl-C included) ``out`` is
+    left as it was and no temporary file remains.
     """
     folder, out = Path(folder), Path(out)
     paths = sorted(folder.glob("chunk-*.npz"))
@@ -273,7 +323,7 @@ def merge_chunks(folder: str | Path, out: str | Path) -> Path:
         raise InputError(f"merge_chunks: no chunk files in {folder}")
     metas = []
     for p in paths:
-        with np.load(p, allow_pickle=False) as f:
+        with _reading(p), np.load(p, allow_pickle=False) as f:
             metas.append(json.loads(str(f["chunk"])))
             if len(metas) == 1:
                 X = f["X"]
@@ -289,20 +339,38 @@ def merge_chunks(folder: str | Path, out: str | Path) -> Path:
     if expect != settings["n_networks"]:
         raise InputError(f"merge_chunks: the chunks hold {expect} networks, the run {settings['n_networks']}")
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-        _write_npy(zf, "X", X)
-        _write_npy(zf, "settings", np.array(json.dumps(settings)))
-        for k in keys:
-            shape, dtype = tails[k]
-            with zf.open(f"{k}.npy", "w", force_zip64=True) as fp:
-                header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-                          "shape": (expect, *shape)}
-                np.lib.format.write_array_header_2_0(fp, header)
-                for p in paths:
-                    with np.load(p, allow_pickle=False) as f:
-                        fp.write(np.ascontiguousarray(f[k]).tobytes())
-    os.replace(tmp, out)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+            _write_npy(zf, "X", X)
+            _write_npy(zf, "settings", np.array(json.dumps(settings)))
+            for k in keys:
+                shape, dtype = tails[k]
+                with zf.open(f"{k}.npy", "w", force_zip64=True) as fp:
+                    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                              "shape": (expect, *shape)}
+                    np.lib.format.write_array_header_2_0(fp, header)
+                    for p in paths:
+                        with _reading(p), np.load(p, allow_pickle=False) as f:
+                            a = f[k]
+                        if a.shape[1:] != shape or a.dtype != dtype:
+                            raise InputError(f"merge_chunks: chunk file {p} holds {k} of shape {a.shape[1:]} and "
+                                             f"dtype {a.dtype} per network, the first chunk {shape} and {dtype}")
+                        fp.write(np.ascontiguousarray(a).tobytes())
+                        del a
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)  # only there when the merge failed or was interrupted
     return out
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn the errors of reading a damaged chunk file into one :class:`InputError` naming it."""
+    try:
+        yield
+    except _READ_ERRORS as exc:
+        raise InputError(f"merge_chunks: chunk file {path} cannot be read ({type(exc).__name__}: {exc}); delete it "
+                         "(or run again with the same settings: a damaged chunk is computed again)") from None
 
 
 def _write_npy(zf: zipfile.ZipFile, name: str, a: np.ndarray) -> None:

@@ -8,7 +8,9 @@ its subcommand runs, so ``sigprop theory`` does not pay for the Monte-Carlo kern
 Errors: sigprop's input validation (:class:`sigprop.theory.errors.InputError`, a ``ValueError``: bad input,
 found before any work) or a ``MemoryError`` (a run that cannot fit in memory, e.g. from the simulation planner)
 is printed as one line ``sigprop CMD: error: ...`` with exit status 2; argparse's own errors also exit with 2.
-Any other exception is a bug: it propagates with its traceback.
+Any other exception is a bug: it propagates with its traceback.  Ctrl-C (``KeyboardInterrupt``) anywhere in a
+command ends it with one line ``sigprop CMD: interrupted`` and exit status 130 (a command may print a more
+specific line itself, as ``sigprop validate`` does, and return 130).
 """
 from __future__ import annotations
 
@@ -42,8 +44,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: the exit status after Ctrl-C (128 + SIGINT, as a shell reports it)
+INTERRUPTED = 130
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``sigprop`` command line ``argv`` (default ``sys.argv[1:]``); return its exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(argv)
+    except KeyboardInterrupt:
+        command = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+        sys.stderr.write(f"\nsigprop{' ' + command if command else ''}: interrupted\n")
+        sys.stderr.flush()
+        return INTERRUPTED
+
+
+def _dispatch(argv: list[str]) -> int:
     parser = build_parser()
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()

@@ -15,7 +15,7 @@ import argparse
 from sigprop.theory.errors import InputError
 
 __all__ = ["add_activation_arguments", "add_param_argument", "parse_params", "activation_from_args", "add_json_flag",
-           "RenamedFlag", "add_cluster_arguments", "check_cluster_arguments"]
+           "RenamedFlag", "add_cluster_arguments", "check_worker_counts", "check_cluster_arguments"]
 
 
 def add_param_argument(parser) -> None:
@@ -84,31 +84,74 @@ def add_cluster_arguments(parser, *, unit: str) -> None:
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help=f"run {unit} on a Dask LocalCluster of N worker processes, one task at a time each, "
                              "with max(1, cores // N) numba and BLAS threads (default 1: this process, no Dask; "
-                             "see docs/distributed.md)")
+                             "N at most the cores this process may use; see docs/distributed.md)")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help=f"run {unit} on an existing Dask cluster: tcp://host:8786 or a scheduler file "
                              "(checked before any work; excludes --jobs)")
     parser.add_argument("--threads", type=int, default=None, metavar="T",
                         help="numba and BLAS threads per worker (default: cores // workers, so that workers x "
-                             "threads <= cores)")
+                             "threads <= cores; at most the cores this process may use, except with --scheduler, "
+                             "whose workers run on the cluster's machines)")
     parser.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
                         help="seconds to wait for --scheduler to answer (default 10)")
 
 
+def check_worker_counts(jobs: int, threads: int | None, *, local: bool = True, cores: int | None = None) -> None:
+    """``--jobs`` and ``--threads`` within ``[1, cores]``, the cores this process may use (its CPU affinity).
+
+    More worker processes or threads than cores only slow the run down (and thousands of them exhaust the
+    machine), so they are refused before any work.  ``local=False`` (``--scheduler``: the threads run on the
+    cluster's machines) bounds ``--threads`` from below only.
+
+    Parameters
+    ----------
+    jobs : int
+        The value of ``--jobs``.
+    threads : int or None
+        The value of ``--threads`` (None: the default plan).
+    local : bool, optional
+        Whether the threads run on this machine.
+    cores : int, optional
+        The cores to bound by (default :func:`sigprop.kernels.cluster.available_cores`).
+
+    Raises
+    ------
+    InputError
+        A value outside its range, naming the option and the range.
+
+    Examples
+    --------
+    >>> check_worker_counts(2, None, cores=4)
+    >>> check_worker_counts(1000, None, cores=4)
+    Traceback (most recent call last):
+    ...
+    sigprop.theory.errors.InputError: --jobs must be in [1, 4] (the CPU cores this process may use), got 1000
+    """
+    if cores is None:
+        from sigprop.kernels.cluster import available_cores
+
+        cores = available_cores()
+    if not 1 <= jobs <= cores:
+        raise InputError(f"--jobs must be in [1, {cores}] (the CPU cores this process may use), got {jobs}")
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads must be >= 1, got {threads}")
+    if threads is not None and local and threads > cores:
+        raise InputError(f"--threads must be in [1, {cores}] (the CPU cores this process may use), got {threads}")
+
+
 def check_cluster_arguments(args: argparse.Namespace) -> None:
     """The values of :func:`add_cluster_arguments`, before any work (InputError)."""
-    if args.jobs < 1:
-        raise InputError(f"--jobs must be >= 1, got {args.jobs}")
-    if args.threads is not None and args.threads < 1:
-        raise InputError(f"--threads must be >= 1, got {args.threads}")
+    if args.scheduler is not None and args.jobs > 1:
+        raise InputError("--jobs and --scheduler exclude each other (the cluster's workers do the work)")
+    check_worker_counts(args.jobs, args.threads, local=args.scheduler is None)
     if not args.connect_timeout > 0:
         raise InputError(f"--connect-timeout must be > 0, got {args.connect_timeout}")
     if args.scheduler is not None:
-        if args.jobs > 1:
-            raise InputError("--jobs and --scheduler exclude each other (the cluster's workers do the work)")
-        from sigprop.kernels.cluster import check_scheduler_address
+        from sigprop.kernels.cluster import SCHEMES, check_scheduler_address, scheduler_file_address
 
         try:
             check_scheduler_address(args.scheduler)
+            if not args.scheduler.startswith(SCHEMES):  # a scheduler file: what it holds, too
+                scheduler_file_address(args.scheduler)
         except InputError as exc:
             raise InputError(f"--scheduler: {exc}") from None

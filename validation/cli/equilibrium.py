@@ -15,6 +15,9 @@ from sigprop.theory.errors import InputError
 
 from .args import RenamedFlag, activation_from_args, add_activation_arguments, add_json_flag
 
+#: the most depths ``--depths`` may list (each is one row of the table and O(L) work)
+MAX_DEPTHS = 10_000
+
 
 def _parse_depths(text: str) -> list[int]:
     """Depths from ``'10:100:10'`` (start:stop:step, stop inclusive) or ``'10,20,50'``.
@@ -32,7 +35,13 @@ def _parse_depths(text: str) -> list[int]:
     Raises
     ------
     ValueError
-        Anything else (an empty field such as ``'10,,20'`` included), naming ``--depths``.
+        Anything else (an empty field such as ``'10,,20'`` included), naming ``--depths``; more than
+        :data:`MAX_DEPTHS` depths (counted before the list is built).
+
+    Examples
+    --------
+    >>> _parse_depths("10:30:10"), _parse_depths("10,20,50")
+    ([10, 20, 30], [10, 20, 50])
     """
     usage = "--depths must look like 10:100:10 or 10,20,50 (integers)"
     try:
@@ -44,16 +53,26 @@ def _parse_depths(text: str) -> list[int]:
             step = parts[2] if len(parts) == 3 else 1
             if step < 1:
                 raise ValueError
-            return list(range(start, stop + 1, step))
+            depths = range(start, stop + 1, step)
+            _check_count(len(depths), text)  # a range's length costs nothing; its list may not fit in memory
+            return list(depths)
         fields = text.split(",")
+        _check_count(len(fields), text)
         for k, p in enumerate(fields):
             if not p.strip():
                 raise InputError(f"{usage}; field {k + 1} is empty in {text!r}")
         return [int(p) for p in fields]
-    except ValueError as exc:
-        if str(exc).startswith(usage):
-            raise
+    except InputError:
+        raise
+    except ValueError:
         raise InputError(f"{usage}, got {text!r}") from None
+
+
+def _check_count(count: int, text: str) -> None:
+    """InputError naming ``--depths`` and :data:`MAX_DEPTHS` when ``count`` depths are too many."""
+    if count > MAX_DEPTHS:
+        raise InputError(f"--depths lists {count} depths, at most {MAX_DEPTHS} are allowed (use a larger step), "
+                         f"got {text!r}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

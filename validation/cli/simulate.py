@@ -5,24 +5,33 @@ The .npz holds ``X``, the statistics arrays of :class:`sigprop.kernels.Simulatio
 the networks are split into chunks over Dask workers (:mod:`sigprop.kernels.distributed`; the same numbers, bit
 for bit); ``--chunk-files`` writes each chunk to ``OUT.chunks/`` as it finishes and merges them into OUT, so that
 no process holds every network.
+
+In one process the networks run in batches of about :data:`BATCH_SECONDS` of work each (network ``s`` is a pure
+function of ``(seed, s)``, so the batches do not change a number), so that Ctrl-C stops the run within about that
+time (the engines' compiled loops do not see it) with one line and exit status 130.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
+import time
 
 import numpy as np
 
-from sigprop.kernels.simulate import BACKENDS, METHODS, NORMS, WEIGHTS, simulate
+from sigprop.kernels.simulate import BACKENDS, METHODS, NORMS, WEIGHTS
 from sigprop.theory.activations import ACTIVATION_NAMES
 from sigprop.theory.errors import InputError
 
 from .args import activation_from_args, add_activation_arguments, add_cluster_arguments, check_cluster_arguments
 from .checks import check_input_file, check_output_path
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "simulate", "BATCH_SECONDS"]
+
+#: seconds of work per engine call in one process: how soon Ctrl-C is answered (the compiled engines do not see it)
+BATCH_SECONDS = 1.0
 
 # one example command per printed line (users copy them); the long ones are split only in this source
 EXAMPLES = (
@@ -91,6 +100,8 @@ def make_inputs(P: int, n0: int, corr: float | None, seed: int) -> np.ndarray:
     for name, v in (("--inputs", P), ("--input-dim", n0)):
         if v < 1:
             raise InputError(f"{name} must be >= 1, got {v}")
+    if seed < 0:
+        raise InputError(f"--input-seed must be an integer >= 0, got {seed}")
     g = np.random.default_rng(seed)
     if corr is None:
         return g.standard_normal((P, n0))
@@ -106,18 +117,70 @@ def make_inputs(P: int, n0: int, corr: float | None, seed: int) -> np.ndarray:
     return math.sqrt(n0) * R @ Q.T
 
 
+def simulate(X, *, batch_seconds: float = BATCH_SECONDS, **simulate_args):
+    """:func:`sigprop.kernels.simulate`, bit for bit, in batches of about ``batch_seconds`` of work each: the
+    simulation of ``sigprop simulate`` in one process.
+
+    The first batch is one network; each next one is sized from the time per network measured so far (at most
+    twice the last, and never more than the memory planner's batch), so that a Ctrl-C (which the compiled engines
+    only see between calls) ends the run within about ``batch_seconds``.
+
+    Parameters
+    ----------
+    X : array_like
+        The inputs, as for ``simulate``.
+    batch_seconds : float, optional
+        Target seconds of work per engine call (default :data:`BATCH_SECONDS`).
+    **simulate_args
+        The other arguments of ``simulate``, all checked before any work.
+
+    Returns
+    -------
+    SimulationResult
+        What ``simulate(X, **simulate_args)`` returns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sigprop import kernels
+    >>> args = dict(depth=2, width=8, activation="relu", C_W=2.0, n_networks=5, seed=1)
+    >>> a = simulate(np.eye(2, 3), batch_seconds=0.0, **args)  # one network per engine call
+    >>> np.array_equal(a.preact_gram, kernels.simulate(np.eye(2, 3), **args).preact_gram)
+    True
+    """
+    from sigprop.kernels.simulate import assemble_result, check_request, plan_batches, run_networks
+
+    request = r = check_request(X, **simulate_args)
+    cap = plan_batches(r.X.shape[0], r.X.shape[1], r.widths, r.n_networks, r.method, r.backward, r.backend)
+    parts, first, batch = [], 0, 1
+    while first < r.n_networks:
+        count = min(batch, cap, r.n_networks - first)
+        t0 = time.perf_counter()
+        parts.append(run_networks(request, first, count))
+        elapsed = time.perf_counter() - t0
+        first += count
+        fit = int(batch_seconds * count / elapsed) if elapsed > 0 else 2 * count
+        batch = max(1, min(2 * count, fit))
+    return assemble_result(request, parts)
+
+
 def _npz_path(out: str) -> str:
     """The file :meth:`SimulationResult.save_npz` writes for ``out`` (NumPy appends ``.npz`` when missing)."""
     return out if out.endswith(".npz") else out + ".npz"
 
 
 def _load_X(path: str) -> np.ndarray:
-    """The array in the .npy file ``path`` (``--X``), checked to exist and to be readable as an array."""
+    """The array in the .npy file ``path`` (``--X``), checked to exist, to be readable as an array and to hold
+    real numbers (int or float: a complex array would lose its imaginary part, so it is refused), one input per
+    row."""
+    from sigprop.theory.arguments import real_array
+
     check_input_file(path, option="--X")
     try:
-        return np.load(path, allow_pickle=False)
+        X = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         raise InputError(f"--X: cannot read {path!r} as a .npy array: {exc}") from None
+    return real_array(X, f"the array in {path!r}", "--X", 2)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_path(args.out, option="--out", kind="file")  # empty, an existing folder ('.'), missing folder
     if _npz_path(args.out) != args.out:
         check_output_path(_npz_path(args.out), option="--out", kind="file")
+    check_cluster_arguments(args)
     act = activation_from_args(args)
     if args.X_path is not None:
         X = _load_X(args.X_path)
@@ -134,24 +198,34 @@ def run(args: argparse.Namespace) -> int:
     kwargs = dict(depth=args.depth, width=width, activation=act, C_W=args.C_W, C_b=args.C_b,
                   n_networks=args.n_networks, method=args.method, backend=args.backend, seed=args.seed,
                   weights=args.weights, residual=args.residual, norm=args.norm, backward=args.backward)
-    check_cluster_arguments(args)
     if args.chunk is not None and args.chunk < 1:
         raise InputError(f"--chunk must be >= 1, got {args.chunk}")
     if args.jobs == 1 and args.scheduler is None:
         if args.chunk is not None or args.chunk_files:
             raise InputError("--chunk and --chunk-files need --jobs N (N > 1) or --scheduler")
-        res = simulate(X, **kwargs)
+        from sigprop.kernels.cluster import limit_threads
+
+        with limit_threads(args.threads, args.threads) if args.threads else contextlib.nullcontext():
+            res = simulate(X, **kwargs)
     else:
         from sigprop.kernels.cluster import open_client
-        from sigprop.kernels.distributed import simulate_distributed
+        from sigprop.kernels.distributed import chunk_folder, simulate_distributed
         from sigprop.kernels.simulate import check_request
 
         check_request(X, **kwargs)  # every argument, before a cluster starts
-        with open_client(jobs=args.jobs, scheduler=args.scheduler, threads=args.threads,
-                         timeout=args.connect_timeout) as (client, plan):
-            print(f"dask: {plan['mode']} {plan['address']}, {plan['workers']} workers", file=sys.stderr)
-            res = simulate_distributed(client, X, chunk=args.chunk, progress=sys.stderr.isatty(),
-                                       out=_npz_path(args.out) if args.chunk_files else None, **kwargs)
+        try:
+            with open_client(jobs=args.jobs, scheduler=args.scheduler, threads=args.threads,
+                             timeout=args.connect_timeout) as (client, plan):
+                print(f"dask: {plan['mode']} {plan['address']}, {plan['workers']} workers", file=sys.stderr)
+                res = simulate_distributed(client, X, chunk=args.chunk, progress=sys.stderr.isatty(),
+                                           out=_npz_path(args.out) if args.chunk_files else None, **kwargs)
+        except KeyboardInterrupt:
+            if not args.chunk_files:
+                raise  # the dispatcher's one line
+            sys.stderr.write(f"\nsigprop simulate: interrupted; the finished chunks are kept in "
+                             f"{chunk_folder(_npz_path(args.out))}/: run the same command again to reuse them\n")
+            sys.stderr.flush()
+            return 130
         if args.chunk_files:
             print(f"wrote {res} (merged from {chunk_folder_text(args.out)})")
             return 0
