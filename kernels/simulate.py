@@ -53,9 +53,12 @@ def _positive_int(name: str, v, hi: int | None = None) -> int:
 
 def _check_X(X) -> np.ndarray:
     try:
-        arr = np.asarray(X, dtype=np.float64)
+        arr = np.asarray(X)
     except (TypeError, ValueError):
         raise InputTypeError(f"X must be a real (P, n_0) array, got {type(X).__name__}") from None
+    if arr.dtype.kind not in "iuf":  # complex would lose its imaginary part, bool and strings mean a mistake
+        raise InputTypeError(f"X must be a real (P, n_0) array of int or float dtype, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64, copy=False)
     if arr.ndim != 2:
         raise InputError(f"X must be 2-D with shape (P, n_0) (one input per row), got shape {arr.shape}")
     if arr.shape[0] < 1 or arr.shape[1] < 1:

@@ -291,3 +291,12 @@ def test_batches_of_the_cli_give_the_numbers_of_simulate(extra):
     for k, v in whole.arrays().items():
         assert np.array_equal(v, batched.arrays()[k], equal_nan=True), k
     assert whole.settings == batched.settings
+
+
+@pytest.mark.parametrize("X", [np.ones((2, 3)) + 1j, np.ones((2, 3), dtype=bool), np.array([["a", "b"]])])
+def test_library_simulate_refuses_non_real_X_naming_it(X):
+    """simulate(X=complex) dropped the imaginary part with only numpy's ComplexWarning; bool and strings too."""
+    from sigprop.theory.errors import InputTypeError
+
+    with pytest.raises(InputTypeError, match=r"^X must be a real \(P, n_0\) array of int or float dtype"):
+        simulate(X, depth=2, width=4, activation="relu", C_W=2.0, n_networks=1)

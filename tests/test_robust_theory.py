@@ -225,3 +225,14 @@ def test_cli_vertex_overflow_is_one_line_exit_2(capsys):
     assert "at most 857 layers" in one_error_line(capsys)
     with pytest.raises(InputError, match="float64 range at layer"):
         vertex_recursion("relu", [8] * 200, 0.1)  # K underflows (ZeroDivisionError before)
+
+
+def test_equilibrium_depth_is_bounded_before_any_work():
+    """A depth beyond MAX_DEPTH (memory grows with it) is refused naming the argument, before any array is built."""
+    from sigprop.theory.equilibrium import MAX_DEPTH, equilibrium_layer, equilibrium_layers
+
+    with pytest.raises(InputError, match=rf"depth must be an integer in \[2, {MAX_DEPTH}\]"):
+        equilibrium_layer(10**9)
+    with pytest.raises(InputError, match=r"depths\[i\] must be an integer in \[2, "):
+        equilibrium_layers([10, MAX_DEPTH + 1])
+    assert equilibrium_layer(100) == equilibrium_layers([100])[0]

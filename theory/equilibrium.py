@@ -118,11 +118,14 @@ def homogeneous_lambda(act: str | Activation) -> float:
     return lam
 
 
+MAX_DEPTH = 10**7  # the recursions hold a few float64 arrays of length L: ~0.5 GB at this depth
+
+
 def _check_depth(depth, name: str = "depth") -> int:
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)):
-        raise InputTypeError(f"{name} must be an integer >= 2, got {depth!r}")
-    if depth < 2:
-        raise InputError(f"{name} must be an integer >= 2, got {depth}")
+        raise InputTypeError(f"{name} must be an integer in [2, {MAX_DEPTH}], got {depth!r}")
+    if not 2 <= depth <= MAX_DEPTH:
+        raise InputError(f"{name} must be an integer in [2, {MAX_DEPTH}] (memory grows with the depth), got {depth}")
     return int(depth)
 
 
