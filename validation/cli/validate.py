@@ -79,7 +79,7 @@ def interrupted_message(args: argparse.Namespace, experiments) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..experiment import discover
     from ..report import terminal_table, write_report
-    from ..runner import run_suite, select_experiments
+    from ..runner import check_report_folder, run_suite, select_experiments
 
     check_cluster_arguments(args)
     if args.seed < 0:
@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--backend cuda: no usable CUDA GPU found (numba.cuda.is_available() is False); "
                          "use --backend cpu")
     out = check_output_path(args.out, option="--out", kind="dir")  # before any work: one line, exit 2
+    check_report_folder(out, use_cache=not args.no_cache, option="--out")  # report.md, results.json, figures/...
     try:
         suite = run_suite(profile=args.profile, backend=args.backend, seed=args.seed, jobs=args.jobs,
                           out_dir=out, experiments=experiments, only=args.only, use_cache=not args.no_cache,
@@ -108,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write("\n" + interrupted_message(args, experiments) + "\n")
         sys.stderr.flush()
         return 130
+    print(terminal_table(suite))  # on screen before the report is written, should writing it fail
     md, js = write_report(suite)
-    print(terminal_table(suite))
     print(f"report: {md}   results: {js}")
     sys.stdout.flush()
     return 0 if suite.passed else 1
