@@ -6,10 +6,10 @@ the same arrays bit for bit.
 Teacher tasks (multi-index models): inputs ``x ~ N(0, I_d)`` (so ``|x|^2 / d ~ 1``, as the digits are scaled),
 a random orthonormal ``U`` (d x k, ``U^T U = I_k``, k << d) and targets ``y = g(U^T x)`` (+ optional Gaussian noise).
 The relevant features are span(U): a network that learns the task should concentrate its first-layer weights
-``W_1^T W_1`` (or the AGOP of its input Jacobian) on that k-dimensional subspace (THEORY.md sec. 6).
+``W_1^T W_1`` (or the AGOP of its input Jacobian) on that k-dimensional subspace (docs/derivations.md, section 6).
 
 - :func:`product_task`: ``y = p_1 p_2`` with ``p = U^T x`` (k = 2), the RFM test case ``y = x_1 x_2`` of
-  THEORY.md sec. 6 in the U basis.
+  docs/derivations.md section 7 in the U basis.
 - :func:`relu_sum_task`: ``y = sum_j (relu(p_j) - 1/sqrt(2 pi))`` over k projections (centred: ``E y = 0``).
 - :func:`multi_index_data`: any link ``g`` mapping the (N x k) projections to N targets.
 """

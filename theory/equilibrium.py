@@ -12,7 +12,7 @@ Everything is computed in the gap ``e = 1 - c`` (float64 ``1 - c*c`` loses all a
 ``e_{l+1} = e_l + (lam/pi) g(s)``, ``s = sqrt(e_l/2)``, ``g(s) = 2 asin(s)(1 - 2 s^2) - 2 s sqrt(1 - s^2)``
 (a series in s below s = 0.05, where the closed form cancels).
 
-The equilibrium definition (THEORY.md sec. 5, our reconstruction of Lou, Mingard & Hayou, arXiv 2110.11749)
+The equilibrium definition (docs/derivations.md section 5, our reconstruction of Lou, Mingard & Hayou, arXiv 2110.11749)
 lives in ONE function, :func:`equilibrium_imbalance`: the forward information lost by layer l is the gap
 ``1 - c_l``; the backward signal reaching layer l keeps ``prod_{k=l}^{L-1} kappa'(c_k)`` of its correlation
 structure; l*(L) is the smallest l in 0..L with ``1 - c_l <= prod_{k=l}^{L-1} kappa'(c_k)`` (c_0 = rho0).
@@ -154,7 +154,7 @@ def correlation_gaps(depth: int, activation: str | Activation = "relu",
 def equilibrium_imbalance(gaps: np.ndarray, log_slopes: np.ndarray, depth: int) -> np.ndarray:
     """D_l = log(1 - c_l) - sum_{k=l}^{L-1} log kappa'(c_k) for l = 0..L.  l* = first l with D_l <= 0.
 
-    THE equilibrium definition (THEORY.md sec. 5 reconstruction): forward information lost (the gap
+    THE equilibrium definition (our reconstruction, docs/derivations.md section 5): forward information lost (the gap
     1 - c_l) balanced against backward information kept (the product of slopes from l to the output).
     D is non-increasing in l, so the first crossing is unique.  Replace this function to change the definition.
     """

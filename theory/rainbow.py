@@ -1,7 +1,7 @@
 """Rainbow kernels: the infinite-width kernels of networks whose weight rows are Gaussian with a covariance.
 
-Model (Guth, Menard, Rochette & Mallat, "A Rainbow in Deep Network Black Boxes"; THEORY.md section 7;
-docs/rainbow.md).  Layer ``j`` computes ``z^(j)_i(x) = <w_i, h^(j-1)(x)> + beta_i`` with i.i.d. rows
+Model (Guth, Menard, Rochette & Mallat, "A Rainbow in Deep Network Black Boxes", arXiv 2305.18512; docs/rainbow.md,
+docs/derivations.md section 8).  Layer ``j`` computes ``z^(j)_i(x) = <w_i, h^(j-1)(x)> + beta_i`` with i.i.d. rows
 ``w_i ~ N(0, Sigma_j)`` and biases ``beta_i ~ N(0, C_b)``, ``h^(j) = phi(z^(j))``, ``h^(0) = x``.  Normalisation
 (the one of docs/conventions.md, where ``Sigma_j = (C_W / n_{j-1}) I``): the row covariance is written
 ``Sigma_j = C_j / n_{j-1}`` with an order-one "shape" ``C_j``, and kernels are per-neuron means,

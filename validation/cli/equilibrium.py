@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     if args.depth is None and args.depths is None and args.window is None:
         raise InputError("give --depth, --depths or --window")
     out: dict = {"activation": act.label, "rho0": args.rho0,
-                 "definition": "smallest l in 0..L with 1 - c_l <= prod_{k=l}^{L-1} kappa'(c_k) (THEORY.md sec. 5)"}
+                 "definition": "smallest l in 0..L with 1 - c_l <= prod_{k=l}^{L-1} kappa'(c_k) "
+                               "(docs/derivations.md, section 5)"}
     if args.depth is not None:
         out["depth"] = {"L": args.depth, "l_star": equilibrium_layer(args.depth, act, args.rho0),
                         "l_star_continuous": equilibrium_position(args.depth, act, args.rho0),
