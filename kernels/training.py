@@ -68,6 +68,7 @@ __all__ = [
     "load_digits_data",
     "loss_and_gradients",
     "measure_name",
+    "mlp_from_arrays",
     "network_features",
     "one_hot",
     "synthetic_data",
@@ -346,6 +347,91 @@ def init_mlp(inputs: int, outputs: int, depth: int, width: int = 256, bias: bool
     depth, width = _check_int(depth, "depth", 1), _check_int(width, "width", 1)
     return init_network([inputs] + [width] * depth + [outputs], bias=bias, seed=seed, readout_gain=readout_gain,
                         **kwargs)
+
+
+def _check_layer_array(a, name: str, ndim: int) -> np.ndarray:
+    """A finite float32 or float64 array of ``ndim`` dimensions, as a C-contiguous copy."""
+    a = _real_array(a, name)
+    if a.dtype.name not in DTYPES:
+        raise InputError(f"{name} must have a dtype of {DTYPES}, got {a.dtype}")
+    if a.ndim != ndim or 0 in a.shape:
+        raise InputError(f"{name} must be a non-empty {ndim}-d array, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise InputError(f"{name} has non-finite entries")
+    return np.array(a, order="C", copy=True)
+
+
+def mlp_from_arrays(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray] | None = None,
+                    activation: str | Activation = "relu") -> MLP:
+    """An :class:`MLP` (standard parametrisation) from plain weight and bias arrays, e.g. a network trained elsewhere.
+
+    Layer i computes ``z_{i+1} = h_i W_i^T + b_i`` with ``W_i = weights[i]`` of shape (n_{i+1}, n_i) -- the layout
+    of ``torch.nn.Linear.weight`` -- and ``h_{i+1} = phi(z_{i+1})`` except after the last layer (the linear
+    readout).  A PyTorch ``nn.Sequential`` of Linear layers and one activation gives ``weights = [m.weight.detach()
+    .cpu().numpy() for m in linears]`` and ``biases = [m.bias.detach().cpu().numpy() for m in linears]``.  The arrays
+    are copied (training the result never changes them).
+
+    Parameters
+    ----------
+    weights : sequence of numpy.ndarray
+        At least two 2-d arrays (one hidden layer and the readout), all float32 or all float64, finite, with
+        ``weights[i].shape[1] == weights[i - 1].shape[0]``.
+    biases : sequence of numpy.ndarray or None, optional
+        None (no biases, default) or one 1-d array per layer, ``biases[i]`` of length ``weights[i].shape[0]``, of the
+        weights' dtype, finite.
+    activation : str or Activation, optional
+        The hidden layers' activation (:func:`~sigprop.theory.activations.as_activation`); default relu.
+
+    Returns
+    -------
+    MLP
+        The network; its dtype is the arrays'.
+
+    Raises
+    ------
+    InputError
+        Fewer than two layers, shapes that do not chain, a dtype other than float32/float64 or mixed dtypes,
+        non-finite entries, a bias list of the wrong length, an unknown activation.
+    InputTypeError
+        ``weights`` or ``biases`` not a sequence of numeric arrays.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> W = [rng.standard_normal((5, 3)), rng.standard_normal((2, 5))]
+    >>> b = [rng.standard_normal(5), rng.standard_normal(2)]
+    >>> net = mlp_from_arrays(W, b)
+    >>> net.widths, net.dtype
+    ((3, 5, 2), dtype('float64'))
+    >>> X = rng.standard_normal((4, 3))
+    >>> bool(np.allclose(forward(net, X)[1], np.maximum(X @ W[0].T + b[0], 0) @ W[1].T + b[1], rtol=1e-14))
+    True
+    """
+    if isinstance(weights, (str, bytes, np.ndarray)) or not isinstance(weights, Sequence):
+        raise InputTypeError(f"weights must be a sequence of 2-d arrays, got {type(weights).__name__}")
+    if len(weights) < 2:
+        raise InputError(f"weights must hold at least two layers (a hidden layer and the readout), got {len(weights)}")
+    if biases is not None and (isinstance(biases, (str, bytes, np.ndarray)) or not isinstance(biases, Sequence)):
+        raise InputTypeError(f"biases must be None or a sequence of 1-d arrays, got {type(biases).__name__}")
+    if biases is not None and len(biases) != len(weights):
+        raise InputError(f"biases must hold one array per layer ({len(weights)}), got {len(biases)}")
+    act = as_activation(activation, argname="activation")
+    W = [_check_layer_array(w, f"weights[{i}]", 2) for i, w in enumerate(weights)]
+    for i in range(1, len(W)):
+        if W[i].shape[1] != W[i - 1].shape[0]:
+            raise InputError(f"weights[{i}] must have {W[i - 1].shape[0]} columns (the rows of weights[{i - 1}]), "
+                             f"got shape {W[i].shape}")
+    b = None
+    if biases is not None:
+        b = [_check_layer_array(v, f"biases[{i}]", 1) for i, v in enumerate(biases)]
+        for i, (v, w) in enumerate(zip(b, W)):
+            if v.shape[0] != w.shape[0]:
+                raise InputError(f"biases[{i}] must have length {w.shape[0]} (the rows of weights[{i}]), "
+                                 f"got {v.shape[0]}")
+    kinds = sorted({a.dtype.name for a in W + (b or [])})
+    if len(kinds) != 1:
+        raise InputError(f"weights and biases must all have one dtype of {DTYPES}, got {kinds}")
+    return MLP(W, b, act, "standard")
 
 
 # --------------------------------------------------------------------------------------------

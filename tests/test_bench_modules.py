@@ -78,6 +78,7 @@ def test_equilibrium_rows(monkeypatch):
 def test_training_rows(monkeypatch):
     small = training_module.init_mlp
     monkeypatch.setattr(bench_training, "init_mlp", lambda d, o, depth, width, seed: small(d, o, 2, 8, seed=seed))
+    monkeypatch.setattr(bench_training, "trainer_vs_torch", lambda profile: [])  # its rows: tests/test_bench_torch.py
     rows = bench_training.run_benchmarks("quick")
     _check_rows(rows, 3)
     assert [(r["benchmark"], r["metric"]) for r in rows] == [
