@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Iterator
@@ -190,9 +191,12 @@ def open_client(*, jobs: int = 1, scheduler: str | None = None, threads: int | N
     plan = thread_plan(jobs, threads)
     env = {var: str(plan["numba_threads"]) for var in _THREAD_VARS}
     env["MPLBACKEND"] = "Agg"
+    # silence_logs=CRITICAL: the workers' own log lines (heartbeats that fail while the cluster closes after Ctrl-C
+    # on a busy machine, ...) are infrastructure noise on the user's terminal; what fails in a task reaches the
+    # client as its exception (a failed check with the traceback)
     with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=":0",
                       scheduler_kwargs={"dashboard": False}, env=env, preload=[__name__],
-                      silence_logs=40) as cluster, Client(cluster) as client:
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         plan["address"] = cluster.scheduler_address
         yield client, plan
 
