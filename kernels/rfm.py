@@ -96,6 +96,7 @@ import numpy as np
 import scipy.linalg
 
 from sigprop.theory.arguments import integer_in_range, real_number
+from sigprop.theory.deprecation import renamed_attributes
 from sigprop.theory.errors import InputError, InputTypeError
 
 from . import backend
@@ -106,7 +107,7 @@ __all__ = [
     "RFMRound",
     "laplace_kernel",
     "predictor_gradients",
-    "agop",
+    "predictor_agop",
     "rfm_memory_bytes",
     "KERNELS",
     "TASKS",
@@ -383,7 +384,7 @@ def predictor_gradients(Z, X, alpha, M=None, bandwidth: float = 10.0) -> np.ndar
     return _gradients_centred(Zc, Xc, alpha, M, bandwidth)
 
 
-def agop(X, alpha, M=None, bandwidth: float = 10.0, *, centering: bool = False) -> np.ndarray:
+def predictor_agop(X, alpha, M=None, bandwidth: float = 10.0, *, centering: bool = False) -> np.ndarray:
     """Average gradient outer product of ``f(x) = sum_i alpha_i k_M(x, x_i)`` at its own centres X.
 
     ``AGOP = (1 / (N o)) sum_j sum_c grad f_c(x_j) grad f_c(x_j)^T`` with the self term ``i = j`` (and any
@@ -417,7 +418,7 @@ def agop(X, alpha, M=None, bandwidth: float = 10.0, *, centering: bool = False) 
     Two centres on the first axis: the gradients point along it, so only ``AGOP[0, 0]`` is non-zero.
 
     >>> import numpy as np
-    >>> A = agop(np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([1.0, -1.0]), bandwidth=1.0)
+    >>> A = predictor_agop(np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([1.0, -1.0]), bandwidth=1.0)
     >>> print(np.round(A, 6))
     [[0.135335 0.      ]
      [0.       0.      ]]
@@ -784,3 +785,7 @@ def rfm(X, y, *, kernel: str = "laplace", bandwidth: float = 10.0, reg: float = 
                      bandwidth=bandwidth, reg=reg, power=power, diag=diag, centering=centering,
                      normalise_trace=normalise_trace, classes=None if classes is None else _frozen(classes),
                      scalar_output=bool(scalar_output), history=tuple(history), kernel=kernel)
+
+
+# one public name per meaning: sigprop.validation.measures.agop is the AGOP of a Jacobian stack
+__getattr__ = renamed_attributes(__name__, {"agop": "predictor_agop"}, globals())

@@ -117,3 +117,18 @@ def test_the_old_private_resolvers_are_gone():
     assert (not hasattr(meanfield, "_act") and not hasattr(hermite, "_as_activation")
             and not hasattr(tangent, "_resolve"))
     assert "resolve_activation" not in vertex.__all__
+
+
+@pytest.mark.parametrize("module, old, new", [("sigprop.kernels.rfm", "agop", "predictor_agop"),
+                                              ("sigprop.theory.tangent", "layer_alignments", "label_alignments")])
+def test_renamed_names_work_for_one_release_with_a_deprecation_warning(module, old, new):
+    """One public name per meaning: the old name hands on the new object and warns at the caller's line."""
+    import importlib
+
+    mod = importlib.import_module(module)
+    with pytest.warns(DeprecationWarning, match=rf"{module}\.{old} is renamed {module}\.{new}") as caught:
+        obj = getattr(mod, old)
+    assert obj is getattr(mod, new) and old not in mod.__all__ and new in mod.__all__
+    assert caught[0].filename == __file__
+    with pytest.raises(AttributeError, match="no attribute"):
+        getattr(mod, "not_a_name")

@@ -11,8 +11,8 @@ from sigprop.kernels.rfm import (
     RFMResult,
     _psd_power,
     _sqdist,
-    agop,
     laplace_kernel,
+    predictor_agop,
     predictor_gradients,
     rfm,
     rfm_memory_bytes,
@@ -85,9 +85,9 @@ def test_vectorised_gradients_and_agop_match_a_naive_loop():
     for centering in (False, True):
         Gc = G - G.mean(axis=0) if centering else G
         A_ref = np.einsum("jck,jcl->kl", Gc, Gc) / (30 * 2)
-        A = agop(X, alpha, M, L, centering=centering)
+        A = predictor_agop(X, alpha, M, L, centering=centering)
         np.testing.assert_allclose(A, A_ref, rtol=1e-10, atol=1e-12 * np.abs(A_ref).max())
-    assert np.all(np.isfinite(agop(X, alpha, M, L)))
+    assert np.all(np.isfinite(predictor_agop(X, alpha, M, L)))
 
 
 def test_first_update_is_the_agop_of_the_dense_numpy_predictor():
@@ -97,7 +97,7 @@ def test_first_update_is_the_agop_of_the_dense_numpy_predictor():
     res = rfm(X, y, iters=1, bandwidth=4.0, reg=1e-2)
     K = _naive_kernel(X, X, np.eye(5), 4.0)
     alpha0 = np.linalg.solve(K + 1e-2 * np.eye(50), y)
-    np.testing.assert_allclose(res.history[1].M, agop(X, alpha0, np.eye(5), 4.0), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(res.history[1].M, predictor_agop(X, alpha0, np.eye(5), 4.0), rtol=1e-8, atol=1e-12)
     np.testing.assert_array_equal(res.history[0].M, np.eye(5))
 
 
@@ -226,7 +226,7 @@ def test_helper_and_predict_checks():
     with pytest.raises(InputError, match="M must be symmetric"):
         laplace_kernel(_X, _X, np.triu(_random_psd(3, rng)) + np.eye(3))
     with pytest.raises(InputError, match="alpha must have shape"):
-        agop(_X, np.ones(9))
+        predictor_agop(_X, np.ones(9))
 
 
 def test_rounding_guards_raise_on_impossible_values():

@@ -19,6 +19,7 @@ import numpy as np
 from sigprop.theory.errors import InputError
 
 from .activations import Activation, as_activation
+from .deprecation import renamed_attributes
 
 __all__ = [
     "TangentKernels",
@@ -29,7 +30,7 @@ __all__ = [
     "forward_kernels",
     "label_alignment",
     "label_kernel",
-    "layer_alignments",
+    "label_alignments",
     "pair_expectations",
     "tangent_kernels",
     "vectorised_label_kernel",
@@ -173,8 +174,9 @@ def label_alignment(K, Y, num_classes: int | None = None) -> float:
                      f"need N = {K.shape[0]} or o * N = {K.shape[0]}")
 
 
-def layer_alignments(kernels, Y, num_classes: int | None = None) -> np.ndarray:
-    """label_alignment for each kernel of a (layers, m, m) stack."""
+def label_alignments(kernels, Y, num_classes: int | None = None) -> np.ndarray:
+    """:func:`label_alignment` for each kernel of a (layers, m, m) stack (the alignments of given kernels; the
+    per-layer alignments of a network are :func:`sigprop.kernels.training.layer_alignments`)."""
     kernels = np.asarray(kernels, dtype=float)
     if kernels.ndim != 3:
         raise InputError(f"kernels must be a (layers, m, m) stack, got shape {kernels.shape}")
@@ -282,7 +284,7 @@ class TangentKernels:
 
     def alignments(self, Y, num_classes: int | None = None) -> np.ndarray:
         """CKA of each layer's tangent kernel with Y Y^T."""
-        return layer_alignments(self.tangent, Y, num_classes)
+        return label_alignments(self.tangent, Y, num_classes)
 
 
 def tangent_kernels(act, G0, depth: int, C_W: float, C_b: float = 0.0) -> TangentKernels:
@@ -293,3 +295,6 @@ def tangent_kernels(act, G0, depth: int, C_W: float, C_b: float = 0.0) -> Tangen
     inputs = np.concatenate([G0[None], H[:-1]], axis=0)
     T = (C_b + C_W * inputs) * B
     return TangentKernels(K, H, B, T, float(C_W), float(C_b))
+
+
+__getattr__ = renamed_attributes(__name__, {"layer_alignments": "label_alignments"}, globals())
