@@ -34,6 +34,8 @@ __all__ = [
     "PowerLawFit",
     "fit_power_law",
     "theory_exponent",
+    "mean_interval",
+    "lower_confidence_bound",
 ]
 
 
@@ -347,3 +349,43 @@ def theory_exponent(depth_min: int, depth_max: int, activation: str | Activation
     window, layers = equilibrium_window(depth_min, depth_max, activation, rho0, depths, continuous)
     keep = layers > 0
     return fit_power_law(window[keep], layers[keep])
+
+
+# --------------------------------------------------------------------------------------------
+# Replicates across seeds
+# --------------------------------------------------------------------------------------------
+def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of independent replicates (one per seed) and its two-sided Student-t interval ``(mean, low, high)``.
+
+    NaNs are dropped; with fewer than two values the interval is ``(nan, nan)``.
+
+    Examples
+    --------
+    >>> m, lo, hi = mean_interval([1.0, 2.0, 3.0])
+    >>> m, round(lo, 4), round(hi, 4)
+    (2.0, -0.4841, 4.4841)
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return math.nan, math.nan, math.nan
+    m = float(v.mean())
+    if v.size < 2:
+        return m, math.nan, math.nan
+    half = float(_st.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+    return m, m - half, m + half
+
+
+def lower_confidence_bound(values, level: float = 0.95) -> float:
+    """One-sided Student-t lower confidence bound of the mean of independent replicates (NaN if < 2 values).
+
+    Examples
+    --------
+    >>> round(lower_confidence_bound([1.0, 2.0, 3.0]), 4)
+    0.3141
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return math.nan
+    return float(v.mean() - _st.t.ppf(level, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))

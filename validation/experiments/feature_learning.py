@@ -35,6 +35,7 @@ import numpy as np
 from sigprop.theory.errors import InputError
 
 from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
+from ..stats import lower_confidence_bound, mean_interval
 
 NAME = "feature_learning"
 
@@ -134,47 +135,6 @@ def subspace_fraction(A: np.ndarray, U: np.ndarray) -> float:
     """
     A = np.asarray(A, dtype=float)
     return float(np.trace(U.T @ A @ U) / np.trace(A))
-
-
-def mean_interval(values, level: float = LEVEL) -> tuple[float, float, float]:
-    """Mean of independent replicates (one per seed) and its two-sided Student-t interval ``(mean, low, high)``.
-
-    NaNs are dropped; with fewer than two values the interval is ``(nan, nan)``.
-
-    Examples
-    --------
-    >>> m, lo, hi = mean_interval([1.0, 2.0, 3.0])
-    >>> m, round(lo, 4), round(hi, 4)
-    (2.0, -0.4841, 4.4841)
-    """
-    from scipy.stats import t
-
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return math.nan, math.nan, math.nan
-    m = float(v.mean())
-    if v.size < 2:
-        return m, math.nan, math.nan
-    half = float(t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
-    return m, m - half, m + half
-
-
-def lower_confidence_bound(values, level: float = LEVEL) -> float:
-    """One-sided Student-t lower confidence bound of the mean of independent replicates (NaN if < 2 values).
-
-    Examples
-    --------
-    >>> round(lower_confidence_bound([1.0, 2.0, 3.0]), 4)
-    0.3141
-    """
-    from scipy.stats import t
-
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size < 2:
-        return math.nan
-    return float(v.mean() - t.ppf(level, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
 
 
 def bound_violation(cosine: float, lower: float, upper: float) -> float:

@@ -57,7 +57,7 @@ import numpy as np
 from sigprop.theory.errors import InputError
 
 from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
-from .feature_learning import mean_interval
+from ..stats import mean_interval
 
 NAME = "nfa_protocol"
 
