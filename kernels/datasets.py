@@ -21,6 +21,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from sigprop.theory.arguments import real_array
 from sigprop.theory.errors import InputError, InputTypeError
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "MNIST_MEAN",
     "MNIST_STD",
     "load_digits_data",
+    "inputs_with_gram",
     "load_mnist5k",
     "multi_index_data",
     "normalise_rows",
@@ -435,3 +437,41 @@ def relu_sum_task(n: int, dim: int = 10, k: int = 3, *, noise: float = 0.0, seed
     c = 1.0 / math.sqrt(2.0 * math.pi)
     return multi_index_data(n, dim, k, lambda P: np.maximum(P, 0.0).sum(axis=1) - P.shape[1] * c,
                             noise=noise, seed=seed)
+
+
+def inputs_with_gram(G0) -> np.ndarray:
+    """Inputs ``X`` (P, n_0 = P) whose Gram matrix ``X X^T / n_0`` is ``G0`` exactly (up to rounding):
+    ``X = sqrt(P) chol(G0)``, the lower Cholesky factor scaled.
+
+    Parameters
+    ----------
+    G0 : array_like, shape (P, P)
+        Symmetric positive definite (finite, real).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape (P, P).
+
+    Raises
+    ------
+    InputError
+        ``G0`` not a finite real square matrix, not symmetric, or not positive definite (named).
+
+    Examples
+    --------
+    >>> X = inputs_with_gram(np.array([[1.0, 0.5], [0.5, 1.0]]))
+    >>> np.allclose(X @ X.T / 2, [[1.0, 0.5], [0.5, 1.0]])
+    True
+    """
+    G0 = real_array(G0, "G0", "inputs_with_gram", 2)
+    P = G0.shape[0]
+    if G0.shape != (P, P) or P < 1:
+        raise InputError(f"inputs_with_gram: G0 must be a square (P, P) matrix, got shape {G0.shape}")
+    if not np.array_equal(G0, G0.T):
+        raise InputError("inputs_with_gram: G0 must be symmetric (it is not symmetrised silently)")
+    try:
+        L = np.linalg.cholesky(G0)
+    except np.linalg.LinAlgError:
+        raise InputError("inputs_with_gram: G0 must be positive definite (its Cholesky factorisation failed)") from None
+    return math.sqrt(P) * L

@@ -114,3 +114,18 @@ def test_bad_inputs():
     for fn, exc, match in cases:
         with np.errstate(all="ignore"), pytest.raises(exc, match=match):
             fn()
+
+
+def test_inputs_with_gram_is_exact_and_refuses_what_it_cannot_factor():
+    """X = sqrt(P) chol(G0): X X^T / P = G0 to rounding; non-symmetric, indefinite or non-square G0 named."""
+    from sigprop.kernels.datasets import inputs_with_gram
+    from sigprop.theory.errors import InputError
+
+    G0 = np.array([[1.0, 0.6, -0.2], [0.6, 1.2, 0.3], [-0.2, 0.3, 0.9]])
+    X = inputs_with_gram(G0)
+    np.testing.assert_allclose(X @ X.T / 3, G0, rtol=0, atol=1e-15)
+    for bad, match in ((np.array([[1.0, 0.2], [0.3, 1.0]]), "symmetric"), (np.array([[1.0, 2.0], [2.0, 1.0]]),
+                                                                              "positive definite"),
+                       (np.ones((2, 3)), "square"), (np.array([[np.nan]]), "finite")):
+        with pytest.raises(InputError, match=match):
+            inputs_with_gram(bad)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from sigprop.kernels.datasets import inputs_with_gram
 from sigprop.theory.errors import InputError
 
 from .. import stats
@@ -157,7 +158,7 @@ def _multi(ctx, s, checks):
 
     G0 = np.asarray(s["G0"], dtype=float)
     depth = s["depth"]
-    X = np.linalg.cholesky(G0) * math.sqrt(2.0)  # x_a . x_b / n_0 = G0 with n_0 = 2
+    X = inputs_with_gram(G0)  # x_a . x_b / n_0 = G0 with n_0 = 2
     th = multi_input_vertex_recursion("relu", [100] * depth, 2.0, 0.0, G0)
     vals, ses = [], []
     for n in ctx.track(s["widths"], desc=f"{NAME}: two-input ReLU"):

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from sigprop.kernels.datasets import inputs_with_gram
 from sigprop.theory.errors import InputError
 
 from .. import stats
@@ -83,12 +84,6 @@ def correlation_matrix(rho0) -> np.ndarray:
     if np.linalg.eigvalsh(R).min() <= 0:
         raise InputError(f"rho0={rho0!r} is not a valid set of pair correlations (matrix not positive definite)")
     return R
-
-
-def inputs_with_gram(G0: np.ndarray) -> np.ndarray:
-    """X (P, n_0 = P) with ``X X^T / n_0 = G0`` exactly."""
-    P = G0.shape[0]
-    return math.sqrt(P) * np.linalg.cholesky(G0)
 
 
 def network_setup(C: float, norm: str | None) -> tuple[float, float]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from sigprop.kernels.datasets import inputs_with_gram
 from sigprop.theory.errors import InputError
 
 from .. import stats
@@ -76,8 +77,7 @@ def simulate_grams(act, C_W: float, C_b: float, G0: np.ndarray, widths, depth: i
     """Per width: mean and SE over networks of ``preact_gram`` (L, P, P); ``S = max(50, budget // n)``."""
     from sigprop.kernels import simulate
 
-    P = G0.shape[0]
-    X = np.sqrt(P) * np.linalg.cholesky(G0)  # X X^T / n_0 = G0 exactly
+    X = inputs_with_gram(G0)  # X X^T / n_0 = G0
     out = {}
     for n in track(list(widths), desc=f"{act} widths"):
         S = max(50, int(budget) // int(n))
