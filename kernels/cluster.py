@@ -18,7 +18,8 @@ from typing import Any, Iterator
 from sigprop.theory.errors import InputError
 
 __all__ = ["ThreadPlan", "thread_plan", "check_scheduler_address", "scheduler_file_address", "open_client",
-           "limit_threads", "threads_in_use", "available_cores", "CONNECT_TIMEOUT_S", "SCHEMES"]
+           "limit_threads", "blas_thread_limit", "threads_in_use", "available_cores", "CONNECT_TIMEOUT_S",
+           "SCHEMES"]
 
 CONNECT_TIMEOUT_S = 10.0
 SCHEMES = ("tcp://", "tls://", "ucx://", "inproc://", "ws://", "wss://")
@@ -199,6 +200,22 @@ def open_client(*, jobs: int = 1, scheduler: str | None = None, threads: int | N
                       silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         plan["address"] = cluster.scheduler_address
         yield client, plan
+
+
+def blas_thread_limit(threads: int | None) -> contextlib.AbstractContextManager:
+    """A context capping BLAS at ``threads`` threads (threadpoolctl), or doing nothing for None: the one cap of the
+    trainer (``train(blas_threads=)``) and of ``rfm(blas_threads=)``, whose callers check ``threads >= 1``.
+
+    Examples
+    --------
+    >>> with blas_thread_limit(None):
+    ...     pass
+    """
+    if threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(threads, user_api="blas")
 
 
 @contextlib.contextmanager

@@ -88,7 +88,6 @@ True 4
 """
 from __future__ import annotations
 
-import contextlib
 import numbers
 from dataclasses import dataclass
 
@@ -100,6 +99,7 @@ from sigprop.theory.deprecation import renamed_attributes
 from sigprop.theory.errors import InputError, InputTypeError
 
 from . import backend
+from .cluster import blas_thread_limit
 
 __all__ = [
     "rfm",
@@ -659,15 +659,6 @@ def _metric_from_agop(A_gop: np.ndarray, power: float, n_terms: int, diag: bool,
     return M
 
 
-def _blas_limit(threads: int | None):
-    """The BLAS thread cap of :func:`rfm` (threadpoolctl, as ``train``), or nothing for None."""
-    if threads is None:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(threads, user_api="blas")
-
-
 def rfm(X, y, *, kernel: str = "laplace", bandwidth: float = 10.0, reg: float = 1e-3, iters: int = 5,
         power: float = 1.0, diag: bool = False, centering: bool = False, normalise_trace: bool = False,
         X_val=None, y_val=None, task: str = "auto", blas_threads: int | None = None) -> RFMResult:
@@ -772,7 +763,7 @@ def rfm(X, y, *, kernel: str = "laplace", bandwidth: float = 10.0, reg: float = 
     Xv = None if X_val is None else X_val - center
     M = np.eye(d)
     history = []
-    with _blas_limit(threads):
+    with blas_thread_limit(threads):
         for t in range(iters + 1):
             alpha, F, W = _ridge_solve(Xc, M, Y, bandwidth, reg)
             history.append(_round(t, M, F, Y, classes, Xv, Y_val, Xc, alpha, bandwidth))

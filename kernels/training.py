@@ -43,6 +43,7 @@ from sigprop.theory.arguments import seed_value
 from sigprop.theory.errors import InputError, InputTypeError
 from sigprop.theory.tangent import centered_kernel_alignment_rank_one
 
+from .cluster import blas_thread_limit
 from .datasets import load_digits_data, synthetic_data
 
 __all__ = [
@@ -1285,11 +1286,7 @@ def train(net: MLP, X: np.ndarray, y: np.ndarray, *, loss: str = "cross_entropy"
     dt = net.dtype if plan.dtype is None else plan.dtype
     _convert_in_place(net, dt)
     X, T = X.astype(dt, copy=False), T.astype(dt, copy=False)
-    if threads is None:
-        return _train(net, X, T, labels, plan, named)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(threads, user_api="blas"):
+    with blas_thread_limit(threads):
         return _train(net, X, T, labels, plan, named)
 
 
