@@ -18,7 +18,12 @@ from sigprop.theory.correlators import (
     relu_moments,
     vertex_recursion,
 )
-from sigprop.validation.estimators import gram_four_point, gram_moment, reliable_layers, single_input_estimates
+from sigprop.validation.correlator_estimators import (
+    gram_four_point,
+    gram_moment,
+    reliable_layers,
+    single_input_estimates,
+)
 from sigprop.validation.stats import wls_extrapolate
 
 ZMAX = 4.0

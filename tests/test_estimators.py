@@ -4,7 +4,13 @@ import itertools
 import numpy as np
 import pytest
 
-from sigprop.validation.estimators import gram_four_point, gram_moment, jackknife, pair_index, single_input_estimates
+from sigprop.validation.correlator_estimators import (
+    gram_four_point,
+    gram_moment,
+    jackknife,
+    pair_index,
+    single_input_estimates,
+)
 
 
 def test_jackknife_of_a_mean_is_the_usual_standard_error():

@@ -102,10 +102,11 @@ def test_kernel_sequences_wrong_kernel_map_fails(tmp_path):
 
 
 def test_kernel_sequences_setup_and_resolution_rule():
+    from sigprop.kernels.datasets import inputs_with_gram
     from sigprop.validation.experiments import kernel_sequences as ks
 
     R = ks.correlation_matrix(ks.RHO0)
-    X = ks.inputs_with_gram(2.0 * R)
+    X = inputs_with_gram(2.0 * R)
     np.testing.assert_allclose(X @ X.T / X.shape[1], 2.0 * R, atol=1e-14)
     with pytest.raises(ValueError, match="positive definite"):
         ks.correlation_matrix((0.9, -0.9, 0.9))

@@ -16,7 +16,7 @@ from sigprop.theory.errors import InputError, InputTypeError
 from sigprop.validation import cli, runner
 from sigprop.validation.cache import CacheWarning, ResultCache, decode_value, encode_value, entry_checksum
 from sigprop.validation.experiment import Check, Context, Experiment, ExperimentResult
-from sigprop.validation.units import UnitOutcome, attach_files
+from sigprop.validation.work_units import UnitOutcome, attach_files
 
 # --- a tiny experiment with three finer units (module level, as the runner's other tests do) ----------------
 

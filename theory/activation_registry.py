@@ -2,7 +2,7 @@
 
 An entry gives the NumPy function and derivative, the SymPy expression, the kinks and jumps, the parity, the
 parameters with their ranges, the device scalar formulas and, where they exist, the closed-form kernel map
-(:mod:`sigprop.theory.kernel_formulas`), the exact Hermite coefficients (:mod:`sigprop.theory.hermite_formulas`) and the
+(:mod:`sigprop.theory.pair_formulas`), the exact Hermite coefficients (:mod:`sigprop.theory.hermite_integrals`) and the
 exponential-linear pieces (:mod:`sigprop.theory.semi_analytic`).  :func:`sigprop.theory.activation` makes an
 :class:`~sigprop.theory.activations.Activation` from an entry; the theory modules read the optional facts from it,
 and the compiled engines build their device switch over every entry's ``code`` and scalar formulas
@@ -27,7 +27,7 @@ from scipy import special
 
 from sigprop.theory.errors import InputError
 
-from .hermite_formulas import (
+from .hermite_integrals import (
     erf_hermite,
     exact_float,
     exact_number,
@@ -36,7 +36,7 @@ from .hermite_formulas import (
     piecewise_hermite,
     trig_hermite,
 )
-from .kernel_formulas import COS, ERF, EXP, GELU, SIN, STEP, ClosedForm, piecewise_linear
+from .pair_formulas import COS, ERF, EXP, GELU, SIN, STEP, ClosedForm, piecewise_linear
 
 __all__ = ["Param", "ActivationEntry", "REGISTRY", "entry_named", "check_registry", "SELU_ALPHA", "SELU_SCALE"]
 
@@ -129,7 +129,7 @@ class ActivationEntry:
         return _at(self.slopes, params)
 
     def closed_form_at(self, params: Mapping[str, float]) -> ClosedForm | None:
-        """The :class:`~sigprop.theory.kernel_formulas.ClosedForm` for the parameter values ``params``, or None."""
+        """The :class:`~sigprop.theory.pair_formulas.ClosedForm` for the parameter values ``params``, or None."""
         return _at(self.closed_form, params)
 
 

@@ -1,4 +1,5 @@
-"""Old public names kept for one release: a module-level ``__getattr__`` that warns and hands on the new name.
+"""Old public names kept for one release: a module-level ``__getattr__`` that warns and hands on the new name, and
+modules kept at their old path for one release, handing on every name of their new home.
 
 Examples
 --------
@@ -15,7 +16,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Callable
 
-__all__ = ["renamed_attributes"]
+__all__ = ["renamed_attributes", "moved_module"]
 
 
 def renamed_attributes(module: str, renames: dict[str, str], namespace: dict[str, Any]) -> Callable[[str], Any]:
@@ -31,3 +32,15 @@ def renamed_attributes(module: str, renames: dict[str, str], namespace: dict[str
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
 
     return __getattr__
+
+
+def moved_module(old: str, new: str, namespace: dict[str, Any]) -> None:
+    """Make the module ``old`` (whose ``globals()`` is ``namespace``) a stand-in for the module ``new``: every name of
+    ``new`` is copied in (its ``__all__`` too) and importing ``old`` warns (DeprecationWarning)."""
+    import importlib
+
+    target = importlib.import_module(new)
+    names = [k for k in vars(target) if not k.startswith("__")] + ["__all__"] * hasattr(target, "__all__")
+    namespace.update({k: getattr(target, k) for k in names})
+    warnings.warn(f"the module {old} is now {new}; the old path goes in the next release", DeprecationWarning,
+                  stacklevel=3)

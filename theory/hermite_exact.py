@@ -1,7 +1,7 @@
 """Exact Hermite coefficients c_k = E[phi(X) He_k(X)] / sqrt(k!) of an activation, as SymPy expressions.
 
 A built-in's registry entry (:mod:`sigprop.theory.activation_registry`) gives its exact coefficients
-(``hermite=``, from the formulas of :mod:`sigprop.theory.hermite_formulas`: truncated Gaussian moments of
+(``hermite=``, from the formulas of :mod:`sigprop.theory.hermite_integrals`: truncated Gaussian moments of
 piecewise exponential-polynomials, Stein's identity); a custom activation with a SymPy expression gets exact
 moments when it is a polynomial, and SymPy's ``integrate`` otherwise.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from sigprop.theory.errors import InputError
 
 from .activations import Activation
-from .hermite_formulas import piecewise_hermite
+from .hermite_integrals import piecewise_hermite
 
 __all__ = ["exact_hermite_coefficients"]
 

@@ -3,7 +3,7 @@
 X, Y are standard normals with correlation rho.  Three evaluation methods, chosen at construction:
 
 * ``"closed form"``: identity, relu, leaky_relu, abs, step, erf, exp, sin, cos, gelu (formulas in
-  :mod:`sigprop.theory.closed_forms`; exact up to rounding on all of [-1, 1]);
+  :mod:`sigprop.theory.activation_closed_forms`; exact up to rounding on all of [-1, 1]);
 * ``"hermite series"``: kink-free activations whose Hermite series has a VERIFIED tail:
   ``sum_{k>K} c_k^2 = E phi^2 - sum_{k<=K} c_k^2 <= 1e-12 E phi^2`` and likewise
   ``sum_{k>K} k c_k^2 = E phi'^2 - sum k c_k^2`` (both right-hand sides from 1-D integrals), which bounds the
@@ -31,8 +31,8 @@ import numpy as np
 
 from sigprop.theory.errors import InputError, InputTypeError
 
+from .activation_closed_forms import unit_form
 from .activations import Activation, as_activation
-from .closed_forms import unit_form
 from .convergence import Convergence, classify
 from .gaussian import expect, pair_expect
 from .hermite import hermite_table

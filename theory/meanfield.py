@@ -21,11 +21,11 @@ import numpy as np
 
 from sigprop.theory.errors import InputError
 
+from .activation_closed_forms import pair_deriv_form, pair_form, piecewise_linear_slopes
 from .activations import Activation, as_activation
-from .closed_forms import pair_deriv_form, pair_form, piecewise_linear_slopes
 from .gaussian import expect_fast, pair_expect
 from .hermite import hermite_table
-from .kernel_formulas import correlation, sqrt_product
+from .pair_formulas import correlation, sqrt_product
 from .semi_analytic import exp_linear_pieces, semi_analytic_pair
 
 

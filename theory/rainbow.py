@@ -56,8 +56,8 @@ from sigprop.theory.arguments import real_array
 from sigprop.theory.errors import InputError, InputTypeError
 
 from .activations import Activation, as_activation
-from .kernel_formulas import sqrt_product
 from .meanfield import pair_values
+from .pair_formulas import sqrt_product
 
 __all__ = [
     "RainbowKernels",

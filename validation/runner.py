@@ -3,10 +3,10 @@
 Two phases: (1) run (or load from the cache) each selected experiment, in this process (the default, no Dask), on a
 Dask ``LocalCluster`` of ``jobs`` single-threaded worker processes, or on an existing Dask cluster (``scheduler``);
 (2) count the judged checks ``m`` of the whole run and set ``zmax = z_bound(m, family_level)`` (Sidak), so that a
-correct theory passes *all* checks with probability >= family_level.  The units of work
-(:mod:`sigprop.validation.units`) are an experiment's finer units (``Experiment.units``, e.g. one trained network per
-depth and seed), computed first, and then its ``run``, which combines them; units are cached as they finish, by
-this process only, so an interrupted run recomputes only the missing ones.  An experiment that raises
+correct theory passes *all* checks with probability >= family_level.  The units of
+work (:mod:`sigprop.validation.work_units`) are an experiment's finer units (``Experiment.units``, e.g. one trained
+network per depth and seed), computed first, and then its ``run``, which combines them; units are cached as they
+finish, by this process only, so an interrupted run recomputes only the missing ones.  An experiment that raises
 (or whose worker dies more often than Dask retries) is recorded as a failed ``completed`` check (and not cached);
 the others are unaffected.  How the work was spread (workers, numba and BLAS threads each) is recorded in
 ``settings['execution']``.
@@ -36,7 +36,7 @@ from .cache import CacheWarning, ResultCache, cache_key, code_fingerprint, sigpr
 from .cli.checks import check_output_path
 from .experiment import Check, Experiment, ExperimentResult, discover
 from .stats import z_bound
-from .units import UnitOutcome, attach_files, execute, execute_part, installation, run_part, run_unit
+from .work_units import UnitOutcome, attach_files, execute, execute_part, installation, run_part, run_unit
 
 __all__ = ["ExperimentRun", "SuiteResult", "select_experiments", "run_suite", "versions", "check_report_folder",
            "PROFILES", "BACKENDS"]

@@ -7,7 +7,7 @@ Checks (kind 'z'):
   * tanh (C_W = 1) and GELU at its double critical point: ``lim n (E z^4/(3 (E z^2)^2) - 1) = V/K^2`` of the
     leading-order recursion, against the WLS intercept in 1/n of ``n * ratio`` over several widths;
   * two-input ReLU: ``lim n kappa_(ab)(cd) = V_(ab)(cd)`` of the multi-input recursion (WLS intercept).
-All estimates are means over independent networks with jackknife standard errors (validation/estimators.py).
+All estimates are means over independent networks with jackknife standard errors (validation/correlator_estimators.py).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from sigprop.kernels.datasets import inputs_with_gram
 from sigprop.theory.errors import InputError
 
 from .. import stats
-from ..estimators import gram_four_point, gram_moment, reliable_layers, single_input_estimates
+from ..correlator_estimators import gram_four_point, gram_moment, reliable_layers, single_input_estimates
 from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
 
 NAME = "finite_width"
@@ -32,7 +32,8 @@ FINDING = Finding(
 
 def settings(profile: str) -> dict[str, Any]:
     """``runs``: [width, depth, networks] for the exact families (layers judged only where the estimator's tails
-    allow a trustworthy SE, see :func:`sigprop.validation.estimators.reliable_layers`); ``widths`` for 1/n fits."""
+    allow a trustworthy SE, see :func:`sigprop.validation.correlator_estimators.reliable_layers`); ``widths`` for 1/n
+    fits."""
     G0 = [[1.0, 0.4], [0.4, 0.7]]
     if profile == "smoke":
         return {"linear": {"runs": [[4, 2, 20_000], [32, 4, 4_000]]},

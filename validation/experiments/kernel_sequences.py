@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from sigprop.kernels.datasets import inputs_with_gram
 from sigprop.theory.errors import InputError
 
 from .. import stats
 from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
+from ..sweeps import width_sweep
 
 NAME = "kernel_sequences"
 
@@ -110,21 +110,13 @@ def simulate_correlations(act, *, C_W: float, G0: np.ndarray, widths, depth: int
     ``S = max(50, budget // n)`` networks at width n (equal cost per width); ``seed_of(n)`` gives an
     independent seed per width.  Networks whose Gram became non-finite are dropped and counted.
     """
-    from sigprop.kernels import simulate
-
-    X = inputs_with_gram(G0)
-    out = {}
-    for n in track(list(widths), desc=f"{getattr(act, 'label', act)} widths"):
-        S = max(50, int(budget) // int(n))
-        res = simulate(X, depth=depth, width=int(n), activation=act, C_W=C_W, C_b=0.0, n_networks=S,
-                       method=method, backend=backend, seed=seed_of(n), residual=residual, norm=norm)
+    def correlations(res) -> np.ndarray:
         H = np.asarray(res.postact_gram)
-        with np.errstate(over="ignore", invalid="ignore"):  # overflowed networks are dropped below
-            corr = np.stack([stats.correlation(H, a, b) for a, b in PAIRS], axis=-1)  # (S, L, pairs)
-        ok = np.all(np.isfinite(corr), axis=(1, 2))
-        m, se = stats.mean_se(corr[ok])
-        out[int(n)] = {"mean": m, "se": se, "n_networks": S, "n_dropped": int((~ok).sum())}
-    return out
+        return np.stack([stats.correlation(H, a, b) for a, b in PAIRS], axis=-1)  # (S, L, pairs)
+
+    return width_sweep(act, G0=G0, widths=widths, depth=depth, budget=budget, seed_of=seed_of,
+                       statistic=correlations, track=track, C_W=C_W, C_b=0.0, method=method, backend=backend,
+                       residual=residual, norm=norm)
 
 
 def extrapolation_checks(label: str, sims: dict[int, dict[str, np.ndarray]], theory: np.ndarray,

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from sigprop.kernels.datasets import inputs_with_gram
 from sigprop.theory.errors import InputError
 
 from .. import stats
 from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
+from ..sweeps import width_sweep
 
 NAME = "meanfield_kernels"
 
@@ -75,19 +75,9 @@ def resolve(cfg: dict[str, Any]) -> tuple[float, float, str]:
 def simulate_grams(act, C_W: float, C_b: float, G0: np.ndarray, widths, depth: int, budget: int, seed_of,
                    backend: str = "cpu", track=lambda it, **kw: it) -> dict[int, dict[str, Any]]:
     """Per width: mean and SE over networks of ``preact_gram`` (L, P, P); ``S = max(50, budget // n)``."""
-    from sigprop.kernels import simulate
-
-    X = inputs_with_gram(G0)  # X X^T / n_0 = G0
-    out = {}
-    for n in track(list(widths), desc=f"{act} widths"):
-        S = max(50, int(budget) // int(n))
-        res = simulate(X, depth=depth, width=int(n), activation=act, C_W=C_W, C_b=C_b, n_networks=S,
-                       method="gram", backend=backend, seed=seed_of(n))
-        g = np.asarray(res.preact_gram)
-        ok = np.all(np.isfinite(g), axis=(1, 2, 3))
-        m, se = stats.mean_se(g[ok])
-        out[int(n)] = {"mean": m, "se": se, "n_networks": S, "n_dropped": int((~ok).sum())}
-    return out
+    return width_sweep(act, G0=G0, widths=widths, depth=depth, budget=budget, seed_of=seed_of,
+                       statistic=lambda res: np.asarray(res.preact_gram), track=track, desc=f"{act} widths",
+                       C_W=C_W, C_b=C_b, method="gram", backend=backend)
 
 
 def kernel_checks(label: str, sims, K: np.ndarray, layers, order: int = 1, experiment: str = NAME):
