@@ -4,7 +4,8 @@
 * :func:`deep_linear_moments`, :func:`deep_linear_four_point` -- exact deep-linear ``G_2m`` (``deep_linear``);
 * :func:`relu_moments`, :func:`relu_kurtosis_ratio`, :func:`relu_moment_factor` -- exact ReLU moments (``relu_exact``);
 * :func:`vertex_recursion` -- leading-order ``K`` and ``kappa_4 = V/n`` for any activation (``vertex``);
-* :func:`multi_input_vertex_recursion` -- ``V_(ab)(cd)`` for two inputs (``multi_input``).
+* :func:`multi_input_vertex_recursion` -- ``V_(ab)(cd)`` for two inputs (``multi_input``);
+* :func:`vertex_any_p` -- ``V_(ab)(cd)`` for any number of inputs (``vertex_any_p``).
 """
 from .deep_linear import DeepLinearFourPoint, deep_linear_four_point, deep_linear_moments
 from .multi_input import MultiVertexResult, derive_score_weights, multi_input_vertex_recursion
@@ -16,6 +17,7 @@ from .vertex import (
     scale_invariant_vertex,
     vertex_recursion,
 )
+from .vertex_any_p import vertex_any_p
 from .wick import closed_form, depth_to_width_limit, derive_layer_recursion, inverse_width_series, n, wick_factor
 
 __all__ = [
@@ -25,4 +27,5 @@ __all__ = [
     "vertex_recursion", "VertexResult", "scale_invariant_vertex", "derive_scale_invariant_vertex",
     "double_critical_point",
     "multi_input_vertex_recursion", "MultiVertexResult", "derive_score_weights",
+    "vertex_any_p",
 ]
