@@ -65,8 +65,8 @@ def _linear_block(kind, seed, net0, layer, H, n_in, n, Z, w_scale, b_scale, R, s
     i0 = (c - s * nblocks) * _BLOCK
     nrows = min(_BLOCK, n - i0)
     net = net0 + s
-    E = np.empty(_BLOCK)
-    O = np.empty(_BLOCK)
+    E = np.empty((4, _BLOCK))  # four column pairs' weights per pass (layer_ops.matvec_rows_buffered)
+    O = np.empty((4, _BLOCK))
     acc = np.empty((Z.shape[2], _BLOCK))
     matvec_rows(kind, seed, rng.STREAM_WEIGHTS, net, layer, H, s, n_in, i0, nrows, Z, w_scale, E, O, acc)
     if b_scale != 0.0:

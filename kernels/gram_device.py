@@ -228,8 +228,15 @@ def norm_coefficients(Z, a, n, layer_norm):
 
 
 @numba.njit(inline="always")
-def covariance_into(K, H, P, c_w, c_b):
-    """K = c_b + c_w H (P x P)."""
+def covariance_into(K, H, l, P, cov):
+    """The plain chain's covariance step: K = C_b + C_W H (P x P) for layer index ``l``, ``cov[l] = (C_W, C_b)``.
+
+    The chain's other covariance step, with the same arguments, is
+    :func:`sigprop.kernels.rainbow_device.anchored_covariance_into`; the chain (:mod:`sigprop.kernels.gram_cpu`,
+    :mod:`sigprop.kernels.gram_cuda`) calls the one its kernel was built with, on ``H``, the previous layer's
+    post-activation Gram (the input Gram at ``l = 0``)."""
+    c_w = cov[l, 0]
+    c_b = cov[l, 1]
     for a in range(P):
         for b in range(P):
             K[a, b] = c_b + c_w * H[a, b]

@@ -71,26 +71,46 @@ def matvec_rows_buffered(kind, seed, stream, network, layer, H, s, n_in, i0, nro
     """:func:`matvec_row` for the rows i0 .. i0 + nrows - 1 (same numbers, same sums in the same order).
 
     Column pair by column pair: the pair's weights of all nrows rows are drawn in one vectorisable pass
-    (:func:`rng.draw_pairs_into` down the rows, into E, O of length >= nrows), then each input's nrows sums
-    advance in one long loop over the rows (acc: scratch of shape >= (P, nrows)), which vectorises."""
+    (:func:`rng.draw_pairs_into` down the rows), then each input's nrows sums advance in one long loop over the rows
+    (acc: scratch of shape >= (P, nrows)), which vectorises.  Four column pairs per pass (their weights in the rows
+    of E, O: scratch of shape >= (4, nrows)): ``acc = (((acc + t_0) + t_1) + t_2) + t_3`` with
+    ``t_q = E_q h_2q + O_q h_2q+1`` is :func:`matvec_row`'s four successive ``acc += t_q``, but loads and stores
+    each accumulator once per four column pairs."""
     P = Z.shape[2]
     for a in range(P):
         for r in range(nrows):
             acc[a, r] = 0.0
-    for jp in range(n_in // 2):
-        draw_pairs_into(kind, seed, stream, network, layer, i0, 1, jp, 0, nrows, E, O)
+    npairs = n_in // 2
+    jp = 0
+    while jp + 4 <= npairs:
+        for q in range(4):
+            draw_pairs_into(kind, seed, stream, network, layer, i0, 1, jp + q, 0, nrows, E[q], O[q])
         j = 2 * jp
+        e0, e1, e2, e3 = E[0], E[1], E[2], E[3]
+        o0, o1, o2, o3 = O[0], O[1], O[2], O[3]
         for a in range(P):
-            h0 = H[s, j, a]
-            h1 = H[s, j + 1, a]
+            h0, h1, h2, h3 = H[s, j, a], H[s, j + 1, a], H[s, j + 2, a], H[s, j + 3, a]
+            h4, h5, h6, h7 = H[s, j + 4, a], H[s, j + 5, a], H[s, j + 6, a], H[s, j + 7, a]
             for r in range(nrows):
-                acc[a, r] += E[r] * h0 + O[r] * h1
+                acc[a, r] = ((((acc[a, r] + (e0[r] * h0 + o0[r] * h1)) + (e1[r] * h2 + o1[r] * h3))
+                              + (e2[r] * h4 + o2[r] * h5)) + (e3[r] * h6 + o3[r] * h7))
+        jp += 4
+    while jp < npairs:
+        draw_pairs_into(kind, seed, stream, network, layer, i0, 1, jp, 0, nrows, E[0], O[0])
+        j = 2 * jp
+        e0, o0 = E[0], O[0]
+        for a in range(P):
+            h0, h1 = H[s, j, a], H[s, j + 1, a]
+            for r in range(nrows):
+                acc[a, r] += e0[r] * h0 + o0[r] * h1
+        jp += 1
     if n_in % 2 == 1:
-        draw_pairs_into(kind, seed, stream, network, layer, i0, 1, n_in // 2, 0, nrows, E, O)
+        draw_pairs_into(kind, seed, stream, network, layer, i0, 1, npairs, 0, nrows, E[0], O[0])
+        e0 = E[0]
         for a in range(P):
             h0 = H[s, n_in - 1, a]
             for r in range(nrows):
-                acc[a, r] += E[r] * h0
+                acc[a, r] += e0[r] * h0
     for r in range(nrows):
         for a in range(P):
             Z[s, i0 + r, a] = acc[a, r] * scale

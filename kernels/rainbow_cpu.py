@@ -11,29 +11,34 @@ The model, the generator streams and the returned statistics are those of :mod:`
     layer l:   z_i(x) = sqrt(a_l/n) sum_j G_ij h_j(x) + sum_k (Hhat[x, P+k] sqrt(b_lk)) Xi_ik + sqrt(C_b) beta_i
 
 with ``G``, ``Xi``, ``beta`` on streams 16, 17, 18 at the same keys as the NumPy path (``Hhat`` the previous layer's
-post-activation Gram, computed by the engine itself).  ``O(n (n_prev + m) N)`` per layer, no ``n x n`` matrix
-stored: the white weights are regenerated block by block (``_white_rows``: the sums of
-:func:`sigprop.kernels.layer_ops.matvec_rows_buffered`, bit for bit, four column pairs per pass, ~1.4x faster), the
-anchor part is :func:`sigprop.kernels.rainbow_device.add_anchor_row`.  Parallel over (network, block of 128 rows) for
-the products, over networks for the Grams; every sum is one thread's, in a fixed order (increasing ``j``, then ``k``;
-Gram entries in increasing ``i``, the sums of :func:`sigprop.kernels.layer_ops.column_dot` that the CUDA kernels
-run), so the result does not depend on the thread count and equals the CUDA simulator's bit for bit.  It differs
-from the NumPy path only by the summation order of BLAS (relative differences ~1e-15 per layer).
+post-activation Gram, computed by the engine itself).  ``O(n (n_prev + m) N)`` per layer, no ``n x n`` matrix stored:
+the white weights are regenerated block by block (:func:`sigprop.kernels.layer_ops.matvec_rows_buffered`, the explicit
+engine's row product of :mod:`sigprop.kernels.explicit_cpu`, on stream 16), the anchor part is
+:func:`sigprop.kernels.rainbow_device.add_anchor_row`.  Parallel over (network, block of 128 rows) for the products,
+over networks for the Grams; every sum is one thread's, in a fixed order (increasing ``j``, then ``k``; Gram entries in
+increasing ``i``, the sums of :func:`sigprop.kernels.layer_ops.column_dot` that the CUDA kernels run), so the result
+does not depend on the thread count and equals the CUDA simulator's bit for bit.  It differs from the NumPy path only by
+the summation order of BLAS (relative differences ~1e-15 per layer).
 
-**Gram chain** (:func:`run_rainbow_gram_cpu`): given the previous post-activation Gram ``Hhat`` of the ``N`` points,
-the rows of layer ``l`` are exactly i.i.d. ``N(0, Sigma_l)`` with ``Sigma_1 = C_b + Y C_1 Y^T / d`` and
-``Sigma_l = C_b + a_l Hhat + Hhat[:, A] diag(b_l) Hhat[A, :]`` (:func:`sigprop.theory.rainbow.anchored_gram`:
-the explicit rows' covariance given the previous layer, which enters only through ``Hhat``).  So each layer factors
-``Sigma_l`` once (:func:`sigprop.kernels.gram_device.factor_psd`, exact for singular ``Sigma``), draws ``n_l`` rows
-(:func:`sigprop.kernels.gram_device.sample_rows`), applies ``phi`` and reduces to the next Gram: ``O(n_l N^2)``
-per layer, independent of the previous width; same distribution as the explicit engine, different numbers.  Its
-random numbers are those of the Gram chain of :mod:`sigprop.kernels.gram_cpu` (stream 4, ``STREAM_GRAM``, keyed by
-``(seed, network, layer, row, column pair)``), so with a white covariance (``C_1 = c``, ``a_l = c``, ``b = 0``) it
-reproduces that engine's numbers bit for bit (a test), and, like it, it shares no numbers with the explicit engine.
+**Gram chain** (:func:`run_rainbow_gram_cpu`): the one CPU Gram chain of :mod:`sigprop.kernels.gram_cpu`
+(:func:`~sigprop.kernels.gram_cpu.make_chain_kernel`) with the covariance step
+:func:`sigprop.kernels.rainbow_device.anchored_covariance_into` (its rows: :func:`anchored_covariance_rows`).  Given the
+previous post-activation Gram ``Hhat`` of the ``N`` points, the rows of layer ``l`` are exactly i.i.d. ``N(0, Sigma_l)``
+with ``Sigma_1 = C_b + Y C_1 Y^T / d`` and ``Sigma_l = C_b + a_l Hhat + Hhat[:, A] diag(b_l) Hhat[A, :]``
+(:func:`sigprop.theory.rainbow.anchored_gram`: the explicit rows' covariance given the previous layer, which enters only
+through ``Hhat``).  So each layer factors ``Sigma_l`` once (:func:`sigprop.kernels.gram_device.factor_psd`, exact for
+singular ``Sigma``), draws ``n_l`` rows (:func:`sigprop.kernels.gram_device.sample_rows`), applies ``phi`` and reduces
+to the next Gram: ``O(n_l N^2)`` per layer, independent of the previous width; same distribution as the explicit engine,
+different numbers.  Its random numbers are those of the Gram chain of :mod:`sigprop.kernels.gram_cpu` (stream 4,
+``STREAM_GRAM``, keyed by ``(seed, network, layer, row, column pair)``), so with a white covariance (``C_1 = c``,
+``a_l = c``, ``b = 0``) it reproduces that engine's numbers bit for bit (a test), and, like it, it shares no numbers
+with the explicit engine.
 
 Every disk-cached kernel here is named with the fingerprint of the device sources it inlines
 (:func:`sigprop.kernels.device_activations.fingerprinted`), so an edit of any of them compiles it afresh.  Built-in
-activations share one cached pair of kernels; a custom activation with a numba scalar gets its own (not cached).
+activations share one cached pair of kernels (the explicit engine's statistics kernel and the chain's kernel, both
+with this module as their namespace: ``_phi`` the activation switch, ``_covariance`` the anchored step); a custom
+activation with a numba scalar gets its own (not cached).
 
 Examples
 --------
@@ -59,10 +64,10 @@ from numba import prange
 from sigprop.theory.errors import InputTypeError
 
 from ..theory.activations import Activation
+from . import gram_cpu
 from .backend import kernel_for_scalar
 from .device_activations import SWITCH_FINGERPRINT, device_activation, fingerprinted
-from .gram_cpu import activation_device_fn, gram_outputs_from_status, gram_sums
-from .gram_device import STATUS_NONFINITE, STATUS_NOT_PSD, STATUS_OK, factor_psd, sample_rows
+from .explicit_cpu import matvec_rows  # the explicit engines' one row product (layer_ops.matvec_rows_buffered)
 from .layer_ops import add_bias_row
 from .rainbow_device import (
     STREAM_RAINBOW_ANCHOR,
@@ -71,10 +76,9 @@ from .rainbow_device import (
     add_anchor_row,
     anchored_covariance_into,
 )
-from .rng import draw_pairs_into
-from .simd import aligned_rows
 
-__all__ = ["run_rainbow_explicit_cpu", "run_rainbow_gram_cpu", "anchor_weights"]
+__all__ = ["run_rainbow_explicit_cpu", "run_rainbow_gram_cpu", "anchor_weights", "anchored_covariance_rows",
+           "explicit_start", "explicit_layers", "layer_scales"]
 
 # Every cached kernel here inlines device code of other modules (the generator, the rainbow and gram device code,
 # the row operations), which numba's disk cache does not watch: each is a copy named with the fingerprint of all
@@ -83,56 +87,8 @@ _serial = partial(fingerprinted, error_model="numpy")
 _parallel = partial(fingerprinted, parallel=True, error_model="numpy")
 _BLOCK = 128  # rows of one network per parallel work item of the explicit products
 
-# the activation-independent heavy parts, compiled once (and cached) as ordinary functions
-_sample_rows = _serial(sample_rows.py_func)
-_gram_sums = _serial(gram_sums.py_func)
-_factor_psd = _serial(factor_psd.py_func)
-
-
-@_serial
-def _white_rows(seed, network, layer, H, s, n_in, i0, nrows, Z, scale, E, O, acc):
-    """:func:`sigprop.kernels.layer_ops.matvec_rows_buffered` (Gaussian, stream 16) with the same numbers and the
-    same sums in the same order, four column pairs per pass: ``acc = (((acc + t_0) + t_1) + t_2) + t_3`` with
-    ``t_q = E_q h_2q + O_q h_2q+1`` is the buffered version's four successive ``acc += t_q``, but loads and stores
-    each accumulator once per four column pairs (E, O: (4, >= nrows) scratch; acc: (N, >= nrows))."""
-    N = Z.shape[2]
-    for x in range(N):
-        for r in range(nrows):
-            acc[x, r] = 0.0
-    npairs = n_in // 2
-    jp = 0
-    while jp + 4 <= npairs:
-        for q in range(4):
-            draw_pairs_into(0, seed, STREAM_RAINBOW_WHITE, network, layer, i0, 1, jp + q, 0, nrows, E[q], O[q])
-        j = 2 * jp
-        e0, e1, e2, e3 = E[0], E[1], E[2], E[3]
-        o0, o1, o2, o3 = O[0], O[1], O[2], O[3]
-        for x in range(N):
-            h0, h1, h2, h3 = H[s, j, x], H[s, j + 1, x], H[s, j + 2, x], H[s, j + 3, x]
-            h4, h5, h6, h7 = H[s, j + 4, x], H[s, j + 5, x], H[s, j + 6, x], H[s, j + 7, x]
-            for r in range(nrows):
-                acc[x, r] = ((((acc[x, r] + (e0[r] * h0 + o0[r] * h1)) + (e1[r] * h2 + o1[r] * h3))
-                              + (e2[r] * h4 + o2[r] * h5)) + (e3[r] * h6 + o3[r] * h7))
-        jp += 4
-    while jp < npairs:
-        draw_pairs_into(0, seed, STREAM_RAINBOW_WHITE, network, layer, i0, 1, jp, 0, nrows, E[0], O[0])
-        j = 2 * jp
-        e0, o0 = E[0], O[0]
-        for x in range(N):
-            h0, h1 = H[s, j, x], H[s, j + 1, x]
-            for r in range(nrows):
-                acc[x, r] += e0[r] * h0 + o0[r] * h1
-        jp += 1
-    if n_in % 2 == 1:
-        draw_pairs_into(0, seed, STREAM_RAINBOW_WHITE, network, layer, i0, 1, npairs, 0, nrows, E[0], O[0])
-        e0 = E[0]
-        for x in range(N):
-            h0 = H[s, n_in - 1, x]
-            for r in range(nrows):
-                acc[x, r] += e0[r] * h0
-    for r in range(nrows):
-        for x in range(N):
-            Z[s, i0 + r, x] = acc[x, r] * scale
+# the Gram chain's row sampler (the chain of sigprop.kernels.gram_cpu, which the rainbow chain runs)
+_sample_rows = gram_cpu._sample_rows
 
 
 @_serial
@@ -149,7 +105,7 @@ def _linear_block(seed, net0, layer, H, n_in, n, Z, w_scale, G, lp, P, m, sqrtb,
         E = np.empty((4, _BLOCK))
         O = np.empty((4, _BLOCK))
         acc = np.empty((N, _BLOCK))
-        _white_rows(seed, net, layer, H, s, n_in, i0, nrows, Z, w_scale, E, O, acc)
+        matvec_rows(0, seed, STREAM_RAINBOW_WHITE, net, layer, H, s, n_in, i0, nrows, Z, w_scale, E, O, acc)
     else:
         for i in range(i0, i0 + nrows):
             for x in range(N):
@@ -189,10 +145,11 @@ def _gram_into(Z, s, n, l, out):
 
 
 def _make_kernels(ns: types.ModuleType, tag: str, cache: bool):
-    """The explicit engine's activation-and-Gram kernel and the Gram chain's kernel for the activation switch
-    ``ns._phi(code, x, p0, p1)`` (as :mod:`sigprop.kernels.gram_cpu`'s factory: the per-network functions live in
-    the namespace ``ns``, a module, so that numba's disk cache keys on its name; ``tag`` names the compiled
-    functions, with the switch's fingerprint for the built-ins)."""
+    """The explicit engine's activation-and-Gram kernel and the Gram chain's kernel (built by
+    :func:`sigprop.kernels.gram_cpu.make_chain_kernel`) for the activation switch ``ns._phi(code, x, p0, p1)`` and
+    the covariance step ``ns._covariance`` (the per-network functions live in the namespace ``ns``, a module, so that
+    numba's disk cache keys on its name; ``tag`` names the compiled functions, with the switch's fingerprint for the
+    built-ins)."""
 
     def stats_network(Z, A, n, l, code, p0, p1, pre, post, s):
         """Network s: pre Gram of Z, A = phi(Z), post Gram of A (layer index l)."""
@@ -211,105 +168,27 @@ def _make_kernels(ns: types.ModuleType, tag: str, cache: bool):
             ns._rainbow_stats_network(Z, A, n, l, code, p0, p1, pre, post, s)
 
     stats_kernel.__qualname__ = stats_kernel.__name__ = f"rainbow_stats_kernel_{tag}"
-
-    def gram_network(K1, widths, code, p0, p1, a, b, P, c_b, seed, net, tol, pre, post):
-        """One network of the Gram chain (id ``net``): fills pre/post (L, N, N); returns its status code."""
-        L = widths.shape[0]
-        N = K1.shape[0]
-        nmax = 1
-        for l in range(L):
-            if widths[l] > nmax:
-                nmax = widths[l]
-        Z = aligned_rows(N, nmax)
-        H = np.empty((N, N))
-        K = np.empty((N, N))
-        A = np.empty((N, N))
-        Wk = np.empty((N, N))
-        perm = np.empty(N, dtype=np.int64)
-        G = np.empty((N, N))
-        M4 = np.empty(N)
-        E = aligned_rows(1, nmax)[0]
-        O = aligned_rows(1, nmax)[0]
-        for x in range(N):
-            for y in range(N):
-                K[x, y] = K1[x, y]
-        for l in range(L):
-            n = widths[l]
-            if l > 0:
-                anchored_covariance_into(K, H, N, P, a[l - 1], b[l - 1], c_b)
-            r = _factor_psd(K, A, Wk, perm, N, tol)
-            if r < 0:
-                for l2 in range(l, L):
-                    for x in range(N):
-                        for y in range(N):
-                            pre[l2, x, y] = np.nan
-                            post[l2, x, y] = np.nan
-                return STATUS_NONFINITE if r == -2 else STATUS_NOT_PSD
-            _sample_rows(seed, net, l + 1, n, A, r, N, 0, Z, E, O)
-            _gram_sums(Z, n, N, G, M4, False)
-            for x in range(N):
-                for y in range(x, N):
-                    v = G[x, y] / n
-                    pre[l, x, y] = v
-                    pre[l, y, x] = v
-            for x in range(N):
-                # the piecewise-linear built-ins (codes 0-3) with a literal code, so that the loop vectorises
-                if code == 1:
-                    for i in range(n):
-                        Z[x, i] = ns._phi(1, Z[x, i], p0, p1)
-                elif code == 0:
-                    for i in range(n):
-                        Z[x, i] = ns._phi(0, Z[x, i], p0, p1)
-                elif code == 2:
-                    for i in range(n):
-                        Z[x, i] = ns._phi(2, Z[x, i], p0, p1)
-                elif code == 3:
-                    for i in range(n):
-                        Z[x, i] = ns._phi(3, Z[x, i], p0, p1)
-                else:
-                    for i in range(n):
-                        Z[x, i] = ns._phi(code, Z[x, i], p0, p1)
-            _gram_sums(Z, n, N, G, M4, False)
-            for x in range(N):
-                for y in range(x, N):
-                    v = G[x, y] / n
-                    post[l, x, y] = v
-                    post[l, y, x] = v
-                    H[x, y] = v
-                    H[y, x] = v
-        return STATUS_OK
-
-    gram_network.__qualname__ = gram_network.__name__ = f"rainbow_gram_network_{tag}"
-    ns._rainbow_gram_network = numba.njit(cache=cache, error_model="numpy")(gram_network)
-
-    def gram_kernel(K1, widths, code, p0, p1, a, b, P, c_b, seed, first, tol, pre, post, status):
-        for s in prange(pre.shape[0]):
-            status[s] = ns._rainbow_gram_network(K1, widths, code, p0, p1, a, b, P, c_b, seed, first + s, tol,
-                                                 pre[s], post[s])
-
-    gram_kernel.__qualname__ = gram_kernel.__name__ = f"rainbow_gram_kernel_{tag}"
     return (numba.njit(parallel=True, cache=cache, error_model="numpy")(stats_kernel),
-            numba.njit(parallel=True, cache=cache)(gram_kernel))
+            gram_cpu.make_chain_kernel(ns, f"rainbow_{tag}", cache))
 
 
-# The built-in activations: this module is the namespace, _phi the shared device switch.
+# The built-in activations: this module is the namespace, _phi the shared device switch, _covariance the anchored
+# covariance step of the Gram chain.
 _phi = device_activation
+_covariance = anchored_covariance_into
 _BUILTIN = _make_kernels(sys.modules[__name__], f"builtin_{SWITCH_FINGERPRINT}", cache=True)
 
 
 def _kernels(act: Activation):
     """(stats kernel, gram kernel) for ``act``: the cached built-in pair, or one pair per custom scalar."""
-    if act.is_builtin:
-        return _BUILTIN
-    if act.scalar is None:
+    if not act.is_builtin and act.scalar is None:
         raise InputTypeError(f"activation {act.label}: a custom activation needs a numba scalar (act.scalar) for the "
                              "compiled rainbow engines")
-    return kernel_for_scalar("rainbow_cpu", act, _build_custom)
+    return _BUILTIN if act.is_builtin else kernel_for_scalar("rainbow_cpu", act, _build_custom)
 
 
 def _build_custom(act: Activation):
-    ns = types.ModuleType(f"{__name__}.custom")
-    ns._phi = activation_device_fn(act)
+    ns = gram_cpu.chain_namespace(f"{__name__}.custom", gram_cpu.activation_device_fn(act), anchored_covariance_into)
     return _make_kernels(ns, "custom", cache=False)
 
 
@@ -356,6 +235,59 @@ def anchor_weights(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return used, np.ascontiguousarray(np.sqrt(b), dtype=np.float64).reshape(b.shape)
 
 
+def anchored_covariance_rows(a, b, C_b: float, depth: int, n_anchors: int) -> np.ndarray:
+    """The rows ``cov[l] = (a_l, C_b, b_l1 .. b_lm)`` of :func:`sigprop.kernels.rainbow_device.anchored_covariance_into`
+    for the Gram chain of ``depth`` layers with ``m = n_anchors`` anchors: row 0 (the first layer, whose covariance
+    ``K1`` starts the chain) holds ``(0, C_b, 0 ..)``, row ``l >= 1`` the weights ``a``, ``b`` of layer ``l + 1``.
+
+    Examples
+    --------
+    >>> anchored_covariance_rows([2.0], [[0.5]], 0.1, 2, 1).tolist()
+    [[0.0, 0.1, 0.0], [2.0, 0.1, 0.5]]
+    """
+    cov = np.zeros((depth, 2 + n_anchors))
+    cov[:, 1] = float(C_b)
+    cov[1:, 0] = np.asarray(a, dtype=np.float64).reshape(depth - 1)
+    cov[1:, 2:] = np.asarray(b, dtype=np.float64).reshape(depth - 1, n_anchors)
+    return cov
+
+
+def explicit_layers(widths: tuple[int, ...], d: int, a, used: np.ndarray, sqrt_b, first):
+    """The layers of the explicit engines: ``(l, n_in, n, w_scale, m, sqrt_b row)`` per layer (0-based ``l``), with
+    :func:`layer_scales` and ``first`` as the (unused) anchor row of layer 0.
+
+    Examples
+    --------
+    >>> [t[:5] for t in explicit_layers((8, 16), 4, [2.0], np.array([3]), [None], None)]
+    [(0, 4, 8, 0.5, 0), (1, 8, 16, 0.5, 3)]
+    """
+    n_in = d
+    for l, n in enumerate(widths):
+        w_scale, m = layer_scales(l, d, n_in, a, used)
+        yield l, n_in, n, w_scale, m, (first if l == 0 else sqrt_b[l - 1])
+        n_in = n
+
+
+def explicit_start(Y1: np.ndarray, widths, b: np.ndarray, P: int,
+                   n_networks: int) -> tuple[tuple[int, ...], np.ndarray, np.ndarray, np.ndarray]:
+    """The explicit engines' set-up: ``(widths, used, sqrt_b, H0)``, the widths as ints, :func:`anchor_weights` of
+    ``b``, and the first layer's input ``H0`` (S, max(widths, d), N) holding ``Y1^T`` (N, d) in its first d rows.
+
+    Examples
+    --------
+    >>> widths, used, sqrt_b, H0 = explicit_start(np.ones((3, 2)), [4, 5], np.array([[4.0]]), 2, 6)
+    >>> widths, used.tolist(), sqrt_b.tolist(), H0.shape
+    ((4, 5), [1], [[2.0]], (6, 5, 3))
+    """
+    Y1 = np.ascontiguousarray(Y1, dtype=np.float64)
+    N, d = Y1.shape
+    widths = tuple(int(w) for w in widths)
+    used, sqrt_b = anchor_weights(np.asarray(b, dtype=np.float64).reshape(len(widths) - 1, N - P))
+    H0 = np.zeros((int(n_networks), max(widths + (d,)), N))
+    H0[:, :d, :] = Y1.T
+    return widths, used, sqrt_b, H0
+
+
 def run_rainbow_explicit_cpu(Y1: np.ndarray, widths, act: Activation, a: np.ndarray, b: np.ndarray, P: int,
                              C_b: float, *, n_networks: int, seed: int, network0: int = 0,
                              keep_activations: bool = False) -> dict:
@@ -391,34 +323,23 @@ def run_rainbow_explicit_cpu(Y1: np.ndarray, widths, act: Activation, a: np.ndar
         A custom activation without a numba scalar.
     """
     stats_kernel, _ = _kernels(act)
-    Y1 = np.ascontiguousarray(Y1, dtype=np.float64)
-    N, d = Y1.shape
-    widths = tuple(int(w) for w in widths)
-    L, S = len(widths), int(n_networks)
-    nmax = max(widths + (d,))
-    used, sqrtb = anchor_weights(np.asarray(b, dtype=np.float64).reshape(L - 1, N - P))
+    widths, used, sqrtb, H = explicit_start(Y1, widths, b, P, n_networks)
+    S, L, (N, d) = H.shape[0], len(widths), np.shape(Y1)
     pre = np.zeros((S, L, N, N))
     post = np.zeros((S, L, N, N))
-    H = np.zeros((S, nmax, N))
-    H[:, :d, :] = Y1.T
-    Z = np.zeros((S, nmax, N))
+    Z = np.zeros(H.shape)
     seed_u = np.uint64(seed)
     code = np.int64(act.code)
     p0, p1 = (float(v) for v in act.device_params)
     b_scale = math.sqrt(C_b)
     empty = np.zeros(max(N - P, 1))
     kept = []
-    n_in = d
-    for l in range(L):
-        n = widths[l]
-        w_scale, m = layer_scales(l, d, n_in, a, used)
-        sb = empty if l == 0 else sqrtb[l - 1]
+    for l, n_in, n, w_scale, m, sb in explicit_layers(widths, d, a, used, sqrtb, empty):
         _k_linear(seed_u, np.int64(network0), np.int64(l + 1), H, np.int64(n_in), np.int64(n), Z, w_scale, post,
                   np.int64(max(l - 1, 0)), np.int64(P), np.int64(m), np.ascontiguousarray(sb), b_scale)
         stats_kernel(Z, H, np.int64(n), np.int64(l), code, p0, p1, pre, post)  # H <- phi(Z): the next input
         if keep_activations:
             kept.append(np.ascontiguousarray(H[:, :n, :].transpose(0, 2, 1)))
-        n_in = n
     out = {"preact_gram": pre, "postact_gram": post}
     if keep_activations:
         out["activations"] = tuple(kept)
@@ -458,20 +379,8 @@ def run_rainbow_gram_cpu(K1: np.ndarray, widths, act: Activation, a: np.ndarray,
     >>> out["postact_gram"].shape
     (3, 2, 2, 2)
     """
-    from .gram_device import PSD_RTOL
-
     _, gram_kernel = _kernels(act)
     K1 = np.ascontiguousarray(K1, dtype=np.float64)
-    N = K1.shape[0]
-    w = np.ascontiguousarray(widths, dtype=np.int64)
-    L, S = w.shape[0], int(n_networks)
-    b = np.ascontiguousarray(np.asarray(b, dtype=np.float64).reshape(L - 1, N - P))
-    a = np.ascontiguousarray(a, dtype=np.float64).reshape(L - 1)
-    pre = np.empty((S, L, N, N))
-    post = np.empty((S, L, N, N))
-    status = np.empty(S, dtype=np.int64)
-    p0, p1 = (float(v) for v in act.device_params)
-    gram_kernel(K1, w, np.int64(act.code), p0, p1, a, b, np.int64(P), float(C_b), np.uint64(seed),
-                np.int64(network0), PSD_RTOL, pre, post, status)
-    gram_outputs_from_status(status, network0)
+    cov = anchored_covariance_rows(a, b, C_b, len(widths), K1.shape[0] - P)
+    pre, post, _ = gram_cpu.run_chain_cpu(gram_kernel, K1, widths, act, cov, n_networks, seed, network0, with_m4=False)
     return {"preact_gram": pre, "postact_gram": post}
