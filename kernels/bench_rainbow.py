@@ -1,10 +1,11 @@
 """Benchmark of the rainbow engines (``sigprop bench --only rainbow``): :func:`run_benchmarks`.
 
 On one workload (``P = 32`` inputs and ``m = 8`` anchors, ``d = 64``, depth 4, width 512 (``'full'``: also 1024),
-32 networks) it times :func:`sigprop.kernels.rainbow.simulate_rainbow` with covariance weights (a full-rank
-``C_1``, ``a = 1``, ``b = 0.5``) against white weights (``C_1 = I``, ``b = 0``), alternating runs in one process,
-and then the three engines (``method='numpy'``, ``'explicit'``, ``'gram'``) side by side.  Rows as in
-docs/conventions.md; docs/rainbow.md and docs/benchmarks.md record the figures.
+32 networks) it times :func:`sigprop.kernels.simulate` with a rainbow covariance
+(:class:`~sigprop.kernels.covariance.RainbowCovariance`): covariance weights (a full-rank ``C_1``, ``a = 1``,
+``b = 0.5``) against white weights (``C_1 = I``, ``b = 0``), alternating runs in one process, and then the three
+engines (``method='numpy'``, ``'explicit'``, ``'gram'``) side by side.  Rows as in docs/conventions.md;
+docs/rainbow.md and docs/benchmarks.md record the figures.
 """
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import numpy as np
 
 from sigprop.theory.errors import InputError
 
-from .rainbow import BACKENDS, simulate_rainbow
+from .covariance import RainbowCovariance
+from .rainbow import BACKENDS
+from .simulate import simulate
 
 __all__ = ["run_benchmarks", "PROBLEM", "PROFILES"]
 
@@ -32,13 +35,19 @@ def _bench_problem(P: int, m: int, d: int):
     return X, Z, C1 * d / np.trace(C1)
 
 
+def _run(X, Z, c1, b, n: int, L: int, S: int, method: str = "numpy", backend: str = "cpu") -> None:
+    """One timed call: ``S`` relu networks of depth ``L`` and width ``n`` with ``a = 1``, on ``X`` and anchors ``Z``."""
+    simulate(X, depth=L, width=n, activation="relu", covariance=RainbowCovariance(c1, [1.0] * (L - 1), b, Z),
+             n_networks=S, seed=1, method=method, backend=backend)
+
+
 def _time_pair(cases: dict, X, Z, n: int, L: int, S: int, repeats: int) -> dict[str, float]:
     """Best wall time of each case, the cases run alternately ``repeats`` times (load changes hit both alike)."""
     best = {k: math.inf for k in cases}
     for _ in range(repeats):
         for name, (c1, b) in cases.items():
             t0 = time.perf_counter()
-            simulate_rainbow("relu", X, c1, [1.0] * (L - 1), b, Z, widths=(n,) * L, n_networks=S, seed=1)
+            _run(X, Z, c1, b, n, L, S)
             best[name] = min(best[name], time.perf_counter() - t0)
     return best
 
@@ -47,8 +56,7 @@ def _time_engines(cases: dict, X, Z, n: int, L: int, S: int, repeats: int, backe
     """Best wall time of each ``(method, C_1, b)`` case, run alternately ``repeats`` times after one warm-up run
     each (which compiles the kernels: compilation is not timed)."""
     def run(method: str, c1, b, networks: int) -> None:
-        simulate_rainbow("relu", X, c1, [1.0] * (L - 1), b, Z, widths=(n,) * L, n_networks=networks, seed=1,
-                         method=method, backend="cpu" if method == "numpy" else backend)
+        _run(X, Z, c1, b, n, L, networks, method, "cpu" if method == "numpy" else backend)
 
     for method, c1, b in cases.values():
         run(method, c1, b, 1)
@@ -100,10 +108,11 @@ def run_benchmarks(profile: str = "quick", backend: str = "cpu") -> list[dict]:
     and the three engines (``method='numpy'``, ``'explicit'``, ``'gram'``) side by side.
 
     Both simulate ``P = 32`` inputs and the ``m = 8`` anchors (``N = 40`` rows), ``d = 64``, depth 4, width 512, 32
-    networks, with the same :func:`simulate_rainbow`: *covariance* has a full-rank ``C_1``, ``a = 1`` and anchor
-    weights ``b = 0.5``; *white* has ``C_1 = I`` (scalar 1), ``a = 1``, ``b = 0`` (so no anchor coefficients are
-    drawn).  The two are timed alternately, ``repeats`` times each, with the default BLAS threads and with one BLAS
-    thread (small GEMMs on a busy 2-core machine suffer from thread contention); the best of each is reported with
+    networks, with the same :func:`simulate` (a rainbow covariance): *covariance* has a full-rank ``C_1``, ``a = 1``
+    and anchor weights ``b = 0.5``; *white* has ``C_1 = I`` (scalar 1), ``a = 1``, ``b = 0`` (so no anchor
+    coefficients are drawn).  The two are timed alternately, ``repeats`` times each, with the default BLAS threads
+    and with one BLAS thread (small GEMMs on a busy 2-core machine suffer from thread contention); the best of each
+    is reported with
     the ratio (target under 1.5x).  ``'full'`` also times width 1024.
 
     Then, on the same problem, the NumPy reference (one BLAS thread), the compiled explicit engine and the Gram chain

@@ -32,9 +32,9 @@ import numpy as np
 from sigprop.theory.errors import InputError
 
 from .backend import host_memory_available
-from .float_range import BACKWARD_FIELDS, FORWARD_FIELDS, RangeReport, check_statistics, warn_range
-from .result import SimulationResult
-from .simulate import SimulationRequest, assemble_result, check_request, estimate_memory, run_networks
+from .float_range import BACKWARD_FIELDS, FORWARD_FIELDS, RangeReport, warn_range
+from .result import SimulationResult, flat_arrays
+from .simulate import SimulationRequest, assemble_result, check_request, estimate_memory, range_convention, run_networks
 
 __all__ = ["simulate_distributed", "plan_chunks", "merge_chunks", "merge_reports", "chunk_folder", "CHUNK_BYTES",
            "DamagedChunkWarning"]
@@ -75,11 +75,8 @@ def _run_chunk(request: SimulationRequest, first: int, count: int) -> dict[str, 
 def _settings(request: SimulationRequest) -> dict[str, Any]:
     """The settings a one-process :meth:`SimulationResult.save_npz` writes for this request."""
     empty = np.empty((0,))
-    r = request
-    return SimulationResult(empty, empty, empty, empty, None, None, X=r.X, depth=r.depth, widths=r.widths,
-                            activation=r.act.label, C_W=r.C_W, C_b=r.C_b, n_networks=r.n_networks, method=r.method,
-                            backend=r.backend, seed=r.seed, weights=r.weights, residual=r.residual, norm=r.norm,
-                            backward=r.backward).settings
+    return SimulationResult(empty, empty, empty, empty, None, None, activation=request.activation,
+                            **request.shared_settings()).settings
 
 
 def chunk_folder(out: str | Path) -> Path:
@@ -108,8 +105,8 @@ def simulate_distributed(client, X, *, chunk: int | None = None, out: str | Path
     progress : bool
         A progress bar of the chunks (tqdm, on stderr).
     **simulate_args
-        ``depth``, ``width``, ``activation``, ``C_W``, ``n_networks`` and the other arguments of ``simulate``, all
-        checked before any task is submitted.
+        ``depth``, ``width``, ``activation``, ``C_W``, ``n_networks`` and the other arguments of ``simulate`` (a
+        ``covariance`` model included), all checked before any task is submitted.
 
     Returns
     -------
@@ -132,8 +129,10 @@ def simulate_distributed(client, X, *, chunk: int | None = None, out: str | Path
     """
     request = check_request(X, **simulate_args)
     r = request
-    P, n0 = r.X.shape
-    per_net = estimate_memory(P, n0, r.widths, 1, r.method, r.backward)["outputs"]
+    N, n0 = r.n_rows, r.X.shape[1]  # N = P inputs (+ m anchors of a covariance model)
+    per_net = estimate_memory(N, n0, r.widths, 1, r.method, r.backward)["outputs"]
+    if r.keep_activations:
+        per_net += N * sum(r.widths) * 8
     if out is None and r.n_networks * per_net > 0.8 * host_memory_available():
         raise MemoryError(f"simulate_distributed: the outputs of {r.n_networks} networks need about "
                           f"{r.n_networks * per_net / 2**30:.3g} GiB, more than 80% of the memory available here; "
@@ -259,9 +258,9 @@ def _to_files(client, request: SimulationRequest, chunks: list[tuple[int, int]],
             part = fut.result()
             fut.release()
             # the convention acts on each network alone: per chunk it gives the numbers of the joined run
-            rep = check_statistics(part, request.X, request.C_b, request.method, warn=False)
+            rep = range_convention(request, part, warn=False)
             meta = {"settings": settings, "first": first, "count": count, "report": rep.__dict__}
-            _write_chunk(_chunk_path(folder, first), request.X, part, meta)
+            _write_chunk(_chunk_path(folder, first), request.X, flat_arrays(part), meta)
             reports[first] = rep
             del part
     finally:

@@ -25,8 +25,9 @@ import numpy as np
 from sigprop.theory.errors import InputError
 
 from . import rng
+from .engine_arguments import check_explicit_args
 from .layer_ops import NORM_CODES
-from .reference import check_explicit_args, tangent_from_backward
+from .reference import tangent_from_backward
 
 __all__ = ["ExplicitSteps", "run_explicit_steps"]
 
@@ -93,7 +94,7 @@ def run_explicit_steps(steps: ExplicitSteps, X, widths, act, C_W, C_b, n_network
         The backend's per-layer steps.
     X, widths, act, C_W, C_b, n_networks, seed, weights, residual, norm, backward, first_network
         As for :func:`sigprop.kernels.simulate` (checked here once more by
-        :func:`sigprop.kernels.reference.check_explicit_args`).
+        :func:`sigprop.kernels.engine_arguments.check_explicit_args`).
 
     Returns
     -------

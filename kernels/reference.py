@@ -48,63 +48,33 @@ rounding of a kink of phi (see :func:`reference_preactivations`).
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
 from sigprop.theory.activations import Activation
-from sigprop.theory.errors import InputError, InputTypeError
 
 from . import rng
+from .engine_arguments import check_explicit_args as _check_explicit_args
 from .layer_ops import NORM_CODES
 from .rng_numpy import draws_numpy, normals_numpy
 
-__all__ = ["run_reference", "reference_preactivations", "reference_backward_gram", "check_explicit_args",
-           "tangent_from_backward", "STAT_KEYS", "BACKWARD_KEYS"]
+__all__ = ["run_reference", "reference_preactivations", "reference_backward_gram", "tangent_from_backward",
+           "STAT_KEYS", "BACKWARD_KEYS"]
+
+def __getattr__(name: str):
+    """``check_explicit_args``, moved to :mod:`sigprop.kernels.engine_arguments`: handed on with a warning for one
+    release."""
+    if name == "check_explicit_args":
+        warnings.warn("sigprop.kernels.reference.check_explicit_args is now "
+                      "sigprop.kernels.engine_arguments.check_explicit_args; the old path goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        return _check_explicit_args
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 STAT_KEYS = ("preact_gram", "postact_gram", "preact_m2", "preact_m4")
 BACKWARD_KEYS = ("backward_gram", "tangent_gram")
-
-
-def check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual, norm, backward,
-                        first_network=0, act=None) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Validate the arguments shared by the explicit-weight engines; return (X as float64 array, widths)."""
-    if act is not None and not isinstance(act, Activation):
-        raise InputTypeError(f"act must be an Activation (sigprop.theory.activations.activation(...)), got {act!r}")
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-        raise InputError(f"X must be a (P, n_0) array with P, n_0 >= 1, got shape {X.shape}")
-    if not np.all(np.isfinite(X)):
-        raise InputError("X must be finite")
-    try:
-        widths = tuple(int(w) for w in widths)
-    except TypeError:
-        raise InputTypeError(f"widths must be a sequence of positive ints, got {widths!r}") from None
-    if len(widths) < 1 or any(w < 1 for w in widths):
-        raise InputError(f"widths must be a non-empty sequence of ints >= 1, got {widths!r}")
-    if len(widths) + 1 >= 2**24:
-        raise InputError(f"depth len(widths) must be < 2^24 - 1, got {len(widths)}")
-    for name, v in (("C_W", C_W), ("C_b", C_b)):
-        if not (isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v) and v >= 0):
-            raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
-    if isinstance(n_networks, bool) or not isinstance(n_networks, (int, np.integer)) or n_networks < 1:
-        raise InputError(f"n_networks must be an int >= 1, got {n_networks!r}")
-    if isinstance(first_network, bool) or not isinstance(first_network, (int, np.integer)) or first_network < 0 \
-            or first_network + n_networks > 2**32:
-        raise InputError(f"first_network must be an int >= 0 with first_network + n_networks <= 2^32, "
-                         f"got {first_network!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
-        raise InputError(f"seed must be an int in [0, 2^64), got {seed!r}")
-    if weights not in rng.WEIGHT_KINDS:
-        raise InputError(f"weights must be one of {sorted(rng.WEIGHT_KINDS)}, got {weights!r}")
-    if not (isinstance(residual, (int, float, np.integer, np.floating)) and 0.0 <= residual <= 1.0):
-        raise InputError(f"residual must be a number in [0, 1], got {residual!r}")
-    if norm not in NORM_CODES:
-        raise InputError(f"norm must be one of None, 'rms_pre', 'ln_pre', 'rms_post', 'ln_post', got {norm!r}")
-    if norm in ("ln_pre", "ln_post") and min(widths) < 2:
-        raise InputError(f"norm={norm!r} (LayerNorm) needs every width >= 2, got widths={widths!r}")
-    if backward and (residual != 0.0 or norm is not None):
-        raise InputError(f"backward=True needs residual=0 and norm=None, got residual={residual!r}, norm={norm!r}")
-    return X, widths
 
 
 def _matvec_engine_order(w_unit: np.ndarray, h: np.ndarray, scale: float) -> np.ndarray:
@@ -259,7 +229,7 @@ def run_reference(X, widths, act, C_W, C_b, n_networks, seed, weights="gaussian"
 
     Same arguments and results as :func:`sigprop.kernels.explicit_cpu.run_explicit` (without ``backend``).
     """
-    X, widths = check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual, norm, backward,
+    X, widths = _check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual, norm, backward,
                                     first_network, act)
     P = X.shape[0]
     L = len(widths)
@@ -292,7 +262,7 @@ def reference_preactivations(X, widths, act, C_W, C_b, n_networks, seed, weights
     order, a fused multiply-add, a libm that rounds differently upstream) differ by a small multiple of
     ``eps * bound``: a test uses it to find the pre-activations that may lie on either side of a kink of phi.
     """
-    X, widths = check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual, norm, False,
+    X, widths = _check_explicit_args(X, widths, C_W, C_b, n_networks, seed, weights, residual, norm, False,
                                     first_network, act)
     return [_forward_network(X, widths, act, float(C_W), float(C_b), seed, weights, float(residual), norm,
                              int(first_network) + s, with_bound=True)

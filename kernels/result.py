@@ -4,6 +4,12 @@ Array attributes (S networks, L hidden layers, P inputs; layer index 0 = first h
 ``preact_gram``, ``postact_gram`` (S, L, P, P); ``preact_m2``, ``preact_m4`` (S, L, P); with
 ``backward=True`` also ``backward_gram`` and ``tangent_gram`` (S, L, P, P), else None.
 The arrays are read-only.
+
+With a covariance model (``covariance=RainbowCovariance(...)``, :mod:`sigprop.kernels.covariance`) the Gram matrices
+are (S, L, N, N) on the ``P = n_inputs`` inputs then the ``m = covariance.n_anchors`` anchors (``N = P + m``;
+``preact_gram[..., :P, :P]`` is the inputs' block, ``[..., P:, P:]`` the anchors'), the moments ``preact_m2`` and
+``preact_m4`` (and the backward statistics) are None (the rainbow engines compute Gram matrices only), and with
+``keep_activations=True`` the attribute ``activations`` holds per layer an (S, N, n_l) array of ``h^(l)``.
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SimulationResult", "SimulationSettings", "ARRAY_FIELDS", "load_npz"]
+__all__ = ["SimulationResult", "SimulationSettings", "ARRAY_FIELDS", "load_npz", "flat_arrays"]
 
 ARRAY_FIELDS: tuple[str, ...] = ("preact_gram", "postact_gram", "preact_m2", "preact_m4", "backward_gram",
                                  "tangent_gram")
@@ -26,6 +32,21 @@ def _frozen(a: np.ndarray | None) -> np.ndarray | None:
     a = np.asarray(a)
     a.setflags(write=False)
     return a
+
+
+def flat_arrays(arrays: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The arrays as an .npz file holds them: a tuple of per-layer ``activations`` as ``activations_0`` ..
+    ``activations_<L-1>`` (hidden layers 1..L), None-valued entries left out.
+
+    Examples
+    --------
+    >>> sorted(flat_arrays({"preact_gram": np.zeros(1), "activations": (np.zeros(1), np.ones(1))}))
+    ['activations_0', 'activations_1', 'preact_gram']
+    """
+    out = {k: v for k, v in arrays.items() if v is not None and k != "activations"}
+    for layer, h in enumerate(arrays.get("activations") or ()):
+        out[f"activations_{layer}"] = h
+    return out
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -44,7 +65,7 @@ class SimulationSettings:
     X: np.ndarray = field(repr=False)
     depth: int
     widths: tuple[int, ...]
-    C_W: float
+    C_W: float | None
     C_b: float
     n_networks: int
     method: str
@@ -54,6 +75,9 @@ class SimulationSettings:
     residual: float
     norm: str | None
     backward: bool
+    covariance: Any = None  # None (i.i.d., C_W) or a sigprop.kernels.covariance.RainbowCovariance (C_W None)
+    first_network: int = 0
+    keep_activations: bool = False
 
     @property
     def n_inputs(self) -> int:
@@ -70,12 +94,20 @@ class SimulationSettings:
         return {f.name: getattr(self, f.name) for f in fields(SimulationSettings)}
 
     @property
+    def n_anchors(self) -> int:
+        """m, the anchors of a rainbow covariance model (0 without one): the last rows of the Gram matrices."""
+        return 0 if self.covariance is None else self.covariance.n_anchors
+
+    @property
     def settings(self) -> dict[str, Any]:
-        """The settings as a JSON-serialisable dict (everything but the arrays and X; widths as a list)."""
+        """The settings as a JSON-serialisable dict (everything but the arrays and X; widths as a list; the
+        covariance model as ``RainbowCovariance.to_settings()``, which
+        :func:`sigprop.kernels.covariance.covariance_from_settings` turns back into the object)."""
         out: dict[str, Any] = {"depth": self.depth, "widths": list(self.widths),
                                "activation": self.activation}  # the label: a field or property of each subclass
         out.update((f.name, getattr(self, f.name)) for f in fields(SimulationSettings)
-                   if f.name not in ("X", "depth", "widths"))
+                   if f.name not in ("X", "depth", "widths", "covariance"))
+        out["covariance"] = None if self.covariance is None else self.covariance.to_settings()
         return out
 
 
@@ -84,7 +116,9 @@ class SimulationResult(SimulationSettings):
     """Statistics of ``n_networks`` simulated networks and the settings that produced them.
 
     The arrays are positional (``preact_gram, postact_gram, preact_m2, preact_m4, backward_gram, tangent_gram``),
-    the settings keywords (those of :class:`SimulationSettings` and ``activation``, the activation's label).
+    the settings keywords (those of :class:`SimulationSettings` and ``activation``, the activation's label), and
+    ``activations`` (keyword; with ``keep_activations=True`` and a covariance model, per layer an (S, N, n_l) array
+    of the post-activations, else None).
 
     Examples
     --------
@@ -102,25 +136,31 @@ class SimulationResult(SimulationSettings):
     backward_gram: np.ndarray | None
     tangent_gram: np.ndarray | None
     activation: str = field(kw_only=True)
+    activations: tuple[np.ndarray, ...] | None = field(default=None, kw_only=True, repr=False)
 
     def __post_init__(self) -> None:
         for name in ARRAY_FIELDS + ("X",):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
+        if self.activations is not None:
+            object.__setattr__(self, "activations", tuple(_frozen(h) for h in self.activations))
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The statistics present (None-valued ones left out)."""
         return {k: getattr(self, k) for k in ARRAY_FIELDS if getattr(self, k) is not None}
 
     def save_npz(self, path: str | Path) -> Path:
-        """Write the arrays, the inputs ``X`` and the settings (JSON string ``settings``) to an .npz file."""
+        """Write the arrays, the inputs ``X`` and the settings (JSON string ``settings``) to an .npz file (kept
+        activations as ``activations_0`` .. ``activations_<L-1>``, :func:`flat_arrays`)."""
         path = Path(path)
-        np.savez_compressed(path, X=self.X, settings=np.array(json.dumps(self.settings)), **self.arrays())
+        arrays = flat_arrays({**self.arrays(), "activations": self.activations})
+        np.savez_compressed(path, X=self.X, settings=np.array(json.dumps(self.settings)), **arrays)
         return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
     def __repr__(self) -> str:
         return (f"SimulationResult(method={self.method!r}, backend={self.backend!r}, activation={self.activation!r}, "
                 f"n_networks={self.n_networks}, depth={self.depth}, widths={self.widths}, P={self.n_inputs}, "
-                f"C_W={self.C_W}, C_b={self.C_b}, residual={self.residual}, norm={self.norm!r}, seed={self.seed})")
+                f"C_W={self.C_W}, C_b={self.C_b}, residual={self.residual}, norm={self.norm!r}, seed={self.seed}"
+                + ("" if self.covariance is None else f", covariance={self.covariance!r}") + ")")
 
 
 def load_npz(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -92,14 +92,12 @@ def cases(cuda: bool = False) -> dict[str, dict]:
 def _arrays(name: str, case: dict) -> dict[str, np.ndarray]:
     data = {"X1": X1, "X3": X3, "X4": X4, "ANCHORS": ANCHORS, "ANCHORS1": ANCHORS[:1], "C1_MATRIX": C1_MATRIX}
     kw = {k: (data[v] if isinstance(v, str) and v in data else v) for k, v in case.items()}
-    if name.removeprefix("cuda/").startswith("rainbow/"):
-        from sigprop.kernels.rainbow import simulate_rainbow
-        act, X = kw.pop("act"), kw.pop("X")
-        C1, a = kw.pop("C1"), kw.pop("a")
-        b, anchors = kw.pop("b", None), kw.pop("anchors", None)
-        r = simulate_rainbow(act, X, C1, a, b, anchors, **kw)
-        return {"preact_gram": r.preact_gram, "postact_gram": r.postact_gram}
-    from sigprop.kernels import simulate
+    from sigprop.kernels import RainbowCovariance, simulate
+    if name.removeprefix("cuda/").startswith("rainbow/"):  # the rainbow covariance model, through simulate
+        cov = RainbowCovariance(kw.pop("C1"), kw.pop("a"), kw.pop("b", None), kw.pop("anchors", None))
+        widths = kw.pop("widths")
+        kw = dict(kw, activation=kw.pop("act"), depth=len(widths), width=widths, covariance=cov,
+                  first_network=kw.pop("network0", 0))
     X = kw.pop("X")
     r = simulate(X, **kw)
     out = {}

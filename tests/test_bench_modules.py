@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sigprop.kernels import bench_rainbow, bench_rfm, bench_training
-from sigprop.kernels import rfm as rfm_module
-from sigprop.kernels import training as training_module
+from sigprop.kernels import bench_rainbow
+from sigprop.kernels.learning import bench_rfm, bench_training
+from sigprop.kernels.learning import rfm as rfm_module
+from sigprop.kernels.learning import training as training_module
 from sigprop.theory import bench_equilibrium
 from sigprop.theory.errors import InputError
 from sigprop.validation import bench_measures
@@ -34,7 +35,8 @@ def test_registry_names_only_bench_modules(name):
     assert callable(importlib.import_module(modname).run_benchmarks)
 
 
-@pytest.mark.parametrize("modname", ["sigprop.theory.equilibrium", "sigprop.kernels.training", "sigprop.kernels.rfm",
+@pytest.mark.parametrize("modname", ["sigprop.theory.equilibrium", "sigprop.kernels.learning.training",
+                                     "sigprop.kernels.learning.rfm",
                                      "sigprop.validation.measures", "sigprop.kernels.rainbow"])
 def test_library_modules_hold_no_benchmark_code(modname):
     module = importlib.import_module(modname)

@@ -1,6 +1,6 @@
 """The trainer against PyTorch (``sigprop bench --only training``): rows with and without PyTorch installed, on a tiny
-workload (no timing asserted), and :func:`~sigprop.kernels.training.mlp_from_arrays`, the adapter that takes a network
-trained anywhere (PyTorch's ``nn.Linear`` layout) into sigprop's measures."""
+workload (no timing asserted), and :func:`~sigprop.kernels.learning.training.mlp_from_arrays`, the adapter that takes
+a network trained anywhere (PyTorch's ``nn.Linear`` layout) into sigprop's measures."""
 from __future__ import annotations
 
 import importlib.util
@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from sigprop.kernels import bench_training
-from sigprop.kernels import training as training_module
-from sigprop.kernels.training import forward, init_mlp, mlp_from_arrays
+from sigprop.kernels.learning import bench_training
+from sigprop.kernels.learning import training as training_module
+from sigprop.kernels.learning.training import forward, init_mlp, mlp_from_arrays
 from sigprop.theory.errors import InputError, InputTypeError
 from sigprop.validation.cli.bench import collect
 

@@ -1,4 +1,4 @@
-"""Data sets of sigprop.kernels.datasets: reproducible by seed, U orthonormal, targets as defined.
+"""Data sets of sigprop.kernels.learning.datasets: reproducible by seed, U orthonormal, targets as defined.
 
 Tolerances: orthonormality and the link functions to 1e-12; moments by 5 standard errors.
 """
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from sigprop.kernels import datasets, training
-from sigprop.kernels.datasets import (
+from sigprop.kernels.learning import datasets, training
+from sigprop.kernels.learning.datasets import (
     load_digits_data,
     multi_index_data,
     product_task,
@@ -118,7 +118,7 @@ def test_bad_inputs():
 
 def test_inputs_with_gram_is_exact_and_refuses_what_it_cannot_factor():
     """X = sqrt(P) chol(G0): X X^T / P = G0 to rounding; non-symmetric, indefinite or non-square G0 named."""
-    from sigprop.kernels.datasets import inputs_with_gram
+    from sigprop.kernels.learning.datasets import inputs_with_gram
     from sigprop.theory.errors import InputError
 
     G0 = np.array([[1.0, 0.6, -0.2], [0.6, 1.2, 0.3], [-0.2, 0.3, 0.9]])

@@ -8,8 +8,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from sigprop.kernels import datasets
-from sigprop.kernels.datasets import MNIST_MEAN, MNIST_STD, load_mnist5k
+from sigprop.kernels.learning import datasets
+from sigprop.kernels.learning.datasets import MNIST_MEAN, MNIST_STD, load_mnist5k
 from sigprop.theory.errors import InputError, InputTypeError
 
 

@@ -102,7 +102,7 @@ def test_kernel_sequences_wrong_kernel_map_fails(tmp_path):
 
 
 def test_kernel_sequences_setup_and_resolution_rule():
-    from sigprop.kernels.datasets import inputs_with_gram
+    from sigprop.kernels.learning.datasets import inputs_with_gram
     from sigprop.validation.experiments import kernel_sequences as ks
 
     R = ks.correlation_matrix(ks.RHO0)

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from sigprop.kernels.training import init_network, network_features
+from sigprop.kernels.learning.training import init_network, network_features
 from sigprop.validation import stats
 from sigprop.validation.experiment import Context, discover
 from sigprop.validation.experiments import feature_learning as fl
+from sigprop.validation.measures import subspace_fraction
 
 
 def test_discovered_and_settings_are_json():
@@ -56,8 +57,8 @@ def test_subspace_fraction_chance_and_extremes():
     rng = np.random.default_rng(0)
     d, k = 12, 3
     U = np.linalg.qr(rng.standard_normal((d, k)))[0]
-    assert fl.subspace_fraction(np.eye(d), U) == pytest.approx(k / d, rel=1e-14)
-    assert fl.subspace_fraction(U @ np.diag([1.0, 2.0, 3.0]) @ U.T, U) == pytest.approx(1.0, rel=1e-14)
+    assert subspace_fraction(np.eye(d), U) == pytest.approx(k / d, rel=1e-14)
+    assert subspace_fraction(U @ np.diag([1.0, 2.0, 3.0]) @ U.T, U) == pytest.approx(1.0, rel=1e-14)
     B = fl._teacher_basis(U)
     np.testing.assert_allclose(B.T @ B, np.eye(d), atol=1e-12)
     np.testing.assert_allclose(np.abs(B[:, :k].T @ U), np.eye(k), atol=1e-12)   # first k vectors span U

@@ -377,10 +377,10 @@ BAD = [
     (lambda: nfa_correlation(_W, np.ones((3, 2))), InputError, "M must be square"),
     (lambda: nfa_correlation(_W, _M, W0=np.ones((3, 2))), InputError, "W0 must have the shape of W"),
     (lambda: nfa_correlation(np.ones(3), _M), InputError, "W must be a 2-D"),
-    (lambda: nfa_correlation(_W, _M, alpha=0.0), InputError, "alpha must be a finite number > 0"),
-    (lambda: nfa_correlation(_W, _M, alpha=-0.5), InputError, "alpha must be a finite number > 0"),
-    (lambda: nfa_correlation(_W, _M, alpha=math.nan), InputError, "alpha must be a finite number > 0"),
-    (lambda: nfa_correlation(_W, _M, alpha=math.inf), InputError, "alpha must be a finite number > 0"),
+    (lambda: nfa_correlation(_W, _M, alpha=0.0), InputError, "alpha must be finite and > 0"),
+    (lambda: nfa_correlation(_W, _M, alpha=-0.5), InputError, "alpha must be finite and > 0"),
+    (lambda: nfa_correlation(_W, _M, alpha=math.nan), InputError, "alpha must be finite and > 0"),
+    (lambda: nfa_correlation(_W, _M, alpha=math.inf), InputError, "alpha must be finite and > 0"),
     (lambda: nfa_correlation(_W, _M, alpha=True), InputTypeError, "alpha must be a real number"),
     (lambda: nfa_correlation(_W, _M, alpha="1"), InputTypeError, "alpha must be a real number"),
     (lambda: nfa_correlation(_W, _NONPSD, alpha=0.5), InputError, "M must be positive semi-definite"),
@@ -390,10 +390,10 @@ BAD = [
     (lambda: nfa_correlation(_W, np.zeros((3, 3))), InputError, "M is zero"),
     (lambda: nfa_correlation(_W, _M, measure="pearson"), InputError, "constant"),
     (lambda: nfa_correlation(_W, _M, measure="spearman"), InputError, "measure must be one of"),
-    (lambda: nfa_correlation(_W, _M, measure=1), InputTypeError, "measure must be a str"),
-    (lambda: nfa_correlation(_W, _M, tol=2.0), InputError, "tol must be in"),
+    (lambda: nfa_correlation(_W, _M, measure=1), InputTypeError, "measure must be one of"),
+    (lambda: nfa_correlation(_W, _M, tol=2.0), InputError, r"tol must be finite and in \[0, 1\)"),
     (lambda: psd_power(_NONPSD, 1.5), InputError, "positive semi-definite"),
-    (lambda: psd_power(_M, 0), InputError, "alpha must be a finite number > 0"),
+    (lambda: psd_power(_M, 0), InputError, "alpha must be finite and > 0"),
     (lambda: frame_isotropy(np.zeros((3, 3))), InputError, "G is zero"),
     (lambda: frame_isotropy(np.ones((3, 2))), InputError, "G must be square"),
     (lambda: frame_isotropy(_ASYM), InputError, "G must be symmetric"),
@@ -417,3 +417,109 @@ def test_bad_input_raises_naming_the_argument(call, exc, match):
 def test_input_errors_are_value_errors():
     with pytest.raises(ValueError):
         agop(np.ones((2, 2)))
+
+
+# --- the measures package: one home per measure, old paths, the helpers that moved in -----------------------------
+
+
+def _old_matrix_correlation(A, B, pearson=False):
+    """The formula the feature-learning experiment used before the helper moved into the package."""
+    a, b = np.ravel(A).astype(float), np.ravel(B).astype(float)
+    if pearson:
+        a, b = a - a.mean(), b - b.mean()
+    return float(np.clip(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)), -1.0, 1.0))
+
+
+def _old_subspace_fraction(A, U):
+    A = np.asarray(A, dtype=float)
+    return float(np.trace(U.T @ A @ U) / np.trace(A))
+
+
+def test_moved_helpers_give_the_old_numbers_bit_for_bit():
+    from sigprop.validation.measures import matrix_correlation, subspace_fraction
+
+    rng = np.random.default_rng(7)
+    for d in (2, 5, 17):
+        G = rng.standard_normal((d, d + 3))
+        A, B = G @ G.T, rng.standard_normal((d, d))
+        U = np.linalg.qr(rng.standard_normal((d, max(1, d // 3))))[0]
+        assert matrix_correlation(A, B) == _old_matrix_correlation(A, B)
+        assert matrix_correlation(A, B, measure="pearson") == _old_matrix_correlation(A, B, pearson=True)
+        assert subspace_fraction(A, U) == _old_subspace_fraction(A, U)
+
+
+def test_moved_helpers_are_scale_invariant_at_extreme_magnitudes():
+    """The experiment's old cosine overflowed (0 instead of 1 at 1e200); the package's measures do not."""
+    from sigprop.validation.measures import matrix_correlation, subspace_fraction
+
+    rng = np.random.default_rng(8)
+    G = rng.standard_normal((4, 6))
+    A, U = G @ G.T, np.eye(4)[:, :2]
+    for c in (1e-200, 1e200):
+        assert matrix_correlation(c * A, A) == pytest.approx(1.0, abs=1e-15)
+        assert matrix_correlation(c * A, A, measure="pearson") == pytest.approx(1.0, abs=1e-15)
+        assert subspace_fraction(c * A, U) == pytest.approx(subspace_fraction(A, U), rel=1e-14)
+    assert _old_matrix_correlation(1e200 * A, A) != pytest.approx(1.0)   # what the package's checks now prevent
+
+
+def test_moved_helpers_check_their_arguments_before_work():
+    from sigprop.validation.measures import matrix_correlation, subspace_fraction
+
+    A, U = np.eye(3), np.eye(3)[:, :1]
+    bad = [
+        (lambda: matrix_correlation(np.eye(2), np.eye(3)), InputError, "A and B must have the same shape"),
+        (lambda: matrix_correlation(np.zeros((2, 2)), np.eye(2)), InputError, "A is zero"),
+        (lambda: matrix_correlation(np.ones((2, 2)), np.eye(2), measure="pearson"), InputError, "A is constant"),
+        (lambda: matrix_correlation(A, A, measure="spearman"), InputError, "measure must be one of"),
+        (lambda: matrix_correlation(A, [[np.nan]]), InputError, "B"),
+        (lambda: subspace_fraction(np.ones((2, 3)), U), InputError, "A must be square"),
+        (lambda: subspace_fraction(A, np.ones((3, 1))), InputError, "orthonormal"),
+        (lambda: subspace_fraction(A, np.eye(2)), InputError, "U must be n x k"),
+        (lambda: subspace_fraction(-A, U), InputError, "tr\\(A\\) must be > 0"),
+        (lambda: subspace_fraction(A, "U"), InputTypeError, "U must be a real numeric array"),
+    ]
+    for call, exc, match in bad:
+        with pytest.raises(exc, match=match):
+            call()
+
+
+def test_package_exports_every_module_name_once_and_lists_it():
+    """One home per measure: the package's ``__all__`` is the union of its modules' (each name in exactly one
+    module), every name is documented in the package docstring, and no public ``agop`` exists elsewhere."""
+    import sigprop.kernels.learning.rfm
+    from sigprop.validation import measures
+    from sigprop.validation.measures import nfa, reference, similarity, spectra
+
+    modules = (nfa, spectra, similarity, reference)
+    names = [n for m in modules for n in m.__all__]
+    assert len(names) == len(set(names)) and set(names) == set(measures.__all__)
+    for m in modules:
+        for n in m.__all__:
+            assert getattr(measures, n) is getattr(m, n)
+            assert n in measures.__doc__, n
+            assert m.__name__.rsplit(".", 1)[1] in measures.__doc__
+    assert "agop" not in sigprop.kernels.learning.rfm.__all__
+
+
+@pytest.mark.parametrize("old, new", [("sigprop.validation.rainbow_measures", "sigprop.validation.measures"),
+                                      ("sigprop.validation.nfa_reference", "sigprop.validation.measures.reference")])
+def test_old_module_paths_work_for_one_release_with_a_deprecation_warning(old, new):
+    import importlib
+    import sys
+
+    sys.modules.pop(old, None)
+    with pytest.warns(DeprecationWarning, match=f"the module {old} is now {new}"):
+        mod = importlib.import_module(old)
+    target = importlib.import_module(new)
+    assert target.__all__ and all(getattr(mod, n) is getattr(target, n) for n in target.__all__)
+
+
+def test_the_new_path_imports_without_a_warning():
+    import subprocess
+    import sys
+
+    code = ("from sigprop.validation.measures import agop, procrustes, nfa_quantities, subspace_fraction; "
+            "from sigprop.validation.measures.spectra import marchenko_pastur_quantiles")
+    done = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c", code], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -13,6 +13,11 @@ MOVED = {
     "sigprop.theory.hermite_formulas": "sigprop.theory.hermite_integrals",
     "sigprop.validation.estimators": "sigprop.validation.correlator_estimators",
     "sigprop.validation.units": "sigprop.validation.work_units",
+    "sigprop.kernels.training": "sigprop.kernels.learning.training",
+    "sigprop.kernels.rfm": "sigprop.kernels.learning.rfm",
+    "sigprop.kernels.datasets": "sigprop.kernels.learning.datasets",
+    "sigprop.kernels.bench_training": "sigprop.kernels.learning.bench_training",
+    "sigprop.kernels.bench_rfm": "sigprop.kernels.learning.bench_rfm",
 }
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sigprop.kernels.training import MLP, network_features
+from sigprop.kernels.learning.training import MLP, network_features
 from sigprop.theory.errors import InputError, InputTypeError
 from sigprop.validation.measures import agop, nfa_correlation
-from sigprop.validation.nfa_reference import (
+from sigprop.validation.measures.reference import (
     NFAQuantities,
     layer_input_agop,
     nfa_quantities,

@@ -119,7 +119,7 @@ def test_the_old_private_resolvers_are_gone():
     assert "resolve_activation" not in vertex.__all__
 
 
-@pytest.mark.parametrize("module, old, new", [("sigprop.kernels.rfm", "agop", "predictor_agop"),
+@pytest.mark.parametrize("module, old, new", [("sigprop.kernels.learning.rfm", "agop", "predictor_agop"),
                                               ("sigprop.theory.tangent", "layer_alignments", "label_alignments")])
 def test_renamed_names_work_for_one_release_with_a_deprecation_warning(module, old, new):
     """One public name per meaning: the old name hands on the new object and warns at the caller's line."""

@@ -23,7 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _hyp import examples
-from sigprop.kernels.rainbow import rainbow_layer_weights, simulate_rainbow
+from sigprop.kernels import RainbowCovariance, simulate
+from sigprop.kernels.rainbow import rainbow_layer_weights
 from sigprop.theory.errors import InputError
 from sigprop.theory.meanfield import kernel_recursion
 from sigprop.theory.rainbow import (
@@ -34,12 +35,19 @@ from sigprop.theory.rainbow import (
     rainbow_kernels,
 )
 from sigprop.theory.tangent import centered_kernel_alignment
-from sigprop.validation.rainbow_measures import procrustes
+from sigprop.validation.measures import procrustes
 from sigprop.validation.stats import fit_power_law, wls_extrapolate
+
+
+def _rainbow(act, X, C1, a, b=None, anchors=None, *, widths, method="numpy", n_networks=1, **kw):
+    """``simulate`` with the rainbow covariance ``(C1, a, b, anchors)``, the NumPy engine unless ``method`` says."""
+    return simulate(X, depth=len(widths), width=widths, activation=act, method=method, n_networks=n_networks,
+                    covariance=RainbowCovariance(C1, a, b, anchors), **kw)
+
 
 Z_BOUND = 4.5
 WIDTHS = (64, 128, 256, 512, 1024)
-NETWORKS = (96, 64, 48, 32, 24)  # per width: independent networks (network0 differs per width)
+NETWORKS = (96, 64, 48, 32, 24)  # per width: independent networks (first_network differs per width)
 RATE_FROM = 1  # the rate fit uses WIDTHS[RATE_FROM:]
 SEED = 5
 P, M, D = 4, 3, 6
@@ -82,8 +90,8 @@ def measure(seed: int = SEED) -> dict:
         theory = np.stack([rk.preact, rk.postact])
         mean, se, mse, mse_se = [], [], [], []
         for w, (n, S) in enumerate(zip(WIDTHS, NETWORKS)):
-            sim = simulate_rainbow(act, X, C1, a, b, ANCHORS, widths=(n, n, n), n_networks=S, seed=seed,
-                                   network0=1000 * w)
+            sim = _rainbow(act, X, C1, a, b, ANCHORS, widths=(n, n, n), n_networks=S, seed=seed,
+                                   first_network=1000 * w)
             g = np.stack([sim.preact_gram, sim.postact_gram], axis=1)  # (S, 2, L, N, N)
             mean.append(g.mean(axis=0))
             se.append(g.std(axis=0, ddof=1) / math.sqrt(S))
@@ -119,8 +127,8 @@ def rotation(seed: int = SEED + 1, widths=(64, 128, 256, 512), pairs: int = 6):
     C1, a, b = _config("relu", "full")
     cka_gap, raw, aligned = [], [], []
     for w, n in enumerate(widths):
-        sims = [simulate_rainbow("relu", X, C1, a, b, ANCHORS, widths=(n, n, n), n_networks=pairs, seed=seed,
-                                 network0=5000 + 100 * w + 50 * r, keep_activations=True) for r in (0, 1)]
+        sims = [_rainbow("relu", X, C1, a, b, ANCHORS, widths=(n, n, n), n_networks=pairs, seed=seed,
+                                 first_network=5000 + 100 * w + 50 * r, keep_activations=True) for r in (0, 1)]
         Fa, Fb = sims[0].activations[-1], sims[1].activations[-1]
         Ka, Kb = sims[0].postact_gram[:, -1], sims[1].postact_gram[:, -1]
         cka_gap.append(np.mean([1.0 - centered_kernel_alignment(Ka[s], Kb[s]) for s in range(pairs)]))
@@ -225,8 +233,8 @@ def test_anchor_permutation_and_splitting(problem, rnd):
 
 def test_simulation_preactivations_are_explicit_rows_times_activations():
     a, b = [0.8, 1.2], [[0.5, 0.0, 2.0], [1.0, 0.3, 0.7]]
-    sim = simulate_rainbow("tanh", X, C_FULL, a, b, ANCHORS, widths=(40, 30, 20), n_networks=2, seed=9,
-                           network0=7, keep_activations=True)
+    sim = _rainbow("tanh", X, C_FULL, a, b, ANCHORS, widths=(40, 30, 20), n_networks=2, seed=9,
+                           first_network=7, keep_activations=True)
     for s in range(2):
         for layer in (2, 3):
             h = sim.activations[layer - 2][s]
@@ -241,7 +249,7 @@ def test_first_layer_rows_have_covariance_c1_over_d():
     from sigprop.kernels.rainbow import STREAM_RAINBOW_WHITE
     from sigprop.kernels.rng import normals
 
-    sim = simulate_rainbow("relu", X, C_FULL, [], widths=(50,), n_networks=1, seed=4)
+    sim = _rainbow("relu", X, C_FULL, [], widths=(50,), n_networks=1, seed=4)
     G = normals(4, STREAM_RAINBOW_WHITE, 0, 1, 50, D)
     Wt = psd_sqrt(C_FULL) @ G.T / math.sqrt(D)
     np.testing.assert_allclose(sim.preact_gram[0, 0], (X @ Wt) @ (X @ Wt).T / 50, rtol=1e-12, atol=1e-13)
@@ -325,31 +333,31 @@ def test_bad_input_is_an_input_error_naming_the_argument():
     with pytest.raises(InputError, match=r"C1 must be positive semi-definite: most negative eigenvalue -0.5"):
         rainbow_kernels("relu", X, bad_c, [1.0])
     with pytest.raises(InputError, match=r"C1 must be positive semi-definite: most negative eigenvalue -0.5"):
-        simulate_rainbow("relu", X, bad_c, [1.0], widths=(8, 8))
+        _rainbow("relu", X, bad_c, [1.0], widths=(8, 8))
     asym = np.eye(D)
     asym[0, 1] = 0.1
     with pytest.raises(InputError, match="C1 must be symmetric"):
-        simulate_rainbow("relu", X, asym, [1.0], widths=(8, 8))
+        _rainbow("relu", X, asym, [1.0], widths=(8, 8))
     with pytest.raises(InputError, match="C1 must be a scalar or a"):
         rainbow_kernels("relu", X, np.eye(D + 1), [1.0])
     with pytest.raises(InputError, match="C1 must be a finite number >= 0"):
         rainbow_kernels("relu", X, -1.0, [1.0])
     with pytest.raises(InputError, match="a must be >= 0"):
-        simulate_rainbow("relu", X, 1.0, [1.0, -0.1], widths=(8, 8, 8))
+        _rainbow("relu", X, 1.0, [1.0, -0.1], widths=(8, 8, 8))
     with pytest.raises(InputError, match="b must be >= 0"):
-        simulate_rainbow("relu", X, 1.0, [1.0], [[0.1, -1.0, 0.0]], ANCHORS, widths=(8, 8))
+        _rainbow("relu", X, 1.0, [1.0], [[0.1, -1.0, 0.0]], ANCHORS, widths=(8, 8))
     with pytest.raises(InputError, match=r"b must have shape \(len\(a\), m\)"):
         rainbow_kernels("relu", X, 1.0, [1.0], [[0.1, 1.0]], ANCHORS)
     with pytest.raises(InputError, match="anchors must have the input dimension"):
-        simulate_rainbow("relu", X, 1.0, [1.0], [[1.0]], np.ones((1, D + 1)), widths=(8, 8))
+        _rainbow("relu", X, 1.0, [1.0], [[1.0]], np.ones((1, D + 1)), widths=(8, 8))
     Xn = X.copy()
     Xn[0, 0] = np.nan
     with pytest.raises(InputError, match="X must be finite"):
-        simulate_rainbow("relu", Xn, 1.0, [1.0], widths=(8, 8))
+        _rainbow("relu", Xn, 1.0, [1.0], widths=(8, 8))
     with pytest.raises(InputError, match="anchors must be finite"):
         rainbow_kernels("relu", X, 1.0, [1.0], [[1.0]], np.full((1, D), np.inf))
-    with pytest.raises(InputError, match="widths must have L"):
-        simulate_rainbow("relu", X, 1.0, [1.0], widths=(8,))
+    with pytest.raises(InputError, match=r"depth must be len\(covariance.a\) \+ 1 = 2"):
+        simulate(X, depth=1, width=8, activation="relu", covariance=RainbowCovariance(1.0, [1.0]), n_networks=1)
     with pytest.raises(InputError, match="b must be >= 0"):
         anchored_gram(np.eye(3), 1.0, [-1.0], 2)
     with pytest.raises(InputError, match="same number of samples"):

@@ -1,4 +1,4 @@
-"""The compiled rainbow engines: ``simulate_rainbow(..., method='explicit'|'gram', backend=...)``.
+"""The compiled rainbow engines: ``simulate(..., covariance=RainbowCovariance(...), method='explicit'|'gram')``.
 
 * explicit (compiled) == NumPy reference to rounding: max relative difference of every Gram <= 1e-12 (measured
   ~6e-16), for relu/tanh/gelu and a custom activation, C_b = 0 and > 0, m = 0 and m > 0 anchors, a scalar and a full
@@ -28,8 +28,8 @@ import numba
 import numpy as np
 import pytest
 
+from sigprop.kernels import RainbowCovariance, simulate
 from sigprop.kernels.gram_cpu import run_gram_cpu
-from sigprop.kernels.rainbow import simulate_rainbow
 from sigprop.theory.activations import activation, custom_activation
 from sigprop.theory.errors import InputError, InputTypeError
 from sigprop.theory.rainbow import rainbow_kernels
@@ -37,6 +37,12 @@ from sigprop.validation.stats import wls_extrapolate
 
 Z_BOUND = 4.5
 RTOL = 1e-12  # explicit compiled vs NumPy: summation order only
+
+
+def _rainbow(act, X, C1, a, b=None, anchors=None, *, widths, method="numpy", **kw):
+    """``simulate`` with the rainbow covariance ``(C1, a, b, anchors)``, the NumPy engine unless ``method`` says."""
+    return simulate(X, depth=len(widths), width=widths, activation=act, method=method,
+                    covariance=RainbowCovariance(C1, a, b, anchors), **kw)
 
 
 def _problem(P: int = 3, m: int = 2, d: int = 5, seed: int = 0):
@@ -69,9 +75,9 @@ EXPLICIT_CASES = [  # (activation, C1, a, b, anchors, C_b, widths)
 @pytest.mark.parametrize("case", range(len(EXPLICIT_CASES)))
 def test_explicit_engine_equals_numpy_reference_to_rounding(case):
     act, C1, a, b, Z, C_b, widths = EXPLICIT_CASES[case]
-    kw = dict(widths=widths, n_networks=3, seed=4, network0=2, C_b=C_b, keep_activations=True)
-    ref = simulate_rainbow(act, X, C1, a, b, Z, **kw)
-    fast = simulate_rainbow(act, X, C1, a, b, Z, method="explicit", **kw)
+    kw = dict(widths=widths, n_networks=3, seed=4, first_network=2, C_b=C_b, keep_activations=True)
+    ref = _rainbow(act, X, C1, a, b, Z, **kw)
+    fast = _rainbow(act, X, C1, a, b, Z, method="explicit", **kw)
     assert _rel(fast.preact_gram, ref.preact_gram) <= RTOL
     assert _rel(fast.postact_gram, ref.postact_gram) <= RTOL
     for h_fast, h_ref in zip(fast.activations, ref.activations):
@@ -83,8 +89,8 @@ def test_explicit_engine_equals_numpy_reference_to_rounding(case):
 def test_explicit_engine_with_a_custom_activation_equals_numpy():
     soft = softsign()
     kw = dict(widths=(40, 24), n_networks=2, seed=1, C_b=0.1)
-    ref = simulate_rainbow(soft, X, C_FULL, [1.0], [[1.0, 0.5]], ANCHORS, **kw)
-    fast = simulate_rainbow(soft, X, C_FULL, [1.0], [[1.0, 0.5]], ANCHORS, method="explicit", **kw)
+    ref = _rainbow(soft, X, C_FULL, [1.0], [[1.0, 0.5]], ANCHORS, **kw)
+    fast = _rainbow(soft, X, C_FULL, [1.0], [[1.0, 0.5]], ANCHORS, method="explicit", **kw)
     assert _rel(fast.postact_gram, ref.postact_gram) <= RTOL
 
 
@@ -97,7 +103,7 @@ def test_white_gram_chain_is_the_gram_engine_bit_for_bit(act, C_b, with_anchors)
     c, widths = 1.7, (19, 8, 33)
     Z = ANCHORS if with_anchors else None
     m = ANCHORS.shape[0] if with_anchors else 0
-    sim = simulate_rainbow(act, X, c, [c, c], np.zeros((2, m)), Z, widths=widths, n_networks=3, seed=9, network0=4,
+    sim = _rainbow(act, X, c, [c, c], np.zeros((2, m)), Z, widths=widths, n_networks=3, seed=9, first_network=4,
                            C_b=C_b, method="gram")
     Y = np.concatenate([X, ANCHORS]) if with_anchors else X
     ref = run_gram_cpu(Y, widths, activation(act), c, C_b, 3, 9, first_network=4)
@@ -107,8 +113,8 @@ def test_white_gram_chain_is_the_gram_engine_bit_for_bit(act, C_b, with_anchors)
 
 def test_gram_chain_grams_are_symmetric_psd_and_deterministic():
     kw = dict(widths=(3, 50), n_networks=4, seed=2, C_b=0.0, method="gram")  # width 3 < N = 5: singular Sigma_2
-    s1 = simulate_rainbow("relu", X, C_FULL, [0.5], [[1.0, 2.0]], ANCHORS, **kw)
-    s2 = simulate_rainbow("relu", X, C_FULL, [0.5], [[1.0, 2.0]], ANCHORS, **kw)
+    s1 = _rainbow("relu", X, C_FULL, [0.5], [[1.0, 2.0]], ANCHORS, **kw)
+    s2 = _rainbow("relu", X, C_FULL, [0.5], [[1.0, 2.0]], ANCHORS, **kw)
     assert np.array_equal(s1.postact_gram, s2.postact_gram)
     G = s1.preact_gram
     assert np.array_equal(G, np.swapaxes(G, -1, -2))
@@ -134,8 +140,8 @@ def _moments(sim) -> tuple[np.ndarray, np.ndarray]:
 def test_gram_chain_and_explicit_engine_have_the_same_distribution(act):
     c = DIST_CONFIG
     kw = dict(widths=DIST_WIDTHS, n_networks=DIST_NETWORKS, seed=21, C_b=c["C_b"])
-    m_e, se_e = _moments(simulate_rainbow(act, X, c["C1"], c["a"], c["b"], ANCHORS, method="explicit", **kw))
-    m_g, se_g = _moments(simulate_rainbow(act, X, c["C1"], c["a"], c["b"], ANCHORS, method="gram", **kw))
+    m_e, se_e = _moments(_rainbow(act, X, c["C1"], c["a"], c["b"], ANCHORS, method="explicit", **kw))
+    m_g, se_g = _moments(_rainbow(act, X, c["C1"], c["a"], c["b"], ANCHORS, method="gram", **kw))
     iu = np.triu_indices(X.shape[0] + ANCHORS.shape[0])
     z = ((m_g - m_e) / np.sqrt(se_g ** 2 + se_e ** 2))[..., iu[0], iu[1]]
     assert np.max(np.abs(z)) < Z_BOUND, f"max |z| = {np.max(np.abs(z)):.2f}"
@@ -159,8 +165,8 @@ def test_engines_match_the_recursion_extrapolated_in_one_over_width(method, act)
     theory = np.stack([rk.preact, rk.postact])
     means, ses = [], []
     for w, (n, S) in enumerate(zip(THEORY_WIDTHS, THEORY_NETWORKS[method])):
-        sim = simulate_rainbow(act, X, c["C1"], c["a"], c["b"], ANCHORS, widths=(n, n, n), n_networks=S, seed=33,
-                               network0=1000 * w, C_b=c["C_b"], method=method)
+        sim = _rainbow(act, X, c["C1"], c["a"], c["b"], ANCHORS, widths=(n, n, n), n_networks=S, seed=33,
+                               first_network=1000 * w, C_b=c["C_b"], method=method)
         g = np.stack([sim.preact_gram, sim.postact_gram], axis=1)
         means.append(g.mean(axis=0))
         ses.append(g.std(axis=0, ddof=1) / math.sqrt(S))
@@ -180,7 +186,7 @@ def test_gram_chain_at_a_large_width_matches_the_recursion(act):
     """Width 16384, cost independent of the previous width: the 1/n bias (~1e-4) is far below the SE (~2e-3)."""
     c = DIST_CONFIG
     n, S = 16384, 40
-    sim = simulate_rainbow(act, X, c["C1"], c["a"], c["b"], ANCHORS, widths=(n, n, n), n_networks=S, seed=8,
+    sim = _rainbow(act, X, c["C1"], c["a"], c["b"], ANCHORS, widths=(n, n, n), n_networks=S, seed=8,
                            C_b=c["C_b"], method="gram")
     rk = rainbow_kernels(act, X, c["C1"], c["a"], c["b"], ANCHORS, C_b=c["C_b"])
     for sims, theory in ((sim.preact_gram, rk.preact), (sim.postact_gram, rk.postact)):
@@ -199,7 +205,7 @@ def test_results_do_not_depend_on_the_thread_count(method):
     try:
         for threads in (1, 2):
             numba.set_num_threads(threads)
-            runs.append(simulate_rainbow("tanh", X, C_FULL, [1.0], [[1.0, 0.5]], ANCHORS, **kw))
+            runs.append(_rainbow("tanh", X, C_FULL, [1.0], [[1.0, 0.5]], ANCHORS, **kw))
     finally:
         numba.set_num_threads(old)
     assert np.array_equal(runs[0].preact_gram, runs[1].preact_gram)
@@ -225,7 +231,7 @@ def softsign():
 CUDA_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
-    from sigprop.kernels.rainbow import simulate_rainbow
+    from sigprop.kernels import RainbowCovariance, simulate
     from sigprop.theory.activations import custom_activation
     cases, full, X, Z = json.loads(sys.argv[1])
     out = {}
@@ -235,9 +241,10 @@ CUDA_SCRIPT = textwrap.dedent("""
         if act == "softsign":
             act = custom_activation(lambda x: x / (1 + np.abs(x)), name="softsign", scalar=lambda x: x / (1 + abs(x)))
         for method in ("explicit", "gram"):
-            r = simulate_rainbow(act, np.array(X), C1, c["a"], c["b"], np.array(Z) if c["anchors"] else None,
-                                 widths=c["widths"], n_networks=c["S"], seed=6, network0=c["network0"], C_b=c["C_b"],
-                                 method=method, backend="cuda", keep_activations=(method == "explicit"))
+            cov = RainbowCovariance(C1, c["a"], c["b"], np.array(Z) if c["anchors"] else None)
+            r = simulate(np.array(X), depth=len(c["widths"]), width=c["widths"], activation=act, covariance=cov,
+                         n_networks=c["S"], seed=6, first_network=c["network0"], C_b=c["C_b"], method=method,
+                         backend="cuda", keep_activations=(method == "explicit"))
             out[f"{k}/{method}/pre"] = r.preact_gram
             out[f"{k}/{method}/post"] = r.postact_gram
             if r.activations is not None:
@@ -265,8 +272,8 @@ def test_cuda_simulator_equals_cpu_bit_for_bit(cuda_simulated, k, method):
     c = CUDA_CASES[k]
     C1 = C_FULL if c["C1"] == "full" else c["C1"]
     act = softsign() if c["act"] == "softsign" else c["act"]
-    r = simulate_rainbow(act, X, C1, c["a"], c["b"], ANCHORS if c["anchors"] else None, widths=c["widths"],
-                         n_networks=c["S"], seed=6, network0=c["network0"], C_b=c["C_b"], method=method,
+    r = _rainbow(act, X, C1, c["a"], c["b"], ANCHORS if c["anchors"] else None, widths=c["widths"],
+                         n_networks=c["S"], seed=6, first_network=c["network0"], C_b=c["C_b"], method=method,
                          keep_activations=(method == "explicit"))
     # the same + - * / sqrt in the same order on both sides (rng's own log/sincos, libm's tanh/erf)
     assert np.array_equal(r.preact_gram, cuda_simulated[f"{k}/{method}/pre"])
@@ -281,19 +288,19 @@ def test_bad_engine_arguments_are_input_errors(monkeypatch):
     kw = dict(widths=(8, 8), n_networks=1)
     args = ("relu", X, 1.0, [1.0], [[1.0, 1.0]], ANCHORS)
     with pytest.raises(InputError, match="method must be one of"):
-        simulate_rainbow(*args, method="fast", **kw)
+        _rainbow(*args, method="fast", **kw)
     with pytest.raises(InputError, match="backend must be one of"):
-        simulate_rainbow(*args, method="gram", backend="tpu", **kw)
+        _rainbow(*args, method="gram", backend="tpu", **kw)
     with pytest.raises(InputError, match="method='numpy'.*cpu"):
-        simulate_rainbow(*args, backend="cuda", **kw)
+        _rainbow(*args, backend="cuda", **kw)
     with pytest.raises(InputError, match="keep_activations"):
-        simulate_rainbow(*args, method="gram", keep_activations=True, **kw)
+        _rainbow(*args, method="gram", keep_activations=True, **kw)
     no_scalar = custom_activation(lambda x: np.vectorize(lambda v: max(v, 0.0))(x), name="vec", scalar=None)
     assert no_scalar.scalar is None
     with pytest.raises(InputTypeError, match="numba scalar"):
-        simulate_rainbow(no_scalar, *args[1:], method="explicit", **kw)
+        _rainbow(no_scalar, *args[1:], method="explicit", **kw)
     import sigprop.kernels.backend as backend
 
     monkeypatch.setattr(backend, "cuda_available", lambda: False)
     with pytest.raises(InputError, match="backend='cuda' needs a CUDA GPU"):
-        simulate_rainbow(*args, method="explicit", backend="cuda", **kw)
+        _rainbow(*args, method="explicit", backend="cuda", **kw)

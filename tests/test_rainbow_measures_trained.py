@@ -1,6 +1,6 @@
-"""Measures of the rainbow model on trained networks (issue 11, part 3): validation/rainbow_measures.py (CKA of
-features, aligned error, weight covariances, effective ranks, Marchenko-Pastur) and validation/rainbow_trained.py
-(alignment to a reference, averaged covariances, resampling, ridge readout).
+"""Measures of the rainbow model on trained networks (issue 11, part 3): validation/measures/ (similarity.py: CKA of
+features, aligned error; spectra.py: weight covariances, effective ranks, Marchenko-Pastur) and
+validation/rainbow_trained.py (alignment to a reference, averaged covariances, resampling, ridge readout).
 
 Tolerances: identities to 1e-12 (relative, rounding of products of order-one matrices); the numerical Marchenko-Pastur
 CDF to 1e-6 against adaptive quadrature; statistical tests with fixed seeds: the Wishart edges within the
@@ -23,7 +23,7 @@ from _hyp import examples
 from sigprop.theory.errors import InputError, InputTypeError
 from sigprop.theory.tangent import centered_kernel_alignment
 from sigprop.validation import stats
-from sigprop.validation.rainbow_measures import (
+from sigprop.validation.measures import (
     aligned_error,
     covariance_spectrum,
     entropy_rank,
@@ -319,7 +319,7 @@ def _permuted_twin(net, rng):
 def test_alignment_and_covariance_of_a_permuted_twin():
     """A network and its twin with permuted neurons: CKA 1, aligned error 0, raw error large; the alignment is the
     permutation and the averaged covariance of layer 2 equals the network's own."""
-    from sigprop.kernels.training import init_mlp
+    from sigprop.kernels.learning.training import init_mlp
 
     rng = np.random.default_rng(8)
     net = init_mlp(64, 10, depth=2, width=24, seed=1)
@@ -374,7 +374,7 @@ def test_resampling_stream_is_free_and_reproducible():
 
 def test_resample_network_scalar_and_matrix_covariances_agree():
     sp = digits_split(50, 30, seed=2)
-    from sigprop.kernels.training import init_mlp
+    from sigprop.kernels.learning.training import init_mlp
 
     ref = hidden_features(init_mlp(64, 10, depth=2, width=16, seed=0), sp.X_train)
     ref_eval = hidden_features(init_mlp(64, 10, depth=2, width=16, seed=0), sp.X_test)

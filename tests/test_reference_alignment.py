@@ -16,7 +16,7 @@ Tolerance: 1e-10 absolute on alignments of order 0.1-1 (the two sides agree to ~
 import numpy as np
 import pytest
 
-from sigprop.kernels.training import (
+from sigprop.kernels.learning.training import (
     TangentAlignment,
     apply_measures,
     init_network,

@@ -1,4 +1,4 @@
-"""The Recursive Feature Machine (sigprop.kernels.rfm, docs/derivations.md, section 7): closed-form gradients
+"""The Recursive Feature Machine (sigprop.kernels.learning.rfm, docs/derivations.md, section 7): closed-form gradients
 against finite differences and a naive loop, the kernel ridge solve against a dense NumPy solve, feature recovery on
 low-index teachers, input checks, and the invariants of M and of the history."""
 import dataclasses
@@ -6,8 +6,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from sigprop.kernels import rfm as rfm_module
-from sigprop.kernels.rfm import (
+from sigprop.kernels.learning import rfm as rfm_module
+from sigprop.kernels.learning.rfm import (
     RFMResult,
     _psd_power,
     _sqdist,

@@ -13,24 +13,26 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from sigprop.kernels import rfm as rfm_module
+from sigprop.kernels.learning import rfm as rfm_module
 from sigprop.theory.errors import InputError, InputTypeError
-from sigprop.validation import measures, rainbow_measures
+from sigprop.validation import measures
 from sigprop.validation.measures import (
     agop,
-    chain_rule_agop,
-    frame_isotropy,
-    nfa_correlation,
-    nfa_isotropy_relation,
-    psd_power,
-    range_basis,
-)
-from sigprop.validation.rainbow_measures import (
     aligned_error,
+    chain_rule_agop,
     entropy_rank,
     feature_cka,
+    frame_isotropy,
+    nfa,
+    nfa_correlation,
+    nfa_isotropy_relation,
     participation_ratio,
     procrustes,
+    psd_power,
+    range_basis,
+    reference,
+    similarity,
+    spectra,
     top_share,
     weight_covariance,
 )
@@ -261,6 +263,6 @@ def test_rfm_docstring_states_the_reference_self_term_threshold():
     assert "below ``1e-10``" in doc and "float32" in doc
 
 
-@pytest.mark.parametrize("module", [measures, rainbow_measures, rfm_module])
+@pytest.mark.parametrize("module", [measures, nfa, spectra, similarity, reference, rfm_module])
 def test_no_reference_to_a_theory_file(module):
     assert "THEORY.md" not in inspect.getsource(module)

@@ -1,11 +1,11 @@
-"""Robustness of :func:`sigprop.kernels.rainbow.simulate_rainbow` at extreme inputs.
+"""Robustness of ``simulate(..., covariance=RainbowCovariance(...))`` (the rainbow model) at extreme inputs.
 
 * overflow and underflow follow the convention of :func:`sigprop.kernels.simulate`
   (:func:`sigprop.kernels.float_range.check_statistics`) for every method: the statistics are NaN from the first
   non-finite one on, never inf, subnormal statistics are 0, with exactly one warning of each kind; a layer whose
   covariance is exactly zero (``a_l = 0`` and no anchor feature, ``C_b = 0``) is not an underflow;
 * widths beyond the generator's rows, and runs that do not fit in memory (the planner of ``simulate``), are refused
-  before any work with an error naming ``widths``; batching the networks by the planner changes no number.
+  before any work with an error naming ``width``; batching the networks by the planner changes no number.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import sigprop.kernels.backend as backend
+from sigprop.kernels import RainbowCovariance, simulate
 from sigprop.kernels.float_range import DBL_MIN, SimulationOverflowWarning, SimulationUnderflowWarning
-from sigprop.kernels.rainbow import simulate_rainbow
 from sigprop.kernels.rainbow_cpu import run_rainbow_explicit_cpu
 from sigprop.theory.activations import activation
 from sigprop.theory.errors import InputError, InputTypeError
@@ -25,11 +25,17 @@ METHODS = ("numpy", "explicit", "gram")
 X = np.random.default_rng(0).standard_normal((3, 4))
 
 
+def _rainbow(act, X, C1, a, b=None, anchors=None, *, widths, method="numpy", n_networks=1, **kw):
+    """``simulate`` with the rainbow covariance ``(C1, a, b, anchors)``, the NumPy engine unless ``method`` says."""
+    return simulate(X, depth=len(widths), width=widths, activation=act, method=method, n_networks=n_networks,
+                    covariance=RainbowCovariance(C1, a, b, anchors), **kw)
+
+
 def _run(*args, **kw):
-    """simulate_rainbow and every warning it gave."""
+    """The rainbow simulation and every warning it gave."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = simulate_rainbow(*args, **kw)
+        res = _rainbow(*args, **kw)
     return res, caught
 
 
@@ -83,34 +89,35 @@ def test_a_layer_of_zero_covariance_is_exactly_zero_not_an_underflow(method):
 # --- widths and memory: refused before any work ---------------------------------------------------------------
 
 @pytest.mark.parametrize("method", METHODS)
-def test_widths_beyond_the_generator_rows_are_an_input_error_naming_widths(method):
-    with pytest.raises(InputError, match=r"widths\[0\] must be in \[1, 2\^32\].*got 100000000000"):
-        simulate_rainbow("tanh", X, 1.0, [1.0], widths=(10**11, 8), method=method)
-    with pytest.raises(InputError, match=r"widths\[1\] must be in \[1, 2\^32\].*got 4294967297"):
-        simulate_rainbow("tanh", X, 1.0, [1.0], widths=(8, 2**32 + 1), method=method)
-    with pytest.raises(InputError, match=r"widths\[1\] must be >= 1"):
-        simulate_rainbow("tanh", X, 1.0, [1.0], widths=(8, 0), method=method)
-    with pytest.raises(InputTypeError, match=r"widths\[0\] must be an integer"):
-        simulate_rainbow("tanh", X, 1.0, [1.0], widths=(8.0, 8), method=method)
+def test_widths_beyond_the_generator_rows_are_an_input_error_naming_width(method):
+    with pytest.raises(InputError, match=r"width\[0\] must be an integer in \[1, 4294967296\], got 100000000000"):
+        _rainbow("tanh", X, 1.0, [1.0], widths=(10**11, 8), method=method)
+    with pytest.raises(InputError, match=r"width\[1\] must be an integer in \[1, 4294967296\], got 4294967297"):
+        _rainbow("tanh", X, 1.0, [1.0], widths=(8, 2**32 + 1), method=method)
+    with pytest.raises(InputError, match=r"width\[1\] must be an integer in \[1, "):
+        _rainbow("tanh", X, 1.0, [1.0], widths=(8, 0), method=method)
+    with pytest.raises(InputTypeError, match=r"width\[0\] must be an integer in \[1, 4294967296\], got float"):
+        _rainbow("tanh", X, 1.0, [1.0], widths=(8.0, 8), method=method)
 
 
 def test_more_layers_than_the_generator_has_is_an_input_error_naming_a():
-    with pytest.raises(InputError, match=r"a must have at most 16777214 entries"):
-        simulate_rainbow("tanh", X, 1.0, np.ones(2**24 - 1), widths=(8, 8))
+    with pytest.raises(InputError, match=r"a must have at most 16777213 entries"):
+        RainbowCovariance(1.0, np.ones(2**24 - 2))
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_a_run_that_does_not_fit_in_memory_is_refused_naming_widths(monkeypatch, method):
     monkeypatch.setattr(backend, "host_memory_available", lambda: 2**20)  # 1 MiB
-    with pytest.raises(MemoryError, match=r"simulate_rainbow \(widths=\[100000, 8\].*needs about .*GiB.*of the "
+    with pytest.raises(MemoryError, match=r"simulate \(widths=\[100000, 8\].*needs about .*GiB.*of the "
                                           r"0.000977 GiB of memory available.*use a smaller width"):
-        simulate_rainbow("tanh", X, 1.0, [1.0], widths=(10**5, 8), method=method)
+        _rainbow("tanh", X, 1.0, [1.0], widths=(10**5, 8), method=method)
 
 
 def test_batches_of_the_planner_change_no_number(monkeypatch):
-    kw = dict(widths=(64, 64), n_networks=3, seed=4, network0=2, C_b=0.1, method="explicit", keep_activations=True)
+    kw = dict(widths=(64, 64), n_networks=3, seed=4, first_network=2, C_b=0.1, method="explicit",
+              keep_activations=True)
     args = ("tanh", X, 1.5, [1.0], [[2.0]], X[:1])
-    whole = simulate_rainbow(*args, **kw)
+    whole = _rainbow(*args, **kw)
     # memory for one network's buffers at a time ((6 + L) x 64 x N doubles; outputs 3 x 36 x N doubles; N = 4)
     monkeypatch.setattr(backend, "host_memory_available", lambda: 30_000)
     calls = []
@@ -118,7 +125,7 @@ def test_batches_of_the_planner_change_no_number(monkeypatch):
 
     real = cpu.run_rainbow_explicit_cpu
     monkeypatch.setattr(cpu, "run_rainbow_explicit_cpu", lambda *a, **k: calls.append(k) or real(*a, **k))
-    split = simulate_rainbow(*args, **kw)
+    split = _rainbow(*args, **kw)
     assert [(c["network0"], c["n_networks"]) for c in calls] == [(2, 1), (3, 1), (4, 1)]
     assert np.array_equal(whole.preact_gram, split.preact_gram)
     assert np.array_equal(whole.postact_gram, split.postact_gram)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from sigprop.kernels.training import (
+from sigprop.kernels.learning.training import (
     MLP,
     TangentAlignment,
     _forward_pass,

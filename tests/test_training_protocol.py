@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sigprop.kernels import training as tr
-from sigprop.kernels.datasets import synthetic_data
+from sigprop.kernels.learning import training as tr
+from sigprop.kernels.learning.datasets import synthetic_data
 from sigprop.theory.errors import InputError
 
 

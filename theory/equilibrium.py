@@ -29,7 +29,8 @@ from typing import Sequence
 import numba
 import numpy as np
 
-from sigprop.theory.errors import InputError, InputTypeError
+from sigprop.theory.arguments import integer_in_range
+from sigprop.theory.errors import InputError
 
 from .activations import Activation, as_activation
 
@@ -121,14 +122,6 @@ def homogeneous_lambda(act: str | Activation) -> float:
 MAX_DEPTH = 10**7  # the recursions hold a few float64 arrays of length L: ~0.5 GB at this depth
 
 
-def _check_depth(depth, name: str = "depth") -> int:
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)):
-        raise InputTypeError(f"{name} must be an integer in [2, {MAX_DEPTH}], got {depth!r}")
-    if not 2 <= depth <= MAX_DEPTH:
-        raise InputError(f"{name} must be an integer in [2, {MAX_DEPTH}] (memory grows with the depth), got {depth}")
-    return int(depth)
-
-
 def _check_rho0(rho0) -> float:
     rho0 = float(rho0)
     if not (math.isfinite(rho0) and -1.0 <= rho0 < 1.0):
@@ -142,7 +135,7 @@ def correlation_gaps(depth: int, activation: str | Activation = "relu",
 
     Sequential O(depth) recursion compiled with numba; c_0 = rho0.
     """
-    depth = _check_depth(depth)
+    depth = integer_in_range("depth", depth, 2, MAX_DEPTH)
     lam = homogeneous_lambda(activation)
     rho0 = _check_rho0(rho0)
     return _gap_sequence(depth, 1.0 - rho0, lam)
@@ -185,7 +178,7 @@ def equilibrium_layer(depth: int, activation: str | Activation = "relu", rho0: f
     >>> equilibrium_layer(100), equilibrium_layer(1000)
     (27, 125)
     """
-    depth = _check_depth(depth)
+    depth = integer_in_range("depth", depth, 2, MAX_DEPTH)
     gaps, log_slopes = correlation_gaps(depth, activation, rho0)
     return _first_balanced(equilibrium_imbalance(gaps, log_slopes, depth))
 
@@ -200,7 +193,7 @@ def _position_from(gaps, log_slopes, depth: int) -> float:
 
 def equilibrium_position(depth: int, activation: str | Activation = "relu", rho0: float = 0.0) -> float:
     """Real-valued l*(L): the crossing D_l = 0 located by linear interpolation between the integers around it."""
-    depth = _check_depth(depth)
+    depth = integer_in_range("depth", depth, 2, MAX_DEPTH)
     gaps, log_slopes = correlation_gaps(depth, activation, rho0)
     return _position_from(gaps, log_slopes, depth)
 
@@ -208,7 +201,7 @@ def equilibrium_position(depth: int, activation: str | Activation = "relu", rho0
 def equilibrium_layers(depths: Sequence[int], activation: str | Activation = "relu", rho0: float = 0.0,
                        continuous: bool = False) -> np.ndarray:
     """l*(L) for several depths, from one forward sequence (c_l does not depend on L)."""
-    depths = [_check_depth(int(d) if isinstance(d, (np.integer,)) else d, "depths[i]") for d in depths]
+    depths = [integer_in_range("depths[i]", d, 2, MAX_DEPTH) for d in depths]
     if not depths:
         raise InputError("depths must be a non-empty sequence of integers >= 2")
     gaps, log_slopes = correlation_gaps(max(depths), activation, rho0)
@@ -260,7 +253,8 @@ def equilibrium_window(depth_min: int, depth_max: int, activation: str | Activat
     >>> L.tolist(), l.tolist()
     ([10, 100], [5, 27])
     """
-    depth_min, depth_max = _check_depth(depth_min, "depth_min"), _check_depth(depth_max, "depth_max")
+    depth_min = integer_in_range("depth_min", depth_min, 2, MAX_DEPTH)
+    depth_max = integer_in_range("depth_max", depth_max, 2, MAX_DEPTH)
     if depth_max <= depth_min:
         raise InputError(f"depth_max must be greater than depth_min, got {depth_min}..{depth_max}")
     if depths is None:

@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from sigprop.theory.arguments import nonnegative_real, positive_real
 from sigprop.theory.errors import InputError
 
 from .activation_closed_forms import pair_deriv_form, pair_form, piecewise_linear_slopes
@@ -263,13 +264,6 @@ def gaussian_expectation(f: Callable[[np.ndarray], np.ndarray], K, kinks=()) -> 
     return expect_fast(f, K, kinks)
 
 
-def _check_cw_cb(C_W, C_b, who):
-    if not (isinstance(C_W, (int, float, np.floating, np.integer)) and math.isfinite(C_W) and C_W > 0):
-        raise InputError(f"{who}: C_W must be a finite number > 0, got {C_W!r}")
-    if not (isinstance(C_b, (int, float, np.floating, np.integer)) and math.isfinite(C_b) and C_b >= 0):
-        raise InputError(f"{who}: C_b must be a finite number >= 0, got {C_b!r}")
-
-
 def kernel_recursion(act: str | Activation, G0, depth: int, C_W: float, C_b: float = 0.0) -> np.ndarray:
     """Mean-field kernels K^(1..depth) of P inputs: array (depth, P, P), index 0 = K^(1) = C_b + C_W G0,
     K^(l+1) = C_b + C_W <phi(u_a) phi(u_b)>_{K^(l)}.
@@ -294,7 +288,8 @@ def kernel_recursion(act: str | Activation, G0, depth: int, C_W: float, C_b: flo
         raise InputError("kernel_recursion: G0 must be finite and symmetric")
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
         raise InputError(f"kernel_recursion: depth must be an integer >= 1, got {depth!r}")
-    _check_cw_cb(C_W, C_b, "kernel_recursion")
+    positive_real("C_W", C_W, "kernel_recursion")
+    nonnegative_real("C_b", C_b, "kernel_recursion")
     if np.min(np.linalg.eigvalsh(0.5 * (G0 + G0.T))) < -1e-10 * max(1.0, float(np.max(np.abs(G0)))):
         raise InputError("kernel_recursion: G0 must be positive semi-definite")
     P = G0.shape[0]
@@ -331,7 +326,8 @@ def _second_moment(act: Activation, K) -> np.ndarray:
 def variance_map(act: str | Activation, K, C_W: float, C_b: float = 0.0) -> np.ndarray:
     """Single-input variance map K -> C_b + C_W <phi(u)^2>_K (vectorised in K >= 0)."""
     act = as_activation(act)
-    _check_cw_cb(C_W, C_b, "variance_map")
+    positive_real("C_W", C_W, "variance_map")
+    nonnegative_real("C_b", C_b, "variance_map")
     K = _check_variance(K, "variance_map")
     return C_b + C_W * _second_moment(act, K)
 
@@ -340,7 +336,7 @@ def chi_perp(act: str | Activation, K, C_W: float) -> np.ndarray:
     """chi_perp = C_W <phi'(u)^2>_K (vectorised in K >= 0); at K = 0 the limit K -> 0+: C_W phi'(0)^2, or
     C_W (phi'(0+)^2 + phi'(0-)^2)/2 when phi has a kink at 0."""
     act = as_activation(act)
-    _check_cw_cb(C_W, 0.0, "chi_perp")
+    positive_real("C_W", C_W, "chi_perp")
     K = _check_variance(K, "chi_perp")
     if act.jumps:
         raise InputError(f"chi_perp: {act.label} jumps, so <phi'^2> is infinite")
@@ -365,7 +361,7 @@ def chi_parallel(act: str | Activation, K, C_W: float) -> np.ndarray:
     at K = 0 the limit C_W (phi'(0)^2 + phi(0) phi''(0)) (phi'' by a central difference of phi'), or for a kink at 0
     with phi(0) = 0 the limit C_W (phi'(0+)^2 + phi'(0-)^2)/2."""
     act = as_activation(act)
-    _check_cw_cb(C_W, 0.0, "chi_parallel")
+    positive_real("C_W", C_W, "chi_parallel")
     K = _check_variance(K, "chi_parallel")
     if act.jumps:
         raise InputError(f"chi_parallel: {act.label} jumps; d<phi^2>/dK involves a delta term not supported")
@@ -397,7 +393,8 @@ def fixed_point_variance(act: str | Activation, C_W: float, C_b: float = 0.0, *,
     ValueError if the variance diverges (no root below K_max).
     """
     act = as_activation(act)
-    _check_cw_cb(C_W, C_b, "fixed_point_variance")
+    positive_real("C_W", C_W, "fixed_point_variance")
+    nonnegative_real("C_b", C_b, "fixed_point_variance")
     if not (math.isfinite(K0) and K0 > 0):
         raise InputError(f"fixed_point_variance: K0 must be finite and > 0, got {K0!r}")
 
@@ -445,7 +442,8 @@ def correlation_map(act: str | Activation, rho, C_W: float, C_b: float = 0.0,
     Its slope at c = 1 is chi_perp(K*).  K* defaults to :func:`fixed_point_variance`; K* = 0 is a ValueError
     (the correlation is then undefined)."""
     act = as_activation(act)
-    _check_cw_cb(C_W, C_b, "correlation_map")
+    positive_real("C_W", C_W, "correlation_map")
+    nonnegative_real("C_b", C_b, "correlation_map")
     rho = np.asarray(rho, dtype=float)
     if np.any(~np.isfinite(rho)) or np.any(np.abs(rho) > 1):
         raise InputError("correlation_map: rho must be in [-1, 1] (no NaN)")
@@ -491,7 +489,7 @@ def critical_point(act: str | Activation, C_b: float = 0.0, *,
     (1.986073, 0.805799, 1.0)
     """
     act = as_activation(act)
-    _check_cw_cb(1.0, C_b, "critical_point")
+    nonnegative_real("C_b", C_b, "critical_point")
     if act.jumps:
         raise InputError(f"critical_point: {act.label} jumps, chi_perp is infinite")
 

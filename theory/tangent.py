@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sigprop.theory.arguments import integer_in_range, nonnegative_real, positive_real
 from sigprop.theory.errors import InputError
 
 from .activations import Activation, as_activation
@@ -176,7 +177,7 @@ def label_alignment(K, Y, num_classes: int | None = None) -> float:
 
 def label_alignments(kernels, Y, num_classes: int | None = None) -> np.ndarray:
     """:func:`label_alignment` for each kernel of a (layers, m, m) stack (the alignments of given kernels; the
-    per-layer alignments of a network are :func:`sigprop.kernels.training.layer_alignments`)."""
+    per-layer alignments of a network are :func:`sigprop.kernels.learning.training.layer_alignments`)."""
     kernels = np.asarray(kernels, dtype=float)
     if kernels.ndim != 3:
         raise InputError(f"kernels must be a (layers, m, m) stack, got shape {kernels.shape}")
@@ -232,12 +233,9 @@ def _check_common(G0, depth, C_W, C_b) -> np.ndarray:
     G0 = _square(G0, "G0", min_side=1)
     if not np.allclose(G0, G0.T, rtol=1e-12, atol=1e-14 * np.abs(G0).max()):
         raise InputError("G0 must be symmetric")
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
-        raise InputError(f"depth must be an integer >= 1, got {depth!r}")
-    if not (math.isfinite(C_W) and C_W > 0):
-        raise InputError(f"C_W must be finite and > 0, got {C_W!r}")
-    if not (math.isfinite(C_b) and C_b >= 0):
-        raise InputError(f"C_b must be finite and >= 0, got {C_b!r}")
+    integer_in_range("depth", depth, 1)
+    positive_real("C_W", C_W)
+    nonnegative_real("C_b", C_b)
     return G0
 
 

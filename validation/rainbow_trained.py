@@ -6,7 +6,7 @@ architecture from different seeds and find that (i) their activations agree up t
 networks *resampled* with Gaussian rows ``w ~ N(0, C_hat_j)``, layer by layer, classify almost as well as the trained
 ones after refitting only the readout.  This module does the same with sigprop's trainer (:mod:`sigprop.kernels.
 training`, ReLU MLPs without biases on sklearn's digits); the measures are the pure functions of
-:mod:`sigprop.validation.rainbow_measures`; docs/rainbow.md states the protocol and the results.
+:mod:`sigprop.validation.measures`; docs/rainbow.md states the protocol and the results.
 
 Conventions.  A hidden layer computes ``h_j = phi(h_{j-1} W_j^T)`` (``W_j``: ``n_j x n_{j-1}``, effective weights),
 ``h_0 = x``; features are ``(N samples, n neurons)``.  Network ``s`` is *aligned onto* the reference (network 0) at
@@ -27,7 +27,7 @@ Random numbers: the ``G_j`` are ``sigprop.kernels.rng.normals(seed, STREAM_RAINB
 n_{j-1})``, stream 24, used by nothing else (kernels/rng.py: 0-4, kernels/rainbow.py: 16-18).  Rainbow and white
 networks of the same ``(seed, network)`` share their ``G`` (common random numbers: their difference is the
 covariance alone).  The trainer draws its initial weights and batches from ``numpy.random.default_rng`` (its own
-convention, kernels/training.py).
+convention, kernels/learning/training.py).
 
 Examples
 --------
@@ -44,18 +44,17 @@ Examples
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from sigprop.theory.activations import Activation, as_activation
-from sigprop.theory.arguments import real_array
+from sigprop.theory.arguments import integer_in_range, positive_real, real_array
 from sigprop.theory.errors import InputError, InputTypeError
 from sigprop.theory.rainbow import psd_sqrt
 
-from .rainbow_measures import aligned_error, feature_cka, procrustes, weight_covariance
+from .measures import aligned_error, feature_cka, procrustes, weight_covariance
 
 __all__ = [
     "STREAM_RAINBOW_RESAMPLE",
@@ -80,29 +79,12 @@ STREAM_RAINBOW_RESAMPLE = 24
 KAIMING_C_W = 2.0
 
 
-def _int(x, name: str, who: str, lo: int, hi: int | None = None) -> int:
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
-        raise InputTypeError(f"{who}: {name} must be an integer, got {type(x).__name__}")
-    if x < lo or (hi is not None and x > hi):
-        raise InputError(f"{who}: {name} must be an integer {'>= ' + str(lo) if hi is None else f'in [{lo}, {hi}]'}, "
-                         f"got {x!r}")
-    return int(x)
-
-
-def _positive(x, name: str, who: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise InputTypeError(f"{who}: {name} must be a real number > 0, got {type(x).__name__}")
-    if not (math.isfinite(x) and x > 0):
-        raise InputError(f"{who}: {name} must be finite and > 0, got {x!r}")
-    return float(x)
-
-
 # --- data and training ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class DigitsSplit:
-    """Training and held-out digits (``|x|^2 / 64 = 1``, :func:`sigprop.kernels.datasets.load_digits_data`)."""
+    """Training and held-out digits (``|x|^2 / 64 = 1``, :func:`sigprop.kernels.learning.datasets.load_digits_data`)."""
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -135,10 +117,10 @@ def digits_split(n_train: int, n_test: int, seed: int = 0) -> DigitsSplit:
     >>> sp.X_train.shape, sp.y_test.shape
     ((10, 64), (5,))
     """
-    from sigprop.kernels.datasets import load_digits_data
+    from sigprop.kernels.learning.datasets import load_digits_data
 
-    n_train = _int(n_train, "n_train", "digits_split", 1)
-    n_test = _int(n_test, "n_test", "digits_split", 1)
+    n_train = integer_in_range("n_train", n_train, 1, who="digits_split")
+    n_test = integer_in_range("n_test", n_test, 1, who="digits_split")
     if n_train + n_test > 1797:
         raise InputError(f"digits_split: n_train + n_test must be <= 1797 (the digits), got {n_train + n_test}")
     X, y = load_digits_data(n_train + n_test, seed=seed)
@@ -166,7 +148,7 @@ def train_family(split: DigitsSplit, width: int, depth: int, init_seeds: Sequenc
                  activation: str = "relu") -> TrainedFamily:
     """Train one MLP per seed pair: ``widths = [64] + [width] * depth + [10]``, Kaiming init, no biases.
 
-    Cross-entropy, mini-batch SGD with momentum (:func:`sigprop.kernels.training.train`, one BLAS thread);
+    Cross-entropy, mini-batch SGD with momentum (:func:`sigprop.kernels.learning.training.train`, one BLAS thread);
     network ``s`` starts from ``init_network(..., seed=init_seeds[s])`` and visits batches in the order of
     ``sgd_seeds[s]``.
 
@@ -194,10 +176,10 @@ def train_family(split: DigitsSplit, width: int, depth: int, init_seeds: Sequenc
     """
     import time
 
-    from sigprop.kernels.training import evaluate, init_mlp, one_hot, train
+    from sigprop.kernels.learning.training import evaluate, init_mlp, one_hot, train
 
     who = "train_family"
-    width, depth = _int(width, "width", who, 1), _int(depth, "depth", who, 1)
+    width, depth = integer_in_range("width", width, 1, who=who), integer_in_range("depth", depth, 1, who=who)
     if len(init_seeds) != len(sgd_seeds) or len(init_seeds) < 1:
         raise InputError(f"{who}: init_seeds and sgd_seeds must have the same length >= 1, got "
                          f"{len(init_seeds)} and {len(sgd_seeds)}")
@@ -224,11 +206,11 @@ def hidden_features(net, X) -> list[np.ndarray]:
 
     Examples
     --------
-    >>> from sigprop.kernels.training import init_mlp
+    >>> from sigprop.kernels.learning.training import init_mlp
     >>> [h.shape for h in hidden_features(init_mlp(3, 2, depth=2, width=5), np.ones((4, 3)))]
     [(4, 5), (4, 5)]
     """
-    from sigprop.kernels.training import forward
+    from sigprop.kernels.learning.training import forward
 
     return forward(net, X)[0][1:]
 
@@ -323,7 +305,7 @@ def alignments_to_reference(feats_fit, reference: int = 0) -> list[list[np.ndarr
            [1., 0., 0.]])
     """
     fit = _check_features(feats_fit, "feats_fit", "alignments_to_reference")
-    reference = _int(reference, "reference", "alignments_to_reference", 0, len(fit) - 1)
+    reference = integer_in_range("reference", reference, 0, len(fit) - 1, who="alignments_to_reference")
     return [[np.eye(h.shape[1]) if s == reference else procrustes(h, fit[reference][j]).rotation
              for j, h in enumerate(f)] for s, f in enumerate(fit)]
 
@@ -375,8 +357,8 @@ def white_covariances(widths: Sequence[int], C_W: float = KAIMING_C_W) -> list[f
     >>> white_covariances([64, 128, 128])
     [0.03125, 0.015625]
     """
-    C_W = _positive(C_W, "C_W", "white_covariances")
-    w = [_int(n, f"widths[{i}]", "white_covariances", 1) for i, n in enumerate(widths)]
+    C_W = positive_real("C_W", C_W, "white_covariances")
+    w = [integer_in_range(f"widths[{i}]", n, 1, who="white_covariances") for i, n in enumerate(widths)]
     return [C_W / n for n in w[:-1]]
 
 
@@ -425,18 +407,19 @@ def resampled_weights(C, *, seed: int, network: int, layer: int, rows: int, cols
     ((3, 2), True)
     """
     who = "resampled_weights"
-    rows = _int(rows, "rows", who, 1)
+    rows = integer_in_range("rows", rows, 1, who=who)
     if np.ndim(C) == 0 and cols is None:
         raise InputError(f"{who}: cols is required for a scalar covariance")
-    root = _root(C, "C", who, None if cols is None else _int(cols, "cols", who, 1))
-    return _draw(root, _int(seed, "seed", who, 0, 2 ** 64 - 1), _int(network, "network", who, 0, 2 ** 32 - 1),
-                 _int(layer, "layer", who, 0, 2 ** 24 - 1), rows, cols)
+    root = _root(C, "C", who, None if cols is None else integer_in_range("cols", cols, 1, who=who))
+    seed = integer_in_range("seed", seed, 0, 2 ** 64 - 1, who=who)
+    network = integer_in_range("network", network, 0, 2 ** 32 - 1, who=who)
+    return _draw(root, seed, network, integer_in_range("layer", layer, 0, 2 ** 24 - 1, who=who), rows, cols)
 
 
 def _root(C, name: str, who: str, p: int | None):
     """``sqrt(c)`` for a scalar ``c > 0``, else the PSD root of a ``(p, p)`` matrix (checked)."""
     if np.ndim(C) == 0:
-        return math.sqrt(_positive(C, name, who))
+        return math.sqrt(positive_real(name, C, who))
     root = psd_sqrt(C)
     if p is not None and root.shape[0] != p:
         raise InputError(f"{who}: {name} must be ({p}, {p}), got {root.shape}")
@@ -506,8 +489,8 @@ def resample_network(covariances, ref_fit, X_fit, X_eval, *, seed: int, network:
         if [h.shape for h in rev] != [(X_eval.shape[0], n) for n in dims[1:]]:
             raise InputError(f"{who}: ref_eval must hold (N_eval, n_j) arrays, got {[h.shape for h in rev]}")
     roots = [_root(C, f"covariances[{j}]", who, dims[j]) for j, C in enumerate(covariances)]
-    seed = _int(seed, "seed", who, 0, 2 ** 64 - 1)
-    network = _int(network, "network", who, 0, 2 ** 32 - 1)
+    seed = integer_in_range("seed", seed, 0, 2 ** 64 - 1, who=who)
+    network = integer_in_range("network", network, 0, 2 ** 32 - 1, who=who)
     hf, he, errs = X_fit, X_eval, []
     for j, root in enumerate(roots):
         W = _draw(root, seed, network, j + 1, dims[j + 1], dims[j])
@@ -559,8 +542,8 @@ def ridge_accuracy(F_fit, y_fit, F_eval, y_eval, ridge: float, classes: int = 10
     who = "ridge_accuracy"
     F_fit = real_array(F_fit, "F_fit", who, 2, allow_empty=False)
     F_eval = real_array(F_eval, "F_eval", who, 2, allow_empty=False)
-    ridge = _positive(ridge, "ridge", who)
-    classes = _int(classes, "classes", who, 2)
+    ridge = positive_real("ridge", ridge, who)
+    classes = integer_in_range("classes", classes, 2, who=who)
     labels = []
     for name, y, F in (("y_fit", y_fit, F_fit), ("y_eval", y_eval, F_eval)):
         y = np.asarray(y)
@@ -588,7 +571,7 @@ def ridge_accuracy(F_fit, y_fit, F_eval, y_eval, ridge: float, classes: int = 10
 
 
 def _spectrum_stats(lam: np.ndarray, ratio: float, top_k: int) -> dict[str, float]:
-    from .rainbow_measures import entropy_rank, marchenko_pastur_ks, participation_ratio, top_share
+    from .measures import entropy_rank, marchenko_pastur_ks, participation_ratio, top_share
 
     scale = float(lam.mean())  # the MP law of the same trace: sigma^2 = tr C / p
     return {"pr": participation_ratio(lam), "entropy_rank": entropy_rank(lam), "top": top_share(lam, top_k),
@@ -633,7 +616,7 @@ def measure_width(split: DigitsSplit, width: int, *, depth: int, init_seeds: Seq
     """
     import time
 
-    from .rainbow_measures import (
+    from .measures import (
         covariance_spectrum,
         entropy_rank,
         marchenko_pastur_ks,
@@ -642,8 +625,8 @@ def measure_width(split: DigitsSplit, width: int, *, depth: int, init_seeds: Seq
         top_share,
     )
 
-    resamples = _int(resamples, "resamples", "measure_width", 1)
-    top_k = _int(top_k, "top_k", "measure_width", 1)
+    resamples = integer_in_range("resamples", resamples, 1, who="measure_width")
+    top_k = integer_in_range("top_k", top_k, 1, who="measure_width")
     t0 = time.perf_counter()
     fam = train_family(split, width, depth, init_seeds, sgd_seeds, epochs=epochs, lr=lr, weight_decay=weight_decay)
     fit = [hidden_features(net, split.X_train) for net in fam.trained]

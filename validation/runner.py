@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from sigprop.theory.arguments import integer_in_range, one_of, real_in_range
 from sigprop.theory.errors import InputError
 
 from .cache import CacheWarning, ResultCache, cache_key, code_fingerprint, sigprop_version, unit_cache_key
@@ -300,18 +301,13 @@ class _CacheWrites:
 
 
 def _check_suite_arguments(profile, backend, jobs, threads, seed, family_level) -> None:
-    if profile not in PROFILES:
-        raise InputError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
-    if backend not in BACKENDS:
-        raise InputError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise InputError(f"jobs must be a positive integer, got {jobs!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise InputError(f"threads must be a positive integer, got {threads!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
-    if not 0.0 < family_level < 1.0:
-        raise InputError(f"family_level must be in (0, 1), got {family_level!r}")
+    one_of("profile", profile, PROFILES)
+    one_of("backend", backend, BACKENDS)
+    integer_in_range("jobs", jobs, 1)
+    if threads is not None:
+        integer_in_range("threads", threads, 1)
+    integer_in_range("seed", seed, 0)
+    real_in_range("family_level", family_level, 0.0, 1.0, lo_open=True, hi_open=True)
 
 
 def _connect(stack: contextlib.ExitStack, scheduler: str, threads, timeout: float, backend: str, log):

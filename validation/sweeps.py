@@ -2,7 +2,7 @@
 
 The experiments that extrapolate a finite-width statistic in ``1/n`` share this sweep: at each width ``n`` it
 simulates ``S = max(min_networks, budget // n)`` networks (equal cost per width) on inputs with the Gram ``G0``
-(:func:`sigprop.kernels.datasets.inputs_with_gram`) with the seed ``seed_of(n)``, applies ``statistic`` to the
+(:func:`sigprop.kernels.learning.datasets.inputs_with_gram`) with the seed ``seed_of(n)``, applies ``statistic`` to the
 :class:`~sigprop.kernels.SimulationResult`, drops (and counts) the networks whose statistic is not finite, and
 returns the mean and standard error over the rest (:func:`sigprop.validation.stats.mean_se`).
 """
@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from sigprop.kernels.datasets import inputs_with_gram
+from sigprop.kernels.learning.datasets import inputs_with_gram
 
 from . import stats
 

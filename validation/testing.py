@@ -30,7 +30,7 @@ import numpy as np
 
 from sigprop.kernels.simulate import METHODS, NORMS, WEIGHTS
 from sigprop.theory.activations import ACTIVATION_NAMES, Activation, activation
-from sigprop.theory.arguments import real_number
+from sigprop.theory.arguments import integer_in_range, positive_real, real_number
 from sigprop.theory.errors import InputError, InputTypeError
 from sigprop.validation.stats import WLSFit, mean_se, wls_extrapolate
 
@@ -66,21 +66,6 @@ _MAX_LISTED = 10  # failing entries listed in an assertion message
 # --------------------------------------------------------------------------------------------
 # Argument checks
 # --------------------------------------------------------------------------------------------
-def _zmax(zmax: Any, where: str) -> float:
-    z = real_number(f"{where}: zmax", zmax)
-    if z <= 0.0:
-        raise InputError(f"{where}: zmax must be > 0, got {zmax!r}")
-    return z
-
-
-def _int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InputTypeError(f"{name} must be an int >= {low}, got {type(value).__name__} {value!r}")
-    if value < low:
-        raise InputError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
-
-
 def _interval(name: str, value: Any, low: float, high: float, *, closed_low: bool = True) -> tuple[float, float]:
     """A (lo, hi) pair with ``low <= lo <= hi <= high`` (``low < lo`` unless ``closed_low``)."""
     if not isinstance(value, (tuple, list)) or len(value) != 2:
@@ -174,7 +159,7 @@ def assert_z_within(samples_or_estimate, expected, *, se=None, zmax: float = 4.0
     array([1., 2.])
     """
     where = "assert_z_within"
-    zmax = _zmax(zmax, where)
+    zmax = positive_real("zmax", zmax, where)
     if se is None:
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise InputTypeError(f"{where}: axis must be an int, got {axis!r}")
@@ -285,7 +270,7 @@ def assert_extrapolates_to(widths, estimates, ses, expected: float, *, order: in
     ...
     """
     where = "assert_extrapolates_to"
-    zmax = _zmax(zmax, where)
+    zmax = positive_real("zmax", zmax, where)
     target = real_number(f"{where}: expected", expected)
     if not isinstance(birge, (bool, np.bool_)):
         raise InputTypeError(f"{where}: birge must be a bool, got {birge!r}")
@@ -477,12 +462,12 @@ def gram_matrices(P: int, *, mean_variance: tuple[float, float] = (0.1, 10.0), m
     >>> test_relu_critical_keeps_the_diagonal()
     """
     st = _st()
-    P = _int("gram_matrices: P", P, 1)
+    P = integer_in_range("P", P, 1, who="gram_matrices")
     v_lo, v_hi = _interval("gram_matrices: mean_variance", mean_variance, 0.0, math.inf, closed_low=False)
     cmax = real_number("gram_matrices: max_condition", max_condition)
     if cmax < 1.0:
         raise InputError(f"gram_matrices: max_condition must be >= 1, got {max_condition!r}")
-    rmin = P if min_rank is None else _int("gram_matrices: min_rank", min_rank, 1)
+    rmin = P if min_rank is None else integer_in_range("min_rank", min_rank, 1, who="gram_matrices")
     if rmin > P:
         raise InputError(f"gram_matrices: min_rank must be <= P = {P}, got {min_rank!r}")
 
@@ -545,8 +530,8 @@ def inputs(P: int, n0: int, *, mean_square: tuple[float, float] = (0.1, 10.0)) -
     >>> test_row_norms()
     """
     st = _st()
-    P = _int("inputs: P", P, 1)
-    n0 = _int("inputs: n0", n0, 1)
+    P = integer_in_range("P", P, 1, who="inputs")
+    n0 = integer_in_range("n0", n0, 1, who="inputs")
     q_lo, q_hi = _interval("inputs: mean_square", mean_square, 0.0, math.inf, closed_low=False)
 
     @st.composite
@@ -627,8 +612,10 @@ def network_configs(*, activations: SearchStrategy | Sequence[str] | None = None
         act_st = _activation_strategy(_kinds(activations, where, ACTIVATION_NAMES))
     else:
         raise InputTypeError(f"{where}: activations must be a strategy or a sequence of names, got {activations!r}")
-    d_lo, d_hi = (_int(f"{where}: depth[{i}]", v, 1) for i, v in enumerate(_pair(depth, f"{where}: depth")))
-    w_lo, w_hi = (_int(f"{where}: width[{i}]", v, 1) for i, v in enumerate(_pair(width, f"{where}: width")))
+    d_lo, d_hi = (integer_in_range(f"depth[{i}]", v, 1, who=where)
+                  for i, v in enumerate(_pair(depth, f"{where}: depth")))
+    w_lo, w_hi = (integer_in_range(f"width[{i}]", v, 1, who=where)
+                  for i, v in enumerate(_pair(width, f"{where}: width")))
     if d_lo > d_hi or w_lo > w_hi:
         raise InputError(f"{where}: depth and width must be (low, high) with low <= high, got {depth!r}, {width!r}")
     cw_lo, cw_hi = _interval(f"{where}: C_W", C_W, 0.0, math.inf, closed_low=False)

@@ -19,7 +19,7 @@ N, D = 2000, 64  # samples and input dimension of the benchmark fit
 
 
 def run_benchmarks(profile: str = "quick") -> list[dict]:
-    """Wall time of :func:`sigprop.kernels.rfm.rfm` (5 iterations) with the default and with one BLAS thread.
+    """Wall time of :func:`sigprop.kernels.learning.rfm.rfm` (5 iterations) with the default and with one BLAS thread.
 
     On a busy 2-core machine the default BLAS threads can be several times slower than one, so both are timed.
     ``'full'`` adds a 10-output fit (one-hot classification over deciles of ``x1 x2``: 10 gradient GEMMs per AGOP)

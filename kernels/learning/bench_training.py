@@ -1,13 +1,13 @@
 """Benchmarks of the trainer (``sigprop bench --only training``): :func:`run_benchmarks`.
 
-Training throughput of :func:`sigprop.kernels.training.train` on the equilibrium experiment's network (depth 100,
-width 256, ReLU, 1000 digits, batch 32, float64, the trainer's default of one BLAS thread; the tangent-alignment
+Training throughput of :func:`sigprop.kernels.learning.training.train` on the equilibrium experiment's network (depth
+100, width 256, ReLU, 1000 digits, batch 32, float64, the trainer's default of one BLAS thread; the tangent-alignment
 measure runs once, before training, on 20 samples), and the time of all 100 per-layer tangent-kernel alignments
-(:func:`~sigprop.kernels.training.layer_alignments`, N = 100, o = 10).  Rows as in docs/conventions.md.
+(:func:`~sigprop.kernels.learning.training.layer_alignments`, N = 100, o = 10).  Rows as in docs/conventions.md.
 
 Then the trainer against PyTorch (:func:`trainer_vs_torch`) on the network of the reference equilibrium protocol:
 ReLU MLP 784 -> 256 x (L - 1) -> 10 with biases (L Linear layers), batch 128, SGD with momentum 0.9, cross-entropy,
-MNIST-5k (:func:`~sigprop.kernels.datasets.load_mnist5k`), float32 and float64, on 1 and 2 threads
+MNIST-5k (:func:`~sigprop.kernels.learning.datasets.load_mnist5k`), float32 and float64, on 1 and 2 threads
 (``blas_threads``; ``torch.set_num_threads``).  Both sides start from the same weights and take the same batches.
 PyTorch is optional (``pip install 'sigprop[torch]'``): without it only sigprop's rows are given, and their notes
 say why.  docs/benchmarks.md records the figures.
@@ -196,7 +196,8 @@ def _row(benchmark: str, metric: str, value: float, unit: str, note: str) -> dic
 
 
 def trainer_vs_torch(profile: str = "quick") -> list[dict]:
-    """Seconds per SGD step of :func:`~sigprop.kernels.training.train` and of PyTorch on the protocol's network.
+    """Seconds per SGD step of :func:`~sigprop.kernels.learning.training.train` and of PyTorch on the protocol's
+    network.
 
     For every depth L of ``TORCH_PROFILES[profile]``, dtype (float32, float64) and thread count (1, 2): one epoch
     of ``steps`` SGD steps on the first ``steps * 128`` MNIST-5k training images (batch 128, momentum 0.9,

@@ -21,7 +21,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from sigprop.theory.arguments import real_array
+from sigprop.theory.arguments import integer_in_range, nonnegative_real, one_of, real_array
 from sigprop.theory.errors import InputError, InputTypeError
 
 __all__ = [
@@ -46,23 +46,6 @@ class TeacherData(NamedTuple):
     X: np.ndarray
     y: np.ndarray
     U: np.ndarray
-
-
-def _check_int(x, name: str, lo: int, hi: int | None = None) -> int:
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
-        raise InputTypeError(f"{name} must be an integer, got {type(x).__name__}")
-    if x < lo or (hi is not None and x > hi):
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise InputError(f"{name} must be an integer {rng}, got {x!r}")
-    return int(x)
-
-
-def _check_nonneg(x, name: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
-        raise InputTypeError(f"{name} must be a real number, got {type(x).__name__}")
-    if not (math.isfinite(x) and x >= 0):
-        raise InputError(f"{name} must be finite and >= 0, got {x!r}")
-    return float(x)
 
 
 def normalise_rows(X: np.ndarray) -> np.ndarray:
@@ -122,7 +105,7 @@ def load_digits_data(n: int | None = None, seed: int = 0) -> tuple[np.ndarray, n
     X = normalise_rows(np.asarray(data.data, dtype=float))
     y = np.asarray(data.target, dtype=np.int64)
     if n is not None:
-        _check_int(n, "n", 1, X.shape[0])
+        integer_in_range("n", n, 1, X.shape[0])
     idx = np.random.default_rng(seed).permutation(X.shape[0])[: n or X.shape[0]]
     return X[idx], y[idx]
 
@@ -227,11 +210,8 @@ def load_mnist5k(split: str = "train", seed: int = 0, *, test_per_class: int = 1
     >>> bool(np.allclose(X, (Xu - MNIST_MEAN) / MNIST_STD)), float(Xu.min()), float(Xu.max())
     (True, 0.0, 1.0)
     """
-    if split not in MNIST5K_SPLITS:
-        raise InputError(f"split must be one of {MNIST5K_SPLITS}, got {split!r}")
-    if scaling not in MNIST5K_SCALINGS:
-        raise InputError(f"scaling must be one of {MNIST5K_SCALINGS}, got {scaling!r}")
-    per_class = _check_int(test_per_class, "test_per_class", 1, _MNIST5K_PER_CLASS - 1)
+    split, scaling = one_of("split", split, MNIST5K_SPLITS), one_of("scaling", scaling, MNIST5K_SCALINGS)
+    per_class = integer_in_range("test_per_class", test_per_class, 1, _MNIST5K_PER_CLASS - 1)
     raw, labels = _mnist5k_raw()
     rng = np.random.default_rng(seed)
     if split == "all":
@@ -277,8 +257,9 @@ def synthetic_data(n: int, dim: int = 32, classes: int = 4, separation: float = 
     >>> X.shape, sorted(set(y.tolist())) <= [0, 1]
     ((6, 3), True)
     """
-    n, dim, classes = _check_int(n, "n", 2), _check_int(dim, "dim", 1), _check_int(classes, "classes", 2)
-    separation = _check_nonneg(separation, "separation")
+    n, dim = integer_in_range("n", n, 2), integer_in_range("dim", dim, 1)
+    classes = integer_in_range("classes", classes, 2)
+    separation = nonnegative_real("separation", separation)
     rng = np.random.default_rng(seed)
     means = rng.standard_normal((classes, dim)) * separation
     y = rng.integers(0, classes, n)
@@ -307,8 +288,8 @@ def random_orthonormal(dim: int, k: int, rng: np.random.Generator) -> np.ndarray
     >>> np.allclose(U.T @ U, np.eye(2))
     True
     """
-    dim = _check_int(dim, "dim", 1)
-    k = _check_int(k, "k", 1, dim)
+    dim = integer_in_range("dim", dim, 1)
+    k = integer_in_range("k", k, 1, dim)
     Q, R = np.linalg.qr(rng.standard_normal((dim, k)))
     return Q * np.where(np.diag(R) < 0, -1.0, 1.0)
 
@@ -354,9 +335,9 @@ def multi_index_data(n: int, dim: int, k: int, link: Callable[[np.ndarray], np.n
     >>> np.allclose(y, (X @ U)[:, 0] ** 2)
     True
     """
-    n, dim = _check_int(n, "n", 1), _check_int(dim, "dim", 1)
-    k = _check_int(k, "k", 1, dim)
-    noise = _check_nonneg(noise, "noise")
+    n, dim = integer_in_range("n", n, 1), integer_in_range("dim", dim, 1)
+    k = integer_in_range("k", k, 1, dim)
+    noise = nonnegative_real("noise", noise)
     if not callable(link):
         raise InputTypeError(f"link must be a callable mapping (n, k) projections to n targets, got "
                              f"{type(link).__name__}")
@@ -401,7 +382,7 @@ def product_task(n: int, dim: int = 10, *, noise: float = 0.0, seed: int = 0) ->
     >>> np.allclose(y, P[:, 0] * P[:, 1])
     True
     """
-    dim = _check_int(dim, "dim", 2)
+    dim = integer_in_range("dim", dim, 2)
     return multi_index_data(n, dim, 2, _product, noise=noise, seed=seed)
 
 

@@ -69,8 +69,8 @@ Cost per round: ``O(N^2 d)`` (distances), ``N^3 / 3`` (Cholesky), ``O(o (N^2 d +
 kernel; Cholesky factor) plus ``O(N (d + o) + d^2)``: about ``25 N^2`` bytes (N = 2000: 100 MB), estimated by
 :func:`rfm_memory_bytes` and checked against the available host memory before any work.  Predictions at new points
 (and the validation error) work on blocks of at most ``2^22`` kernel entries.  Speed: N = 2000, d = 64, 5 iterations
-take 0.9-2.5 s with one BLAS thread on a 2-core AMD EPYC (:func:`sigprop.kernels.bench_rfm.run_benchmarks`); on a
-busy machine the default BLAS threads can be several times slower than one (:func:`rfm`'s ``blas_threads=1``).
+take 0.9-2.5 s with one BLAS thread on a 2-core AMD EPYC (:func:`sigprop.kernels.learning.bench_rfm.run_benchmarks`);
+on a busy machine the default BLAS threads can be several times slower than one (:func:`rfm`'s ``blas_threads=1``).
 
 Threads and reproducibility: OpenBLAS splits its sums by thread count, so the fit's numbers depend on the number of
 BLAS threads at the rounding level (measured: 2.3e-13 between 1 and 2 threads).  ``blas_threads=1`` gives the same
@@ -94,12 +94,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from sigprop.theory.arguments import integer_in_range, real_number
+from sigprop.theory.arguments import flag, integer_in_range, one_of, positive_real, real_number
 from sigprop.theory.deprecation import renamed_attributes
 from sigprop.theory.errors import InputError, InputTypeError
 
-from . import backend
-from .cluster import blas_thread_limit
+from .. import backend
+from ..cluster import blas_thread_limit
 
 __all__ = [
     "rfm",
@@ -125,19 +125,6 @@ _BLOCK_ELEMENTS = 1 << 22
 
 # ---------------------------------------------------------------------------------------------------------------
 # argument checks (each raises InputError / InputTypeError naming the argument and its allowed range)
-
-def _positive(name: str, v) -> float:
-    v = real_number(name, v)
-    if v <= 0.0:
-        raise InputError(f"{name} must be finite and > 0, got {v!r}")
-    return v
-
-
-def _flag(name: str, v) -> bool:
-    if not isinstance(v, (bool, np.bool_)):
-        raise InputTypeError(f"{name} must be True or False, got {type(v).__name__} {v!r}")
-    return bool(v)
-
 
 def _real_array(name: str, a, ndims: tuple[int, ...], shape_text: str) -> np.ndarray:
     try:
@@ -293,7 +280,7 @@ def _kernel_args(Z, X, M, bandwidth):
     d = X.shape[1]
     Z = _points("Z", Z, d)
     M = np.eye(d) if M is None else _check_M(M, d)
-    bandwidth = _positive("bandwidth", bandwidth)
+    bandwidth = positive_real("bandwidth", bandwidth)
     c = X.mean(axis=0)
     return Z - c, X - c, M, bandwidth
 
@@ -425,7 +412,7 @@ def predictor_agop(X, alpha, M=None, bandwidth: float = 10.0, *, centering: bool
     """
     _, Xc, M, bandwidth = _kernel_args(X, X, M, bandwidth)
     alpha = _alpha_arg(alpha, Xc.shape[0])
-    centering = _flag("centering", centering)
+    centering = flag("centering", centering)
     _, W = _kernel_and_weights(_sqdist(Xc, Xc, M, same=True), bandwidth)
     return _agop_from_weights(W, Xc, alpha, M, centering)
 
@@ -696,8 +683,8 @@ def rfm(X, y, *, kernel: str = "laplace", bandwidth: float = 10.0, reg: float = 
     task : str
         ``'auto'`` (integer 1-D y: classification, else regression), ``'regression'``, ``'classification'``.
     blas_threads : int or None
-        Caps the BLAS threads during the fit (threadpoolctl), as :func:`sigprop.kernels.training.train` does; an
-        integer >= 1.  None (default) leaves BLAS alone.  The fit's numbers depend on the BLAS thread count at the
+        Caps the BLAS threads during the fit (threadpoolctl), as :func:`sigprop.kernels.learning.training.train` does;
+        an integer >= 1.  None (default) leaves BLAS alone.  The fit's numbers depend on the BLAS thread count at the
         rounding level (2.3e-13 measured between 1 and 2 OpenBLAS threads): pass 1 for results that are identical
         whatever the process's default BLAS threads (also the fastest choice on a busy machine).
 
@@ -733,26 +720,24 @@ def rfm(X, y, *, kernel: str = "laplace", bandwidth: float = 10.0, reg: float = 
     >>> res.predict_labels(X[300:303]).shape
     (3,)
     """
-    if not isinstance(kernel, str) or kernel not in KERNELS:
-        raise InputError(f"kernel must be one of {KERNELS}, got {kernel!r}")
-    if not isinstance(task, str) or task not in TASKS:
-        raise InputError(f"task must be one of {TASKS}, got {task!r}")
+    kernel = one_of("kernel", kernel, KERNELS)
+    task = one_of("task", task, TASKS)
     X = _points("X", X, None, min_rows=1)
     N, d = X.shape
     if N < 2:
         raise InputError(f"X must have N >= 2 training points (rows), got N = {N}")
     Y, classes, scalar_output = _targets("y", y, N, task, None)
-    bandwidth = _positive("bandwidth", bandwidth)
-    reg = _positive("reg", reg)
+    bandwidth = positive_real("bandwidth", bandwidth)
+    reg = positive_real("reg", reg)
     if isinstance(iters, bool) or not isinstance(iters, numbers.Integral) or iters < 1:
         raise InputError(f"iters must be an integer >= 1 (the number of AGOP updates), got {iters!r}")
     iters = int(iters)
     power = real_number("power", power)
     if not 0.0 < power <= 1.0:
         raise InputError(f"power must be in (0, 1] (1: AGOP, 0.5: AGOP^(1/2)), got {power!r}")
-    diag = _flag("diag", diag)
-    centering = _flag("centering", centering)
-    normalise_trace = _flag("normalise_trace", normalise_trace)
+    diag = flag("diag", diag)
+    centering = flag("centering", centering)
+    normalise_trace = flag("normalise_trace", normalise_trace)
     X_val, Y_val = _validation_data(X_val, y_val, d, Y, classes, scalar_output, task)
     threads = None if blas_threads is None else integer_in_range("blas_threads", blas_threads, 1)
     _check_memory(N, d, Y.shape[1], 0 if X_val is None else X_val.shape[0])

@@ -39,11 +39,19 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from sigprop.theory.activations import Activation, as_activation
-from sigprop.theory.arguments import seed_value
+from sigprop.theory.arguments import (
+    integer_in_range,
+    nonnegative_real,
+    numeric_array,
+    one_of,
+    positive_real,
+    real_in_range,
+    seed_value,
+)
 from sigprop.theory.errors import InputError, InputTypeError
 from sigprop.theory.tangent import centered_kernel_alignment_rank_one
 
-from .cluster import blas_thread_limit
+from ..cluster import blas_thread_limit
 from .datasets import load_digits_data, synthetic_data
 
 __all__ = [
@@ -90,41 +98,8 @@ class TrainingDivergenceWarning(RuntimeWarning):
 # --------------------------------------------------------------------------------------------
 # Argument checks
 # --------------------------------------------------------------------------------------------
-def _check_int(x, name: str, lo: int) -> int:
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
-        raise InputTypeError(f"{name} must be an integer >= {lo}, got {type(x).__name__}")
-    if x < lo:
-        raise InputError(f"{name} must be an integer >= {lo}, got {x!r}")
-    return int(x)
-
-
-def _check_real(x, name: str, lo: float, *, strict: bool, hi: float | None = None) -> float:
-    """A finite real in (lo, hi) / [lo, hi) (``strict``: lo excluded; hi always excluded)."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise InputTypeError(f"{name} must be a real number, got {type(x).__name__}")
-    x = float(x)
-    ok = math.isfinite(x) and (x > lo if strict else x >= lo) and (hi is None or x < hi)
-    if not ok:
-        rng = ("> " if strict else ">= ") + f"{lo:g}" + ("" if hi is None else f" and < {hi:g}")
-        raise InputError(f"{name} must be finite and {rng}, got {x!r}")
-    return x
-
-
-def _real_array(x, name: str) -> np.ndarray:
-    """``x`` as an array of integer or float dtype; bool, complex, strings and objects refused, naming ``name``."""
-    if isinstance(x, (str, bytes)) or x is None:
-        raise InputTypeError(f"{name} must be a real numeric array, got {type(x).__name__}")
-    try:
-        a = np.asarray(x)
-    except (TypeError, ValueError) as exc:  # ragged nested lists and the like
-        raise InputTypeError(f"{name} must be a real numeric array ({exc})") from None
-    if a.dtype.kind not in "iuf":
-        raise InputTypeError(f"{name} must be a real numeric array (int or float), got dtype {a.dtype}")
-    return a
-
-
 def _check_data(X, name: str, dim: int | None = None) -> np.ndarray:
-    X = _real_array(X, name).astype(float, copy=False)
+    X = numeric_array(X, name).astype(float, copy=False)
     if X.ndim != 2 or X.shape[0] < 1 or (dim is not None and X.shape[1] != dim):
         raise InputError(f"{name} must be an (N, {dim if dim is not None else 'd'}) array with N >= 1, "
                          f"got shape {X.shape}")
@@ -224,7 +199,7 @@ def _check_widths(widths) -> list[int]:
     if len(widths) < 3:
         raise InputError(f"widths must list the input, at least one hidden layer and the output (length >= 3), "
                          f"got {list(widths)!r}")
-    return [_check_int(w, f"widths[{i}]", 1) for i, w in enumerate(widths)]
+    return [integer_in_range(f"widths[{i}]", w, 1) for i, w in enumerate(widths)]
 
 
 def _default_C_W(act: Activation) -> float:
@@ -295,9 +270,9 @@ def init_network(widths: Sequence[int], *, activation: str | Activation = "relu"
     """
     widths = _check_widths(widths)
     act = as_activation(activation, argname="activation")
-    C_W = _default_C_W(act) if C_W is None else _check_real(C_W, "C_W", 0.0, strict=True)
-    C_b = _check_real(C_b, "C_b", 0.0, strict=False)
-    readout_gain = _check_real(readout_gain, "readout_gain", 0.0, strict=True)
+    C_W = _default_C_W(act) if C_W is None else positive_real("C_W", C_W)
+    C_b = nonnegative_real("C_b", C_b)
+    readout_gain = positive_real("readout_gain", readout_gain)
     if not isinstance(bias, (bool, np.bool_)):
         raise InputTypeError(f"bias must be a bool, got {type(bias).__name__}")
     seed, dt = seed_value(seed), _check_dtype(dtype)
@@ -344,15 +319,15 @@ def init_mlp(inputs: int, outputs: int, depth: int, width: int = 256, bias: bool
     >>> init_mlp(64, 10, depth=3, width=32).widths
     (64, 32, 32, 32, 10)
     """
-    inputs, outputs = _check_int(inputs, "inputs", 1), _check_int(outputs, "outputs", 1)
-    depth, width = _check_int(depth, "depth", 1), _check_int(width, "width", 1)
+    inputs, outputs = integer_in_range("inputs", inputs, 1), integer_in_range("outputs", outputs, 1)
+    depth, width = integer_in_range("depth", depth, 1), integer_in_range("width", width, 1)
     return init_network([inputs] + [width] * depth + [outputs], bias=bias, seed=seed, readout_gain=readout_gain,
                         **kwargs)
 
 
 def _check_layer_array(a, name: str, ndim: int) -> np.ndarray:
     """A finite float32 or float64 array of ``ndim`` dimensions, as a C-contiguous copy."""
-    a = _real_array(a, name)
+    a = numeric_array(a, name)
     if a.dtype.name not in DTYPES:
         raise InputError(f"{name} must have a dtype of {DTYPES}, got {a.dtype}")
     if a.ndim != ndim or 0 in a.shape:
@@ -584,11 +559,11 @@ def loss_and_gradients(net: MLP, X: np.ndarray, y: np.ndarray, loss: str = "mse"
     >>> [g.shape for g in gW], gb is None
     ([(4, 3), (4, 4), (2, 4)], True)
     """
-    _check_loss(loss)
+    one_of("loss", loss, LOSSES)
     X = _check_data(X, "X", net.inputs).astype(net.dtype, copy=False)
     T, _ = _targets(net, y, loss, X.shape[0])
     T = T.astype(net.dtype, copy=False)
-    weight_decay = _check_real(weight_decay, "weight_decay", 0.0, strict=False)
+    weight_decay = nonnegative_real("weight_decay", weight_decay)
     H, Z = _forward_pass(net, X)
     val, dF = _loss_and_dF(Z[-1], T, loss)
     gW, gb = _gradients(net, H, Z, dF)
@@ -615,14 +590,9 @@ def one_hot(y: np.ndarray, classes: int) -> np.ndarray:
     return out
 
 
-def _check_loss(loss) -> None:
-    if loss not in LOSSES:
-        raise InputError(f"loss must be one of {LOSSES}, got {loss!r}")
-
-
 def _targets(net: MLP, y, loss: str, N: int) -> tuple[np.ndarray, np.ndarray | None]:
     """(T, labels): T (N x o) one-hot labels or float targets; labels the class indices (None for regression)."""
-    y = _real_array(y, "y")
+    y = numeric_array(y, "y")
     o = net.outputs
     if np.issubdtype(y.dtype, np.integer):
         if y.shape != (N,):
@@ -653,17 +623,17 @@ def evaluate(net: MLP, X: np.ndarray, T: np.ndarray, loss: str, chunk: int = 204
     >>> loss > 0 and 0 <= acc <= 1
     True
     """
-    _check_loss(loss)
+    one_of("loss", loss, LOSSES)
     X = _check_data(X, "X", net.inputs).astype(net.dtype, copy=False)
     T = _check_data(T, "T", net.outputs)
     if T.shape[0] != X.shape[0]:
         raise InputError(f"T must have one row per sample of X ({X.shape[0]}), got {T.shape[0]}")
     if labels is not None:
-        labels = _real_array(labels, "labels")
+        labels = numeric_array(labels, "labels")
         if labels.shape != (X.shape[0],) or labels.dtype.kind not in "iu" or (labels.size and labels.min() < 0):
             raise InputError(f"labels must be None or non-negative integer class indices of shape ({X.shape[0]},), "
                              f"got {labels.dtype} {labels.shape}")
-    return _evaluate(net, X, T.astype(net.dtype, copy=False), loss, _check_int(chunk, "chunk", 1), labels)
+    return _evaluate(net, X, T.astype(net.dtype, copy=False), loss, integer_in_range("chunk", chunk, 1), labels)
 
 
 def _evaluate(net: MLP, X: np.ndarray, T: np.ndarray, loss: str, chunk: int = 2048,
@@ -809,12 +779,6 @@ def layer_kernels(net: MLP, X: np.ndarray, outputs: list[int] | None = None):
 ALIGNMENT_DEFINITIONS = ("sigprop", "reference")
 
 
-def _check_definition(definition) -> str:
-    if not isinstance(definition, str) or definition not in ALIGNMENT_DEFINITIONS:
-        raise InputError(f"definition must be one of {ALIGNMENT_DEFINITIONS}, got {definition!r}")
-    return definition
-
-
 def _block_centred_alignment(F: np.ndarray, D: np.ndarray, Yc: np.ndarray, layer: int) -> float:
     """``yc^T K yc / (|K|_F |yc|^2)``, K = (I_o x C_N) T (I_o x C_N), T = tile(F) o D D^T; one N x N block at a time.
 
@@ -899,7 +863,7 @@ def layer_alignments(net: MLP, X: np.ndarray, Y1h: np.ndarray, *, definition: st
     >>> layer_alignments(net, X, Y).shape, layer_alignments(net, X, Y, definition="reference").shape
     ((2,), (3,))
     """
-    definition = _check_definition(definition)
+    definition = one_of("definition", definition, ALIGNMENT_DEFINITIONS)
     X = _check_data(X, "X", net.inputs)
     Y1h = np.asarray(Y1h, dtype=float)
     if Y1h.shape != (X.shape[0], net.outputs):
@@ -1022,7 +986,7 @@ class TangentAlignment:
     definition: str = "sigprop"
 
     def __post_init__(self):
-        _check_definition(self.definition)
+        one_of("definition", self.definition, ALIGNMENT_DEFINITIONS)
         X = _check_data(self.X, "X")
         labels = np.asarray(self.labels)
         if labels.shape != (X.shape[0],) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
@@ -1141,25 +1105,24 @@ class _Plan:
 def _check_plan(loss, lr, momentum, batch_size, epochs, weight_decay, clip_norm, thresholds, measure_epochs,
                 measure_init, measure_final, stop_at_last_threshold, seed, max_steps=None, threshold_rule="full_loss",
                 dtype=None) -> _Plan:
-    _check_loss(loss)
+    one_of("loss", loss, LOSSES)
     seed = seed_value(seed)
     if max_steps is not None:
-        max_steps = _check_int(max_steps, "max_steps", 1)
-    if threshold_rule not in THRESHOLD_RULES:
-        raise InputError(f"threshold_rule must be one of {THRESHOLD_RULES}, got {threshold_rule!r}")
+        max_steps = integer_in_range("max_steps", max_steps, 1)
+    one_of("threshold_rule", threshold_rule, THRESHOLD_RULES)
     dtype = None if dtype is None else _check_dtype(dtype)
-    lr = _check_real(lr, "lr", 0.0, strict=True)
-    momentum = _check_real(momentum, "momentum", 0.0, strict=False, hi=1.0)
-    weight_decay = _check_real(weight_decay, "weight_decay", 0.0, strict=False)
+    lr = positive_real("lr", lr)
+    momentum = real_in_range("momentum", momentum, 0.0, 1.0, hi_open=True)
+    weight_decay = nonnegative_real("weight_decay", weight_decay)
     if clip_norm is not None:
         if isinstance(clip_norm, bool) or not isinstance(clip_norm, numbers.Real):
             raise InputTypeError(f"clip_norm must be None or a real number > 0, got {type(clip_norm).__name__}")
         if not (math.isfinite(clip_norm) and clip_norm > 0):
             raise InputError(f"clip_norm must be None or finite and > 0, got {clip_norm!r}")
         clip_norm = float(clip_norm)
-    batch_size, epochs = _check_int(batch_size, "batch_size", 1), _check_int(epochs, "epochs", 0)
-    ts = tuple(sorted((_check_real(t, "thresholds", 0.0, strict=True) for t in thresholds), reverse=True))
-    eps = frozenset(_check_int(e, "measure_epochs", 1) for e in measure_epochs)
+    batch_size, epochs = integer_in_range("batch_size", batch_size, 1), integer_in_range("epochs", epochs, 0)
+    ts = tuple(sorted((positive_real("thresholds", t) for t in thresholds), reverse=True))
+    eps = frozenset(integer_in_range("measure_epochs", e, 1) for e in measure_epochs)
     return _Plan(loss, lr, momentum, batch_size, epochs, weight_decay, clip_norm, ts, eps, bool(measure_init),
                  bool(measure_final), bool(stop_at_last_threshold), seed, max_steps, threshold_rule, dtype)
 
@@ -1282,7 +1245,7 @@ def train(net: MLP, X: np.ndarray, y: np.ndarray, *, loss: str = "cross_entropy"
     _check_net(net)
     X = _check_data(X, "X", net.inputs)
     T, labels = _targets(net, y, plan.loss, X.shape[0])
-    threads = None if blas_threads is None else _check_int(blas_threads, "blas_threads", 1)
+    threads = None if blas_threads is None else integer_in_range("blas_threads", blas_threads, 1)
     dt = net.dtype if plan.dtype is None else plan.dtype
     _convert_in_place(net, dt)
     X, T = X.astype(dt, copy=False), T.astype(dt, copy=False)

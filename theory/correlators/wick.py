@@ -23,6 +23,7 @@ from typing import Hashable, Iterator, Sequence
 
 import sympy as sp
 
+from sigprop.theory.arguments import integer_in_range
 from sigprop.theory.errors import InputError
 
 __all__ = [
@@ -171,8 +172,7 @@ MAX_M_ALL_STRUCTURES = 5
 
 def _check_m(m, name: str, lo: int = 1, hi: int = MAX_M) -> int:
     """``m`` itself if it is an integer in ``[lo, hi]``; else ValueError naming ``name``, the range and the cost."""
-    if isinstance(m, bool) or not isinstance(m, int) or m < lo:
-        raise InputError(f"{name}: m must be an integer >= {lo}, got {m!r}")
+    m = integer_in_range("m", m, lo, who=name)
     if m > hi:
         raise InputError(f"{name}: m must be <= {hi}, got {m}: the derivation contracts (2m-1)!! = "
                          f"{double_factorial_count(m)} Wick pairings (m = {hi}: {double_factorial_count(hi)}), "

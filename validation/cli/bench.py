@@ -27,8 +27,8 @@ BENCH_MODULES: dict[str, str] = {
     "theory": "sigprop.theory.bench",
     "kernels": "sigprop.kernels.bench",
     "equilibrium": "sigprop.theory.bench_equilibrium",
-    "training": "sigprop.kernels.bench_training",
-    "rfm": "sigprop.kernels.bench_rfm",
+    "training": "sigprop.kernels.learning.bench_training",
+    "rfm": "sigprop.kernels.learning.bench_rfm",
     "rainbow": "sigprop.kernels.bench_rainbow",
     "measures": "sigprop.validation.bench_measures",
 }

@@ -12,7 +12,7 @@ smoke/quick: sklearn digits, one learning rate with gradient-norm clipping, full
 reference code's protocol (bugbuglou/NTK_alignment) on the offline MNIST-5k: trainable zero-initialised biases, batch
 128, its learning rate per depth, no clipping, no weight decay, thresholds 0.1 and 0.02 on a running average of batch
 losses at two consecutive epoch ends, float32, a budget of SGD steps.  The alignment is measured by two definitions
-(kernels.training.layer_alignments): the reference code's (the headline) and sigprop's (beside it).
+(kernels.learning.training.layer_alignments): the reference code's (the headline) and sigprop's (beside it).
 Each trained network (depth, seed) is one unit of work (``Experiment.units``), spread over Dask workers by
 ``sigprop validate --jobs N`` / ``--scheduler`` and cached one by one; seed 0 of every depth comes first, so an
 interrupted full run has a whole sweep early.
@@ -39,7 +39,8 @@ NAME = "equilibrium"
 # The reference code's learning rate per depth (bugbuglou/NTK_alignment, fmnist_FNNs_MC5.py), L = Linear layers
 REFERENCE_LEARNING_RATES = {"10": 0.005, "20": 0.004, "30": 0.004, "40": 0.002, "50": 0.001, "60": 0.0007,
                             "70": 0.0005, "80": 0.0002, "90": 0.0001, "100": 0.0001}
-DEFINITIONS = ("reference", "sigprop")  # alignment definitions (kernels.training.layer_alignments); first: headline
+# alignment definitions (kernels.learning.training.layer_alignments); the first gives the headline
+DEFINITIONS = ("reference", "sigprop")
 
 
 def settings(profile: str) -> dict[str, Any]:
@@ -84,7 +85,7 @@ def learning_rate(s: dict[str, Any], depth: int) -> float:
 def training_data(s: dict[str, Any], ctx: Context) -> tuple[np.ndarray, np.ndarray]:
     """The training set of the settings: ``n_train`` digits (centred, |x|^2/d = 1) or MNIST-5k's training split
     (reference scaling)."""
-    from sigprop.kernels.datasets import load_digits_data, load_mnist5k
+    from sigprop.kernels.learning.datasets import load_digits_data, load_mnist5k
 
     if s.get("data", "digits") == "mnist5k":
         X, y = load_mnist5k("train", seed=0)
@@ -133,7 +134,7 @@ def _simulation_checks(ctx: Context, s: dict[str, Any], X: np.ndarray) -> tuple[
 # --------------------------------------------------------------------------------------------
 def _infinite_width_alignment(Xa: np.ndarray, ya: np.ndarray, depth: int, o: int) -> np.ndarray:
     """CKA of Theta_l (x) I_o (infinite width, o independent readouts, output-major) with vec(Y) vec(Y)^T."""
-    from sigprop.kernels.training import one_hot
+    from sigprop.kernels.learning.training import one_hot
     from sigprop.theory.tangent import centered_kernel_alignment_rank_one, tangent_kernels
 
     th = tangent_kernels("relu", Xa @ Xa.T / Xa.shape[1], depth, 2.0, 0.0)
@@ -152,7 +153,7 @@ def train_network(ctx: Context, s: dict[str, Any], key) -> dict[str, Any]:
     each definition of :data:`DEFINITIONS`, at init, at each threshold and at the end: a plain function of the
     settings, the key and ``ctx.seed`` (data, init and SGD seeds are derived from them), so it gives the same
     numbers in any process."""
-    from sigprop.kernels.training import TangentAlignment, init_mlp, train
+    from sigprop.kernels.learning.training import TangentAlignment, init_mlp, train
 
     L, k = (int(v) for v in key)
     X, y = training_data(s, ctx)
@@ -392,7 +393,7 @@ def _notes(s, runs, head) -> str:
             f"The trained hierarchy is read when the loss first reached {head['t_stage']:g} "
             f"({int(np.isfinite(l_trained).sum())} of {l_trained.size} networks got there; the others are left out "
             "of the trained fit and listed in the table). Alignment (oN x oN layer tangent kernels, o = 10, "
-            "kernels.training.layer_alignments): 'reference' = the reference code's definition (each output's "
+            "kernels.learning.training.layer_alignments): 'reference' = the reference code's definition (each output's "
             "block centred over the samples, readout layer included; the headline), 'sigprop' = centred kernel "
             "alignment with one global centring, hidden layers only (beside it). Layer numbers are 1-based Linear "
             "layers. Exponent CIs are Student-t intervals of the log-log least-squares slope (for the theory curve "

@@ -35,6 +35,15 @@ import numpy as np
 from sigprop.theory.errors import InputError
 
 from ..experiment import Check, Context, Experiment, ExperimentResult, Finding
+from ..measures import (
+    agop,
+    chain_rule_agop,
+    frame_isotropy,
+    matrix_correlation,
+    nfa_correlation,
+    nfa_isotropy_relation,
+    subspace_fraction,
+)
 from ..stats import lower_confidence_bound, mean_interval
 
 NAME = "feature_learning"
@@ -121,22 +130,6 @@ def settings(profile: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------------------
 # pure helpers (tested in tests/test_feature_learning.py)
 # --------------------------------------------------------------------------------------------------------------
-def subspace_fraction(A: np.ndarray, U: np.ndarray) -> float:
-    """Fraction of the trace of a PSD matrix ``A`` (d x d) inside span(U): ``tr(U^T A U) / tr(A)``.
-
-    ``U`` (d x k) has orthonormal columns.  For ``A`` proportional to the identity (or a Haar-random rotation of any
-    A, on average) the fraction is ``k / d``: the chance value.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> subspace_fraction(np.eye(4), np.eye(4)[:, :1])
-    0.25
-    """
-    A = np.asarray(A, dtype=float)
-    return float(np.trace(U.T @ A @ U) / np.trace(A))
-
-
 def bound_violation(cosine: float, lower: float, upper: float) -> float:
     """How far ``cosine`` lies outside ``[lower, upper]`` (0 inside).
 
@@ -159,20 +152,6 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     nb = float(np.linalg.norm(b))
     d = float(np.linalg.norm(np.asarray(a) - np.asarray(b)))
     return 0.0 if d == 0.0 else d / nb if nb > 0 else math.inf
-
-
-def matrix_correlation(A: np.ndarray, B: np.ndarray, pearson: bool = False) -> float:
-    """Cosine similarity (or, with ``pearson``, the Pearson correlation) of the flattened matrices ``A`` and ``B``.
-
-    Examples
-    --------
-    >>> matrix_correlation(np.eye(2), 3.0 * np.eye(2))
-    1.0
-    """
-    a, b = np.ravel(A).astype(float), np.ravel(B).astype(float)
-    if pearson:
-        a, b = a - a.mean(), b - b.mean()
-    return float(np.clip(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)), -1.0, 1.0))
 
 
 def forward_jvp(net, feats, layer: int, V: np.ndarray) -> np.ndarray:
@@ -224,8 +203,6 @@ def layer_measures(W: np.ndarray, W0: np.ndarray | None, Jz: np.ndarray, Jh: np.
         measured cosine outside the proposition's interval), the variants of :data:`VARIANTS`, ``iso_full``,
         ``iso_comp`` (on range(W)) and their centred twins ``iso_full_c``, ``iso_comp_c``, ``rank``, ``cond``.
     """
-    from ..measures import agop, chain_rule_agop, frame_isotropy, nfa_correlation, nfa_isotropy_relation
-
     nan = math.nan
     G, M = agop(Jz), agop(Jh)
     rel = nfa_isotropy_relation(W, G)
@@ -267,9 +244,7 @@ class FeatureMeasure:
     name: str = "features"
 
     def __call__(self, net) -> dict[str, Any]:
-        from sigprop.kernels.training import network_features
-
-        from ..measures import agop
+        from sigprop.kernels.learning.training import network_features
 
         feats = network_features(net, self.X)
         layers, jvp = [], 0.0
@@ -286,7 +261,7 @@ class FeatureMeasure:
 # --------------------------------------------------------------------------------------------------------------
 def _data(ctx: Context, s: dict[str, Any], kind: str, seed: int):
     """``(X, y, U)``: digits (U None) or a teacher task, reproducible from the run's seed."""
-    from sigprop.kernels.datasets import load_digits_data, product_task, relu_sum_task
+    from sigprop.kernels.learning.datasets import load_digits_data, product_task, relu_sum_task
 
     key = ctx.sub_seed(NAME, "data", kind, seed)
     if kind == "digits":
@@ -302,7 +277,7 @@ def _data(ctx: Context, s: dict[str, Any], kind: str, seed: int):
 
 def _train_one(ctx: Context, s: dict[str, Any], spec: dict[str, Any], seed: int) -> dict[str, Any]:
     """Initialise, measure and train one network; returns its records and what the teacher analysis needs."""
-    from sigprop.kernels.training import init_network, train
+    from sigprop.kernels.learning.training import init_network, train
 
     X, y, U = _data(ctx, s, spec["data"], seed)
     outputs = 10 if spec["data"] == "digits" else 1
@@ -332,7 +307,7 @@ def run_unit(ctx: Context, s: dict[str, Any], key) -> dict[str, Any]:
 
 
 def _fit_rfm(s: dict[str, Any], run: dict[str, Any]):
-    from sigprop.kernels.rfm import rfm
+    from sigprop.kernels.learning.rfm import rfm
 
     R = s["rfm"]
     return rfm(run["X"], run["y"], bandwidth=R["bandwidth"], reg=R["reg"], iters=R["iters"], power=R["power"])
@@ -346,7 +321,7 @@ def _teacher_numbers(run: dict[str, Any], rf) -> dict[str, float]:
     return {"w1_init": subspace_fraction(init["wtw1"], U), "w1": subspace_fraction(final["wtw1"], U),
             "agop": subspace_fraction(final["agop1"], U), "rfm": subspace_fraction(rf.M, U),
             "rfm_w1_cos": matrix_correlation(final["wtw1"], rf.M),
-            "rfm_w1_pearson": matrix_correlation(final["wtw1"], rf.M, pearson=True),
+            "rfm_w1_pearson": matrix_correlation(final["wtw1"], rf.M, measure="pearson"),
             "rfm_agop_cos": matrix_correlation(final["agop1"], rf.M)}
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from sigprop.kernels.datasets import inputs_with_gram
+from sigprop.kernels.learning.datasets import inputs_with_gram
 from sigprop.theory.errors import InputError
 
 from .. import stats

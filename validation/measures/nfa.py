@@ -1,7 +1,7 @@
-"""Feature-learning measures of the Deep Neural Feature Ansatz (NFA): pure functions of NumPy arrays.
+"""The Deep Neural Feature Ansatz (NFA): AGOP, its chain rule, matrix powers and the NFA correlation.
 
-They apply to the weights and Jacobians of any network (trained here or elsewhere); nothing is trained or
-simulated.  Conventions (docs/feature_learning.md):
+Pure functions of NumPy arrays: they apply to the weights and Jacobians of any network (trained here or elsewhere);
+nothing is trained or simulated.  Conventions (docs/feature_learning.md):
 
 * A layer computes ``z = h W^T + b`` with ``W`` of shape ``(n_out, n_in)``; ``h`` (``n_in``) is the layer input and
   ``z`` (``n_out``) its pre-activations.
@@ -12,7 +12,8 @@ simulated.  Conventions (docs/feature_learning.md):
   with respect to the next pre-activations (:func:`chain_rule_agop`).
 * NFA correlation: cosine similarity (default) or Pearson correlation of the flattened ``W^T W`` (or
   ``(W - W0)^T (W - W0)``) and ``M^alpha``.
-* Frame isotropy ``tr(G) / (sqrt(n) ||G||_F)`` in ``(0, 1]``, 1 exactly when ``G`` is proportional to the identity.
+* Frame isotropy ``tr(G) / (sqrt(n) ||G||_F)`` in ``(0, 1]``, 1 exactly when ``G`` is proportional to the identity
+  (``frame_isotropy`` in :mod:`sigprop.validation.measures.spectra`).
 
 Proposition (proved in docs/feature_learning.md; tested in tests/test_measures.py): with ``alpha = 1``, uncentred
 gradients, cosine and ``W`` itself, ``cos(W^T W, W^T G W) = 1`` iff ``Q^T G Q`` is proportional to the identity
@@ -23,12 +24,12 @@ Every public function checks its arguments first and raises :class:`~sigprop.the
 ``ValueError``) or :class:`~sigprop.theory.errors.InputTypeError` naming the argument and its allowed range.  No
 input is symmetrised or clipped silently.
 
-Extreme magnitudes: the scale-invariant measures (the correlations, the isotropy, :func:`nfa_isotropy_relation`)
-divide each matrix by the power of two just above its largest entry before any product, which is exact (no
-rounding): their values at ordinary magnitudes are unchanged bit for bit, and any finite magnitude gives the value
-of ordinary ones instead of an overflow.  The others (:func:`agop`, :func:`chain_rule_agop`, :func:`psd_power`)
-scale the same way internally and raise an :class:`~sigprop.theory.errors.InputError` naming the argument when the
-result itself is beyond float64 (about ``1.8e308``), instead of returning inf.
+Extreme magnitudes: the scale-invariant measures (the correlations, :func:`nfa_isotropy_relation`) divide each
+matrix by the power of two just above its largest entry before any product, which is exact (no rounding): their
+values at ordinary magnitudes are unchanged bit for bit, and any finite magnitude gives the value of ordinary ones
+instead of an overflow.  The others (:func:`agop`, :func:`chain_rule_agop`, :func:`psd_power`) scale the same way
+internally and raise an :class:`~sigprop.theory.errors.InputError` naming the argument when the result itself is
+beyond float64 (about ``1.8e308``), instead of returning inf.
 
 Examples
 --------
@@ -45,85 +46,35 @@ True
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
-from sigprop.theory.arguments import real_array
-from sigprop.theory.errors import InputError, InputTypeError
+from sigprop.theory.errors import InputError
+from sigprop.validation.exact_scaling import binary_exponent, power_denominator, rescaled, unit_scale
 
-from .exact_scaling import binary_exponent, power_denominator, rescaled, unit_scale
+from ._common import (
+    DEFAULT_TOL,
+    check_alpha,
+    check_flag,
+    check_measure,
+    check_psd_eigs,
+    check_square,
+    check_symmetric,
+    check_tol,
+    finite_array,
+    flat_correlation,
+    isotropy_of,
+)
 
 __all__ = [
     "agop",
     "chain_rule_agop",
     "psd_power",
     "nfa_correlation",
-    "frame_isotropy",
-    "range_basis",
     "NFAIsotropy",
     "nfa_isotropy_relation",
 ]
-
-MEASURES = ("cosine", "pearson")
-DEFAULT_TOL = 1e-10
-
-
-# --- argument checks (each runs before any work) ------------------------------------------------------------
-
-
-def _finite_array(x, name: str, who: str, ndim: int | tuple[int, ...]) -> np.ndarray:
-    """``x`` as a non-empty finite float64 array with ``ndim`` dimensions, or an InputError/InputTypeError."""
-    return real_array(x, name, who, ndim, allow_empty=False)
-
-
-def _tol(tol, who: str) -> float:
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
-        raise InputTypeError(f"{who}: tol must be a real number, got {type(tol).__name__}")
-    if not (math.isfinite(tol) and 0.0 <= tol < 1.0):
-        raise InputError(f"{who}: tol must be in [0, 1), got {tol!r}")
-    return float(tol)
-
-
-def _flag(value, name: str, who: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise InputTypeError(f"{who}: {name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def _alpha(alpha, who: str) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise InputTypeError(f"{who}: alpha must be a real number > 0, got {type(alpha).__name__}")
-    if not (math.isfinite(alpha) and alpha > 0):
-        raise InputError(f"{who}: alpha must be a finite number > 0, got {alpha!r}")
-    return float(alpha)
-
-
-def _check_symmetric(M: np.ndarray, name: str, who: str, tol: float) -> None:
-    M = unit_scale(M)[0]  # relative test: the norms must not overflow
-    scale = np.linalg.norm(M)
-    if np.linalg.norm(M - M.T) > tol * scale:
-        raise InputError(f"{who}: {name} must be symmetric to within ||{name} - {name}^T||_F <= {tol:g} "
-                         f"||{name}||_F, got relative asymmetry {np.linalg.norm(M - M.T) / scale:.3g} "
-                         "(it is not symmetrised silently)")
-
-
-def _check_psd_eigs(lam: np.ndarray, name: str, who: str, tol: float, why: str, e: int = 0) -> None:
-    """``lam``: eigenvalues of ``name 2^-e`` (reported in ``name``'s own units)."""
-    top = float(np.max(np.abs(lam)))
-    if lam.min() < -tol * top:
-        low, top = (float(np.ldexp(v, e)) for v in (lam.min(), top))
-        raise InputError(f"{who}: {name} must be positive semi-definite {why}: eigenvalues >= -{tol:g} "
-                         f"max|eigenvalue|, got smallest {low:.6g} (largest |.| {top:.6g})")
-
-
-def _square(M: np.ndarray, name: str, who: str, n: int | None = None, what: str = "") -> None:
-    if M.shape[0] != M.shape[1]:
-        raise InputError(f"{who}: {name} must be square, got shape {M.shape}")
-    if n is not None and M.shape[0] != n:
-        raise InputError(f"{who}: {name} must be {n} x {n} {what}, got shape {M.shape}")
-
 
 # --- AGOP ---------------------------------------------------------------------------------------------------
 
@@ -180,9 +131,9 @@ def agop(J, *, per_output: bool = False, centered: bool = False) -> np.ndarray:
            [-0.5 ,  1.  ]])
     """
     who = "agop"
-    per_output = _flag(per_output, "per_output", who)
-    centered = _flag(centered, "centered", who)
-    J = _finite_array(J, "J", who, 3)
+    per_output = check_flag(per_output, "per_output", who)
+    centered = check_flag(centered, "centered", who)
+    J = finite_array(J, "J", who, 3)
     N, o, n = J.shape
     if centered and N < 2:
         raise InputError(f"{who}: centered=True needs at least 2 samples (J.shape[0] >= 2), got {N}")
@@ -234,9 +185,9 @@ def chain_rule_agop(W, G) -> np.ndarray:
            [2., 5.]])
     """
     who = "chain_rule_agop"
-    W = _finite_array(W, "W", who, 2)
-    G = _finite_array(G, "G", who, 2)
-    _square(G, "G", who, W.shape[0], "(n_out x n_out for W of shape (n_out, n_in))")
+    W = finite_array(W, "W", who, 2)
+    G = finite_array(G, "G", who, 2)
+    check_square(G, "G", who, W.shape[0], "(n_out x n_out for W of shape (n_out, n_in))")
     (Ws, a), (Gs, b) = unit_scale(W), unit_scale(G)
     return rescaled(Ws.T @ Gs @ Ws, 2 * a + b, who, "W^T G W",
                      f"max|W| = {float(np.max(np.abs(W))):.3g} and max|G| = {float(np.max(np.abs(G))):.3g}", "W or G")
@@ -285,10 +236,10 @@ def psd_power(M, alpha: float, *, tol: float = DEFAULT_TOL) -> np.ndarray:
            [0., 3.]])
     """
     who = "psd_power"
-    alpha = _alpha(alpha, who)
-    tol = _tol(tol, who)
-    M = _finite_array(M, "M", who, 2)
-    _square(M, "M", who)
+    alpha = check_alpha(alpha, who)
+    tol = check_tol(tol, who)
+    M = finite_array(M, "M", who, 2)
+    check_square(M, "M", who)
     return _power(M, alpha, tol, who, "M")
 
 
@@ -298,10 +249,10 @@ def _power(M: np.ndarray, alpha: float, tol: float, who: str, name: str, *, e: i
     (for the scale-invariant correlations)."""
     if alpha == 1.0:
         return M
-    _check_symmetric(M, name, who, tol)
+    check_symmetric(M, name, who, tol)
     lam, V = np.linalg.eigh(M)
     if alpha != round(alpha):
-        _check_psd_eigs(lam, name, who, tol, f"for the fractional power alpha={alpha:g}", e or 0)
+        check_psd_eigs(lam, name, who, tol, f"for the fractional power alpha={alpha:g}", e or 0)
         lam = np.where(lam < 0.0, 0.0, lam)  # only rounding-level negatives reach here (documented)
     if e is not None:
         return (V * unit_scale(lam, power_denominator(alpha))[0] ** alpha) @ V.T
@@ -312,20 +263,6 @@ def _power(M: np.ndarray, alpha: float, tol: float, who: str, name: str, *, e: i
                          f"{float(np.max(np.abs(lam))):.3g} and alpha = {alpha:g}; rescale {name} (or lower alpha)")
     return P
 
-
-def _corr(A: np.ndarray, B: np.ndarray, measure: str, names: tuple[str, str], who: str) -> float:
-    """Cosine or Pearson of the flattened A and B, each divided by a power of two near its largest entry first
-    (exact, and the value is scale invariant), so that neither the norms nor the inner product overflow."""
-    a, b = unit_scale(A.ravel())[0], unit_scale(B.ravel())[0]
-    if measure == "pearson":
-        a, b = unit_scale(a - a.mean())[0], unit_scale(b - b.mean())[0]
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    what = "zero" if measure == "cosine" else "constant (all entries equal)"
-    for norm, name in ((na, names[0]), (nb, names[1])):
-        if norm == 0.0:
-            raise InputError(f"{who}: the {measure} correlation is undefined because {name} is {what}; "
-                             f"{name} must have a nonzero {'norm' if measure == 'cosine' else 'spread'}")
-    return float(np.clip(a @ b / (na * nb), -1.0, 1.0))  # rounding only: |a.b| <= |a||b|
 
 
 def nfa_correlation(W, M, *, alpha: float = 1.0, W0=None, measure: str = "cosine",
@@ -411,17 +348,14 @@ def nfa_correlation(W, M, *, alpha: float = 1.0, W0=None, measure: str = "cosine
     0.99711
     """
     who = "nfa_correlation"
-    if not isinstance(measure, str):
-        raise InputTypeError(f"{who}: measure must be a str, one of {MEASURES}, got {type(measure).__name__}")
-    if measure not in MEASURES:
-        raise InputError(f"{who}: measure must be one of {MEASURES}, got {measure!r}")
-    alpha = _alpha(alpha, who)
-    tol = _tol(tol, who)
-    W = _finite_array(W, "W", who, 2)
-    M = _finite_array(M, "M", who, 2)
-    _square(M, "M", who, W.shape[1], "(n_in x n_in for W of shape (n_out, n_in))")
+    measure = check_measure(measure, who)
+    alpha = check_alpha(alpha, who)
+    tol = check_tol(tol, who)
+    W = finite_array(W, "W", who, 2)
+    M = finite_array(M, "M", who, 2)
+    check_square(M, "M", who, W.shape[1], "(n_in x n_in for W of shape (n_out, n_in))")
     if W0 is not None:
-        W0 = _finite_array(W0, "W0", who, 2)
+        W0 = finite_array(W0, "W0", who, 2)
         if W0.shape != W.shape:
             raise InputError(f"{who}: W0 must have the shape of W {W.shape}, got {W0.shape}")
         e = max(binary_exponent(W), binary_exponent(W0))  # one scale for both, so W - W0 is the exact scaling
@@ -431,121 +365,11 @@ def nfa_correlation(W, M, *, alpha: float = 1.0, W0=None, measure: str = "cosine
     D = unit_scale(D)[0]
     M, e = unit_scale(M, power_denominator(alpha))
     Ma = _power(M, alpha, tol, who, "M", e=e)
-    return _corr(D.T @ D, Ma, measure, (dname, "M^alpha" if alpha != 1.0 else "M"), who)
+    return flat_correlation(D.T @ D, Ma, measure, (dname, "M^alpha" if alpha != 1.0 else "M"), who)
 
 
-# --- isotropy and the proposition ---------------------------------------------------------------------------
 
-
-def frame_isotropy(G, subspace=None, *, tol: float = DEFAULT_TOL) -> float:
-    """Isotropy of a PSD frame operator: ``tr(G) / (sqrt(n) ||G||_F)``, in ``(0, 1]``.
-
-    It is the cosine similarity of ``G`` with the identity.  With eigenvalues ``lam >= 0`` it equals
-    ``mean(lam) / rms(lam)``: 1 exactly when ``G`` is proportional to ``I`` (a tight frame), ``1/sqrt(n)`` for rank
-    one.  With ``subspace=Q`` (orthonormal columns, ``n x k``) it is the same for the compression ``Q^T G Q`` with
-    ``k`` in place of ``n``: the isotropy of ``G`` on span(Q) (:func:`range_basis` gives the span of a layer's
-    weights, the only part of ``G`` the NFA sees).  Scale invariant, and computed on ``G`` divided by the power of
-    two just above ``max|G|`` (exact), so it is the same at any finite magnitude.
-
-    Parameters
-    ----------
-    G : array_like, shape (n, n)
-        Symmetric (to ``tol``, relative, Frobenius) and positive semi-definite (eigenvalues ``>= -tol max|lam|``).
-    subspace : array_like, shape (n, k), optional
-        ``Q`` with ``||Q^T Q - I_k||_max <= sqrt(tol)``, ``1 <= k <= n``.
-    tol : float, default 1e-10
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    InputError
-        ``G`` not square, non-finite, not symmetric or not PSD beyond ``tol``; ``Q`` of the wrong shape or not
-        orthonormal; ``G`` (or ``Q^T G Q``) zero, where the isotropy is undefined.
-    InputTypeError
-        Non-numeric input.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> frame_isotropy(3.0 * np.eye(4))
-    1.0
-    >>> round(frame_isotropy(np.diag([1.0, 0.0, 0.0, 0.0])), 12)    # rank one: 1/sqrt(4)
-    0.5
-    >>> round(frame_isotropy(np.diag([1.0, 1.0, 5.0]), subspace=np.eye(3)[:, :2]), 12)
-    1.0
-    """
-    who = "frame_isotropy"
-    tol = _tol(tol, who)
-    G = _finite_array(G, "G", who, 2)
-    _square(G, "G", who)
-    G, e = unit_scale(G)
-    _check_symmetric(G, "G", who, tol)
-    if np.any(G):
-        _check_psd_eigs(np.linalg.eigvalsh(G), "G", who, tol, "(a frame operator)", e)
-    if subspace is not None:
-        Q = _finite_array(subspace, "subspace", who, 2)
-        n = G.shape[0]
-        if Q.shape[0] != n or not 1 <= Q.shape[1] <= n:
-            raise InputError(f"{who}: subspace must be n x k with n = {n} (G's size) and 1 <= k <= n, "
-                             f"got shape {Q.shape}")
-        err = float(np.max(np.abs(Q.T @ Q - np.eye(Q.shape[1]))))
-        if err > math.sqrt(tol):
-            raise InputError(f"{who}: subspace must have orthonormal columns (max|Q^T Q - I| <= {math.sqrt(tol):g}), "
-                             f"got {err:.3g}")
-        G = Q.T @ G @ Q
-        name = "Q^T G Q"
-    else:
-        name = "G"
-    if not np.any(G):
-        raise InputError(f"{who}: the isotropy is undefined because {name} is zero; it needs a nonzero PSD matrix")
-    return _isotropy(G)
-
-
-def _isotropy(G: np.ndarray) -> float:
-    return float(min(1.0, np.trace(G) / (math.sqrt(G.shape[0]) * np.linalg.norm(G))))
-
-
-def range_basis(W, *, rtol: float | None = None) -> np.ndarray:
-    """Orthonormal basis ``Q`` (``n_out x r``) of range(W), the column space of ``W`` (``n_out x n_in``).
-
-    ``Q = U[:, :r]`` from the SVD ``W = U S V^T``; the rank ``r`` counts singular values ``> rtol * s_max``
-    (default ``rtol = max(n_out, n_in) * eps``, as numpy.linalg.matrix_rank).  When ``W`` has full row rank
-    (``r = n_out``, possible only for ``n_out <= n_in``) the range is all of ``R^{n_out}``.
-
-    Parameters
-    ----------
-    W : array_like, shape (n_out, n_in)
-    rtol : float, optional
-        Relative rank threshold in ``[0, 1)``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n_out, r)`` with orthonormal columns.
-
-    Raises
-    ------
-    InputError
-        ``W`` not 2-D, non-finite, or zero; ``rtol`` outside ``[0, 1)``.
-    InputTypeError
-        Non-numeric input.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> range_basis(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 0.0]])).shape    # rank 1 in R^3
-    (3, 1)
-    """
-    who = "range_basis"
-    W = _finite_array(W, "W", who, 2)
-    rt = max(W.shape) * np.finfo(float).eps if rtol is None else _tol(rtol, who)
-    U, s, _ = np.linalg.svd(unit_scale(W)[0], full_matrices=False)  # range(W) is scale invariant
-    if s[0] == 0.0:
-        raise InputError(f"{who}: W is zero; its range is {{0}} and has no basis")
-    return U[:, : int(np.sum(s > rt * s[0]))]
+# --- the proposition: the NFA cosine and the isotropy of the frame ---------------------------------------
 
 
 @dataclass(frozen=True)
@@ -634,16 +458,16 @@ def nfa_isotropy_relation(W, G, *, rtol: float | None = None, tol: float = DEFAU
     6.403124
     """
     who = "nfa_isotropy_relation"
-    tol = _tol(tol, who)
-    W = _finite_array(W, "W", who, 2)
-    G = _finite_array(G, "G", who, 2)
-    _square(G, "G", who, W.shape[0], "(n_out x n_out for W of shape (n_out, n_in))")
+    tol = check_tol(tol, who)
+    W = finite_array(W, "W", who, 2)
+    G = finite_array(G, "G", who, 2)
+    check_square(G, "G", who, W.shape[0], "(n_out x n_out for W of shape (n_out, n_in))")
     G, e = unit_scale(G)
     W = unit_scale(W)[0]
-    _check_symmetric(G, "G", who, tol)
+    check_symmetric(G, "G", who, tol)
     if np.any(G):
-        _check_psd_eigs(np.linalg.eigvalsh(G), "G", who, tol, "(a frame operator)", e)
-    rt = max(W.shape) * np.finfo(float).eps if rtol is None else _tol(rtol, who)
+        check_psd_eigs(np.linalg.eigvalsh(G), "G", who, tol, "(a frame operator)", e)
+    rt = max(W.shape) * np.finfo(float).eps if rtol is None else check_tol(rtol, who)
     U, s, _ = np.linalg.svd(W, full_matrices=False)
     if s[0] == 0.0:
         raise InputError(f"{who}: W must be nonzero")
@@ -652,10 +476,10 @@ def nfa_isotropy_relation(W, G, *, rtol: float | None = None, tol: float = DEFAU
     C = U.T @ G @ U
     if not np.any(C) or np.trace(C) <= 0.0:
         raise InputError(f"{who}: G is zero on range(W); the NFA cosine and the isotropy are undefined")
-    iso = _isotropy(C)
+    iso = isotropy_of(C)
     q = math.sqrt(float(np.mean(s ** 4)))
     rho_f, rho_r = float(s[0] ** 2 / q), float(q / s[-1] ** 2)
-    cosine = _corr(W.T @ W, W.T @ G @ W, "cosine", ("W^T W", "W^T G W"), who)
+    cosine = flat_correlation(W.T @ W, W.T @ G @ W, "cosine", ("W^T W", "W^T G W"), who)
     sin2 = max(0.0, 1.0 - iso * iso)
     return NFAIsotropy(cosine=cosine, isotropy=iso, rank=r, condition=float(s[0] / s[-1]), rho_forward=rho_f,
                        rho_reverse=rho_r, cosine_lower=math.sqrt(1.0 - min(1.0, rho_f ** 2 * sin2)),

@@ -1,0 +1,5 @@
+"""Moved: this module is now :mod:`sigprop.kernels.learning.bench_training` (the trainer's benchmarks); the old path
+works for one release and warns (DeprecationWarning)."""
+from sigprop.theory.deprecation import moved_module
+
+moved_module(__name__, "sigprop.kernels.learning.bench_training", globals())
