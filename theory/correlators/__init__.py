@@ -5,10 +5,12 @@
 * :func:`relu_moments`, :func:`relu_kurtosis_ratio`, :func:`relu_moment_factor` -- exact ReLU moments (``relu_exact``);
 * :func:`vertex_recursion` -- leading-order ``K`` and ``kappa_4 = V/n`` for any activation (``vertex``);
 * :func:`multi_input_vertex_recursion` -- ``V_(ab)(cd)`` for two inputs (``multi_input``);
-* :func:`vertex_any_p` -- ``V_(ab)(cd)`` for any number of inputs (``vertex_any_p``).
+* :func:`vertex_any_p` -- ``V_(ab)(cd)`` for any number of inputs (``vertex_any_p``);
+* :func:`finite_width_ntk` -- the NTK at finite width: mean and 1/n shift, ``D``, ``F``, ``A``, ``B`` (``ntk_finite``).
 """
 from .deep_linear import DeepLinearFourPoint, deep_linear_four_point, deep_linear_moments
 from .multi_input import MultiVertexResult, derive_score_weights, multi_input_vertex_recursion
+from .ntk_finite import FiniteWidthNTK, finite_width_ntk
 from .relu_exact import relu_kurtosis_ratio, relu_moment_factor, relu_moments
 from .vertex import (
     VertexResult,
@@ -28,4 +30,5 @@ __all__ = [
     "double_critical_point",
     "multi_input_vertex_recursion", "MultiVertexResult", "derive_score_weights",
     "vertex_any_p",
+    "finite_width_ntk", "FiniteWidthNTK",
 ]

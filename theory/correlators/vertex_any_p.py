@@ -39,7 +39,7 @@ __all__ = ["vertex_any_p", "MAX_INPUTS"]
 MAX_INPUTS = 12  # P(P+1)/2 = 78 pairs: 78 x 78 matrices per layer and 1365 four-point expectations
 
 
-class _LayerExpectations:
+class LayerExpectations:
     """Cached Gaussian expectations at one kernel K, indexed by input tuples."""
 
     def __init__(self, phi: Activation, K: np.ndarray):
@@ -58,7 +58,7 @@ class _LayerExpectations:
         return self._cache[key]
 
 
-def _derivative_matrix(E: _LayerExpectations, pairs: list[tuple[int, int]]) -> np.ndarray:
+def derivative_matrix(E: LayerExpectations, pairs: list[tuple[int, int]]) -> np.ndarray:
     """``D_{(ab),(ef)} = d<phi_a phi_b>_K / dK_ef`` (independent entries e <= f)."""
     K = E.K
     smooth = not E.phi.kinks and E.phi.sympy_builder is not None
@@ -88,7 +88,7 @@ def _derivative_matrix(E: _LayerExpectations, pairs: list[tuple[int, int]]) -> n
 
 def _layer(phi: Activation, K: np.ndarray, pairs: list[tuple[int, int]]):
     """Connected four-point matrix C, derivative matrix D and the next mean <phi_a phi_b> at kernel K."""
-    E = _LayerExpectations(phi, K)
+    E = LayerExpectations(phi, K)
     P = K.shape[0]
     mean = np.empty((P, P))
     for a in range(P):
@@ -100,10 +100,10 @@ def _layer(phi: Activation, K: np.ndarray, pairs: list[tuple[int, int]]):
         for q in range(p, n):
             c, d = pairs[q]
             C[p, q] = C[q, p] = E.prod((a, b, c, d)) - mean[a, b] * mean[c, d]
-    return C, _derivative_matrix(E, pairs), mean
+    return C, derivative_matrix(E, pairs), mean
 
 
-def _check_G0(G0) -> np.ndarray:
+def check_input_gram(G0) -> np.ndarray:
     G = np.array([[1.0]]) if G0 is None else np.asarray(G0, dtype=float)
     if G.ndim != 2 or G.shape[0] != G.shape[1] or not 1 <= G.shape[0] <= MAX_INPUTS:
         raise InputError(f"vertex_any_p: G0 must be a square (P, P) matrix with 1 <= P <= {MAX_INPUTS}, "
@@ -116,7 +116,7 @@ def _check_G0(G0) -> np.ndarray:
     return G
 
 
-def _check_pairs_nondegenerate(K: np.ndarray, layer: int) -> None:
+def check_pairs_nondegenerate(K: np.ndarray, layer: int) -> None:
     P = K.shape[0]
     for a in range(P):
         for b in range(a + 1, P):
@@ -165,7 +165,7 @@ def vertex_any_p(activation, widths: Sequence[int], C_W: float, C_b: float = 0.0
     w = validate_widths(widths)
     C_W = check_positive(C_W, "C_W")
     C_b = check_nonneg(C_b, "C_b")
-    G = _check_G0(G0)
+    G = check_input_gram(G0)
     if phi.jumps:
         raise InputError(f"vertex_any_p: activation {phi.label} is discontinuous; its D matrix is not defined")
     P, L = G.shape[0], w.size
@@ -174,7 +174,7 @@ def vertex_any_p(activation, widths: Sequence[int], C_W: float, C_b: float = 0.0
     kap = np.zeros((L, len(pairs), len(pairs)))
     K[0] = C_b + C_W * G
     for l in range(L - 1):
-        _check_pairs_nondegenerate(K[l], l + 1)
+        check_pairs_nondegenerate(K[l], l + 1)
         C, D, mean = _layer(phi, K[l], pairs)
         K[l + 1] = C_b + C_W * mean
         kap[l + 1] = C_W**2 * C / w[l] + C_W**2 * D @ kap[l] @ D.T
