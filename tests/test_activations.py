@@ -104,7 +104,7 @@ def test_custom_and_polynomial_and_sympy_activations():
         custom_activation(np.tanh, parity="sideways")
 
 
-# --- claimed parity is verified (issue 14: custom_activation(relu, parity='odd') gave kappa(0.5) = 1.051 > 1) --------
+# --- claimed parity is verified (custom_activation(relu, parity='odd') gave kappa(0.5) = 1.051 > 1) --------
 
 
 @pytest.mark.parametrize("fn, parity, where", [

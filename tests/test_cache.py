@@ -1,4 +1,4 @@
-"""Cache integrity: an entry edited by hand (still valid JSON) is not trusted (issue 14, item 5)."""
+"""Cache integrity: an entry edited by hand (still valid JSON) is not trusted."""
 from __future__ import annotations
 
 import json

@@ -1,5 +1,5 @@
 """One-line errors, exit status 2, before any work: comma lists, flag spellings, output and input paths,
-the planner's MemoryError (issue 14, items 2d and 4).
+the planner's MemoryError.
 
 Unwritable places are made with a path under a regular file (``afile/out``) and with ``/proc``: as root,
 permission bits do not stop writes, so a read-only folder would not test anything.
@@ -255,7 +255,7 @@ def _fake_command(monkeypatch, exc: BaseException) -> None:
 
 def test_input_errors_are_one_line_and_bugs_keep_their_traceback(monkeypatch, capsys):
     """Only sigprop's input validation (InputError) becomes 'error: ...' with exit 2; a TypeError or ValueError
-    from anywhere else is a bug and propagates (issue 13: the dispatcher used to turn every TypeError into exit 2)."""
+    from anywhere else is a bug and propagates (the dispatcher used to turn every TypeError into exit 2)."""
     from sigprop.theory.errors import InputError, InputTypeError
     from sigprop.validation.cli import main
 

@@ -1,4 +1,4 @@
-"""A custom activation's compiled kernels never stand in for the built-ins' (issue 14).
+"""A custom activation's compiled kernels never stand in for the built-ins'.
 
 The defect: the gram method's custom kernels were built by rebinding the globals of the built-in kernel's
 ``__code__``; numba names machine code by qualified name and a per-process counter, so in a fresh process that

@@ -1,4 +1,4 @@
-"""One overflow/underflow convention for every method (issue 14): NaN from the first non-finite statistic on with
+"""One overflow/underflow convention for every method: NaN from the first non-finite statistic on with
 a SimulationOverflowWarning; subnormal statistics reported as 0, an underflowed covariance factored as rank 0,
 with a SimulationUnderflowWarning naming the layer.  The convention itself: sigprop.kernels.float_range."""
 from __future__ import annotations

@@ -18,6 +18,7 @@ MOVED = {
     "sigprop.kernels.datasets": "sigprop.kernels.learning.datasets",
     "sigprop.kernels.bench_training": "sigprop.kernels.learning.bench_training",
     "sigprop.kernels.bench_rfm": "sigprop.kernels.learning.bench_rfm",
+    "sigprop.validation.rainbow_trained": "sigprop.validation.experiments.rainbow_trained",
 }
 
 

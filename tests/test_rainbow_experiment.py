@@ -1,5 +1,5 @@
-"""The `rainbow` experiment of `sigprop validate` (issue 11, part 4): smoke run, its FINDING, its pure helpers, and
-the trained-network part (issue 11, part 3: info checks with stated expectations, three figures, two tables)."""
+"""The `rainbow` experiment of `sigprop validate`: smoke run, its FINDING, its pure helpers, and
+the trained-network part (info checks with stated expectations, three figures, two tables)."""
 from __future__ import annotations
 
 import json

@@ -1,6 +1,6 @@
-"""Measures of the rainbow model on trained networks (issue 11, part 3): validation/measures/ (similarity.py: CKA of
+"""Measures of the rainbow model on trained networks: validation/measures/ (similarity.py: CKA of
 features, aligned error; spectra.py: weight covariances, effective ranks, Marchenko-Pastur) and
-validation/rainbow_trained.py (alignment to a reference, averaged covariances, resampling, ridge readout).
+validation/experiments/rainbow_trained.py (alignment to a reference, averaged covariances, resampling, ridge readout).
 
 Tolerances: identities to 1e-12 (relative, rounding of products of order-one matrices); the numerical Marchenko-Pastur
 CDF to 1e-6 against adaptive quadrature; statistical tests with fixed seeds: the Wishart edges within the
@@ -23,6 +23,19 @@ from _hyp import examples
 from sigprop.theory.errors import InputError, InputTypeError
 from sigprop.theory.tangent import centered_kernel_alignment
 from sigprop.validation import stats
+from sigprop.validation.experiments.rainbow_trained import (
+    STREAM_RAINBOW_RESAMPLE,
+    alignments_to_reference,
+    digits_split,
+    hidden_features,
+    mean_covariances,
+    pair_measures,
+    resample_network,
+    resampled_weights,
+    ridge_accuracy,
+    train_family,
+    white_covariances,
+)
 from sigprop.validation.measures import (
     aligned_error,
     covariance_spectrum,
@@ -38,19 +51,6 @@ from sigprop.validation.measures import (
     procrustes,
     top_share,
     weight_covariance,
-)
-from sigprop.validation.rainbow_trained import (
-    STREAM_RAINBOW_RESAMPLE,
-    alignments_to_reference,
-    digits_split,
-    hidden_features,
-    mean_covariances,
-    pair_measures,
-    resample_network,
-    resampled_weights,
-    ridge_accuracy,
-    train_family,
-    white_covariances,
 )
 
 

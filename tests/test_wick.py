@@ -116,7 +116,7 @@ def test_cli_subcommands(capsys):
     assert "--widths" in capsys.readouterr().err
 
 
-# --- m is limited before any work (issue 14: `correlators wick --m 8` ran for minutes past 2.9 GB) ------------------
+# --- m is limited before any work (`correlators wick --m 8` ran for minutes past 2.9 GB) ------------------
 
 
 @pytest.fixture

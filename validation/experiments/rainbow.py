@@ -19,7 +19,7 @@ Checks:
   * kind 'info': the rotation statement, 1 - CKA between the last-layer kernels of two independent networks and
     their Procrustes-aligned (and raw) relative activation error, against width.
 
-Trained networks (issue 11, part 3; :mod:`sigprop.validation.rainbow_trained`, settings ``trained``), all kind
+Trained networks (:mod:`sigprop.validation.experiments.rainbow_trained`, settings ``trained``), all kind
 'info' with the paper's expectation stated in the rule: relu MLPs trained on digits from several seeds per width;
 per width and hidden layer the CKA of independently trained networks' kernels and their Procrustes-aligned
 held-out activation error (with its exponent against width), the participation ratio of the aligned mean weight
@@ -302,18 +302,18 @@ def _rotation_checks(rot: dict[str, np.ndarray]) -> tuple[list[Check], dict[str,
     return checks, fits
 
 
-# --- trained networks (issue 11, part 3) --------------------------------------------------------------------------
+# --- trained networks --------------------------------------------------------------------------
 
 ACCURACY_KEYS = (("trained", "trained (own readout)"), ("trained_ridge", "trained, ridge readout"),
                  ("rainbow", "rainbow-resampled, ridge readout"), ("white", "white random features, ridge readout"))
 
 
 def _trained_width(ctx: Context, s: dict[str, Any], n: int) -> dict[str, Any]:
-    """:func:`~sigprop.validation.rainbow_trained.measure_width` at width ``n`` (one BLAS thread: the products are
-    small, and threads slow down many-fold on a shared machine)."""
+    """:func:`~sigprop.validation.experiments.rainbow_trained.measure_width` at width ``n`` (one BLAS thread: the
+    products are small, and threads slow down many-fold on a shared machine)."""
     from threadpoolctl import threadpool_limits
 
-    from ..rainbow_trained import digits_split, measure_width
+    from .rainbow_trained import digits_split, measure_width
 
     t = s["trained"]
     split = digits_split(t["n_train"], t["n_test"], seed=t["data_seed"])
@@ -517,7 +517,7 @@ def _accuracy_table(res: list[dict[str, Any]]) -> str:
 
 
 def _pairs(S: int) -> list[tuple[int, int]]:
-    """The pair order of :func:`~sigprop.validation.rainbow_trained.pair_measures`: ``(a, b)``, ``a < b``.
+    """The pair order of :func:`~sigprop.validation.experiments.rainbow_trained.pair_measures`: ``(a, b)``, ``a < b``.
 
     Examples
     --------
