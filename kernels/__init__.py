@@ -20,6 +20,8 @@ Examples
 >>> k.train.__module__, k.load_mnist5k.__module__
 ('sigprop.kernels.learning.training', 'sigprop.kernels.learning.datasets')
 """
+from sigprop.theory.lazy_exports import lazy_exports
+
 from .covariance import RainbowCovariance
 from .float_range import SimulationOverflowWarning, SimulationUnderflowWarning
 from .result import SimulationResult, load_npz
@@ -37,15 +39,4 @@ __all__ = ["simulate", "SimulationResult", "RainbowCovariance", "load_npz", "Sim
            "SimulationUnderflowWarning", *_LAZY]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

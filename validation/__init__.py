@@ -18,6 +18,8 @@ Examples
 >>> v.z_bound.__module__, v.measures.agop.__module__
 ('sigprop.validation.stats', 'sigprop.validation.measures.nfa')
 """
+from sigprop.theory.lazy_exports import lazy_exports
+
 _LAZY = {
     "run_suite": "runner", "SuiteResult": "runner",
     "Experiment": "experiment", "Check": "experiment", "Finding": "experiment", "Context": "experiment",
@@ -31,17 +33,4 @@ _SUBPACKAGES = ("measures",)
 __all__ = [*_LAZY, *_SUBPACKAGES]
 
 
-def __getattr__(name: str):
-    import importlib
-
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f"{__name__}.{name}")
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), submodules=_SUBPACKAGES)
