@@ -39,6 +39,7 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import special
 
+from sigprop.theory.arguments import integer_in_range, real_array
 from sigprop.theory.errors import InputError, InputTypeError
 
 from .activations import Activation, as_activation
@@ -77,20 +78,27 @@ def _check_factor(item, i: int) -> tuple[Activation, int]:
 
 
 def _check_K(K, k: int) -> np.ndarray:
-    try:
-        A = np.asarray(K, dtype=float)
-    except (TypeError, ValueError):
-        raise InputTypeError(f"K must be a real ({k}, {k}) matrix, got {type(K).__name__}") from None
-    if A.shape != (k, k):
-        raise InputError(f"K must be a ({k}, {k}) matrix (one row per factor), got shape {A.shape}")
-    if not np.all(np.isfinite(A)):
-        raise InputError("K must be finite (it contains NaN or inf)")
-    scale = float(np.max(np.abs(np.diag(A)))) if k else 0.0
-    if not np.allclose(A, A.T, rtol=1e-12, atol=1e-14 * max(scale, 1e-300)):
+    """``K`` as a finite, symmetric, PSD float64 (k, k) matrix (:func:`sigprop.theory.arguments.real_array`: complex,
+    bool, strings, NaN and inf refused), else an error naming ``K``, the allowed range and the offending value."""
+    given = real_array(K, "K", None, 2)
+    if given.shape != (k, k):
+        raise InputError(f"K must be a ({k}, {k}) matrix (one row per factor), got shape {given.shape}")
+    scale = float(np.max(np.abs(np.diag(given)))) if k else 0.0
+    if not np.allclose(given, given.T, rtol=1e-12, atol=1e-14 * max(scale, 1e-300)):
         raise InputError("K must be symmetric")
-    A = 0.5 * (A + A.T)
-    if np.any(np.diag(A) < 0) or (scale > 0 and np.linalg.eigvalsh(A)[0] < -1e-10 * scale):
-        raise InputError(f"K must be positive semi-definite, got eigenvalues {np.linalg.eigvalsh(A).tolist()}")
+    with np.errstate(over="ignore"):
+        A = 0.5 * (given + given.T)
+    if not np.all(np.isfinite(A)):
+        raise InputError(f"K must have entries below half the float64 maximum (~9e307) in magnitude, got "
+                         f"max |K_ij| = {float(np.max(np.abs(given))):.3g}")
+    if np.any(np.diag(A) < 0):
+        i = int(np.argmin(np.diag(A)))
+        raise InputError(f"K must be positive semi-definite (variances >= 0), got K[{i}, {i}] = {float(A[i, i])!r}")
+    if scale > 0:
+        low = float(np.linalg.eigvalsh(A)[0])
+        if low < -1e-10 * scale:
+            raise InputError(f"K must be positive semi-definite (eigenvalues >= -1e-10 max_i K_ii = "
+                             f"{-1e-10 * scale:.3g}), got most negative eigenvalue {low:.6g}")
     return A
 
 
@@ -356,7 +364,8 @@ def product_expectation(factors: Sequence[tuple], K, *, nodes: int = _NODES) -> 
     ------
     InputError
         No factor or more than four; an unknown activation; a derivative order outside 0..2 or one that is a delta
-        mass (order >= 1 of a jump, order 2 of a kink); K not (k, k), not finite, not symmetric or not PSD.
+        mass (order >= 1 of a jump, order 2 of a kink); K not a real (k, k) matrix, not finite, not symmetric or
+        not PSD (the message gives the most negative eigenvalue); an expectation beyond the float64 range.
 
     Examples
     --------
@@ -373,15 +382,20 @@ def product_expectation(factors: Sequence[tuple], K, *, nodes: int = _NODES) -> 
     k = len(factors)
     if not 1 <= k <= _MAX_FACTORS:
         raise InputError(f"factors must hold 1 to {_MAX_FACTORS} (activation, order) pairs, got {k}")
-    if isinstance(nodes, bool) or not isinstance(nodes, (int, np.integer)) or not 2 <= nodes <= 64:
-        raise InputError(f"nodes must be an integer in [2, 64], got {nodes!r}")
+    nodes = integer_in_range("nodes", nodes, 2, 64)
     checked = [_check_factor(item, i) for i, item in enumerate(factors)]
     A = _check_K(K, k)
-    if all(phi.is_linear for phi, _ in checked):
-        if any(d == 2 for _, d in checked):
-            return 0.0
-        return _isserlis(A, tuple(i for i, (_, d) in enumerate(checked) if d == 0))
-    return _nested(checked, A, int(nodes))
+    if all(phi.is_linear for phi, _ in checked) and any(d == 2 for _, d in checked):
+        return 0.0
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, not warned
+        if all(phi.is_linear for phi, _ in checked):
+            value = _isserlis(A, tuple(i for i, (_, d) in enumerate(checked) if d == 0))
+        else:
+            value = _nested(checked, A, nodes)
+    if not math.isfinite(value):
+        raise InputError(f"K: the expectation leaves the float64 range at this scale (max variance "
+                         f"{float(np.max(np.diag(A))):.3g}), got {value!r}")
+    return value
 
 
 def _nested(checked: list[tuple[Activation, int]], A: np.ndarray, nodes: int) -> float:

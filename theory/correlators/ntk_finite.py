@@ -36,9 +36,17 @@ from sigprop.theory.arguments import real_array
 from sigprop.theory.errors import InputError
 
 from ..activations import Activation, as_activation
-from .deep_linear import validate_widths
 from .multi_input import pair_index
-from .vertex_any_p import LayerExpectations, check_input_gram, check_pairs_nondegenerate, derivative_matrix
+from .vertex_any_p import (
+    LayerExpectations,
+    check_continuous,
+    check_initial_kernels,
+    check_input_gram,
+    check_pairs_nondegenerate,
+    check_widths,
+    derivative_matrix,
+    four_point_count,
+)
 
 __all__ = ["finite_width_ntk", "FiniteWidthNTK", "MAX_INPUTS"]
 
@@ -97,20 +105,15 @@ class FiniteWidthNTK:
 # --------------------------------------------------------------------------------------------
 # arguments
 # --------------------------------------------------------------------------------------------
-def _own_name(check, *args):
-    """Run a check of :mod:`.vertex_any_p`, its error naming this function."""
-    try:
-        return check(*args)
-    except InputError as e:
-        raise InputError(str(e).replace("vertex_any_p", "finite_width_ntk")) from None
+def expectations_per_layer(P: int) -> int:
+    """Distinct four-point expectations of one layer: ``<s s s s>`` and ``<s' s' s' s'>`` (multisets of 4 of P
+    inputs each) and ``<s' s' s s>`` (a pair times a pair)."""
+    npairs = P * (P + 1) // 2
+    return 2 * four_point_count(P) + npairs * npairs
 
 
 def _check_inputs(G0) -> np.ndarray:
-    G = _own_name(check_input_gram, G0)
-    if G.shape[0] > MAX_INPUTS:
-        raise InputError(f"finite_width_ntk: G0 must be (P, P) with 1 <= P <= {MAX_INPUTS} (the four-point "
-                         f"expectations grow as P^4), got P = {G.shape[0]}")
-    return G
+    return check_input_gram(G0, "finite_width_ntk", MAX_INPUTS, expectations_per_layer)
 
 
 def _per_layer(x, L: int, name: str, positive: bool) -> np.ndarray:
@@ -300,8 +303,10 @@ def finite_width_ntk(activation, widths: Sequence[int], C_W, C_b=0.0, lambda_b=N
     Raises
     ------
     InputError
-        Bad widths, variances, learning rates or ``G0`` (not PD, P out of range), a discontinuous activation, or
-        a kernel whose 2x2 block of two inputs becomes degenerate.
+        Bad widths (not integers >= 1), variances (``C_W > 0``, ``C_b >= 0``), learning rates (>= 0), or ``G0``
+        (not real, finite, symmetric and PD, or P beyond :data:`MAX_INPUTS`: the message says the work it would
+        need), a discontinuous activation (``sigma'`` is a delta mass), a first-layer kernel beyond float64, or a
+        kernel whose 2x2 block of two inputs becomes degenerate.
 
     Examples
     --------
@@ -319,15 +324,14 @@ def finite_width_ntk(activation, widths: Sequence[int], C_W, C_b=0.0, lambda_b=N
     True 2.963
     """
     phi = as_activation(activation, argname="activation")
-    w = validate_widths(widths)
+    w = check_widths(widths, "finite_width_ntk")
     L = w.size
     CW = _per_layer(C_W, L, "C_W", positive=True)
     Cb = _per_layer(C_b, L, "C_b", positive=False)
     lb = Cb.copy() if lambda_b is None else _per_layer(lambda_b, L, "lambda_b", positive=False)
     lw = CW.copy() if lambda_W is None else _per_layer(lambda_W, L, "lambda_W", positive=False)
     G = _check_inputs(G0)
-    if phi.jumps:
-        raise InputError(f"finite_width_ntk: activation {phi.label} is discontinuous; sigma' is not a function")
+    check_continuous(phi, "finite_width_ntk", "Theta, D, F, A and B")
     P = G.shape[0]
     pairs = pair_index(P)
     npr = len(pairs)
@@ -338,10 +342,12 @@ def finite_width_ntk(activation, widths: Sequence[int], C_W, C_b=0.0, lambda_b=N
     K, Th, dK, dTh = (np.zeros((L, P, P)) for _ in range(4))
     kap, dcov, acov = (np.zeros((L, npr, npr)) for _ in range(3))
     f, bb = np.zeros((L, P, P, P, P)), np.zeros((L, P, P, P, P))
-    K[0] = Cb[0] + CW[0] * G
-    Th[0] = lb[0] + lw[0] * G
+    with np.errstate(over="ignore"):
+        K[0] = Cb[0] + CW[0] * G
+        Th[0] = lb[0] + lw[0] * G
+    check_initial_kernels("finite_width_ntk", **{"C_b + C_W G0": K[0], "lambda_b + lambda_W G0": Th[0]})
     for l in range(L - 1):
-        _own_name(check_pairs_nondegenerate, K[l], l + 1)
+        check_pairs_nondegenerate(K[l], l + 1, "finite_width_ntk")
         s = _layer(phi, K[l], pairs)
         n, C, lam_b, lam_w = w[l], CW[l + 1], lb[l + 1], lw[l + 1]
         th, chi = _pair_vec(Th[l], pairs), _pair_vec(s.chi, pairs)

@@ -22,17 +22,17 @@ Kinked activations need no derivative of phi beyond the first.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
+from sigprop.theory.arguments import nonnegative_real, numeric_array, positive_real, real_array
 from sigprop.theory.errors import InputError
 
 from ..activations import Activation, as_activation
 from ..gaussian_products import product_expectation
-from .deep_linear import check_positive, validate_widths
+from .deep_linear import validate_widths
 from .multi_input import MultiVertexResult, pair_index
-from .vertex import check_nonneg
 
 __all__ = ["vertex_any_p", "MAX_INPUTS"]
 
@@ -103,26 +103,65 @@ def _layer(phi: Activation, K: np.ndarray, pairs: list[tuple[int, int]]):
     return C, derivative_matrix(E, pairs), mean
 
 
-def check_input_gram(G0) -> np.ndarray:
-    G = np.array([[1.0]]) if G0 is None else np.asarray(G0, dtype=float)
-    if G.ndim != 2 or G.shape[0] != G.shape[1] or not 1 <= G.shape[0] <= MAX_INPUTS:
-        raise InputError(f"vertex_any_p: G0 must be a square (P, P) matrix with 1 <= P <= {MAX_INPUTS}, "
-                         f"got shape {G.shape}")
-    if not np.all(np.isfinite(G)) or not np.allclose(G, G.T, rtol=1e-12, atol=0.0):
-        raise InputError("vertex_any_p: G0 must be finite and symmetric")
-    if np.linalg.eigvalsh(G)[0] <= 0:
-        raise InputError("vertex_any_p: G0 must be positive definite (the score weights use the inverse of every "
-                         "2x2 block of the kernel)")
+def four_point_count(P: int) -> int:
+    """Distinct four-point expectations ``<phi_a phi_b phi_c phi_d>`` of one layer: multisets of 4 of P inputs."""
+    return math.comb(P + 3, 4)
+
+
+def check_widths(widths, who: str) -> np.ndarray:
+    """Hidden-layer widths (:func:`.deep_linear.validate_widths`), after refusing strings, bools and complex
+    numbers (:func:`sigprop.theory.arguments.numeric_array`), which it would convert."""
+    numeric_array(widths, "widths", who)
+    return validate_widths(widths)
+
+
+def check_input_gram(G0, who: str = "vertex_any_p", max_inputs: int = MAX_INPUTS,
+                     expectations: Callable[[int], int] = four_point_count) -> np.ndarray:
+    """The input Gram as a finite, symmetric, positive definite (P, P) float64 matrix, ``1 <= P <= max_inputs``,
+    else an error naming ``who``'s ``G0``; beyond the bound the message says the work it would need
+    (``expectations(P)`` four-point expectations per layer), before any work."""
+    G = np.array([[1.0]]) if G0 is None else real_array(G0, "G0", who, (0, 1, 2))
+    if G.ndim != 2 or G.shape[0] != G.shape[1] or G.shape[0] < 1:
+        raise InputError(f"{who}: G0 must be a square (P, P) matrix with 1 <= P <= {max_inputs}, got shape {G.shape}")
+    P = G.shape[0]
+    if P > max_inputs:
+        n4, npairs = expectations(P), P * (P + 1) // 2
+        raise InputError(f"{who}: G0 must be (P, P) with 1 <= P <= {max_inputs}, got P = {P}: every layer would "
+                         f"need {n4} four-point Gaussian expectations (4-D integrals, ~0.1 s each for a closed-form "
+                         f"activation, seconds for others: ~{n4 * 0.1 / 60:.0f} min to {n4 * 5 / 3600:.1f} h per "
+                         f"layer) and {npairs}x{npairs} pair matrices ({npairs**2 * 8 / 2**20:.2g} MiB each)")
+    if not np.allclose(G, G.T, rtol=1e-12, atol=0.0):
+        raise InputError(f"{who}: G0 must be symmetric, got max |G0 - G0^T| = {float(np.max(np.abs(G - G.T))):.3g}")
+    low = float(np.linalg.eigvalsh(G)[0])
+    if low <= 0:
+        raise InputError(f"{who}: G0 must be positive definite (the score weights use the inverse of every 2x2 block "
+                         f"of the kernel), got smallest eigenvalue {low:.6g}")
     return G
 
 
-def check_pairs_nondegenerate(K: np.ndarray, layer: int) -> None:
+def check_initial_kernels(who: str, **kernels: np.ndarray) -> None:
+    """Refuse a first-layer kernel (``C_b + C_W G0``, ...) that overflows float64, naming its formula."""
+    for formula, K in kernels.items():
+        if not np.all(np.isfinite(K)):
+            raise InputError(f"{who}: the first-layer kernel {formula} overflows float64 (max |G0 entry| times the "
+                             f"variance or learning rate must stay below ~1.8e308)")
+
+
+def check_continuous(phi: Activation, who: str, needs: str) -> None:
+    """Refuse an activation with jumps: its derivative is a delta mass, so ``needs`` are not defined."""
+    if phi.jumps:
+        raise InputError(f"{who}: activation {phi.label} is discontinuous (jumps at {phi.jumps}): sigma' is a delta "
+                         f"mass there, so {needs} are not defined (allowed: continuous activations, kinks included; "
+                         f"the infinite-width kernel K needs sigma only: theory.meanfield.kernel_recursion)")
+
+
+def check_pairs_nondegenerate(K: np.ndarray, layer: int, who: str = "vertex_any_p") -> None:
     P = K.shape[0]
     for a in range(P):
         for b in range(a + 1, P):
             rho = K[a, b] / math.sqrt(K[a, a] * K[b, b])
             if not abs(rho) < 1 - 1e-9:
-                raise InputError(f"vertex_any_p: the kernel of inputs {a} and {b} became degenerate at layer "
+                raise InputError(f"{who}: the kernel of inputs {a} and {b} became degenerate at layer "
                                  f"{layer} (correlation {rho!r})")
 
 
@@ -150,8 +189,9 @@ def vertex_any_p(activation, widths: Sequence[int], C_W: float, C_b: float = 0.0
     Raises
     ------
     InputError
-        Bad widths, ``C_W``, ``C_b``, ``G0`` (not PD, P out of range), a discontinuous activation, or a kernel whose
-        2x2 block of two inputs becomes degenerate.
+        Bad widths (not integers >= 1), ``C_W`` (not > 0), ``C_b`` (not >= 0), ``G0`` (not real, finite,
+        symmetric and PD, or P out of range: the message says the work it would need), a discontinuous activation,
+        a first-layer kernel beyond float64, or a kernel whose 2x2 block of two inputs becomes degenerate.
 
     Examples
     --------
@@ -162,17 +202,18 @@ def vertex_any_p(activation, widths: Sequence[int], C_W: float, C_b: float = 0.0
     True
     """
     phi = as_activation(activation, argname="activation")
-    w = validate_widths(widths)
-    C_W = check_positive(C_W, "C_W")
-    C_b = check_nonneg(C_b, "C_b")
+    w = check_widths(widths, "vertex_any_p")
+    C_W = positive_real("C_W", C_W, "vertex_any_p")
+    C_b = nonnegative_real("C_b", C_b, "vertex_any_p")
     G = check_input_gram(G0)
-    if phi.jumps:
-        raise InputError(f"vertex_any_p: activation {phi.label} is discontinuous; its D matrix is not defined")
+    check_continuous(phi, "vertex_any_p", "the derivative matrix D and V")
     P, L = G.shape[0], w.size
     pairs = pair_index(P)
     K = np.empty((L, P, P))
     kap = np.zeros((L, len(pairs), len(pairs)))
-    K[0] = C_b + C_W * G
+    with np.errstate(over="ignore"):
+        K[0] = C_b + C_W * G
+    check_initial_kernels("vertex_any_p", **{"C_b + C_W G0": K[0]})
     for l in range(L - 1):
         check_pairs_nondegenerate(K[l], l + 1)
         C, D, mean = _layer(phi, K[l], pairs)
