@@ -45,22 +45,68 @@ from .gram_device import (
     norm_coefficients,
     sample_rows,
 )
-from .simd import aligned_rows, dot_lanes, fourth_lanes
+from .simd import aligned_rows, dot4_lanes, square_fourth4_lanes
 
 __all__ = ["run_gram_cpu", "run_chain_cpu", "make_chain_kernel", "chain_namespace", "activation_device_fn",
            "gram_outputs_from_status", "input_gram", "plain_covariance_rows"]
 
 
 @numba.njit(inline="always")
-def gram_sums(Z, n, P, G, M4, with_m4):
-    """G[a, b] = sum_{i<n} Z[a, i] Z[b, i] (a <= b) and, if with_m4, M4[a] = sum_i Z[a, i]^4, each in the
-    engines' fixed 8-lane order (gram_device.lane_sum, the GPU's scalar code), as 8-wide vector code (kernels.simd)."""
+def gram_pairs(P):
+    """The entries (pa[t], pb[t]) of the upper triangle summed by :func:`gram_sums`: the diagonal (a, a) first,
+    then a < b row by row, then four (0, 0) of padding (length P (P + 1) / 2 + 4)."""
+    T = P * (P + 1) // 2
+    pa = np.zeros(T + 4, dtype=np.int64)
+    pb = np.zeros(T + 4, dtype=np.int64)
     for a in range(P):
-        za = Z[a]
-        for b in range(a, P):
-            G[a, b] = dot_lanes(za, Z[b], n)
-        if with_m4:
-            M4[a] = fourth_lanes(za, n)
+        pa[a] = a
+        pb[a] = a
+    t = P
+    for a in range(P):
+        for b in range(a + 1, P):
+            pa[t] = a
+            pb[t] = b
+            t += 1
+    return pa, pb
+
+
+@numba.njit(inline="always")
+def gram_sums(Z, n, P, G, M4, with_m4, pa, pb):
+    """G[a, b] = sum_{i<n} Z[a, i] Z[b, i] (a <= b) and, if with_m4, M4[a] = sum_i Z[a, i]^4, each in the
+    engines' fixed 8-lane order (gram_device.lane_sum, the GPU's scalar code), as 8-wide vector code (kernels.simd),
+    four sums per pass over the rows (independent accumulators, each sum the same bits as alone) over the entries
+    (pa, pb) of :func:`gram_pairs`; with ``with_m4`` the diagonal and the fourth moments share their squares.  The
+    padding entries' sums are computed and dropped."""
+    T = P * (P + 1) // 2
+    t0 = 0
+    if with_m4:
+        t0 = P
+        for a in range(0, P, 4):
+            r1 = a + 1 if a + 1 < P else a
+            r2 = a + 2 if a + 2 < P else a
+            r3 = a + 3 if a + 3 < P else a
+            s0, s1, s2, s3, f0, f1, f2, f3 = square_fourth4_lanes(Z[a], Z[r1], Z[r2], Z[r3], n)
+            G[a, a] = s0
+            M4[a] = f0
+            if a + 1 < P:
+                G[r1, r1] = s1
+                M4[r1] = f1
+            if a + 2 < P:
+                G[r2, r2] = s2
+                M4[r2] = f2
+            if a + 3 < P:
+                G[r3, r3] = s3
+                M4[r3] = f3
+    for t in range(t0, T, 4):
+        g0, g1, g2, g3 = dot4_lanes(Z[pa[t]], Z[pb[t]], Z[pa[t + 1]], Z[pb[t + 1]], Z[pa[t + 2]], Z[pb[t + 2]],
+                                    Z[pa[t + 3]], Z[pb[t + 3]], n)
+        G[pa[t], pb[t]] = g0
+        if t + 1 < T:
+            G[pa[t + 1], pb[t + 1]] = g1
+        if t + 2 < T:
+            G[pa[t + 2], pb[t + 2]] = g2
+        if t + 3 < T:
+            G[pa[t + 3], pb[t + 3]] = g3
 
 
 @numba.njit(inline="always")
@@ -166,6 +212,7 @@ def _make_network(ns: types.ModuleType, tag: str, cache: bool) -> None:
         M4 = np.empty(P)
         E = aligned_rows(1, nmax)[0]
         O = aligned_rows(1, nmax)[0]
+        pa, pb = gram_pairs(P)
         for a in range(P):
             for b in range(P):
                 H[a, b] = X0[a, b]
@@ -182,7 +229,7 @@ def _make_network(ns: types.ModuleType, tag: str, cache: bool) -> None:
             _sample_rows(seed, net, l + 1, n, A, rz, P, 0, Z, E, O)
             if with_skip:
                 _sample_rows(seed, net, l + 1, n, B, rs, P, q, Sk, E, O)
-            _gram_sums(Z, n, P, G, M4, with_m4)
+            _gram_sums(Z, n, P, G, M4, with_m4, pa, pb)
             for a in range(P):
                 for b in range(a, P):
                     v = G[a, b] / n
@@ -192,7 +239,7 @@ def _make_network(ns: types.ModuleType, tag: str, cache: bool) -> None:
                     m4[l, a] = M4[a] / n
             for a in range(P):
                 ns._post_column(Z, Sk, a, n, code, p0, p1, norm, cz, resid, with_skip)
-            _gram_sums(Z, n, P, G, M4, False)
+            _gram_sums(Z, n, P, G, M4, False, pa, pb)
             for a in range(P):
                 for b in range(a, P):
                     v = G[a, b] / n

@@ -27,6 +27,7 @@ import math
 import numba
 
 from .rng import STREAM_GRAM, draw_pairs_into, normal_pair
+from .simd import axpy2_fresh_lanes, axpy2_lanes, axpy_fresh_lanes, axpy_lanes
 
 # Relative tolerance of the PSD factorisation (see the module docstring); ~4500 float64 epsilons.
 PSD_RTOL = 1e-12
@@ -132,27 +133,37 @@ def sample_rows(seed, network, layer, n, A, rank, P, pair_offset, Z, E, O):
     """Z[:, i] = A xi_i for all rows i < n: :func:`sample_row` for every row (same numbers, same sums in the
     same order, the same values), but column pair by column pair, so that each pair's normals are drawn for all
     n rows in one vectorisable pass (:func:`rng.draw_pairs_into`, scratch E, O of length >= n) and the products
-    run along the contiguous rows Z[a, :] (CPU layout)."""
+    run along the contiguous rows Z[a, :] (CPU layout; C-contiguous rows, 8-wide vector updates of
+    :mod:`sigprop.kernels.simd`).  CPU only."""
     for a in range(P):
-        for i in range(n):
-            Z[a, i] = 0.0
+        # a row whose first column pair has no term (never written below) starts at +0.0
+        if rank == 0 or (A[a, 0] == 0.0 and (rank < 2 or A[a, 1] == 0.0)):
+            for i in range(n):
+                Z[a, i] = 0.0
     for kp in range((rank + 1) // 2):
         draw_pairs_into(0, seed, STREAM_GRAM, network, layer, 0, 1, pair_offset + kp, 0, n, E, O)
         k = 2 * kp
         for a in range(P):
             # the two terms in one pass; a zero coefficient (half of A: the pivoted factor is triangular) is
-            # skipped, which is exact: Z starts at +0.0 and never becomes -0.0, so adding c xi = +-0.0 is a no-op
+            # skipped, which is exact: Z starts at +0.0 and never becomes -0.0, so adding c xi = +-0.0 is a no-op;
+            # the first pair's terms are added to +0.0 without reading Z (the *_fresh forms)
             c0 = A[a, k]
             c1 = A[a, k + 1] if k + 1 < rank else 0.0
             if c0 != 0.0 and c1 != 0.0:
-                for i in range(n):
-                    Z[a, i] = (Z[a, i] + c0 * E[i]) + c1 * O[i]
+                if kp == 0:
+                    axpy2_fresh_lanes(Z[a], E, c0, O, c1, n)
+                else:
+                    axpy2_lanes(Z[a], E, c0, O, c1, n)
             elif c0 != 0.0:
-                for i in range(n):
-                    Z[a, i] += c0 * E[i]
+                if kp == 0:
+                    axpy_fresh_lanes(Z[a], E, c0, n)
+                else:
+                    axpy_lanes(Z[a], E, c0, n)
             elif c1 != 0.0:
-                for i in range(n):
-                    Z[a, i] += c1 * O[i]
+                if kp == 0:
+                    axpy_fresh_lanes(Z[a], O, c1, n)
+                else:
+                    axpy_lanes(Z[a], O, c1, n)
 
 
 @numba.njit(inline="always")

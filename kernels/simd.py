@@ -16,6 +16,19 @@ would make the result depend on the machine's vector width.  The last ``n mod 8`
 lanes ``0..n mod 8 - 1`` from zero-padded copies (the other lanes get ``+0.0 * +0.0 = +0.0``, which leaves a
 lane sum unchanged: a sum that starts at +0.0 is never -0.0 under round-to-nearest).
 
+Several sums at once: :func:`dot4_lanes` (four dot products) and :func:`square_fourth4_lanes` (for four rows the
+sums of ``x_i x_i`` and of ``(x_i x_i)(x_i x_i)``, sharing the square) keep one 8-lane accumulator per sum, so that
+the sums' additions are independent of one another: one sum at a time waits on its own previous addition (about 4
+cycles per 8 elements), four at a time run at the machine's vector throughput.  Each sum is still exactly the
+single sum's lanes and tree (the same bits as :func:`dot_lanes` and :func:`fourth_lanes`).
+
+The row updates of the gram method's sample ``z = A xi`` as 8-wide vectors: :func:`axpy_lanes` (``z_i + c x_i``)
+and :func:`axpy2_lanes` (``(z_i + c0 x_i) + c1 y_i``), and their first-term forms :func:`axpy_fresh_lanes` and
+:func:`axpy2_fresh_lanes` that start from ``+0.0`` instead of reading ``z`` (the same value as zeroing ``z``
+first); elementwise, so their bits do not depend on the vector width either.  LLVM's own vectoriser emits the
+loops of numba code at the width the CPU model prefers, 256 bits on Intel's AVX-512 cores (``prefer-256-bit``),
+whereas these intrinsics are 512-bit wherever AVX-512 is available.
+
 Also the bit casts :func:`float64_bits` / :func:`float64_from_bits` (LLVM ``bitcast``, which the loop
 vectoriser handles), used by the vectorised generator of the CPU kernels (``rng.draw_pairs_into``) to read a
 float's exponent, and :func:`aligned_rows`, cache-line aligned scratch for the CPU kernels.
@@ -34,7 +47,8 @@ from numba.extending import intrinsic
 
 from sigprop.theory.errors import InputTypeError
 
-__all__ = ["LANES", "dot_lanes", "fourth_lanes", "float64_bits", "float64_from_bits", "aligned_rows"]
+__all__ = ["LANES", "dot_lanes", "fourth_lanes", "dot4_lanes", "square_fourth4_lanes", "axpy_lanes", "axpy2_lanes",
+           "axpy_fresh_lanes", "axpy2_fresh_lanes", "float64_bits", "float64_from_bits", "aligned_rows"]
 
 LANES = 8
 _I32 = ir.IntType(32)
@@ -49,54 +63,108 @@ def _check_array(name: str, t) -> None:
         raise InputTypeError(f"{name} must be a 1-D C-contiguous float64 array, got {t}")
 
 
-def _lane_sum_codegen(fourth: bool):
-    """Code generator of the lane sum of p_i = x_i y_i (fourth=False) or (x_i x_i)(x_i x_i) (fourth=True)."""
+def _data(context, builder, aty, a):
+    """The data pointer of the array value ``a`` of numba type ``aty``."""
+    return context.make_array(aty)(context, builder, a).data
+
+
+def _load_vec(builder, ptr, off):
+    # align=1: NumPy arrays may be unaligned (numba types them as aligned); on x86 this is the same vmovupd as for
+    # aligned data (kernels pass 64-byte aligned rows, see aligned_rows)
+    return builder.load(builder.bitcast(builder.gep(ptr, [off]), _VEC.as_pointer()), align=1)
+
+
+def _store_vec(builder, v, ptr, off):
+    builder.store(v, builder.bitcast(builder.gep(ptr, [off]), _VEC.as_pointer()), align=1)
+
+
+def _splat(builder, c):
+    """The <8 x double> with every lane c."""
+    v = builder.insert_element(ir.Constant(_VEC, ir.Undefined), c, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
+
+
+def _tree(builder, lanes):
+    """((s_0 + s_1) + (s_2 + s_3)) + ((s_4 + s_5) + (s_6 + s_7)) of the lanes s_r."""
+    s = [builder.extract_element(lanes, ir.Constant(_I32, r)) for r in range(LANES)]
+    left = builder.fadd(builder.fadd(s[0], s[1]), builder.fadd(s[2], s[3]))
+    right = builder.fadd(builder.fadd(s[4], s[5]), builder.fadd(s[6], s[7]))
+    return builder.fadd(left, right)
+
+
+def _lane_sums_codegen(k: int, kind: str):
+    """Code generator of k lane sums in one pass, one accumulator each: ``kind`` 'dot' (arguments x_0, y_0, ...,
+    x_{k-1}, y_{k-1}, n; sum j of x_j y_j), 'fourth' (x_0, ..., x_{k-1}, n; sum j of (x_j x_j)(x_j x_j)) or
+    'square_fourth' (x_0, ..., n; sums j of v = x_j x_j, then sums j of v v: 2k results).  A single result
+    (k = 1, not 'square_fourth') is returned as a float, several as a tuple."""
+    per = 2 if kind == "dot" else 1
+    nacc = 2 * k if kind == "square_fourth" else k
 
     def codegen(context, builder, sig, args):
-        if fourth:
-            xa, n = args
-            xp = context.make_array(sig.args[0])(context, builder, xa).data
-            yp = xp
-        else:
-            xa, ya, n = args
-            xp = context.make_array(sig.args[0])(context, builder, xa).data
-            yp = context.make_array(sig.args[1])(context, builder, ya).data
+        n = args[-1]
+        ptrs = [_data(context, builder, sig.args[i], args[i]) for i in range(k * per)]
+        xs = ptrs[0::per]
+        ys = ptrs[1::2] if kind == "dot" else xs
+        accs = [cgutils.alloca_once_value(builder, _ZEROS) for _ in range(nacc)]
 
-        def product(vx, vy):
-            if fourth:
-                v2 = builder.fmul(vx, vx)
-                return builder.fmul(v2, v2)
-            return builder.fmul(vx, vy)
+        def accumulate(vxs, vys):
+            for j in range(k):
+                v = builder.fmul(vxs[j], vys[j])
+                if kind == "fourth":
+                    v = builder.fmul(v, v)
+                builder.store(builder.fadd(builder.load(accs[j]), v), accs[j])
+                if kind == "square_fourth":
+                    builder.store(builder.fadd(builder.load(accs[k + j]), builder.fmul(v, v)), accs[k + j])
 
-        def load_vec(ptr, off):
-            # align=1: NumPy arrays may be unaligned (numba types them as aligned); on x86 this is the same
-            # vmovupd as for aligned data (kernels pass 64-byte aligned rows, see aligned_rows)
-            return builder.load(builder.bitcast(builder.gep(ptr, [off]), _VEC.as_pointer()), align=1)
-
-        acc = cgutils.alloca_once_value(builder, _ZEROS)
         nblocks = builder.sdiv(n, ir.Constant(_I64, LANES))
         with cgutils.for_range(builder, nblocks) as loop:
             off = builder.mul(loop.index, ir.Constant(_I64, LANES))
-            vx = load_vec(xp, off)
-            vy = vx if fourth else load_vec(yp, off)
-            builder.store(builder.fadd(builder.load(acc), product(vx, vy)), acc)
+            vxs = [_load_vec(builder, p, off) for p in xs]
+            accumulate(vxs, [_load_vec(builder, p, off) for p in ys] if kind == "dot" else vxs)
         # the last n mod 8 elements, from zero-padded copies
         base = builder.mul(nblocks, ir.Constant(_I64, LANES))
-        tx = cgutils.alloca_once_value(builder, _ZEROS)
-        ty = tx if fourth else cgutils.alloca_once_value(builder, _ZEROS)
-        txp = builder.bitcast(tx, _DBL.as_pointer())
-        typ = builder.bitcast(ty, _DBL.as_pointer())
+        tx = [cgutils.alloca_once_value(builder, _ZEROS) for _ in xs]
+        ty = [cgutils.alloca_once_value(builder, _ZEROS) for _ in ys] if kind == "dot" else tx
         with cgutils.for_range(builder, builder.sub(n, base)) as loop:
             i = builder.add(base, loop.index)
-            builder.store(builder.load(builder.gep(xp, [i])), builder.gep(txp, [loop.index]))
-            if not fourth:
-                builder.store(builder.load(builder.gep(yp, [i])), builder.gep(typ, [loop.index]))
-        vx = builder.load(tx)
-        lanes = builder.fadd(builder.load(acc), product(vx, vx if fourth else builder.load(ty)))
-        s = [builder.extract_element(lanes, ir.Constant(_I32, r)) for r in range(LANES)]
-        left = builder.fadd(builder.fadd(s[0], s[1]), builder.fadd(s[2], s[3]))
-        right = builder.fadd(builder.fadd(s[4], s[5]), builder.fadd(s[6], s[7]))
-        return builder.fadd(left, right)
+            for src, dst in list(zip(xs, tx)) + (list(zip(ys, ty)) if kind == "dot" else []):
+                builder.store(builder.load(builder.gep(src, [i])),
+                              builder.gep(builder.bitcast(dst, _DBL.as_pointer()), [loop.index]))
+        accumulate([builder.load(t) for t in tx], [builder.load(t) for t in ty])
+        sums = [_tree(builder, builder.load(a)) for a in accs]
+        return sums[0] if nacc == 1 else context.make_tuple(builder, sig.return_type, sums)
+
+    return codegen
+
+
+def _axpy_codegen(two: bool, fresh: bool):
+    """Code generator of z_i = (z_i + c0 x_i) [+ c1 y_i] for i < n, with z_i read as +0.0 if ``fresh`` (arguments
+    z, x, c0[, y, c1], n): 8-wide over the blocks of eight, then the n mod 8 others one by one (the same operations
+    on every element)."""
+
+    def codegen(context, builder, sig, args):
+        zp = _data(context, builder, sig.args[0], args[0])
+        xp = _data(context, builder, sig.args[1], args[1])
+        c0 = args[2]
+        yp = _data(context, builder, sig.args[3], args[3]) if two else None
+        c1 = args[4] if two else None
+        n = args[-1]
+
+        def update(load, zero, coef, off):
+            v = builder.fadd(zero if fresh else load(zp, off), builder.fmul(coef(c0), load(xp, off)))
+            return builder.fadd(v, builder.fmul(coef(c1), load(yp, off))) if two else v
+
+        nblocks = builder.sdiv(n, ir.Constant(_I64, LANES))
+        with cgutils.for_range(builder, nblocks) as loop:
+            off = builder.mul(loop.index, ir.Constant(_I64, LANES))
+            v = update(lambda p, o: _load_vec(builder, p, o), _ZEROS, lambda c: _splat(builder, c), off)
+            _store_vec(builder, v, zp, off)
+        base = builder.mul(nblocks, ir.Constant(_I64, LANES))
+        with cgutils.for_range(builder, builder.sub(n, base)) as loop:
+            i = builder.add(base, loop.index)
+            v = update(lambda p, o: builder.load(builder.gep(p, [o])), ir.Constant(_DBL, 0.0), lambda c: c, i)
+            builder.store(v, builder.gep(zp, [i]))
+        return context.get_dummy_value()
 
     return codegen
 
@@ -106,14 +174,65 @@ def dot_lanes(typingctx, x, y, n):
     """sum_i x_i y_i (i < n) in the fixed 8-lane order of the module docstring."""
     _check_array("x", x)
     _check_array("y", y)
-    return types.float64(x, y, types.int64), _lane_sum_codegen(False)
+    return types.float64(x, y, types.int64), _lane_sums_codegen(1, "dot")
 
 
 @intrinsic
 def fourth_lanes(typingctx, x, n):
     """sum_i (x_i x_i)(x_i x_i) (i < n) in the fixed 8-lane order of the module docstring."""
     _check_array("x", x)
-    return types.float64(x, types.int64), _lane_sum_codegen(True)
+    return types.float64(x, types.int64), _lane_sums_codegen(1, "fourth")
+
+
+@intrinsic
+def dot4_lanes(typingctx, x0, y0, x1, y1, x2, y2, x3, y3, n):
+    """(dot_lanes(x0, y0, n), ..., dot_lanes(x3, y3, n)), bit for bit, in one pass (four accumulators)."""
+    arrays = (x0, y0, x1, y1, x2, y2, x3, y3)
+    for name, t in zip(("x0", "y0", "x1", "y1", "x2", "y2", "x3", "y3"), arrays):
+        _check_array(name, t)
+    return types.UniTuple(types.float64, 4)(*arrays, types.int64), _lane_sums_codegen(4, "dot")
+
+
+@intrinsic
+def square_fourth4_lanes(typingctx, x0, x1, x2, x3, n):
+    """(dot_lanes(x0, x0, n), ..., dot_lanes(x3, x3, n), fourth_lanes(x0, n), ..., fourth_lanes(x3, n)), bit for
+    bit, in one pass: each product x_i x_i is formed once and serves both sums."""
+    arrays = (x0, x1, x2, x3)
+    for name, t in zip(("x0", "x1", "x2", "x3"), arrays):
+        _check_array(name, t)
+    return types.UniTuple(types.float64, 8)(*arrays, types.int64), _lane_sums_codegen(4, "square_fourth")
+
+
+def _axpy_signature(z, x, y=None):
+    for name, t in (("z", z), ("x", x)) + ((("y", y),) if y is not None else ()):
+        _check_array(name, t)
+    if y is None:
+        return types.void(z, x, types.float64, types.int64)
+    return types.void(z, x, types.float64, y, types.float64, types.int64)
+
+
+@intrinsic
+def axpy_lanes(typingctx, z, x, c, n):
+    """z_i = z_i + c x_i for i < n, 8-wide."""
+    return _axpy_signature(z, x), _axpy_codegen(False, False)
+
+
+@intrinsic
+def axpy2_lanes(typingctx, z, x, c0, y, c1, n):
+    """z_i = (z_i + c0 x_i) + c1 y_i for i < n, 8-wide."""
+    return _axpy_signature(z, x, y), _axpy_codegen(True, False)
+
+
+@intrinsic
+def axpy_fresh_lanes(typingctx, z, x, c, n):
+    """z_i = +0.0 + c x_i for i < n (``axpy_lanes`` on a zeroed z, without reading it), 8-wide."""
+    return _axpy_signature(z, x), _axpy_codegen(False, True)
+
+
+@intrinsic
+def axpy2_fresh_lanes(typingctx, z, x, c0, y, c1, n):
+    """z_i = (+0.0 + c0 x_i) + c1 y_i for i < n (``axpy2_lanes`` on a zeroed z, without reading it), 8-wide."""
+    return _axpy_signature(z, x, y), _axpy_codegen(True, True)
 
 
 @intrinsic
