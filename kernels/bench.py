@@ -1,21 +1,26 @@
 """Benchmarks of the Monte-Carlo engine (``sigprop bench`` collects :func:`run_benchmarks`).
 
-Workload (both backends): ReLU, C_W = 2, P = 8 inputs of dimension 64, width n = 512, depth L = 20,
-S = 200 networks.  Throughput is layer-samples per second, ``S * L / seconds``, with JIT compilation
-excluded (every engine is warmed up on a tiny run first).
+Workload (both backends): ReLU, C_W = 2, P = 8 inputs of dimension 64, width n = 512, depth L = 20.  Throughput
+is layer-samples per second, ``S * L / seconds`` (S networks per run), with JIT compilation excluded (every engine
+is warmed up on a tiny run first).
 
 CPU: two plain NumPy baselines, ``explicit`` and ``gram`` side by side, and the speed-ups over each
 baseline.  The baselines are (1) the ``numpy`` method, the NumPy reference that draws every weight matrix
 with the NumPy twin of the counter-based generator (:mod:`~sigprop.kernels.rng_numpy`, so it reproduces
 ``explicit``'s numbers) and multiplies; (2) :func:`plain_numpy_loop`, the same loop with NumPy's own
 fastest normals (``numpy.random.Generator.standard_normal``, PCG64 + ziggurat), the plain NumPy loop a user
-would write; each is timed with the default BLAS threads and with one thread, and the faster is used.
+would write; each is timed with the default BLAS threads and with one thread, and per round the faster is used.
 Both baselines run in one Python thread; the engines are timed with all numba threads (the speed-ups the
-goals refer to, against the plain loop) and pinned to one thread (per-thread speed-ups).  Also: the normal
-draws per second of ``explicit`` against an RNG-only kernel that draws the same numbers (the bound), and
-peak memory of ``explicit`` (tracemalloc: NumPy buffers) at L = 5 and L = 20 (working memory is O(S n P),
-independent of L).  CUDA (``backend='cuda'``): ``explicit`` at n = 512 and 4096, ``gram``, and the fraction
-of an RNG-only CUDA kernel's normal-generation rate that ``explicit`` reaches.
+goals refer to, against the plain loop) and pinned to one thread (per-thread speed-ups).  Everything is timed in
+interleaved rounds (:data:`ROUNDS`; each round runs every benchmark once, short runs of :data:`RUN_NETWORKS`
+networks), so that a change of the machine's load falls on baseline and engine alike: each ratio is taken round by
+round and reported as the median with its range over the rounds.  Also: the normals per second of ``explicit``
+(its weights) and of ``gram`` (``n P`` per layer; through ``simulate`` and the chain kernel alone) against an
+RNG-only kernel that draws with the same generator (the bound), the CPU's name and the vector width numba compiles
+its loops for (:func:`cpu_description`, :func:`loop_vector_width`), and peak memory of ``explicit`` (tracemalloc:
+NumPy buffers) at L = 5 and L = 20 (working memory is O(S n P), independent of L).  CUDA (``backend='cuda'``):
+``explicit`` at n = 512 and 4096, ``gram``, and the fraction of an RNG-only CUDA kernel's normal-generation rate
+that ``explicit`` reaches.
 """
 from __future__ import annotations
 
@@ -38,7 +43,8 @@ try:  # numba-cuda (optional): only the CUDA benchmarks and the PTX check use it
 except ImportError:  # pragma: no cover
     _cuda = None
 
-__all__ = ["run_benchmarks", "workload_inputs", "rng_only_cpu", "plain_numpy_loop", "PTX_TARGETS"]
+__all__ = ["run_benchmarks", "workload_inputs", "rng_only_cpu", "plain_numpy_loop", "cpu_description",
+           "loop_vector_width", "PTX_TARGETS"]
 
 P_INPUTS, N0, WIDTH, DEPTH, NETWORKS = 8, 64, 512, 20, 200
 CUDA_WIDTHS = (512, 4096)  # explicit-method widths of the CUDA benchmark
@@ -143,56 +149,141 @@ def _sim(method, backend, S, depth=DEPTH, width=WIDTH, X=None):
                     backend=backend, seed=1)
 
 
-def _baseline_rows(X, S: int, L: int, tag: str) -> tuple[list[dict], dict[str, float]]:
-    """Rows of the two plain NumPy baselines, each timed with the default BLAS threads and with one thread (on a
-    busy 2-core machine the default can be several times slower, which would flatter the ratios); the faster
-    throughput of each, by name."""
-    from threadpoolctl import threadpool_limits
+def cpu_description() -> dict[str, str]:
+    """What numba compiles for on this machine: ``model`` (the CPU's name from /proc/cpuinfo, else
+    ``platform.processor()``), ``llvm_cpu`` (LLVM's name of the target CPU: ``NUMBA_CPU_NAME`` if set, else the
+    host's), ``features`` (``NUMBA_CPU_FEATURES`` if set, else empty: the CPU's own).
 
-    baselines = {"numpy": lambda: _sim("numpy", "cpu", S),
-                 "plain numpy loop": lambda: plain_numpy_loop(X, L, WIDTH, 2.0, S, seed=1)}
-    rows, thr = [], {}
-    for name, fn in baselines.items():
-        t_default = _timed(fn)
-        with threadpool_limits(1, user_api="blas"):
-            t_one = _timed(fn)
-        what = ("the numpy method: NumPy reference, weights from the NumPy twin of the engines' generator"
-                if name == "numpy" else "numpy.random standard_normal (PCG64 ziggurat) + BLAS, same statistics")
-        for label, t in (("default BLAS threads", t_default), ("BLAS 1 thread", t_one)):
-            rows.append(_row(f"cpu {name} ({label})", "throughput", S * L / t, "layer-samples/s",
-                             f"{tag}, S={S}; {what}"))
-        thr[name] = S * L / min(t_default, t_one)
-    return rows, thr
+    Examples
+    --------
+    >>> sorted(cpu_description())
+    ['features', 'llvm_cpu', 'model']
+    """
+    import platform
 
+    import llvmlite.binding as ll
 
-def _engine_times(S_ex: int, S_gr: int) -> dict[str, float]:
-    """Seconds of ``explicit`` and ``gram`` on all numba threads and pinned to one (the baselines are single Python
-    threads): keys ``explicit``, ``gram``, ``explicit 1``, ``gram 1``."""
-    t = {"explicit": _timed(lambda: _sim("explicit", "cpu", S_ex)),
-         "gram": _timed(lambda: _sim("gram", "cpu", S_gr), repeat=3)}
-    nthreads = numba.get_num_threads()
-    numba.set_num_threads(1)
+    model = ""
     try:
-        t["explicit 1"] = _timed(lambda: _sim("explicit", "cpu", S_ex))
-        t["gram 1"] = _timed(lambda: _sim("gram", "cpu", S_gr), repeat=3)
-    finally:
-        numba.set_num_threads(nthreads)
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"model": model or platform.processor() or platform.machine(),
+            "llvm_cpu": numba.config.CPU_NAME or ll.get_host_cpu_name(),
+            "features": numba.config.CPU_FEATURES or ""}
+
+
+@numba.njit(error_model="numpy")
+def _width_probe(x, y, c):
+    for i in range(x.shape[0]):
+        x[i] = x[i] * c + y[i]
+
+
+def loop_vector_width() -> int:
+    """Bits of the widest vector register in the machine code of a plain numba loop (``x[i] = x[i] c + y[i]``)
+    compiled with this process's settings: the width at which LLVM vectorises the engines' numba loops, among them
+    the generator's (:func:`rng.draw_pairs_into`); 64 if it does not vectorise.  (The lane sums and row updates of
+    :mod:`sigprop.kernels.simd` are 8-wide whatever this says: 512-bit with AVX-512.)
+
+    Examples
+    --------
+    >>> loop_vector_width() in (64, 128, 256, 512)
+    True
+    """
+    import re
+
+    x = np.ones(64)
+    _width_probe(x, x.copy(), 2.0)
+    asm = _width_probe.inspect_asm(_width_probe.signatures[0])
+    widths = [bits for reg, bits in (("zmm", 512), ("ymm", 256), ("xmm", 128))
+              if re.search(r"\tv(?:mul|add|fmadd\w*)pd\s[^\n]*%" + reg, asm)]
+    return max(widths, default=64)
+
+
+def _cpu_row() -> dict:
+    d = cpu_description()
+    feats = f", NUMBA_CPU_FEATURES={d['features']}" if d["features"] else ""
+    return _row("cpu", "vector width of numba loops", loop_vector_width(), "bit",
+                f"{d['model']}; LLVM CPU {d['llvm_cpu']}{feats}; {numba.get_num_threads()} numba threads; gram lane "
+                "sums and row updates are 8-wide intrinsics (kernels.simd)")
+
+
+def _timed_rounds(fns: dict, rounds: int) -> dict[str, np.ndarray]:
+    """Seconds of every function in each of ``rounds`` rounds; a round runs each once, in turn, so that a change of
+    the machine's load falls on all of them alike (ratios are taken round by round, then their median)."""
+    t = {k: np.empty(rounds) for k in fns}
+    for r in range(rounds):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            t[k][r] = time.perf_counter() - t0
     return t
 
 
-def _speedup_rows(thr: dict[str, float], thr1: dict[str, float], nthreads: int) -> list[dict]:
-    """Speed-ups of the engines over the plain NumPy loop (the goals) and over the numpy method."""
-    rows = []
-    base = "plain numpy loop"
-    for m, goal in (("explicit", 5), ("gram", 300)):
-        rows.append(_row(f"cpu {m}/{base}", "speed-up", thr[m] / thr[base], "x",
-                         f"goal >= {goal}; engine on {nthreads} threads, "
-                         "loop on one Python thread (faster BLAS timing)"))
-        rows.append(_row(f"cpu {m}/{base}, 1 thread each", "speed-up", thr1[m] / thr[base], "x",
-                         "engine pinned to one thread"))
-        rows.append(_row(f"cpu {m}/numpy", "speed-up", thr[m] / thr["numpy"], "x",
-                         f"against the numpy method (NumPy-twin generator, ~50 ns/normal); {nthreads} threads"))
-    return rows
+def _one_thread(fn):
+    """``fn`` run with numba pinned to one thread."""
+    def run():
+        nthreads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            return fn()
+        finally:
+            numba.set_num_threads(nthreads)
+    return run
+
+
+def _one_blas_thread(fn):
+    """``fn`` run with BLAS pinned to one thread (threadpoolctl)."""
+    def run():
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, user_api="blas"):
+            return fn()
+    return run
+
+
+def _spread(r: np.ndarray) -> str:
+    """The spread of per-round values around their median, for the notes."""
+    med = float(np.median(r))
+    return (f"median of {r.size} interleaved rounds, range {r.min():.4g} to {r.max():.4g} "
+            f"({100 * (r.min() / med - 1):+.0f}% / {100 * (r.max() / med - 1):+.0f}%)")
+
+
+# Per profile: interleaved rounds, and the networks of one timed run of each benchmark (the baselines' runs are
+# short; their medians over the rounds make the ratios stable).
+ROUNDS = {"quick": 5, "full": 9}
+RUN_NETWORKS = {"quick": {"numpy": 2, "loop": 4, "explicit": 20, "gram": NETWORKS, "rng": 8},
+                "full": {"numpy": 5, "loop": 10, "explicit": 50, "gram": NETWORKS, "rng": 20}}
+
+
+def _cpu_runs(S: dict[str, int], X: np.ndarray) -> tuple[dict, dict[str, float]]:
+    """The timed functions of one round and the work of each (layer-samples; normals for the RNG-only kernel)."""
+    from ..theory.activations import activation
+    from .gram_cpu import run_gram_cpu
+
+    L = DEPTH
+    w_in = np.array([N0] + [WIDTH] * (L - 1), dtype=np.int64)
+    w_out = np.full(L, WIDTH, dtype=np.int64)
+    relu = activation("relu")
+    loop = partial(plain_numpy_loop, X, L, WIDTH, 2.0, S["loop"], seed=1)
+    fns = {
+        "numpy (default BLAS threads)": lambda: _sim("numpy", "cpu", S["numpy"]),
+        "numpy (BLAS 1 thread)": _one_blas_thread(lambda: _sim("numpy", "cpu", S["numpy"])),
+        "plain numpy loop (default BLAS threads)": loop,
+        "plain numpy loop (BLAS 1 thread)": _one_blas_thread(loop),
+        "explicit": lambda: _sim("explicit", "cpu", S["explicit"]),
+        "explicit 1": _one_thread(lambda: _sim("explicit", "cpu", S["explicit"])),
+        "gram": lambda: _sim("gram", "cpu", S["gram"]),
+        "gram 1": _one_thread(lambda: _sim("gram", "cpu", S["gram"])),
+        "gram kernel": lambda: run_gram_cpu(X, [WIDTH] * L, relu, 2.0, 0.0, S["gram"], 1),
+        "rng": lambda: _rng_only_cpu(np.uint64(0), S["rng"], w_in, w_out, np.empty(S["rng"])),
+    }
+    work = {k: float(S["numpy" if k.startswith("numpy") else "loop" if k.startswith("plain") else k.split()[0]] * L)
+            for k in fns}
+    work["rng"] = float(np.sum(w_in * w_out)) * S["rng"]
+    _rng_only_cpu(np.uint64(0), 1, w_in[:1], w_out[:1], np.empty(1))  # warm-up (compile)
+    return fns, work
 
 
 def _memory_rows(S_ex: int) -> list[dict]:
@@ -210,33 +301,79 @@ def _memory_rows(S_ex: int) -> list[dict]:
 
 
 def _cpu_benchmarks(profile: str) -> list[dict]:
-    full = profile != "quick"
-    S_np = NETWORKS if full else 10
-    S_ex = NETWORKS if full else 50
-    S_gr = NETWORKS
+    S = RUN_NETWORKS[profile]
+    rounds = ROUNDS[profile]
     L = DEPTH
     tag = f"relu C_W=2 P={P_INPUTS} n0={N0} n={WIDTH} L={L}"
     for m in ("numpy", "explicit", "gram"):  # warm up (JIT) on tiny runs
         _sim(m, "cpu", 2, depth=2, width=8)
-    rows, thr = _baseline_rows(workload_inputs(), S_np, L, tag)
-    t = _engine_times(S_ex, S_gr)
+    fns, work = _cpu_runs(S, workload_inputs())
+    t = _timed_rounds(fns, rounds)
+    thr = {k: work[k] / t[k] for k in fns}  # per round
     nthreads = numba.get_num_threads()
-    thr["explicit"] = S_ex * L / t["explicit"]
-    thr["gram"] = S_gr * L / t["gram"]
-    thr1 = {"explicit": S_ex * L / t["explicit 1"], "gram": S_gr * L / t["gram 1"]}
-    for m, S in (("explicit", S_ex), ("gram", S_gr)):
-        rows.append(_row(f"cpu {m}", "throughput", thr[m], "layer-samples/s", f"{tag}, S={S}, {nthreads} threads"))
-        rows.append(_row(f"cpu {m} (1 thread)", "throughput", thr1[m], "layer-samples/s", f"{tag}, S={S}"))
-    rows += _speedup_rows(thr, thr1, nthreads)
-    widths = [WIDTH] * L
-    ex_rate = _weight_normals(S_ex, N0, widths) / t["explicit"]
-    bound = rng_only_cpu(S_ex, N0, widths)
-    rows.append(_row("cpu explicit", "weight normals/s", ex_rate, "1/s", "n_l n_{l-1} per layer, regenerated"))
-    rows.append(_row("cpu rng-only kernel", "normals/s", bound, "1/s",
-                     "Philox + Box-Muller (draw_pairs_into), same count, same threads"))
-    rows.append(_row("cpu explicit vs rng bound", "fraction", ex_rate / bound, "", "1 = generation-bound"))
-    rows.append(_row("cpu gram", "normals/s", S_gr * L * WIDTH * P_INPUTS / t["gram"], "1/s", "n P per layer"))
-    return rows + _memory_rows(S_ex)
+    rows = [_cpu_row()]
+    base = {}
+    for name, what in (("numpy", "the numpy method: NumPy reference, weights from the NumPy twin of the engines' "
+                                  "generator"),
+                       ("plain numpy loop", "numpy.random standard_normal (PCG64 ziggurat) + BLAS, same statistics")):
+        for label in ("default BLAS threads", "BLAS 1 thread"):
+            k = f"{name} ({label})"
+            rows.append(_row(f"cpu {k}", "throughput", np.median(thr[k]), "layer-samples/s",
+                             f"{tag}, S={S['numpy' if name == 'numpy' else 'loop']} per run; {what}; "
+                             f"{_spread(thr[k])}"))
+        # per round the faster of the two BLAS settings
+        base[name] = np.maximum(thr[f"{name} (default BLAS threads)"], thr[f"{name} (BLAS 1 thread)"])
+    for m in ("explicit", "gram"):
+        rows.append(_row(f"cpu {m}", "throughput", np.median(thr[m]), "layer-samples/s",
+                         f"{tag}, S={S[m]}, {nthreads} threads; {_spread(thr[m])}"))
+        rows.append(_row(f"cpu {m} (1 thread)", "throughput", np.median(thr[m + ' 1']), "layer-samples/s",
+                         f"{tag}, S={S[m]}; {_spread(thr[m + ' 1'])}"))
+    rows += _speedup_rows(thr, base, nthreads)
+    rows += _bound_rows(thr)
+    return rows + _memory_rows(NETWORKS if profile == "full" else 50)
+
+
+def _speedup_rows(thr: dict[str, np.ndarray], base: dict[str, np.ndarray], nthreads: int) -> list[dict]:
+    """Speed-ups of the engines over the plain NumPy loop (the goals) and over the numpy method, round by round
+    against the baseline's faster BLAS setting of the same round (medians and spreads)."""
+    rows = []
+    loop = "plain numpy loop"
+    for m, goal in (("explicit", 5), ("gram", 300)):
+        r = thr[m] / base[loop]
+        rows.append(_row(f"cpu {m}/{loop}", "speed-up", np.median(r), "x",
+                         f"goal >= {goal}; engine on {nthreads} threads, loop on one Python thread (faster BLAS "
+                         f"setting); {_spread(r)}"))
+        r = thr[m + " 1"] / base[loop]
+        rows.append(_row(f"cpu {m}/{loop}, 1 thread each", "speed-up", np.median(r), "x",
+                         f"engine pinned to one thread; {_spread(r)}"))
+        r = thr[m] / base["numpy"]
+        rows.append(_row(f"cpu {m}/numpy", "speed-up", np.median(r), "x",
+                         f"against the numpy method (NumPy-twin generator, ~50 ns/normal); {nthreads} threads; "
+                         f"{_spread(r)}"))
+    return rows
+
+
+def _bound_rows(thr: dict[str, np.ndarray]) -> list[dict]:
+    """Normals per second of the engines against the RNG-only kernel's, round by round (the generation bound)."""
+    L = DEPTH
+    per_sample = _weight_normals(1, N0, [WIDTH] * L) / L  # explicit: weight normals per layer-sample
+    ex_rate = thr["explicit"] * per_sample
+    bound = thr["rng"]
+    gram_rate = thr["gram"] * WIDTH * P_INPUTS
+    kernel_rate = thr["gram kernel"] * WIDTH * P_INPUTS
+    return [
+        _row("cpu explicit", "weight normals/s", np.median(ex_rate), "1/s", "n_l n_{l-1} per layer, regenerated"),
+        _row("cpu rng-only kernel", "normals/s", np.median(bound), "1/s",
+             f"Philox + Box-Muller (draw_pairs_into), same threads; {_spread(bound)}"),
+        _row("cpu explicit vs rng bound", "fraction", np.median(ex_rate / bound), "",
+             f"1 = generation-bound; {_spread(ex_rate / bound)}"),
+        _row("cpu gram", "normals/s", np.median(gram_rate), "1/s", "n P per layer (simulate, with its range checks)"),
+        _row("cpu gram vs rng bound", "fraction", np.median(gram_rate / bound), "", _spread(gram_rate / bound)),
+        _row("cpu gram chain kernel", "normals/s", np.median(kernel_rate), "1/s",
+             "the chain alone (gram_cpu.run_gram_cpu, without simulate's argument and range checks)"),
+        _row("cpu gram chain kernel vs rng bound", "fraction", np.median(kernel_rate / bound), "",
+             _spread(kernel_rate / bound)),
+    ]
 
 
 # ------------------------------------------------------------------------------------------

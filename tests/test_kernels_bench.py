@@ -1,4 +1,5 @@
-"""The CPU benchmark's plain NumPy baseline computes the statistics it claims to (sigprop.kernels.bench)."""
+"""The CPU benchmark (sigprop.kernels.bench): its plain NumPy baseline computes the statistics it claims to, its
+rounds interleave the benchmarks, and it names the CPU and the vector width numba compiles for."""
 import numpy as np
 
 from sigprop.kernels.bench import plain_numpy_loop, workload_inputs
@@ -21,3 +22,47 @@ def test_plain_numpy_loop_statistics():
     post = out["postact_gram"]
     assert np.all(np.diagonal(post, axis1=2, axis2=3) <= np.diagonal(out["preact_gram"], axis1=2, axis2=3) + 1e-12)
     assert np.all(np.linalg.eigvalsh(post) > -1e-12)
+
+
+def test_rounds_interleave_every_benchmark():
+    # each round runs every benchmark once, in turn (a load change falls on baseline and engine alike)
+    from sigprop.kernels.bench import _timed_rounds
+
+    calls = []
+    t = _timed_rounds({"base": lambda: calls.append("base"), "engine": lambda: calls.append("engine")}, 3)
+    assert calls == ["base", "engine"] * 3
+    assert set(t) == {"base", "engine"} and all(v.shape == (3,) and np.all(v >= 0) for v in t.values())
+
+
+def test_spread_note_gives_median_and_range():
+    from sigprop.kernels.bench import _spread
+
+    note = _spread(np.array([0.9, 1.0, 1.2]))
+    assert note == "median of 3 interleaved rounds, range 0.9 to 1.2 (-10% / +20%)"
+
+
+def test_cpu_row_names_the_cpu_and_the_loop_vector_width():
+    from sigprop.kernels.bench import _cpu_row, cpu_description, loop_vector_width
+
+    d = cpu_description()
+    assert set(d) == {"model", "llvm_cpu", "features"} and d["model"] and d["llvm_cpu"]
+    row = _cpu_row()
+    assert row["value"] == loop_vector_width() and row["value"] in (64, 128, 256, 512) and row["unit"] == "bit"
+    assert d["model"] in row["note"] and f"LLVM CPU {d['llvm_cpu']}" in row["note"]
+
+
+def test_loop_vector_width_follows_numba_cpu_features():
+    # on an AVX-512 CPU, NUMBA_CPU_FEATURES=-prefer-256-bit makes numba compile its loops 512 bits wide
+    import os
+    import subprocess
+    import sys
+
+    import llvmlite.binding as ll
+    import pytest
+
+    if not ll.get_host_cpu_features().get("avx512f"):
+        pytest.skip("needs an AVX-512 CPU")
+    code = "from sigprop.kernels.bench import loop_vector_width as w; print(w())"
+    env = dict(os.environ, NUMBA_CPU_FEATURES="-prefer-256-bit")
+    wide = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert int(wide.stdout.split()[-1]) == 512
