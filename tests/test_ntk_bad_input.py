@@ -7,6 +7,7 @@ import importlib
 
 import numpy as np
 import pytest
+from scipy.special import ndtr
 
 from sigprop.theory.activations import Activation
 from sigprop.theory.correlators import finite_width_ntk, vertex_any_p
@@ -186,3 +187,65 @@ def test_kinked_activation_is_defined_for_the_ntk():
     """The NTK statistics need sigma' only (K-derivatives by score weights): a kink is fine."""
     r = _ntk(activation="relu", widths=[4, 4, 4])
     assert np.all(np.isfinite(r.A)) and np.all(np.isfinite(r.B))
+
+
+# --------------------------------------------------------------------------------------------
+# growing activations at large variance: exact, or refused, never a wrong finite number
+# --------------------------------------------------------------------------------------------
+def _exp_relu(k: float, c: float) -> float:
+    """E[e^{z_1} relu(z_2)], var z_1 = var z_2 = k, cov c: e^{k/2} E[relu(N(c, k))]."""
+    s = np.sqrt(k)
+    return float(np.exp(k / 2) * (c * ndtr(c / s) + s * np.exp(-c * c / (2 * k)) / np.sqrt(2 * np.pi)))
+
+
+@pytest.mark.parametrize("k", [16.0, 100.0, 400.0])
+def test_exp_at_large_variance_is_exact(k):
+    """The fixed range [-9, 9] missed the peak of e^z at variance >> 1 (e^100 came out 84% low)."""
+    assert product_expectation([("exp", 0), ("exp", 1)], np.diag([k, k])) == pytest.approx(np.exp(k), rel=1e-13)
+    K = np.array([[k, k / 2], [k / 2, k]])
+    assert product_expectation([("exp", 0), ("relu", 0)], K) == pytest.approx(_exp_relu(k, k / 2), rel=1e-12)
+    assert product_expectation([("exp", 2), ("cos", 0)], K) == pytest.approx(
+        np.exp(k / 2) * np.cos(k / 2) * np.exp(-k / 2), rel=1e-9, abs=1e-12)
+
+
+def test_exp_four_factors_and_beyond_e709():
+    """Four correlated exp factors: e^{1^T K 1 / 2}; a finite value above e^709 (e^{400} E[relu]) still computed."""
+    K = 3.0 * np.eye(4) + 1.0
+    assert product_expectation([("exp", 0)] * 4, K) == pytest.approx(np.exp(0.5 * K.sum()), rel=1e-13)
+    K2 = np.array([[800.0, 400.0], [400.0, 800.0]])
+    want = np.exp(400.0) * (400.0 * ndtr(400.0 / np.sqrt(800.0)) + np.sqrt(800.0 / (2 * np.pi)) * np.exp(-100.0))
+    assert product_expectation([("exp", 0), ("relu", 0)], K2) == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("factors, K", [([("exp", 0)] * 2, np.diag([800.0, 800.0])),  # was 9.9e264; true e^800
+                                        ([("exp", 0), ("exp", 1), ("gelu", 0)], np.diag([720.0, 720.0, 1.0]))])
+def test_exp_overflow_is_refused_not_finite(factors, K):
+    with pytest.raises(InputError, match=r"K: the exp factors give e\^\(1_S\^T K 1_S / 2\) = e\^.*leaves the "
+                                         r"float64 range \(allowed: below e\^709\.78"):
+        product_expectation(factors, K)
+
+
+MYEXP = Activation("myexp", (), np.exp, np.exp)
+
+
+@pytest.mark.parametrize("K", [[[800.0]], [[3.0]], np.diag([1.0, 50.0])])
+def test_custom_growing_activation_refused_with_its_bound(no_work, K):
+    """A custom activation growing like e^z: the largest variance the fixed range resolves is stated (~1.59)."""
+    k = len(K)
+    with pytest.raises(InputError, match=rf"K: factors\[{k - 1}\] \(myexp, order 0\) grows too fast .* variance "
+                                         rf"K\[{k - 1}, {k - 1}\] = \d+.*allowed: K\[{k - 1}, {k - 1}\] <= 1\.59"):
+        product_expectation([(MYEXP, 0)] * k, K)
+
+
+def test_custom_growing_activation_within_its_bound_runs():
+    assert product_expectation([(MYEXP, 0)], [[1.0]]) == pytest.approx(np.exp(0.5), rel=1e-13)
+    assert product_expectation([(MYEXP, 0), (MYEXP, 1)], np.diag([1.0, 1.5])) == pytest.approx(np.exp(1.25),
+                                                                                               rel=1e-13)
+
+
+@pytest.mark.parametrize("name", ["relu", "gelu", "softplus", "silu", "elu", "selu", "leaky_relu", "abs"])
+def test_linear_growth_stays_in_range_at_large_variance(name):
+    """Every registered activation but exp grows at most linearly: its integrand's peak stays inside the range."""
+    v = product_expectation([(name, 0), (name, 0)], np.diag([1e8, 1e8]))
+    ref = product_expectation([(name, 0), (name, 0)], np.diag([1e8, 1e8]), nodes=24)
+    assert np.isfinite(v) and v == pytest.approx(ref, rel=1e-8)

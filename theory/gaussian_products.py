@@ -24,6 +24,13 @@ Method (fixed rules, no adaptive cubature):
    (identity, ReLU family, erf, GELU, exp, sin, cos, and their first derivatives), is done in closed form, so a
    product of four such factors is a 3-D rule of smooth functions.
 
+4. Factors ``exp`` (any derivative order) are taken out exactly by the Gaussian change of measure
+   ``E[e^{1_S . z} g(z)] = e^{1_S^T K 1_S / 2} E[g(z + K 1_S)]`` (``S``: the exp factors): the remaining factors are
+   integrated with shifted arguments, so the fixed range never misses the peak of a growing integrand whatever the
+   variance.  Every other registered activation grows at most linearly, so its integrand's peak stays inside the
+   range at any scale; a custom activation is refused (before any work) at a variance where ``|f(z)| phi`` at the
+   edge of the range is above ``1e-13`` of its peak (the message gives the largest variance allowed).
+
 Accuracy (tests/test_gaussian_products.py): closed forms and Isserlis exact to rounding; against arc-cosine and
 arcsine closed forms, the 3-D orthant formula, ``E[Phi(xi)^4] = 1/5`` and mpmath references, 1e-12 relative or
 better for variances in [0.05, 10]; a doubled rule agrees to ~1e-13 for tanh, sigmoid, silu, gelu_tanh, elu.
@@ -53,6 +60,8 @@ _RANK_TOL = 1e-12
 _CHUNK = 2_000_000
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _MAX_FACTORS = 4
+_TAIL_TOL = 1e-13
+_LOG_MAX = math.log(np.finfo(float).max)
 
 
 # --------------------------------------------------------------------------------------------
@@ -100,6 +109,48 @@ def _check_K(K, k: int) -> np.ndarray:
             raise InputError(f"K must be positive semi-definite (eigenvalues >= -1e-10 max_i K_ii = "
                              f"{-1e-10 * scale:.3g}), got most negative eigenvalue {low:.6g}")
     return A
+
+
+def _tail_ratio(f: Callable[[np.ndarray], np.ndarray], s: float) -> float:
+    """``|f(s x)| phi(x)`` at the edges ``x = +-R`` of the integration range over its largest value on the rule's
+    nodes (inf when ``f`` overflows or is not finite there)."""
+    x = np.concatenate([[-_R, _R], _fixed_rule(_NODES)[0][0]])
+    with np.errstate(all="ignore"):
+        g = np.abs(np.asarray(f(s * x), dtype=float)) * _npdf(x)
+    peak = float(np.max(g))
+    if not (np.all(np.isfinite(g)) and peak > 0.0):
+        return 0.0 if np.all(g == 0.0) else math.inf
+    return float(np.max(g[:2])) / peak
+
+
+def _largest_variance(f: Callable[[np.ndarray], np.ndarray], s: float) -> float:
+    """The largest variance below ``s^2`` at which :func:`_tail_ratio` is within ``_TAIL_TOL`` (bisection in
+    ``log s``; 0 when even ``s = 1e-8`` fails)."""
+    lo, hi = math.log(1e-8), math.log(s)
+    if not _tail_ratio(f, math.exp(lo)) <= _TAIL_TOL:
+        return 0.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if _tail_ratio(f, math.exp(mid)) <= _TAIL_TOL else (lo, mid)
+    return math.exp(2.0 * lo)
+
+
+def _check_growth(checked: list[tuple[Activation, int]], A: np.ndarray) -> None:
+    """Refuse a custom activation whose growth moves the integrand's peak out of the fixed range ``[-R, R]``
+    standard deviations at its variance ``K_ii`` (registered activations: exp is exact, the others grow at most
+    linearly)."""
+    for i, (phi, d) in enumerate(checked):
+        s = math.sqrt(float(A[i, i]))
+        if phi.is_builtin or s == 0.0:
+            continue
+        f = _value_fn(phi, d)
+        ratio = _tail_ratio(f, s)
+        if not ratio <= _TAIL_TOL:
+            raise InputError(
+                f"K: factors[{i}] ({phi.label}, order {d}) grows too fast for the integration range of +-{_R:g} "
+                f"standard deviations at variance K[{i}, {i}] = {s * s:.6g} (|f(z)| times the Gaussian density at "
+                f"the edge is {ratio:.3g} of its peak, allowed <= {_TAIL_TOL:g}); allowed: K[{i}, {i}] <= "
+                f"{_largest_variance(f, s):.4g}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,6 +436,7 @@ def product_expectation(factors: Sequence[tuple], K, *, nodes: int = _NODES) -> 
     nodes = integer_in_range("nodes", nodes, 2, 64)
     checked = [_check_factor(item, i) for i, item in enumerate(factors)]
     A = _check_K(K, k)
+    _check_growth(checked, A)
     if all(phi.is_linear for phi, _ in checked) and any(d == 2 for _, d in checked):
         return 0.0
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, not warned
@@ -398,8 +450,46 @@ def product_expectation(factors: Sequence[tuple], K, *, nodes: int = _NODES) -> 
     return value
 
 
+def _is_exp(phi: Activation) -> bool:
+    return phi.is_builtin and phi.name == "exp"
+
+
 def _nested(checked: list[tuple[Activation, int]], A: np.ndarray, nodes: int) -> float:
+    """The expectation by the nested rule, the exp factors taken out by the change of measure (module docstring)."""
+    tilt = [i for i, (phi, _) in enumerate(checked) if _is_exp(phi)]
+    if not tilt:
+        return _integrate(checked, A, nodes, None)
+    rest = [i for i in range(len(checked)) if i not in tilt]
+    log_scale = 0.5 * float(np.sum(A[np.ix_(tilt, tilt)]))
+    if rest:
+        mu = np.sum(A[np.ix_(rest, tilt)], axis=1)
+        value = _integrate([checked[i] for i in rest], A[np.ix_(rest, rest)], nodes, mu)
+    else:
+        value = 1.0
+    if value == 0.0 or log_scale + math.log(abs(value)) < _LOG_MAX:
+        return value * math.exp(log_scale) if log_scale < _LOG_MAX else math.copysign(
+            math.exp(log_scale + math.log(abs(value))), value)
+    raise InputError(f"K: the exp factors give e^(1_S^T K 1_S / 2) = e^{log_scale:.6g} (S: factors {tilt}) times "
+                     f"{value:.6g}; the expectation leaves the float64 range (allowed: below e^{_LOG_MAX:.6g})")
+
+
+def _shift(f: Callable, m: float) -> Callable:
+    return lambda u: f(u + m)
+
+
+def _shift_smooth(psi: Callable, m: float) -> Callable:
+    return lambda a, s: psi(a + m, s)
+
+
+def _integrate(checked: list[tuple[Activation, int]], A: np.ndarray, nodes: int, mu: np.ndarray | None) -> float:
+    """``E[prod_i f_i(z_i + mu_i)]``, ``z ~ N(0, A)``, by the nested rule (``mu = None``: no shift)."""
     fns = [_value_fn(phi, d) for phi, d in checked]
+    smooth_all = [_smoothing(*c) for c in checked]
+    kinks_all = [tuple(sorted(phi.kinks)) for phi, _ in checked]
+    if mu is not None:
+        fns = [_shift(f, float(m)) for f, m in zip(fns, mu)]
+        smooth_all = [None if p is None else _shift_smooth(p, float(m)) for p, m in zip(smooth_all, mu)]
+        kinks_all = [tuple(c - float(m) for c in ks) for ks, m in zip(kinks_all, mu)]
     L, _ = _pivoted_cholesky(A)
     r = L.shape[1]
     lev = _levels(L)
@@ -410,10 +500,10 @@ def _nested(checked: list[tuple[Activation, int]], A: np.ndarray, nodes: int) ->
     if r == 0:
         return const
     keep = [i for i in range(len(fns)) if lev[i] >= 0]
-    kinks = [tuple(sorted(checked[i][0].kinks)) for i in keep]
+    kinks = [kinks_all[i] for i in keep]
     Lk, levk = L[keep], lev[keep]
     forms = _breakpoint_forms(Lk, levk, kinks, r)
-    smooth = [_smoothing(*checked[i]) for i in keep]
+    smooth = [smooth_all[i] for i in keep]
     # low rank is cheap: more nodes per panel there (x3 for rank 1, x2 for rank 2)
     plan = _Plan([fns[i] for i in keep], smooth, Lk, levk, forms, nodes * max(1, 4 - r))
     return const * plan.integrate(np.zeros((1, 0)), np.ones(1))
