@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_current_name_is_registered():
-    assert set(BENCH_MODULES) == {"theory", "kernels", "equilibrium", "training", "rfm", "rainbow", "measures"}
+    assert set(BENCH_MODULES) == {"theory", "kernels", "equilibrium", "ntk", "ntk_mc", "training", "rfm",
+                                  "rainbow", "measures"}
 
 
 @pytest.mark.parametrize("name", sorted(BENCH_MODULES))

@@ -27,6 +27,8 @@ BENCH_MODULES: dict[str, str] = {
     "theory": "sigprop.theory.bench",
     "kernels": "sigprop.kernels.bench",
     "equilibrium": "sigprop.theory.bench_equilibrium",
+    "ntk": "sigprop.theory.bench_ntk",
+    "ntk_mc": "sigprop.kernels.bench_ntk_mc",
     "training": "sigprop.kernels.learning.bench_training",
     "rfm": "sigprop.kernels.learning.bench_rfm",
     "rainbow": "sigprop.kernels.bench_rainbow",
