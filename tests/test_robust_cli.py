@@ -236,6 +236,14 @@ LONG = ["simulate", "--activation", "relu", "--C-W", "2", "--depth", "100", "--w
         "5000", "--method", "explicit"]
 
 
+def _as_from_a_terminal() -> None:
+    """In the child, before exec: SIGINT deliverable and at its default action, as a shell starts a command.  A
+    child inherits an ignored SIGINT and a blocked signal mask from its parent, and this test's parent is a test
+    worker that other tests (Dask clusters, thread pools) may have left in either state."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(argv: list[str], tmp_path: Path, wait_for: str | None, after: float) -> tuple[int, list[str], float]:
     """Run ``sigprop ARGV`` in a new process group; once ``wait_for`` is on stderr (or the CLI is imported), wait
     ``after`` seconds and send SIGINT to the group, as a terminal's Ctrl-C does; its exit status, stderr lines and
@@ -244,7 +252,8 @@ def _interrupt(argv: list[str], tmp_path: Path, wait_for: str | None, after: flo
             f"sys.exit(main({argv!r}))\n")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, env=env,
+                            preexec_fn=_as_from_a_terminal)
     try:
         assert proc.stdout.readline().strip() == "ready"
         if wait_for is not None:
@@ -254,7 +263,11 @@ def _interrupt(argv: list[str], tmp_path: Path, wait_for: str | None, after: flo
         assert proc.poll() is None, proc.communicate()
         os.killpg(proc.pid, signal.SIGINT)
         t0 = time.perf_counter()
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"no exit 60 s after SIGINT; this worker's SIGINT handler {signal.getsignal(signal.SIGINT)!r}, "
+                        f"blocked signals {sorted(signal.pthread_sigmask(signal.SIG_BLOCK, []))}")
         latency = time.perf_counter() - t0
     finally:
         if proc.poll() is None:
