@@ -63,6 +63,18 @@ def _samples(x, name: str) -> np.ndarray:
     return a
 
 
+def _leave_one_out(samples: Sequence[np.ndarray], f: Callable[..., np.ndarray],
+                   who: str) -> tuple[int, np.ndarray, np.ndarray]:
+    """``(S, f(ybar), f(ybar_{-s}))``: ``f`` on the full means and on the S leave-one-out means (axis 0)."""
+    ys = [_samples(y, who) for y in samples]
+    S = ys[0].shape[0]
+    if any(y.shape[0] != S for y in ys):
+        raise InputError(f"{who}: all samples need the same number of networks")
+    means = [y.mean(axis=0) for y in ys]
+    loo = [(S * m - y) / (S - 1) for m, y in zip(means, ys)]
+    return S, np.asarray(f(*means), dtype=float), np.asarray(f(*loo), dtype=float)
+
+
 def jackknife(samples: Sequence[np.ndarray], f: Callable[..., np.ndarray], bias_correct: bool = True) -> Estimate:
     """Estimate ``f(E[y_1], ..., E[y_k])`` from per-network samples ``y_i`` (arrays sharing axis 0 = network).
 
@@ -71,14 +83,7 @@ def jackknife(samples: Sequence[np.ndarray], f: Callable[..., np.ndarray], bias_
     ``S f(ybar) - (S-1) mean_s f(ybar_{-s})`` (exact for quadratic f such as ``E[a] - E[b]^2``; set
     ``bias_correct=False`` for plain ``f(ybar)``) with SE ``sqrt((S-1)/S sum_s (f_{-s} - mean f_{-s})^2)``.
     """
-    ys = [_samples(y, "jackknife") for y in samples]
-    S = ys[0].shape[0]
-    if any(y.shape[0] != S for y in ys):
-        raise InputError("jackknife: all samples need the same number of networks")
-    means = [y.mean(axis=0) for y in ys]
-    loo = [(S * m - y) / (S - 1) for m, y in zip(means, ys)]
-    full = np.asarray(f(*means), dtype=float)
-    f_loo = np.asarray(f(*loo), dtype=float)
+    S, full, f_loo = _leave_one_out(samples, f, "jackknife")
     mean_loo = f_loo.mean(axis=0)
     se = np.sqrt((S - 1) / S * ((f_loo - mean_loo) ** 2).sum(axis=0))
     value = S * full - (S - 1) * mean_loo if bias_correct else full
@@ -106,13 +111,8 @@ def jackknife_pseudovalues(samples: Sequence[np.ndarray], f: Callable[..., np.nd
     >>> bool(abs(ps.std(ddof=1) / 2.0 - est.se) < 1e-12)
     True
     """
-    ys = [_samples(y, "jackknife_pseudovalues") for y in samples]
-    S = ys[0].shape[0]
-    if any(y.shape[0] != S for y in ys):
-        raise InputError("jackknife_pseudovalues: all samples need the same number of networks")
-    means = [y.mean(axis=0) for y in ys]
-    loo = [(S * m - y) / (S - 1) for m, y in zip(means, ys)]
-    return S * np.asarray(f(*means), dtype=float) - (S - 1) * np.asarray(f(*loo), dtype=float)
+    S, full, f_loo = _leave_one_out(samples, f, "jackknife_pseudovalues")
+    return S * full - (S - 1) * f_loo
 
 
 def _widths(width, L: int) -> np.ndarray:
