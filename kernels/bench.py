@@ -33,6 +33,7 @@ import numba
 import numpy as np
 from numba import prange
 
+from sigprop.theory.bench import check_profile
 from sigprop.theory.errors import InputError
 
 from .device_activations import fingerprinted
@@ -445,8 +446,7 @@ def _cuda_benchmarks(profile: str) -> list[dict]:
 
 def run_benchmarks(profile: str = "quick", backend: str = "cpu") -> list[dict]:
     """Benchmark rows ``{benchmark, metric, value, unit, note}`` (profile 'quick' or 'full')."""
-    if profile not in ("quick", "full"):
-        raise InputError(f"profile must be 'quick' or 'full', got {profile!r}")
+    check_profile(profile, who=None)
     if backend == "cpu":
         return _cpu_benchmarks(profile)
     if backend == "cuda":

@@ -20,8 +20,8 @@ from typing import Callable
 import numpy as np
 
 from sigprop.theory.activations import as_activation
+from sigprop.theory.bench import check_profile
 from sigprop.theory.bench_ntk import GELU_DOUBLE_CRITICAL, GRAM
-from sigprop.theory.errors import InputError
 
 from . import rng
 from .rng_numpy import draws_numpy, normals_numpy
@@ -158,8 +158,7 @@ def run_benchmarks(profile: str = "quick") -> list[dict]:
     ...
     sigprop.theory.errors.InputError: run_benchmarks: profile must be 'quick' or 'full', got 'slow'
     """
-    if profile not in PROFILES:
-        raise InputError(f"run_benchmarks: profile must be 'quick' or 'full', got {profile!r}")
+    check_profile(profile)
     import numba
 
     S_engine, S_numpy, repeats = PROFILES[profile]

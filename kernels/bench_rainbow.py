@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from sigprop.theory.bench import check_profile
 from sigprop.theory.errors import InputError
 
 from .covariance import RainbowCovariance
@@ -147,8 +148,7 @@ def run_benchmarks(profile: str = "quick", backend: str = "cpu") -> list[dict]:
     """
     from threadpoolctl import threadpool_limits
 
-    if profile not in ("quick", "full"):
-        raise InputError(f"profile must be 'quick' or 'full', got {profile!r}")
+    check_profile(profile, who=None)
     if backend not in BACKENDS:
         raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "cuda":

@@ -18,7 +18,26 @@ import numpy as np
 
 from sigprop.theory.errors import InputError
 
-__all__ = ["run_benchmarks"]
+__all__ = ["run_benchmarks", "check_profile"]
+
+PROFILE_NAMES = ("quick", "full")
+
+
+def check_profile(profile, who: str | None = "run_benchmarks") -> None:
+    """The profile check every benchmark module makes: ``profile`` must be 'quick' or 'full', else an
+    :class:`~sigprop.theory.errors.InputError` (prefixed ``who: `` when given) before any work.
+
+    Examples
+    --------
+    >>> check_profile("quick")
+    >>> check_profile("slow", who=None)
+    Traceback (most recent call last):
+    ...
+    sigprop.theory.errors.InputError: profile must be 'quick' or 'full', got 'slow'
+    """
+    if not isinstance(profile, str) or profile not in PROFILE_NAMES:
+        prefix = f"{who}: " if who else ""
+        raise InputError(f"{prefix}profile must be 'quick' or 'full', got {profile!r}")
 
 
 def _row(benchmark: str, metric: str, value: float, unit: str, note: str = "") -> dict:
@@ -38,8 +57,7 @@ def _cli_time(name: str) -> float:
 
 
 def run_benchmarks(profile: str = "quick") -> list[dict]:
-    if profile not in ("quick", "full"):
-        raise InputError(f"run_benchmarks: profile must be 'quick' or 'full', got {profile!r}")
+    check_profile(profile)
     from .kernel_map import KernelMap
     from .meanfield import kernel_recursion
 

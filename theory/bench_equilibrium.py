@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import time
 
-from sigprop.theory.errors import InputError
-
+from .bench import check_profile
 from .equilibrium import equilibrium_layer
 
 __all__ = ["run_benchmarks", "DEPTHS"]
@@ -43,8 +42,7 @@ def run_benchmarks(profile: str = "quick") -> list[dict]:
     ...
     sigprop.theory.errors.InputError: run_benchmarks: profile must be 'quick' or 'full', got 'slow'
     """
-    if profile not in DEPTHS:
-        raise InputError(f"run_benchmarks: profile must be 'quick' or 'full', got {profile!r}")
+    check_profile(profile)
     equilibrium_layer(10)  # compile
     rows = []
     for L in DEPTHS[profile]:

@@ -26,8 +26,7 @@ from functools import lru_cache
 import mpmath as mp
 import numpy as np
 
-from sigprop.theory.errors import InputError
-
+from .bench import check_profile
 from .correlators import finite_width_ntk
 from .gaussian_products import product_expectation
 
@@ -188,8 +187,7 @@ def run_benchmarks(profile: str = "quick") -> list[dict]:
     ...
     sigprop.theory.errors.InputError: run_benchmarks: profile must be 'quick' or 'full', got 'slow'
     """
-    if profile not in PROFILES:
-        raise InputError(f"run_benchmarks: profile must be 'quick' or 'full', got {profile!r}")
+    check_profile(profile)
     P, L, layers, nodes, step = PROFILES[profile]
     C_W, C_b = GELU_DOUBLE_CRITICAL
     size = f"P={P}, L={L}, n={WIDTH}"

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from sigprop.theory.errors import InputError
+from sigprop.theory.bench import check_profile
 
 from .measures import agop
 
@@ -45,8 +45,7 @@ def run_benchmarks(profile: str = "quick") -> list[dict]:
     >>> BENCH_SHAPE
     (2000, 10, 512)
     """
-    if profile not in ("quick", "full"):
-        raise InputError(f"run_benchmarks: profile must be 'quick' or 'full', got {profile!r}")
+    check_profile(profile)
     reps = 3 if profile == "quick" else 10
     N, o, n = BENCH_SHAPE
     J = np.random.default_rng(0).standard_normal((N, o, n))

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from sigprop.theory.errors import InputError
+from sigprop.theory.bench import check_profile
 
 from . import rfm
 
@@ -49,8 +49,7 @@ def run_benchmarks(profile: str = "quick") -> list[dict]:
     """
     from threadpoolctl import threadpool_limits
 
-    if profile not in ("quick", "full"):
-        raise InputError(f"profile must be 'quick' or 'full', got {profile!r}")
+    check_profile(profile, who=None)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((N, D))
     prod = X[:, 0] * X[:, 1]

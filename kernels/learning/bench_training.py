@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sigprop.theory.errors import InputError
+from sigprop.theory.bench import check_profile
 
 from . import training as _training
 from .datasets import load_digits_data, load_mnist5k
@@ -67,8 +67,7 @@ def run_benchmarks(profile: str = "quick") -> list[dict]:
     >>> EPOCHS["quick"], EPOCHS["full"]
     (2, 50)
     """
-    if profile not in EPOCHS:
-        raise InputError(f"run_benchmarks: profile must be 'quick' or 'full', got {profile!r}")
+    check_profile(profile)
     return _trainer_rows(profile) + trainer_vs_torch(profile)
 
 
@@ -229,8 +228,7 @@ def trainer_vs_torch(profile: str = "quick") -> list[dict]:
     >>> TORCH_PROFILES["full"]
     ((10, 100), 10, 3)
     """
-    if profile not in TORCH_PROFILES:
-        raise InputError(f"trainer_vs_torch: profile must be 'quick' or 'full', got {profile!r}")
+    check_profile(profile, who="trainer_vs_torch")
     depths, steps, repeats = TORCH_PROFILES[profile]
     torch = _import_torch()
     X, y = load_mnist5k("train", seed=0)
