@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from sigprop.kernels.learning.datasets import inputs_with_gram
+from sigprop.theory.arguments import integer_in_range
 
 from . import stats
 
@@ -27,7 +28,10 @@ def networks_per_width(budget: int, n: int, min_networks: int = 50) -> int:
     >>> networks_per_width(6400, 32), networks_per_width(6400, 512)
     (200, 50)
     """
-    return max(int(min_networks), int(budget) // int(n))
+    n = integer_in_range("n", n, 1, who="networks_per_width")
+    budget = integer_in_range("budget", budget, 0, who="networks_per_width")
+    min_networks = integer_in_range("min_networks", min_networks, 1, who="networks_per_width")
+    return max(min_networks, budget // n)
 
 
 def width_sweep(act, *, G0: np.ndarray, widths, depth: int, budget: int, seed_of: Callable[[int], int],
