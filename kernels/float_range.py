@@ -24,15 +24,19 @@ Exact zeros (a dead ReLU layer, zero inputs) are not underflow and are left alon
 """
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
+import numba
 import numpy as np
 
 __all__ = ["DBL_MIN", "SimulationOverflowWarning", "SimulationUnderflowWarning", "RangeReport", "check_statistics",
            "FORWARD_FIELDS", "BACKWARD_FIELDS"]
 
 DBL_MIN: float = float(np.finfo(np.float64).tiny)  # 2^-1022, the smallest normal float64
+_DBL_MAX: float = float(np.finfo(np.float64).max)
 
 FORWARD_FIELDS: tuple[str, ...] = ("preact_gram", "postact_gram", "preact_m2", "preact_m4")
 BACKWARD_FIELDS: tuple[str, ...] = ("backward_gram", "tangent_gram")
@@ -63,6 +67,71 @@ class RangeReport:
     gram_underflow_layer: int | None
 
 
+@numba.njit(cache=True)
+def _scan_layers(a, flags):  # pragma: no cover - compiled
+    """One pass over ``a`` (S, L, K): per (network, layer) whether any entry is non-finite, subnormal, non-zero
+    (``flags[0]``, ``flags[1]``, ``flags[2]``, each (S, L))."""
+    S, L, K = a.shape
+    for s in range(S):
+        for l in range(L):
+            bad = sub = nz = 0  # counts, which the compiler vectorises
+            for k in range(K):
+                x = abs(a[s, l, k])
+                bad += not (x <= _DBL_MAX)  # inf or NaN
+                nz += x != 0
+                sub += (x != 0) & (x < DBL_MIN)
+            flags[0, s, l], flags[1, s, l], flags[2, s, l] = bad > 0, sub > 0, nz > 0
+
+
+@numba.njit(cache=True)
+def _scan_zero_beside_nonzero(a, b, found):  # pragma: no cover - compiled
+    """Per (network, layer) of ``a``, ``b`` (S, L, K): whether some entry has ``a == 0`` and ``b != 0``."""
+    S, L, K = a.shape
+    for s in range(S):
+        for l in range(L):
+            n = 0
+            for k in range(K):
+                n += (a[s, l, k] == 0) & (b[s, l, k] != 0)
+            found[s, l] = n > 0
+
+
+class _Layers(NamedTuple):
+    """Per (network, layer) facts of one statistic (S, L, ...): any entry non-finite, subnormal, non-zero (NaN
+    counts as non-zero)."""
+
+    nonfinite: np.ndarray
+    subnormal: np.ndarray
+    nonzero: np.ndarray
+
+
+def _as_layers(a: np.ndarray) -> np.ndarray:
+    """``a`` (S, L, ...) as a C-contiguous float64 (S, L, K) array (a view where possible, else a copy)."""
+    return np.ascontiguousarray(a, dtype=np.float64).reshape(a.shape[0], a.shape[1], math.prod(a.shape[2:]))
+
+
+def _scan(a: np.ndarray) -> _Layers:
+    """The :class:`_Layers` of ``a`` (S, L, ...), from one pass over it."""
+    flags = np.empty((3,) + a.shape[:2], dtype=np.bool_)
+    _scan_layers(_as_layers(a), flags)
+    return _Layers(*flags)
+
+
+def _layers(out: dict[str, np.ndarray], key: str, facts: dict[str, _Layers]) -> _Layers:
+    """The :class:`_Layers` of ``out[key]``, kept in ``facts`` until the arrays change (the caller clears it)."""
+    if key not in facts:
+        facts[key] = _scan(out[key])
+    return facts[key]
+
+
+def _zero_beside_nonzero(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(S, L): whether some entry of a layer has ``a == 0`` next to ``b != 0`` (elementwise, broadcast)."""
+    if a.shape != b.shape:
+        return _per_layer(a, (a == 0) & (b != 0))
+    found = np.empty(a.shape[:2], dtype=np.bool_)
+    _scan_zero_beside_nonzero(_as_layers(a), _as_layers(b), found)
+    return found
+
+
 def _per_layer(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """(S, L) reduction of an elementwise mask of an (S, L, ...) array: any over the trailing axes."""
     return mask.any(axis=tuple(range(2, mask.ndim)))
@@ -80,65 +149,72 @@ def _first_layer(flags: dict[str, np.ndarray]) -> tuple[np.ndarray, int | None, 
     return first, layer, field
 
 
-def _overflow(out: dict[str, np.ndarray]) -> tuple[int, int | None, str | None]:
+def _overflow(out: dict[str, np.ndarray], facts: dict[str, _Layers]) -> tuple[int, int | None, str | None]:
+    """The overflow convention on ``out`` in place (writes only to networks with a non-finite statistic); the
+    number of such networks, the first layer and its field.  ``facts`` (:func:`_layers`) is cleared on a write."""
     pre_fields = ("preact_gram", "preact_m2", "preact_m4")
     S, L = out["preact_gram"].shape[:2]
     # stages in the order a network computes them: 2l = layer l's pre-activation statistics (one z), 2l+1 = its
     # post-activation Gram matrix; NaN from the first stage with a non-finite statistic on
-    bad_pre = {k: _per_layer(out[k], ~np.isfinite(out[k])) for k in pre_fields}
-    bad_post = _per_layer(out["postact_gram"], ~np.isfinite(out["postact_gram"]))
+    bad_pre = {k: _layers(out, k, facts).nonfinite for k in pre_fields}
+    bad_post = _layers(out, "postact_gram", facts).nonfinite
     stages = np.empty((S, 2 * L), dtype=bool)
     stages[:, 0::2] = np.logical_or.reduce(list(bad_pre.values()))
     stages[:, 1::2] = bad_post
     first = np.where(stages.any(axis=1), stages.argmax(axis=1), 2 * L)
-    for k in pre_fields:
-        out[k][np.arange(L)[None, :] >= (first[:, None] + 1) // 2] = np.nan
-    out["postact_gram"][np.arange(L)[None, :] >= first[:, None] // 2] = np.nan
+    bad = first < 2 * L
     layer = field = None
-    if (first < 2 * L).any():
+    if bad.any():
+        for k in pre_fields:
+            out[k][np.arange(L)[None, :] >= (first[:, None] + 1) // 2] = np.nan
+        out["postact_gram"][np.arange(L)[None, :] >= first[:, None] // 2] = np.nan
+        facts.clear()
         f = int(first.min())
         layer = f // 2
         field = ("postact_gram" if f % 2 else
                  next(k for k in pre_fields if bad_pre[k][:, layer][first == f].any()))
-    bad = first < 2 * L
     bwd = {k: out[k] for k in BACKWARD_FIELDS if out.get(k) is not None}
     if bwd:
         # the backward pass runs from layer L-1 down to 0 and starts after the forward pass: NaN from the highest
         # non-finite layer down, and at every layer after a forward overflow
-        flags = {k: _per_layer(a, ~np.isfinite(a))[:, ::-1] for k, a in bwd.items()}
+        flags = {k: _layers(out, k, facts).nonfinite[:, ::-1] for k in bwd}
         top, btop, bfield = _first_layer(flags)
         top = np.where(bad, L - 1, L - 1 - top)  # top = -1: no backward overflow
-        lower = np.arange(L)[None, :] <= top[:, None]
-        for a in bwd.values():
-            a[lower] = np.nan
+        if (top >= 0).any():
+            lower = np.arange(L)[None, :] <= top[:, None]
+            for a in bwd.values():
+                a[lower] = np.nan
+            facts.clear()
         if layer is None and btop is not None:
             layer, field = L - 1 - btop, bfield
         bad = bad | (top >= 0)
     return int(bad.sum()), layer, field
 
 
-def _underflow(out: dict[str, np.ndarray], G0: np.ndarray, C_b: float) -> tuple[int, int | None, str | None,
-                                                                                int | None]:
+def _underflow(out: dict[str, np.ndarray], G0: np.ndarray, C_b: float,
+               facts: dict[str, _Layers]) -> tuple[int, int | None, str | None, int | None]:
+    """The underflow convention on ``out`` in place (writes only to layers with a subnormal statistic); the number
+    of networks with an underflow, its first layer and field, and the first layer of a Gram matrix's underflow."""
     fields = [k for k in FORWARD_FIELDS + BACKWARD_FIELDS if out.get(k) is not None]
-    pre, post = out["preact_gram"], out["postact_gram"]
-    S, L = pre.shape[:2]
+    pre, post = _layers(out, "preact_gram", facts), _layers(out, "postact_gram", facts)
+    S, L = pre.nonzero.shape
     # the layer covariance C_b + C_W H is non-zero if C_b > 0 or its H (G0, then the previous post Gram) is
     prev_nonzero = np.empty((S, L), dtype=bool)
     prev_nonzero[:, 0] = bool(np.any(G0 != 0))
-    prev_nonzero[:, 1:] = _per_layer(post[:, :-1], post[:, :-1] != 0)
-    flags = {}
-    for k in fields:
-        a = out[k]
-        flags[k] = _per_layer(a, (a != 0) & (np.abs(a) < DBL_MIN))
-    flags["preact_m4"] = flags["preact_m4"] | _per_layer(out["preact_m4"], (out["preact_m4"] == 0)
-                                                         & (out["preact_m2"] != 0))
-    zero_pre = ~_per_layer(pre, pre != 0)  # all entries exactly 0 (NaN counts as non-zero)
+    prev_nonzero[:, 1:] = post.nonzero[:, :-1]
+    subnormal = {k: _layers(out, k, facts).subnormal for k in fields}
+    flags = dict(subnormal)
+    flags["preact_m4"] = flags["preact_m4"] | _zero_beside_nonzero(out["preact_m4"], out["preact_m2"])
+    zero_pre = ~pre.nonzero  # all entries exactly 0 (NaN counts as non-zero)
     flags["preact_gram"] = flags["preact_gram"] | (zero_pre & ((C_b > 0) | prev_nonzero))
     first, layer, field = _first_layer(flags)
     gram_layer = _first_layer({k: flags[k] for k in ("preact_gram", "postact_gram")})[1]
     for k in fields:
-        a = out[k]
-        a[(a != 0) & (np.abs(a) < DBL_MIN)] = 0.0
+        if subnormal[k].any():
+            a = out[k]
+            x = a[subnormal[k]]
+            x[(x != 0) & (np.abs(x) < DBL_MIN)] = 0.0
+            a[subnormal[k]] = x
     return int((first < L).sum()), layer, field, gram_layer
 
 
@@ -167,6 +243,12 @@ def check_statistics(out: dict[str, np.ndarray], X: np.ndarray, C_b: float, meth
     -------
     RangeReport
         What was found (layers as 0-based array indices; hidden layer = index + 1).
+
+    Notes
+    -----
+    Reads each statistic once (a compiled pass giving, per network and layer, whether it has a non-finite, a
+    subnormal and a non-zero entry), and again only after the overflow convention wrote NaN; writes only to the
+    networks and layers where a convention applies, so a run with nothing to report is not written to.
     """
     for k in FORWARD_FIELDS:
         if k not in out:
@@ -174,8 +256,9 @@ def check_statistics(out: dict[str, np.ndarray], X: np.ndarray, C_b: float, meth
     X = np.asarray(X, dtype=np.float64)
     G0 = X @ X.T / X.shape[1]
     S = out["preact_gram"].shape[0]
-    n_over, lo, fo = _overflow(out)
-    n_under, lu, fu, lg = _underflow(out, G0, C_b)
+    facts: dict[str, _Layers] = {}  # one pass over each statistic, repeated only after the overflow's writes
+    n_over, lo, fo = _overflow(out, facts)
+    n_under, lu, fu, lg = _underflow(out, G0, C_b, facts)
     rep = RangeReport(S, n_over, lo, fo, n_under, lu, fu, lg)
     if warn:
         warn_range(rep, method, stacklevel=stacklevel + 1)
