@@ -51,59 +51,98 @@ def factor_psd(K, A, Wk, perm, P, tol):
     Returns the rank (>= 0), ``-1`` if ``K`` is not symmetric positive semi-definite within
     ``tol * max diag``, ``-2`` if ``K`` has a non-finite entry.  A ``K`` with every ``|K_ab| < DBL_MIN``
     (all zero or subnormal: underflow) has rank 0.  ``Wk`` (P x P) and ``perm`` (P ints) are scratch.
+
+    The pivot is the first largest remaining diagonal entry (in the order of ``perm``, where pivots are swapped
+    in), the work matrix ``Wk`` is held in pivot order (rows and columns swapped with the pivots, as LAPACK's
+    ``dpstrf`` does), and ``A``'s column ``k`` is written at step ``k`` in input order (``perm``).  Row ``k`` of
+    ``Wk`` holds column ``k`` of the factor (below the pivot) during its update of the Schur complement.  A ``K``
+    that is exactly symmetric (bitwise) keeps its Schur complements exactly symmetric (``x * y == y * x``), so
+    then only their lower triangle is updated and checked: the same numbers as the full update.
     """
+    finite = True
+    normal = False
+    for a in range(P):
+        for b in range(P):
+            v = K[a, b]
+            finite &= math.isfinite(v)
+            normal |= abs(v) >= DBL_MIN
+            Wk[a, b] = v
+    if not finite:  # A zeroed up to the first non-finite entry, as a pass that stops there leaves it
+        for a in range(P):
+            for b in range(P):
+                if not math.isfinite(K[a, b]):
+                    return -2
+                A[a, b] = 0.0
     scale = 0.0
-    big = 0.0
     for a in range(P):
         perm[a] = a
         for b in range(P):
-            v = K[a, b]
-            if not math.isfinite(v):
-                return -2
-            Wk[a, b] = v
             A[a, b] = 0.0
-            if abs(v) > big:
-                big = abs(v)
         if K[a, a] > scale:
             scale = K[a, a]
-    if big < DBL_MIN:
+    if not normal:
         return 0
     thr = tol * scale
+    sym = True
+    asym = False
     for a in range(P):
         for b in range(a + 1, P):
-            if abs(K[a, b] - K[b, a]) > thr:
-                return -1
+            x = K[a, b]
+            y = K[b, a]
+            asym |= abs(x - y) > thr
+            sym &= (x == y) & (math.copysign(1.0, x) == math.copysign(1.0, y))
+    if asym:
+        return -1
     rank = 0
     for k in range(P):
         best = k
-        bv = Wk[perm[k], perm[k]]
+        bv = Wk[k, k]
         for j in range(k + 1, P):
-            v = Wk[perm[j], perm[j]]
+            v = Wk[j, j]
             if v > bv:
                 bv = v
                 best = j
         if bv <= thr:
             break
-        t = perm[k]
-        perm[k] = perm[best]
-        perm[best] = t
-        pk = perm[k]
+        if best != k:  # swap pivot best into place k (what is kept of rows and columns >= k)
+            pk = perm[k]
+            perm[k] = perm[best]
+            perm[best] = pk
+            if sym:
+                t = Wk[k, k]
+                Wk[k, k] = Wk[best, best]
+                Wk[best, best] = t
+                for i in range(k + 1, best):
+                    t = Wk[i, k]
+                    Wk[i, k] = Wk[best, i]
+                    Wk[best, i] = t
+                for i in range(best + 1, P):
+                    t = Wk[i, k]
+                    Wk[i, k] = Wk[i, best]
+                    Wk[i, best] = t
+            else:
+                for i in range(k, P):
+                    t = Wk[k, i]
+                    Wk[k, i] = Wk[best, i]
+                    Wk[best, i] = t
+                for i in range(k, P):
+                    t = Wk[i, k]
+                    Wk[i, k] = Wk[i, best]
+                    Wk[i, best] = t
         d = math.sqrt(bv)
-        A[pk, k] = d
+        A[perm[k], k] = d
         for j in range(k + 1, P):
-            pj = perm[j]
-            A[pj, k] = Wk[pj, pk] / d
+            v = Wk[j, k] / d
+            Wk[k, j] = v
+            A[perm[j], k] = v
         for j in range(k + 1, P):
-            pj = perm[j]
-            ajk = A[pj, k]
-            for m in range(k + 1, P):
-                pm = perm[m]
-                Wk[pj, pm] -= ajk * A[pm, k]
+            ajk = Wk[k, j]
+            for m in range(k + 1, j + 1 if sym else P):
+                Wk[j, m] -= ajk * Wk[k, m]
         rank += 1
     for j in range(rank, P):
-        pj = perm[j]
-        for m in range(rank, P):
-            v = Wk[pj, perm[m]]
+        for m in range(rank, j + 1 if sym else P):
+            v = Wk[j, m]
             if j == m:
                 if v < -thr:
                     return -1
