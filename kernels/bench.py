@@ -38,7 +38,7 @@ from sigprop.theory.errors import InputError
 
 from .device_activations import fingerprinted
 from .rng import STREAM_WEIGHTS, draw_pairs_into, normal_pair
-from .simd import dot_lanes
+from .simd import dot_lanes, prefer_wide_vectors
 
 try:  # numba-cuda (optional): only the CUDA benchmarks and the PTX check use it
     from numba import cuda as _cuda
@@ -180,15 +180,17 @@ def cpu_description() -> dict[str, str]:
 
 @numba.njit(error_model="numpy")
 def _width_probe(x, y, c):
+    prefer_wide_vectors()  # as the kernels' functions that hold the generator's and the activation's loops
     for i in range(x.shape[0]):
         x[i] = x[i] * c + y[i]
 
 
 def loop_vector_width() -> int:
-    """Bits of the widest vector register in the machine code of a plain numba loop (``x[i] = x[i] c + y[i]``)
-    compiled with this process's settings: the width at which LLVM vectorises the engines' numba loops, among them
-    the generator's (:func:`rng.draw_pairs_into`); 64 if it does not vectorise.  (The lane sums and row updates of
-    :mod:`sigprop.kernels.simd` are 8-wide whatever this says: 512-bit with AVX-512.)
+    """Bits of the widest vector register in the machine code of a numba loop (``x[i] = x[i] c + y[i]``) compiled
+    as the CPU kernels compile theirs (marked with :func:`simd.prefer_wide_vectors`) with this process's settings:
+    the width at which LLVM vectorises the engines' numba loops, among them the generator's
+    (:func:`rng.draw_pairs_into`) and the activations'; 64 if it does not vectorise.  (The lane sums and row updates
+    of :mod:`sigprop.kernels.simd` are 8-wide whatever this says: 512-bit with AVX-512.)
 
     Examples
     --------
@@ -208,7 +210,7 @@ def loop_vector_width() -> int:
 def _cpu_row() -> dict:
     d = cpu_description()
     feats = f", NUMBA_CPU_FEATURES={d['features']}" if d["features"] else ""
-    return _row("cpu", "vector width of numba loops", loop_vector_width(), "bit",
+    return _row("cpu", "vector width of the kernels' numba loops", loop_vector_width(), "bit",
                 f"{d['model']}; LLVM CPU {d['llvm_cpu']}{feats}; {numba.get_num_threads()} numba threads; gram lane "
                 "sums and row updates are 8-wide intrinsics (kernels.simd)")
 

@@ -32,6 +32,7 @@ from .layer_ops import (
     matvec_t_colpairs_buffered,
     normalize_column,
 )
+from .simd import prefer_wide_vectors
 
 __all__ = ["run_explicit", "CPU_STEPS"]
 
@@ -200,6 +201,7 @@ _ACT_CHUNK = 4096  # elements per parallel work item
 
 @_serial
 def _act_builtin_span(code, p0, p1, deriv, x, out, c):
+    prefer_wide_vectors()
     for k in range(c * _ACT_CHUNK, min(x.size, (c + 1) * _ACT_CHUNK)):
         if deriv:
             out[k] = device_derivative(code, x[k], p0, p1)

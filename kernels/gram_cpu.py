@@ -45,7 +45,7 @@ from .gram_device import (
     norm_coefficients,
     sample_rows,
 )
-from .simd import aligned_rows, dot4_lanes, square_fourth4_lanes
+from .simd import aligned_rows, dot4_lanes, prefer_wide_vectors, square_fourth4_lanes
 
 __all__ = ["run_gram_cpu", "run_chain_cpu", "make_chain_kernel", "chain_namespace", "activation_device_fn",
            "gram_outputs_from_status", "input_gram", "plain_covariance_rows"]
@@ -191,6 +191,7 @@ def _make_network(ns: types.ModuleType, tag: str, cache: bool) -> None:
     def network(X0, widths, code, p0, p1, cov, resid, norm, with_m4, seed, net, tol, pre, post, m4):
         """One network (id ``net``) from the start ``H = X0``: fills pre/post (L, P, P) and, with ``with_m4``, m4
         (L, P); returns its status code."""
+        prefer_wide_vectors()  # the activation's loops at the CPU's widest vectors (same numbers)
         L = widths.shape[0]
         P = X0.shape[0]
         nmax = 1

@@ -46,7 +46,7 @@ import numpy as np
 from sigprop.theory.errors import InputError, InputTypeError
 
 from .device_activations import fingerprinted
-from .simd import float64_bits, float64_from_bits
+from .simd import float64_bits, float64_from_bits, prefer_wide_vectors
 
 __all__ = [
     "STREAM_WEIGHTS", "STREAM_BIAS", "STREAM_SKIP", "STREAM_READOUT", "STREAM_GRAM",
@@ -312,8 +312,10 @@ def draw_pairs_into(kind, seed, stream, network, layer, row0, drow, jp0, djp, co
 
     The same numbers as the scalar path, bit for bit, generated in passes over k (Philox and the uniforms,
     then sqrt(-2 log u1), then the angle), each a loop over independent counters that LLVM vectorises on
-    the CPU.  ``E`` and ``O`` are float64 arrays of length >= count (E doubles as scratch for u1 and the
+    the CPU, at the CPU's widest vector width (:func:`simd.prefer_wide_vectors`: the function this is inlined into
+    is so marked).  ``E`` and ``O`` are float64 arrays of length >= count (E doubles as scratch for u1 and the
     radius, O for u2)."""
+    prefer_wide_vectors()
     sd = np.uint64(seed)
     k0 = sd & _MASK32
     k1 = sd >> _SH32

@@ -51,8 +51,9 @@ def test_cpu_row_names_the_cpu_and_the_loop_vector_width():
     assert d["model"] in row["note"] and f"LLVM CPU {d['llvm_cpu']}" in row["note"]
 
 
-def test_loop_vector_width_follows_numba_cpu_features():
-    # on an AVX-512 CPU, NUMBA_CPU_FEATURES=-prefer-256-bit makes numba compile its loops 512 bits wide
+def test_loop_vector_width_is_the_widest_unless_the_process_asks_for_256_bits():
+    # on an AVX-512 CPU the kernels' loops are 512 bits wide (simd.prefer_wide_vectors), although LLVM prefers 256 bits
+    # on Intel's AVX-512 cores; NUMBA_CPU_FEATURES=+prefer-256-bit (a user's explicit choice) keeps them at 256
     import os
     import subprocess
     import sys
@@ -63,6 +64,10 @@ def test_loop_vector_width_follows_numba_cpu_features():
     if not ll.get_host_cpu_features().get("avx512f"):
         pytest.skip("needs an AVX-512 CPU")
     code = "from sigprop.kernels.bench import loop_vector_width as w; print(w())"
-    env = dict(os.environ, NUMBA_CPU_FEATURES="-prefer-256-bit")
-    wide = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert int(wide.stdout.split()[-1]) == 512
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    widths = {}
+    for features in (None, "-prefer-256-bit", "+prefer-256-bit"):
+        env = dict(base) if features is None else dict(base, NUMBA_CPU_FEATURES=features)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        widths[features] = int(out.stdout.split()[-1])
+    assert widths == {None: 512, "-prefer-256-bit": 512, "+prefer-256-bit": 256}

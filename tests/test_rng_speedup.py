@@ -1,14 +1,15 @@
 """The generator's numbers do not depend on the CPU target numba compiles for, nor on the vector width it picks.
 
 docs/benchmarks.md ("The generator on Intel Skylake-AVX512") traces the generator's slower speed on Skylake-AVX512
-to LLVM's choice of 256-bit vectors for that CPU, and names ``NUMBA_CPU_FEATURES=-prefer-256-bit`` as the
-setting that gives it 512-bit loops.  That is only a speed setting if the numbers stay the same: every loop of
+to LLVM's choice of 256-bit vectors for that CPU; the generator now marks the function it is compiled into with
+``simd.prefer_wide_vectors`` (512-bit loops wherever AVX-512 exists), unless the process asks for 256 bits with
+``NUMBA_CPU_FEATURES=+prefer-256-bit``.  That is only a speed setting if the numbers stay the same: every loop of
 ``rng.draw_pairs_into`` does, lane by lane, the scalar IEEE operations (no fast-math, no contraction into FMA,
 no reassociation), so 2, 4 or 8 lanes give the same bits.  These tests compile the generator in fresh processes
 for other targets (``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES``), check from the machine code that the vector
-width really differs (ymm only for skylake-avx512, zmm with ``-prefer-256-bit``, no zmm for haswell), and compare
-the draws of all three kinds bit for bit with this process's.  A target whose instructions this CPU lacks is
-skipped (its code could not run here).
+width really differs (zmm for skylake-avx512 with or without ``-prefer-256-bit``, ymm only with
+``+prefer-256-bit``, no zmm for haswell), and compare the draws of all three kinds bit for bit with this
+process's.  A target whose instructions this CPU lacks is skipped (its code could not run here).
 """
 import json
 import os
@@ -29,9 +30,11 @@ COORDS = [(0, 0, 0, 1, 9, 515), (2**64 - 1, 255, 2**32 - 1, 2**24 - 1, 5, 1031),
 # target -> (NUMBA_CPU_NAME, NUMBA_CPU_FEATURES, host features it needs, vector registers expected).  With
 # NUMBA_CPU_NAME alone numba would add this host's feature list; "" gives the named CPU's own instruction set.
 TARGETS = {
-    "skylake-avx512": ("skylake-avx512", "", ("avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512cd"), "ymm"),
+    "skylake-avx512": ("skylake-avx512", "", ("avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512cd"), "zmm"),
     "skylake-avx512, -prefer-256-bit": ("skylake-avx512", "-prefer-256-bit",
                                         ("avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512cd"), "zmm"),
+    "skylake-avx512, +prefer-256-bit": ("skylake-avx512", "+prefer-256-bit",
+                                        ("avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512cd"), "ymm"),
     "haswell": ("haswell", "", ("avx2", "fma", "bmi", "bmi2", "lzcnt", "movbe", "f16c"), "ymm"),
 }
 

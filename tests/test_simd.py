@@ -105,3 +105,41 @@ def test_bit_casts_match_numpy_views():
     x = np.array([0.0, -0.0, 1.0, -2.5, 1e-310, np.inf, -np.inf, np.nan, 2.0**53 - 1, np.pi])
     b, y = _bits_round_trip(x)
     assert np.array_equal(b, x.view(np.int64)) and np.array_equal(y.view(np.int64), x.view(np.int64))
+
+
+def test_prefer_wide_vectors_marks_the_calling_function_and_is_a_no_op_in_python():
+    """The attribute lands on the function that calls it (also through inline='always' code), on no other, and a
+    Python call does nothing; the loop's results are the same with and without it."""
+    from sigprop.kernels.simd import prefer_wide_vectors
+
+    def loop(x, y, c):
+        for i in range(x.shape[0]):
+            y[i] = x[i] * c + 1.0
+
+    loop_jit = numba.njit(inline="always")(loop)
+    inner = numba.njit(inline="always")(lambda x, y, c: (prefer_wide_vectors(), loop_jit(x, y, c)))
+
+    @numba.njit
+    def wide(x, y, c):
+        prefer_wide_vectors()
+        loop_jit(x, y, c)
+
+    @numba.njit
+    def wide_inlined(x, y, c):
+        inner(x, y, c)
+
+    @numba.njit
+    def plain(x, y, c):
+        loop_jit(x, y, c)
+
+    x = np.random.default_rng(0).standard_normal(101)
+    outs = {}
+    for f in (wide, wide_inlined, plain):
+        y = np.empty_like(x)
+        f(x, y, 3.0)
+        outs[f] = y
+        ir = f.inspect_llvm(f.signatures[0])
+        assert ('"prefer-vector-width"="512"' in ir) == (f is not plain), f
+    np.testing.assert_array_equal(outs[wide].view(np.uint64), outs[plain].view(np.uint64))
+    np.testing.assert_array_equal(outs[wide_inlined].view(np.uint64), outs[plain].view(np.uint64))
+    assert prefer_wide_vectors() is None
