@@ -227,6 +227,7 @@ def _build_custom_act_kernel(act):
 
     @numba.njit(error_model="numpy")
     def span(deriv, x, out, c):
+        prefer_wide_vectors()
         for k in range(c * _ACT_CHUNK, min(x.size, (c + 1) * _ACT_CHUNK)):
             if deriv:
                 out[k] = dphi(x[k])
