@@ -45,46 +45,48 @@ from .gram_device import (
     norm_coefficients,
     sample_rows,
 )
-from .simd import aligned_rows, dot4_lanes, prefer_wide_vectors, square_fourth4_lanes
+from .simd import aligned_rows, cross44_lanes, off8_lanes, prefer_wide_vectors, square_fourth4_lanes, tri8_lanes
 
 __all__ = ["run_gram_cpu", "run_chain_cpu", "make_chain_kernel", "chain_namespace", "activation_device_fn",
            "gram_outputs_from_status", "input_gram", "plain_covariance_rows"]
 
 
 @numba.njit(inline="always")
-def gram_pairs(P):
-    """The entries (pa[t], pb[t]) of the upper triangle summed by :func:`gram_sums`: the diagonal (a, a) first,
-    then a < b row by row, then four (0, 0) of padding (length P (P + 1) / 2 + 4)."""
-    T = P * (P + 1) // 2
-    pa = np.zeros(T + 4, dtype=np.int64)
-    pb = np.zeros(T + 4, dtype=np.int64)
-    for a in range(P):
-        pa[a] = a
-        pb[a] = a
-    t = P
-    for a in range(P):
-        for b in range(a + 1, P):
-            pa[t] = a
-            pb[t] = b
-            t += 1
-    return pa, pb
+def _group_row(g, k, P):
+    """Row k (0-3) of the group g of four rows, the group's last valid row standing in for rows >= P (their sums
+    are computed and dropped)."""
+    return min(4 * g + k, P - 1)
 
 
 @numba.njit(inline="always")
-def gram_sums(Z, n, P, G, M4, with_m4, pa, pb):
+def _store_within(G, g, P, sums, first, diagonal):
+    """Write the sums of the pairs within group g (:data:`simd._TRI4` with the diagonal, :data:`simd._OFF4`
+    without), starting at ``sums[first]``, into G's upper triangle; pairs with a padding row are dropped."""
+    t = first
+    for i in range(4):
+        for j in range(i if diagonal else i + 1, 4):
+            if 4 * g + j < P:
+                G[4 * g + i, 4 * g + j] = sums[t]
+            t += 1
+
+
+@numba.njit(inline="always")
+def gram_sums(Z, n, P, G, M4, with_m4):
     """G[a, b] = sum_{i<n} Z[a, i] Z[b, i] (a <= b) and, if with_m4, M4[a] = sum_i Z[a, i]^4, each in the
-    engines' fixed 8-lane order (gram_device.lane_sum, the GPU's scalar code), as 8-wide vector code (kernels.simd),
-    four sums per pass over the rows (independent accumulators, each sum the same bits as alone) over the entries
-    (pa, pb) of :func:`gram_pairs`; with ``with_m4`` the diagonal and the fourth moments share their squares.  The
-    padding entries' sums are computed and dropped."""
-    T = P * (P + 1) // 2
-    t0 = 0
+    engines' fixed 8-lane order (gram_device.lane_sum, the GPU's scalar code), as 8-wide vector code (kernels.simd)
+    with one accumulator per sum (each sum the same bits as alone).  The rows are taken in groups of four (the last
+    padded with its last row): the pairs within two groups in one pass (``simd.tri8_lanes``; with ``with_m4`` the
+    diagonal and the fourth moments from shared squares, ``simd.square_fourth4_lanes``, and the pairs off the
+    diagonal, ``simd.off8_lanes``), and the 16 pairs between two groups in one pass (``simd.cross44_lanes``), so
+    that every pass loads each of its eight rows once per block of eight neurons: P = 8 takes 16 row loads per
+    block (24 with the fourth moments) where four pairs per pass took 72."""
+    NG = (P + 3) // 4
     if with_m4:
-        t0 = P
-        for a in range(0, P, 4):
-            r1 = a + 1 if a + 1 < P else a
-            r2 = a + 2 if a + 2 < P else a
-            r3 = a + 3 if a + 3 < P else a
+        for g in range(NG):
+            a = 4 * g
+            r1 = _group_row(g, 1, P)
+            r2 = _group_row(g, 2, P)
+            r3 = _group_row(g, 3, P)
             s0, s1, s2, s3, f0, f1, f2, f3 = square_fourth4_lanes(Z[a], Z[r1], Z[r2], Z[r3], n)
             G[a, a] = s0
             M4[a] = f0
@@ -97,16 +99,30 @@ def gram_sums(Z, n, P, G, M4, with_m4, pa, pb):
             if a + 3 < P:
                 G[r3, r3] = s3
                 M4[r3] = f3
-    for t in range(t0, T, 4):
-        g0, g1, g2, g3 = dot4_lanes(Z[pa[t]], Z[pb[t]], Z[pa[t + 1]], Z[pb[t + 1]], Z[pa[t + 2]], Z[pb[t + 2]],
-                                    Z[pa[t + 3]], Z[pb[t + 3]], n)
-        G[pa[t], pb[t]] = g0
-        if t + 1 < T:
-            G[pa[t + 1], pb[t + 1]] = g1
-        if t + 2 < T:
-            G[pa[t + 2], pb[t + 2]] = g2
-        if t + 3 < T:
-            G[pa[t + 3], pb[t + 3]] = g3
+    for g in range(0, NG, 2):
+        h = g + 1 if g + 1 < NG else g  # an odd last group is paired with itself (its second copy dropped)
+        x0, x1, x2, x3 = Z[4 * g], Z[_group_row(g, 1, P)], Z[_group_row(g, 2, P)], Z[_group_row(g, 3, P)]
+        y0, y1, y2, y3 = Z[4 * h], Z[_group_row(h, 1, P)], Z[_group_row(h, 2, P)], Z[_group_row(h, 3, P)]
+        if with_m4:
+            sums = off8_lanes(x0, x1, x2, x3, y0, y1, y2, y3, n)
+            _store_within(G, g, P, sums, 0, False)
+            if h != g:
+                _store_within(G, h, P, sums, 6, False)
+        else:
+            sums = tri8_lanes(x0, x1, x2, x3, y0, y1, y2, y3, n)
+            _store_within(G, g, P, sums, 0, True)
+            if h != g:
+                _store_within(G, h, P, sums, 10, True)
+    for g in range(NG):
+        for h in range(g + 1, NG):
+            sums = cross44_lanes(Z[4 * g], Z[_group_row(g, 1, P)], Z[_group_row(g, 2, P)], Z[_group_row(g, 3, P)],
+                                 Z[4 * h], Z[_group_row(h, 1, P)], Z[_group_row(h, 2, P)], Z[_group_row(h, 3, P)], n)
+            t = 0
+            for i in range(4):
+                for j in range(4):
+                    if 4 * g + i < P and 4 * h + j < P:
+                        G[4 * g + i, 4 * h + j] = sums[t]
+                    t += 1
 
 
 @numba.njit(inline="always")
@@ -213,7 +229,6 @@ def _make_network(ns: types.ModuleType, tag: str, cache: bool) -> None:
         M4 = np.empty(P)
         E = aligned_rows(1, nmax)[0]
         O = aligned_rows(1, nmax)[0]
-        pa, pb = gram_pairs(P)
         for a in range(P):
             for b in range(P):
                 H[a, b] = X0[a, b]
@@ -230,7 +245,7 @@ def _make_network(ns: types.ModuleType, tag: str, cache: bool) -> None:
             _sample_rows(seed, net, l + 1, n, A, rz, P, 0, Z, E, O)
             if with_skip:
                 _sample_rows(seed, net, l + 1, n, B, rs, P, q, Sk, E, O)
-            _gram_sums(Z, n, P, G, M4, with_m4, pa, pb)
+            _gram_sums(Z, n, P, G, M4, with_m4)
             for a in range(P):
                 for b in range(a, P):
                     v = G[a, b] / n
@@ -240,7 +255,7 @@ def _make_network(ns: types.ModuleType, tag: str, cache: bool) -> None:
                     m4[l, a] = M4[a] / n
             for a in range(P):
                 ns._post_column(Z, Sk, a, n, code, p0, p1, norm, cz, resid, with_skip)
-            _gram_sums(Z, n, P, G, M4, False, pa, pb)
+            _gram_sums(Z, n, P, G, M4, False)
             for a in range(P):
                 for b in range(a, P):
                     v = G[a, b] / n

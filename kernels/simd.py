@@ -16,11 +16,16 @@ would make the result depend on the machine's vector width.  The last ``n mod 8`
 lanes ``0..n mod 8 - 1`` from zero-padded copies (the other lanes get ``+0.0 * +0.0 = +0.0``, which leaves a
 lane sum unchanged: a sum that starts at +0.0 is never -0.0 under round-to-nearest).
 
-Several sums at once: :func:`dot4_lanes` (four dot products) and :func:`square_fourth4_lanes` (for four rows the
-sums of ``x_i x_i`` and of ``(x_i x_i)(x_i x_i)``, sharing the square) keep one 8-lane accumulator per sum, so that
-the sums' additions are independent of one another: one sum at a time waits on its own previous addition (about 4
-cycles per 8 elements), four at a time run at the machine's vector throughput.  Each sum is still exactly the
-single sum's lanes and tree (the same bits as :func:`dot_lanes` and :func:`fourth_lanes`).
+Several sums at once, one 8-lane accumulator per sum, so that the sums' additions are independent of one another
+(one sum at a time waits on its own previous addition, about 4 cycles per 8 elements; several at a time run at the
+machine's vector throughput), each still exactly the single sum's lanes and tree (the same bits as
+:func:`dot_lanes` and :func:`fourth_lanes`): :func:`square_fourth4_lanes` (for four rows the sums of ``x_i x_i`` and
+of ``(x_i x_i)(x_i x_i)``, sharing the square), and the row-blocked Gram sums, which load each of eight rows once per
+block of eight elements and form all their products from the registers: :func:`tri8_lanes` (the 10 pairs ``i <= j``
+within each of two groups of four rows), :func:`off8_lanes` (the 6 pairs ``i < j`` within each) and
+:func:`cross44_lanes` (the 16 pairs between two groups).  With four pairs per pass the Gram matrix of eight rows
+took 72 row loads per block of eight neurons; blocked it takes 16, which matters once the rows leave the L1 cache
+(n = 2048: the gram chain 10% faster; n = 512: 2%).
 
 The row updates of the gram method's sample ``z = A xi`` as 8-wide vectors: :func:`axpy_lanes` (``z_i + c x_i``)
 and :func:`axpy2_lanes` (``(z_i + c0 x_i) + c1 y_i``), and their first-term forms :func:`axpy_fresh_lanes` and
@@ -51,9 +56,9 @@ from numba.extending import intrinsic, overload
 
 from sigprop.theory.errors import InputTypeError
 
-__all__ = ["LANES", "prefer_wide_vectors", "dot_lanes", "fourth_lanes", "dot4_lanes", "square_fourth4_lanes",
-           "axpy_lanes", "axpy2_lanes", "axpy_fresh_lanes", "axpy2_fresh_lanes", "float64_bits", "float64_from_bits",
-           "aligned_rows"]
+__all__ = ["LANES", "prefer_wide_vectors", "dot_lanes", "fourth_lanes", "square_fourth4_lanes", "tri8_lanes",
+           "off8_lanes", "cross44_lanes", "axpy_lanes", "axpy2_lanes", "axpy_fresh_lanes", "axpy2_fresh_lanes",
+           "float64_bits", "float64_from_bits", "aligned_rows"]
 
 LANES = 8
 _I32 = ir.IntType(32)
@@ -142,6 +147,90 @@ def _lane_sums_codegen(k: int, kind: str):
     return codegen
 
 
+def _row_sums_codegen(nrows: int, dots: tuple, squares: tuple):
+    """Code generator of several lane sums over ``nrows`` rows (arguments x_0, ..., x_{nrows-1}, n) in one pass that
+    loads each row once per block of eight: for every (i, j) of ``dots`` the sum of x_i x_j, then for every i of
+    ``squares`` the sums of v = x_i x_i and of v v (v formed once).  Each sum has its own accumulator and the
+    operations of :func:`dot_lanes` / :func:`square_fourth4_lanes` (the same bits); results in that order, as a
+    tuple."""
+    nacc = len(dots) + 2 * len(squares)
+
+    def codegen(context, builder, sig, args):
+        n = args[-1]
+        ptrs = [_data(context, builder, sig.args[i], args[i]) for i in range(nrows)]
+        accs = [cgutils.alloca_once_value(builder, _ZEROS) for _ in range(nacc)]
+
+        def accumulate(vx):
+            for t, (i, j) in enumerate(dots):
+                builder.store(builder.fadd(builder.load(accs[t]), builder.fmul(vx[i], vx[j])), accs[t])
+            for t, i in enumerate(squares):
+                a = len(dots) + 2 * t
+                v = builder.fmul(vx[i], vx[i])
+                builder.store(builder.fadd(builder.load(accs[a]), v), accs[a])
+                builder.store(builder.fadd(builder.load(accs[a + 1]), builder.fmul(v, v)), accs[a + 1])
+
+        nblocks = builder.sdiv(n, ir.Constant(_I64, LANES))
+        with cgutils.for_range(builder, nblocks) as loop:
+            off = builder.mul(loop.index, ir.Constant(_I64, LANES))
+            accumulate([_load_vec(builder, p, off) for p in ptrs])
+        # the last n mod 8 elements, from zero-padded copies
+        base = builder.mul(nblocks, ir.Constant(_I64, LANES))
+        tx = [cgutils.alloca_once_value(builder, _ZEROS) for _ in ptrs]
+        with cgutils.for_range(builder, builder.sub(n, base)) as loop:
+            i = builder.add(base, loop.index)
+            for src, dst in zip(ptrs, tx):
+                builder.store(builder.load(builder.gep(src, [i])),
+                              builder.gep(builder.bitcast(dst, _DBL.as_pointer()), [loop.index]))
+        accumulate([builder.load(t) for t in tx])
+        sums = [_tree(builder, builder.load(a)) for a in accs]
+        return context.make_tuple(builder, sig.return_type, sums)
+
+    return codegen
+
+
+def _row_sums_intrinsic(nrows: int, dots: tuple, squares: tuple = ()):
+    """An intrinsic (x_0, ..., x_{nrows-1}, n) -> tuple of the sums of :func:`_row_sums_codegen`."""
+    nres = len(dots) + 2 * len(squares)
+
+    def typer(typingctx, *args):
+        arrays = args[:-1]
+        if len(arrays) != nrows:
+            raise InputTypeError(f"expected {nrows} rows and n, got {len(args)} arguments")
+        for k, t in enumerate(arrays):
+            _check_array(f"x{k}", t)
+        return types.UniTuple(types.float64, nres)(*arrays, types.int64), _row_sums_codegen(nrows, dots, squares)
+
+    return typer
+
+
+_TRI4 = tuple((i, j) for i in range(4) for j in range(i, 4))  # (0,0), (0,1), ..., (3,3): 10 pairs
+_OFF4 = tuple((i, j) for i in range(4) for j in range(i + 1, 4))  # the 6 pairs i < j
+
+
+@intrinsic
+def tri8_lanes(typingctx, x0, x1, x2, x3, x4, x5, x6, x7, n):
+    """The 10 sums x_i x_j (i <= j, row by row) of the rows x0-x3, then the 10 of the rows x4-x7, each
+    :func:`dot_lanes` bit for bit, in one pass that loads each row once per block of eight."""
+    return _row_sums_intrinsic(8, _TRI4 + tuple((i + 4, j + 4) for i, j in _TRI4))(
+        typingctx, x0, x1, x2, x3, x4, x5, x6, x7, n)
+
+
+@intrinsic
+def off8_lanes(typingctx, x0, x1, x2, x3, x4, x5, x6, x7, n):
+    """The 6 sums x_i x_j (i < j, row by row) of the rows x0-x3, then the 6 of the rows x4-x7, each
+    :func:`dot_lanes` bit for bit, in one pass that loads each row once per block of eight."""
+    return _row_sums_intrinsic(8, _OFF4 + tuple((i + 4, j + 4) for i, j in _OFF4))(
+        typingctx, x0, x1, x2, x3, x4, x5, x6, x7, n)
+
+
+@intrinsic
+def cross44_lanes(typingctx, x0, x1, x2, x3, y0, y1, y2, y3, n):
+    """The 16 sums x_i y_j (i, j = 0..3, row by row), each :func:`dot_lanes` bit for bit, in one pass that loads
+    each of the eight rows once per block of eight."""
+    return _row_sums_intrinsic(8, tuple((i, 4 + j) for i in range(4) for j in range(4)))(
+        typingctx, x0, x1, x2, x3, y0, y1, y2, y3, n)
+
+
 def _axpy_codegen(two: bool, fresh: bool):
     """Code generator of z_i = (z_i + c0 x_i) [+ c1 y_i] for i < n, with z_i read as +0.0 if ``fresh`` (arguments
     z, x, c0[, y, c1], n): 8-wide over the blocks of eight, then the n mod 8 others one by one (the same operations
@@ -187,15 +276,6 @@ def fourth_lanes(typingctx, x, n):
     """sum_i (x_i x_i)(x_i x_i) (i < n) in the fixed 8-lane order of the module docstring."""
     _check_array("x", x)
     return types.float64(x, types.int64), _lane_sums_codegen(1, "fourth")
-
-
-@intrinsic
-def dot4_lanes(typingctx, x0, y0, x1, y1, x2, y2, x3, y3, n):
-    """(dot_lanes(x0, y0, n), ..., dot_lanes(x3, y3, n)), bit for bit, in one pass (four accumulators)."""
-    arrays = (x0, y0, x1, y1, x2, y2, x3, y3)
-    for name, t in zip(("x0", "y0", "x1", "y1", "x2", "y2", "x3", "y3"), arrays):
-        _check_array(name, t)
-    return types.UniTuple(types.float64, 4)(*arrays, types.int64), _lane_sums_codegen(4, "dot")
 
 
 @intrinsic

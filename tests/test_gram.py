@@ -251,3 +251,28 @@ def test_first_layer_is_the_input_gram_law():
     assert np.all(np.abs(m - K1) < 4 * se)
     R, rse = ratio_se(r.preact_m4[:, 0, 0], 3 * r.preact_m2[:, 0, 0] ** 0 * K1[0, 0] ** 2)
     assert abs(R - 1) < 4 * rse  # Gaussian: E z^4 = 3 K^2
+
+
+@pytest.mark.parametrize("with_m4", [True, False])
+def test_gram_sums_are_each_entrys_lane_sum_for_every_P(with_m4):
+    """The chain's row-blocked Gram sums (groups of four rows, the last padded; odd group counts paired with
+    themselves) give every upper-triangle entry, and with_m4 every fourth moment, exactly as the engines' single
+    lane sum (gram_device.lane_sum, the GPU's scalar code) for P = 1..13, and write nothing below the diagonal."""
+    from sigprop.kernels.gram_cpu import _gram_sums
+    from sigprop.kernels.gram_device import lane_sum
+    from sigprop.kernels.simd import aligned_rows
+
+    rng = np.random.default_rng(11)
+    for P in range(1, 14):
+        for n in (5, 24, 37):
+            Z = aligned_rows(P, n)
+            Z[:, :n] = rng.standard_normal((P, n))
+            G = np.full((P, P), -7.0)
+            M4 = np.full(P, -7.0)
+            _gram_sums(Z, n, P, G, M4, with_m4)
+            for a in range(P):
+                for b in range(P):
+                    want = lane_sum.py_func(Z, a, Z, b, n, False) if a <= b else -7.0
+                    assert G[a, b] == want and math.copysign(1, G[a, b]) == math.copysign(1, want), (P, n, a, b)
+                m4 = lane_sum.py_func(Z, a, Z, a, n, True) if with_m4 else -7.0
+                assert M4[a] == m4, (P, n, a)

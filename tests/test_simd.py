@@ -143,3 +143,33 @@ def test_prefer_wide_vectors_marks_the_calling_function_and_is_a_no_op_in_python
     np.testing.assert_array_equal(outs[wide].view(np.uint64), outs[plain].view(np.uint64))
     np.testing.assert_array_equal(outs[wide_inlined].view(np.uint64), outs[plain].view(np.uint64))
     assert prefer_wide_vectors() is None
+
+
+def test_row_blocked_gram_sums_are_dot_lanes_bit_for_bit():
+    """tri8_lanes, off8_lanes and cross44_lanes give each pair's dot_lanes, bit for bit, for lengths around the
+    8-lane blocks and rows at any alignment (views starting at an odd element), with NaN, inf and signed zeros."""
+    from sigprop.kernels.simd import cross44_lanes, off8_lanes, tri8_lanes
+
+    @numba.njit
+    def blocked(Z, n):
+        r = (Z[0], Z[1], Z[2], Z[3], Z[4], Z[5], Z[6], Z[7])
+        return tri8_lanes(*r, n), off8_lanes(*r, n), cross44_lanes(*r, n)
+
+    @numba.njit
+    def dot(x, y, n):
+        return dot_lanes(x, y, n)
+
+    tri = [(i, j) for i in range(4) for j in range(i, 4)]
+    off = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 7, 8, 9, 16, 23, 515):
+        for shift in (0, 1):
+            Z = np.ascontiguousarray(rng.standard_normal((8, n + shift))[:, shift:])
+            if n > 3:
+                Z[1, 2], Z[5, 3], Z[6, 0], Z[7, 1] = np.nan, np.inf, -0.0, 1e-310
+            t, o, c = blocked(Z, n)
+            want_t = [dot(Z[i], Z[j], n) for i, j in tri] + [dot(Z[i + 4], Z[j + 4], n) for i, j in tri]
+            want_o = [dot(Z[i], Z[j], n) for i, j in off] + [dot(Z[i + 4], Z[j + 4], n) for i, j in off]
+            want_c = [dot(Z[i], Z[4 + j], n) for i in range(4) for j in range(4)]
+            for got, want in ((t, want_t), (o, want_o), (c, want_c)):
+                np.testing.assert_array_equal(np.array(got).view(np.uint64), np.array(want).view(np.uint64))
