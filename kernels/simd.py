@@ -102,72 +102,32 @@ def _tree(builder, lanes):
     return builder.fadd(left, right)
 
 
-def _lane_sums_codegen(k: int, kind: str):
-    """Code generator of k lane sums in one pass, one accumulator each: ``kind`` 'dot' (arguments x_0, y_0, ...,
-    x_{k-1}, y_{k-1}, n; sum j of x_j y_j), 'fourth' (x_0, ..., x_{k-1}, n; sum j of (x_j x_j)(x_j x_j)) or
-    'square_fourth' (x_0, ..., n; sums j of v = x_j x_j, then sums j of v v: 2k results).  A single result
-    (k = 1, not 'square_fourth') is returned as a float, several as a tuple."""
-    per = 2 if kind == "dot" else 1
-    nacc = 2 * k if kind == "square_fourth" else k
-
-    def codegen(context, builder, sig, args):
-        n = args[-1]
-        ptrs = [_data(context, builder, sig.args[i], args[i]) for i in range(k * per)]
-        xs = ptrs[0::per]
-        ys = ptrs[1::2] if kind == "dot" else xs
-        accs = [cgutils.alloca_once_value(builder, _ZEROS) for _ in range(nacc)]
-
-        def accumulate(vxs, vys):
-            for j in range(k):
-                v = builder.fmul(vxs[j], vys[j])
-                if kind == "fourth":
-                    v = builder.fmul(v, v)
-                builder.store(builder.fadd(builder.load(accs[j]), v), accs[j])
-                if kind == "square_fourth":
-                    builder.store(builder.fadd(builder.load(accs[k + j]), builder.fmul(v, v)), accs[k + j])
-
-        nblocks = builder.sdiv(n, ir.Constant(_I64, LANES))
-        with cgutils.for_range(builder, nblocks) as loop:
-            off = builder.mul(loop.index, ir.Constant(_I64, LANES))
-            vxs = [_load_vec(builder, p, off) for p in xs]
-            accumulate(vxs, [_load_vec(builder, p, off) for p in ys] if kind == "dot" else vxs)
-        # the last n mod 8 elements, from zero-padded copies
-        base = builder.mul(nblocks, ir.Constant(_I64, LANES))
-        tx = [cgutils.alloca_once_value(builder, _ZEROS) for _ in xs]
-        ty = [cgutils.alloca_once_value(builder, _ZEROS) for _ in ys] if kind == "dot" else tx
-        with cgutils.for_range(builder, builder.sub(n, base)) as loop:
-            i = builder.add(base, loop.index)
-            for src, dst in list(zip(xs, tx)) + (list(zip(ys, ty)) if kind == "dot" else []):
-                builder.store(builder.load(builder.gep(src, [i])),
-                              builder.gep(builder.bitcast(dst, _DBL.as_pointer()), [loop.index]))
-        accumulate([builder.load(t) for t in tx], [builder.load(t) for t in ty])
-        sums = [_tree(builder, builder.load(a)) for a in accs]
-        return sums[0] if nacc == 1 else context.make_tuple(builder, sig.return_type, sums)
-
-    return codegen
-
-
-def _row_sums_codegen(nrows: int, dots: tuple, squares: tuple):
-    """Code generator of several lane sums over ``nrows`` rows (arguments x_0, ..., x_{nrows-1}, n) in one pass that
-    loads each row once per block of eight: for every (i, j) of ``dots`` the sum of x_i x_j, then for every i of
-    ``squares`` the sums of v = x_i x_i and of v v (v formed once).  Each sum has its own accumulator and the
-    operations of :func:`dot_lanes` / :func:`square_fourth4_lanes` (the same bits); results in that order, as a
-    tuple."""
-    nacc = len(dots) + 2 * len(squares)
+def _row_sums_codegen(nrows: int, dots: tuple = (), squares: tuple = (), fourths: tuple = ()):
+    """Code generator of lane sums over ``nrows`` rows (arguments x_0, ..., x_{nrows-1}, n) in one pass that loads
+    each row once per block of eight, one accumulator per sum: for every (i, j) of ``dots`` the sum of x_i x_j;
+    for every i of ``squares`` the sum of v = x_i x_i and the sum of v v (v formed once); for every i of
+    ``fourths`` the sum of v v alone.  Results in the order: the dots, the squares' sums of v, the squares' sums of
+    v v, the fourths; a single result is returned as a float, several as a tuple."""
+    nacc = len(dots) + 2 * len(squares) + len(fourths)
 
     def codegen(context, builder, sig, args):
         n = args[-1]
         ptrs = [_data(context, builder, sig.args[i], args[i]) for i in range(nrows)]
         accs = [cgutils.alloca_once_value(builder, _ZEROS) for _ in range(nacc)]
 
+        def add(t, v):
+            builder.store(builder.fadd(builder.load(accs[t]), v), accs[t])
+
         def accumulate(vx):
             for t, (i, j) in enumerate(dots):
-                builder.store(builder.fadd(builder.load(accs[t]), builder.fmul(vx[i], vx[j])), accs[t])
+                add(t, builder.fmul(vx[i], vx[j]))
             for t, i in enumerate(squares):
-                a = len(dots) + 2 * t
                 v = builder.fmul(vx[i], vx[i])
-                builder.store(builder.fadd(builder.load(accs[a]), v), accs[a])
-                builder.store(builder.fadd(builder.load(accs[a + 1]), builder.fmul(v, v)), accs[a + 1])
+                add(len(dots) + t, v)
+                add(len(dots) + len(squares) + t, builder.fmul(v, v))
+            for t, i in enumerate(fourths):
+                v = builder.fmul(vx[i], vx[i])
+                add(len(dots) + 2 * len(squares) + t, builder.fmul(v, v))
 
         nblocks = builder.sdiv(n, ir.Constant(_I64, LANES))
         with cgutils.for_range(builder, nblocks) as loop:
@@ -183,14 +143,15 @@ def _row_sums_codegen(nrows: int, dots: tuple, squares: tuple):
                               builder.gep(builder.bitcast(dst, _DBL.as_pointer()), [loop.index]))
         accumulate([builder.load(t) for t in tx])
         sums = [_tree(builder, builder.load(a)) for a in accs]
-        return context.make_tuple(builder, sig.return_type, sums)
+        return sums[0] if nacc == 1 else context.make_tuple(builder, sig.return_type, sums)
 
     return codegen
 
 
-def _row_sums_intrinsic(nrows: int, dots: tuple, squares: tuple = ()):
-    """An intrinsic (x_0, ..., x_{nrows-1}, n) -> tuple of the sums of :func:`_row_sums_codegen`."""
-    nres = len(dots) + 2 * len(squares)
+def _row_sums_intrinsic(nrows: int, dots: tuple):
+    """The typer of an intrinsic (x_0, ..., x_{nrows-1}, n) -> tuple of the sums x_i x_j, (i, j) in ``dots``
+    (:func:`_row_sums_codegen`)."""
+    nres = len(dots)
 
     def typer(typingctx, *args):
         arrays = args[:-1]
@@ -198,7 +159,7 @@ def _row_sums_intrinsic(nrows: int, dots: tuple, squares: tuple = ()):
             raise InputTypeError(f"expected {nrows} rows and n, got {len(args)} arguments")
         for k, t in enumerate(arrays):
             _check_array(f"x{k}", t)
-        return types.UniTuple(types.float64, nres)(*arrays, types.int64), _row_sums_codegen(nrows, dots, squares)
+        return types.UniTuple(types.float64, nres)(*arrays, types.int64), _row_sums_codegen(nrows, dots)
 
     return typer
 
@@ -268,14 +229,14 @@ def dot_lanes(typingctx, x, y, n):
     """sum_i x_i y_i (i < n) in the fixed 8-lane order of the module docstring."""
     _check_array("x", x)
     _check_array("y", y)
-    return types.float64(x, y, types.int64), _lane_sums_codegen(1, "dot")
+    return types.float64(x, y, types.int64), _row_sums_codegen(2, dots=((0, 1),))
 
 
 @intrinsic
 def fourth_lanes(typingctx, x, n):
     """sum_i (x_i x_i)(x_i x_i) (i < n) in the fixed 8-lane order of the module docstring."""
     _check_array("x", x)
-    return types.float64(x, types.int64), _lane_sums_codegen(1, "fourth")
+    return types.float64(x, types.int64), _row_sums_codegen(1, fourths=(0,))
 
 
 @intrinsic
@@ -285,7 +246,7 @@ def square_fourth4_lanes(typingctx, x0, x1, x2, x3, n):
     arrays = (x0, x1, x2, x3)
     for name, t in zip(("x0", "x1", "x2", "x3"), arrays):
         _check_array(name, t)
-    return types.UniTuple(types.float64, 8)(*arrays, types.int64), _lane_sums_codegen(4, "square_fourth")
+    return types.UniTuple(types.float64, 8)(*arrays, types.int64), _row_sums_codegen(4, squares=(0, 1, 2, 3))
 
 
 def _axpy_signature(z, x, y=None):
