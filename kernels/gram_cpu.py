@@ -52,21 +52,22 @@ __all__ = ["run_gram_cpu", "run_chain_cpu", "make_chain_kernel", "chain_namespac
 
 
 @numba.njit(inline="always")
-def _group_row(g, k, P):
-    """Row k (0-3) of the group g of four rows, the group's last valid row standing in for rows >= P (their sums
-    are computed and dropped)."""
-    return min(4 * g + k, P - 1)
+def _group_rows(Z, g, P):
+    """The four rows 4g, ..., 4g + 3 of Z, the last valid row standing in for rows >= P (their sums are computed
+    and dropped)."""
+    return Z[4 * g], Z[min(4 * g + 1, P - 1)], Z[min(4 * g + 2, P - 1)], Z[min(4 * g + 3, P - 1)]
 
 
 @numba.njit(inline="always")
-def _store_within(G, g, P, sums, first, diagonal):
-    """Write the sums of the pairs within group g (:data:`simd._TRI4` with the diagonal, :data:`simd._OFF4`
-    without), starting at ``sums[first]``, into G's upper triangle; pairs with a padding row are dropped."""
+def _store_pairs(G, a0, b0, P, sums, first, diagonal, within):
+    """Write ``sums[first:]`` into G's upper triangle at (a0 + i, b0 + j), i, j = 0..3, row by row: every pair if
+    not ``within`` (two groups), else the pairs j >= i (``diagonal``) or j > i of one group (the order of
+    ``simd.tri8_lanes`` / ``simd.off8_lanes`` / ``simd.cross44_lanes``); pairs with a padding row are dropped."""
     t = first
     for i in range(4):
-        for j in range(i if diagonal else i + 1, 4):
-            if 4 * g + j < P:
-                G[4 * g + i, 4 * g + j] = sums[t]
+        for j in range((i if diagonal else i + 1) if within else 0, 4):
+            if a0 + i < P and b0 + j < P:
+                G[a0 + i, b0 + j] = sums[t]
             t += 1
 
 
@@ -83,46 +84,27 @@ def gram_sums(Z, n, P, G, M4, with_m4):
     NG = (P + 3) // 4
     if with_m4:
         for g in range(NG):
-            a = 4 * g
-            r1 = _group_row(g, 1, P)
-            r2 = _group_row(g, 2, P)
-            r3 = _group_row(g, 3, P)
-            s0, s1, s2, s3, f0, f1, f2, f3 = square_fourth4_lanes(Z[a], Z[r1], Z[r2], Z[r3], n)
-            G[a, a] = s0
-            M4[a] = f0
-            if a + 1 < P:
-                G[r1, r1] = s1
-                M4[r1] = f1
-            if a + 2 < P:
-                G[r2, r2] = s2
-                M4[r2] = f2
-            if a + 3 < P:
-                G[r3, r3] = s3
-                M4[r3] = f3
+            sq = square_fourth4_lanes(*_group_rows(Z, g, P), n)
+            for k in range(min(4, P - 4 * g)):
+                G[4 * g + k, 4 * g + k] = sq[k]
+                M4[4 * g + k] = sq[4 + k]
     for g in range(0, NG, 2):
         h = g + 1 if g + 1 < NG else g  # an odd last group is paired with itself (its second copy dropped)
-        x0, x1, x2, x3 = Z[4 * g], Z[_group_row(g, 1, P)], Z[_group_row(g, 2, P)], Z[_group_row(g, 3, P)]
-        y0, y1, y2, y3 = Z[4 * h], Z[_group_row(h, 1, P)], Z[_group_row(h, 2, P)], Z[_group_row(h, 3, P)]
-        if with_m4:
-            sums = off8_lanes(x0, x1, x2, x3, y0, y1, y2, y3, n)
-            _store_within(G, g, P, sums, 0, False)
+        rows = _group_rows(Z, g, P) + _group_rows(Z, h, P)
+        if with_m4:  # the diagonal is in place: the 6 pairs off it, per group
+            sums = off8_lanes(*rows, n)
+            _store_pairs(G, 4 * g, 4 * g, P, sums, 0, False, True)
             if h != g:
-                _store_within(G, h, P, sums, 6, False)
-        else:
-            sums = tri8_lanes(x0, x1, x2, x3, y0, y1, y2, y3, n)
-            _store_within(G, g, P, sums, 0, True)
+                _store_pairs(G, 4 * h, 4 * h, P, sums, 6, False, True)
+        else:  # the 10 pairs with the diagonal, per group
+            sums = tri8_lanes(*rows, n)
+            _store_pairs(G, 4 * g, 4 * g, P, sums, 0, True, True)
             if h != g:
-                _store_within(G, h, P, sums, 10, True)
+                _store_pairs(G, 4 * h, 4 * h, P, sums, 10, True, True)
     for g in range(NG):
         for h in range(g + 1, NG):
-            sums = cross44_lanes(Z[4 * g], Z[_group_row(g, 1, P)], Z[_group_row(g, 2, P)], Z[_group_row(g, 3, P)],
-                                 Z[4 * h], Z[_group_row(h, 1, P)], Z[_group_row(h, 2, P)], Z[_group_row(h, 3, P)], n)
-            t = 0
-            for i in range(4):
-                for j in range(4):
-                    if 4 * g + i < P and 4 * h + j < P:
-                        G[4 * g + i, 4 * h + j] = sums[t]
-                    t += 1
+            sums = cross44_lanes(*(_group_rows(Z, g, P) + _group_rows(Z, h, P)), n)
+            _store_pairs(G, 4 * g, 4 * h, P, sums, 0, False, False)
 
 
 @numba.njit(inline="always")
