@@ -125,16 +125,10 @@ def _layers(out: dict[str, np.ndarray], key: str, facts: dict[str, _Layers]) -> 
 
 def _zero_beside_nonzero(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(S, L): whether some entry of a layer has ``a == 0`` next to ``b != 0`` (elementwise, broadcast)."""
-    if a.shape != b.shape:
-        return _per_layer(a, (a == 0) & (b != 0))
+    a, b = np.broadcast_arrays(a, b)
     found = np.empty(a.shape[:2], dtype=np.bool_)
     _scan_zero_beside_nonzero(_as_layers(a), _as_layers(b), found)
     return found
-
-
-def _per_layer(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """(S, L) reduction of an elementwise mask of an (S, L, ...) array: any over the trailing axes."""
-    return mask.any(axis=tuple(range(2, mask.ndim)))
 
 
 def _first_layer(flags: dict[str, np.ndarray]) -> tuple[np.ndarray, int | None, str | None]:
